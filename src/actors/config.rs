@@ -1,0 +1,356 @@
+//! ConfigActor: owns config changes. Every reload path (SIGHUP, the file watcher, RPC, CLI)
+//! sends the same [`ReloadConfig`]; the actor builds the new config completely, diffs it,
+//! swaps it in and publishes [`ConfigChanged`], or keeps the old one and reports why.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::Utc;
+use notify::{EventKind, RecursiveMode, Watcher};
+use parking_lot::Mutex;
+
+use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, RestartInPlace, StartError, StopChild};
+use crate::config::diff::{Apply, ConfigDiff};
+use crate::config::model::ReloadMode;
+use crate::config::{LoadOptions, Problem, load};
+use crate::shared::{Live, ReloadRecord, Shared};
+
+pub const ID: &str = "config";
+
+/// What asked for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Signal,
+    File,
+    Rpc,
+    Cli,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Signal => "signal",
+            Self::File => "file",
+            Self::Rpc => "rpc",
+            Self::Cli => "cli",
+        }
+    }
+}
+
+/// Command: re-read the config from disk and apply it.
+#[derive(Message)]
+#[rtype(result = "ReloadOutcome")]
+pub struct ReloadConfig {
+    pub trigger: Trigger,
+}
+
+/// The result of one reload.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum ReloadOutcome {
+    /// Swapped in. `restart_required` lists paths that wait for a process restart.
+    #[serde(rename_all = "camelCase")]
+    Applied {
+        hot: Vec<String>,
+        listener: Vec<String>,
+        restart_required: Vec<String>,
+        /// Result of rebuilding the listener, when its settings changed.
+        listener_error: Option<String>,
+    },
+    /// The new config equals the running one.
+    Unchanged,
+    /// Invalid: the old config stays live.
+    Rejected { problems: Vec<Problem> },
+    /// Not attempted (stopping, or `reload.mode = off` for file changes).
+    Skipped { reason: String },
+}
+
+impl ReloadOutcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Applied { .. } => "applied",
+            Self::Unchanged => "unchanged",
+            Self::Rejected { .. } => "rejected",
+            Self::Skipped { .. } => "skipped",
+        }
+    }
+}
+
+/// Fact: a new config is live.
+#[derive(Clone)]
+pub struct ConfigChanged {
+    pub live: Arc<Live>,
+    pub diff: Arc<ConfigDiff>,
+}
+
+type Subscriber = Box<dyn Fn(&ConfigChanged) + Send + Sync>;
+
+/// Subscribers to [`ConfigChanged`]. Owned by [`Shared`] so subscriptions outlive any one
+/// ConfigActor incarnation.
+#[derive(Default)]
+pub struct ConfigBus {
+    subscribers: Mutex<Vec<Subscriber>>,
+}
+
+impl ConfigBus {
+    pub fn subscribe(&self, f: impl Fn(&ConfigChanged) + Send + Sync + 'static) {
+        self.subscribers.lock().push(Box::new(f));
+    }
+
+    fn publish(&self, ev: &ConfigChanged) {
+        for s in self.subscribers.lock().iter() {
+            s(ev);
+        }
+    }
+}
+
+/// Internal: a watched file changed (sent from the watcher thread).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FileChanged;
+
+/// Test-only fault injection: panic inside a handler.
+#[cfg(feature = "fault-injection")]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectPanic;
+
+pub struct ConfigActor {
+    shared: Arc<Shared>,
+    supervisor: Addr<super::supervisor::Supervisor>,
+    watcher: Option<notify::RecommendedWatcher>,
+    watched: Vec<PathBuf>,
+    debounce: Option<SpawnHandle>,
+    _watch: ExitWatch,
+}
+
+/// The child spec: a permanent child that starts from the live config (never from a
+/// half-applied state) and re-arms its file watcher.
+pub fn spec() -> ChildSpec {
+    ChildSpec {
+        id: ID,
+        restart: Restart::Permanent,
+        shutdown: Duration::from_secs(2),
+        start: Box::new(|cx: &ChildContext| -> Result<Child, StartError> {
+            let actor = ConfigActor {
+                shared: cx.shared.clone(),
+                supervisor: cx.supervisor.clone(),
+                watcher: None,
+                watched: Vec::new(),
+                debounce: None,
+                _watch: cx.watch(),
+            };
+            Ok(Child::actor(actor.start()))
+        }),
+    }
+}
+
+impl ConfigActor {
+    /// Watches the directories of the config file and its includes, so a file replaced by
+    /// an editor (rename over) or deleted and re-created is still seen.
+    fn arm_watcher(&mut self, ctx: &mut Context<Self>) {
+        let files = self.shared.config().loaded.files.clone();
+        if self.watcher.is_some() && files == self.watched {
+            return;
+        }
+        self.watcher = None;
+        let targets: HashSet<PathBuf> = files.iter().cloned().collect();
+        let addr = ctx.address();
+        let handler = move |res: notify::Result<notify::Event>| {
+            let Ok(ev) = res else { return };
+            if matches!(ev.kind, EventKind::Access(_)) {
+                return;
+            }
+            if ev.paths.iter().any(|p| targets.contains(p)) {
+                addr.do_send(FileChanged);
+            }
+        };
+        let mut watcher = match notify::recommended_watcher(handler) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "config file watching unavailable; SIGHUP still reloads");
+                return;
+            }
+        };
+        let dirs: HashSet<PathBuf> = files.iter().filter_map(|f| f.parent().map(PathBuf::from)).collect();
+        for dir in dirs {
+            if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch config directory; SIGHUP still reloads");
+            }
+        }
+        self.watcher = Some(watcher);
+        self.watched = files;
+    }
+
+    /// Load, validate, diff, swap, publish. Returns the outcome and whether the listener
+    /// must be rebuilt.
+    fn reload(&mut self, trigger: Trigger) -> (ReloadOutcome, bool) {
+        let current = self.shared.config();
+        let opts = LoadOptions { require_file: current.loaded.file_exists, ..self.shared.load_options.clone() };
+        let loaded = match load(&opts) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(
+                    trigger = trigger.as_str(), file = %e.file.display(), problems = %e.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                    "config reload rejected; the running config stays"
+                );
+                return (ReloadOutcome::Rejected { problems: e.problems }, false);
+            }
+        };
+        let diff = ConfigDiff::between(&current.loaded.effective, &loaded.effective);
+        if diff.is_empty() {
+            if loaded.hash != current.loaded.hash || loaded.files != current.loaded.files {
+                // Comments or layout changed: keep the hash (baseHash) and watch list current.
+                self.shared.swap_config(loaded);
+            }
+            tracing::info!(trigger = trigger.as_str(), "config reloaded: nothing changed");
+            return (ReloadOutcome::Unchanged, false);
+        }
+        let mode = loaded.config.gateway.reload.mode;
+        let hot = diff.paths(Apply::Hot);
+        let listener = diff.paths(Apply::ListenerRestart);
+        let mut restart_required = diff.paths(Apply::ProcessRestart);
+        let rebuild_listener = !listener.is_empty() && mode == ReloadMode::Hybrid;
+        if !listener.is_empty() && !rebuild_listener {
+            tracing::warn!(paths = %listener.join(","), "listener settings changed but reload.mode is hot; they apply at the next restart");
+            restart_required.extend(listener.iter().cloned());
+        }
+        let live = self.shared.swap_config(loaded);
+        tracing::info!(
+            trigger = trigger.as_str(), generation = live.generation, hot = %hot.join(","), listener = %listener.join(","),
+            restart_required = %restart_required.join(","), "config reloaded"
+        );
+        if !restart_required.is_empty() {
+            tracing::warn!(paths = %restart_required.join(","), "some changes need a process restart to take effect");
+        }
+        self.shared.bus.publish(&ConfigChanged { live, diff: Arc::new(diff) });
+        (ReloadOutcome::Applied { hot, listener, restart_required, listener_error: None }, rebuild_listener)
+    }
+
+    fn record(&self, trigger: Trigger, outcome: &ReloadOutcome) {
+        let counters = &self.shared.reloads;
+        let counter = match outcome {
+            ReloadOutcome::Applied { .. } => &counters.applied,
+            ReloadOutcome::Unchanged => &counters.unchanged,
+            ReloadOutcome::Rejected { .. } => &counters.rejected,
+            ReloadOutcome::Skipped { .. } => return,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (problems, changed, restart_required, listener) = match outcome {
+            ReloadOutcome::Rejected { problems } => (problems.clone(), vec![], vec![], None),
+            ReloadOutcome::Applied { hot, listener, restart_required, listener_error } => (
+                vec![],
+                hot.iter().chain(listener).cloned().collect(),
+                restart_required.clone(),
+                (!listener.is_empty()).then(|| listener_error.clone().unwrap_or_else(|| "rebuilt".into())),
+            ),
+            _ => (vec![], vec![], vec![], None),
+        };
+        *self.shared.last_reload.write() = Some(ReloadRecord {
+            at: Utc::now(),
+            trigger: trigger.as_str().into(),
+            outcome: outcome.label().into(),
+            problems,
+            changed,
+            restart_required,
+            listener,
+        });
+    }
+}
+
+impl Actor for ConfigActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.arm_watcher(ctx);
+    }
+}
+
+impl Handler<ReloadConfig> for ConfigActor {
+    type Result = ResponseActFuture<Self, ReloadOutcome>;
+
+    fn handle(&mut self, msg: ReloadConfig, _ctx: &mut Context<Self>) -> Self::Result {
+        let trigger = msg.trigger;
+        if !self.shared.phase.begin_reload(&format!("Reloading ({})", trigger.as_str())) {
+            let outcome = ReloadOutcome::Skipped { reason: "the gateway is not ready (starting or stopping)".into() };
+            return Box::pin(actix::fut::ready(outcome));
+        }
+        let (outcome, rebuild_listener) = self.reload(trigger);
+        let supervisor = self.supervisor.clone();
+        let fut = async move {
+            if rebuild_listener {
+                match supervisor.send(RestartInPlace { id: super::listener::ID }).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(e) => Some(format!("supervisor unavailable: {e}")),
+                }
+            } else {
+                None
+            }
+        };
+        Box::pin(fut.into_actor(self).map(move |listener_error, act, ctx| {
+            let mut outcome = outcome;
+            if let ReloadOutcome::Applied { listener_error: slot, .. } = &mut outcome {
+                *slot = listener_error;
+            }
+            act.record(trigger, &outcome);
+            act.arm_watcher(ctx);
+            let listen: Vec<String> = act.shared.listen.read().iter().map(ToString::to_string).collect();
+            act.shared.phase.end_reload(&format!("Ready: listening on {}", listen.join(", ")));
+            outcome
+        }))
+    }
+}
+
+impl Handler<FileChanged> for ConfigActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FileChanged, ctx: &mut Context<Self>) {
+        let cfg = &self.shared.config().loaded.config.gateway.reload;
+        if cfg.mode == ReloadMode::Off {
+            tracing::info!("config file changed; gateway.reload.mode is off, so it is not applied (send SIGHUP to apply)");
+            return;
+        }
+        if let Some(h) = self.debounce.take() {
+            ctx.cancel_future(h);
+        }
+        let delay = Duration::from_millis(cfg.debounce_ms);
+        self.debounce = Some(ctx.run_later(delay, |act, ctx| {
+            act.debounce = None;
+            ctx.address().do_send(ReloadConfig { trigger: Trigger::File });
+        }));
+    }
+}
+
+impl Handler<StopChild> for ConfigActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
+        self.watcher = None;
+        ctx.stop();
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+impl Handler<InjectPanic> for ConfigActor {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, _: &mut Context<Self>) {
+        panic!("injected fault in the config actor");
+    }
+}
+
+/// The internal reload API (RPC and CLI call this): reaches the current ConfigActor
+/// incarnation through the registry.
+pub async fn request_reload(shared: &Shared, trigger: Trigger) -> ReloadOutcome {
+    match shared.registry.get::<ConfigActor>(ID) {
+        Some(addr) => addr.send(ReloadConfig { trigger }).await.unwrap_or_else(|e| ReloadOutcome::Skipped {
+            reason: format!("the config actor stopped during the reload: {e}"),
+        }),
+        None => ReloadOutcome::Skipped { reason: "the config actor is restarting; try again".into() },
+    }
+}

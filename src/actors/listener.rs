@@ -1,0 +1,117 @@
+//! The Listener child: the actix-web server (HTTP probes now, WebSocket RPC later) on the
+//! configured addresses. Listening sockets are kept by the spec across incarnations, so a
+//! restart of the listener never refuses a connection on an unchanged address.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::{App, HttpServer, web};
+
+use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, StartError, StopChild};
+use crate::{exit, http, net};
+
+pub const ID: &str = "listener";
+/// HTTP worker threads; the control plane is light, and each worker costs memory.
+const MAX_WORKERS: usize = 2;
+
+pub struct ListenerActor {
+    handle: actix_web::dev::ServerHandle,
+    stopping: bool,
+    _watch: ExitWatch,
+}
+
+pub fn spec() -> ChildSpec {
+    let sockets: Rc<RefCell<HashMap<SocketAddr, TcpListener>>> = Rc::default();
+    ChildSpec {
+        id: ID,
+        restart: Restart::Permanent,
+        shutdown: Duration::from_secs(10),
+        start: Box::new(move |cx| start(cx, &sockets)),
+    }
+}
+
+fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -> Result<Child, StartError> {
+    let live = cx.shared.config();
+    let gateway = &live.loaded.config.gateway;
+    let wanted = net::resolve(gateway).map_err(|e| StartError::new(e.code, e.message))?;
+    let io_err = |e: std::io::Error| StartError::new(exit::SOFTWARE, format!("listener socket: {e}"));
+
+    let mut sockets = Vec::new();
+    let mut keep = HashMap::new();
+    for addr in wanted {
+        let sock = match cache.borrow().get(&addr) {
+            Some(s) => s.try_clone().map_err(io_err)?,
+            None => net::bind(addr).map_err(|e| StartError::new(e.code, e.message))?,
+        };
+        keep.insert(addr, sock.try_clone().map_err(io_err)?);
+        sockets.push(sock);
+    }
+    let actual: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+
+    let data = web::Data::new(cx.shared.clone());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
+    let grace = (gateway.shutdown_timeout_ms / 1000).max(1);
+    let mut server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).wrap(tracing_actix_web::TracingLogger::default()).configure(http::routes)
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(grace);
+    for sock in sockets {
+        server = server.listen(sock).map_err(io_err)?;
+    }
+    let server = server.run();
+    let handle = server.handle();
+    *cache.borrow_mut() = keep;
+    *cx.shared.listen.write() = actual.clone();
+    tracing::info!(addresses = %actual.iter().map(ToString::to_string).collect::<Vec<_>>().join(","), "listening");
+
+    let watch = cx.watch();
+    let addr = ListenerActor::create(move |ctx| {
+        ctx.spawn(actix::fut::wrap_future::<_, ListenerActor>(server).map(|res, act, ctx| {
+            if !act.stopping {
+                tracing::error!(result = ?res, "HTTP server ended on its own");
+            }
+            ctx.stop();
+        }));
+        ListenerActor { handle, stopping: false, _watch: watch }
+    });
+    Ok(Child::actor(addr))
+}
+
+impl Actor for ListenerActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<StopChild> for ListenerActor {
+    type Result = ();
+
+    /// Stop accepting, drain open requests within the grace period; the server future
+    /// ending then stops the actor.
+    fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        ctx.spawn(actix::fut::wrap_future(self.handle.stop(true)));
+    }
+}
+
+impl Drop for ListenerActor {
+    fn drop(&mut self) {
+        if !self.stopping {
+            // Died without being asked (a panic): release the server's workers.
+            actix_rt::spawn(self.handle.stop(false));
+        }
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+impl Handler<super::config::InjectPanic> for ListenerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: super::config::InjectPanic, _: &mut Context<Self>) {
+        panic!("injected fault in the listener");
+    }
+}

@@ -1,0 +1,14 @@
+//! The actors and the messages between them.
+//!
+//! | actor        | owns                                      | answers                                   | publishes        |
+//! |--------------|-------------------------------------------|-------------------------------------------|------------------|
+//! | `Supervisor` | child specs, restart budget, registry      | `Shutdown`, `RestartInPlace`, `RestartAll`, `ChildExited` | child status in `/health` |
+//! | `ConfigActor`| config changes (load, diff, swap), watcher | `ReloadConfig`, `StopChild`               | `ConfigChanged`  |
+//! | `ListenerActor` | the actix-web server and its sockets   | `StopChild`                               | listen addresses |
+//!
+//! Children are started in spec order (config, listener) and stopped in reverse. Other
+//! parts reach a child only through `Shared::registry`, never by keeping its `Addr`.
+
+pub mod config;
+pub mod listener;
+pub mod supervisor;

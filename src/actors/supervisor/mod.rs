@@ -1,0 +1,460 @@
+//! The supervisor: starts children from their specs in order, restarts failed ones with
+//! backoff inside a restart budget, escalates to a graceful exit 70, and stops children in
+//! reverse order on shutdown. It knows nothing about what its children do.
+
+pub mod budget;
+pub mod registry;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+pub use registry::Registry;
+
+use self::budget::{FailureWindow, RestartBudget, Verdict};
+use crate::exit;
+use crate::lifecycle::Phase;
+use crate::shared::Shared;
+
+/// When a child that stopped on its own is restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Always.
+    Permanent,
+    /// Only after a failure (not after a normal exit).
+    Transient,
+    /// Never.
+    Temporary,
+}
+
+/// Why a child could not start; `code` is the process exit code at boot.
+#[derive(Debug, Clone)]
+pub struct StartError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl StartError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// What a child factory gets: who it is and where the shared facts live.
+pub struct ChildContext {
+    pub id: &'static str,
+    pub incarnation: u64,
+    pub shared: Arc<Shared>,
+    pub supervisor: Addr<Supervisor>,
+}
+
+impl ChildContext {
+    /// The token the child keeps for its whole life; dropping it reports the exit.
+    pub fn watch(&self) -> ExitWatch {
+        ExitWatch { id: self.id, incarnation: self.incarnation, supervisor: self.supervisor.clone(), normal: false }
+    }
+}
+
+pub type StartFn = Box<dyn Fn(&ChildContext) -> Result<Child, StartError>>;
+
+/// How to start, restart and stop one child.
+pub struct ChildSpec {
+    pub id: &'static str,
+    pub restart: Restart,
+    /// Time the child gets to stop before it is abandoned.
+    pub shutdown: Duration,
+    pub start: StartFn,
+}
+
+/// A started child: its address (for the registry) and how to ask it to stop.
+pub struct Child {
+    addr: Box<dyn std::any::Any + Send + Sync>,
+    stop: Box<dyn Fn()>,
+}
+
+impl Child {
+    pub fn actor<A>(addr: Addr<A>) -> Self
+    where
+        A: Actor<Context = Context<A>> + Handler<StopChild>,
+    {
+        let stopper = addr.clone();
+        Self { addr: Box::new(addr), stop: Box::new(move || stopper.do_send(StopChild)) }
+    }
+}
+
+/// Asks a child to stop (gracefully, within its spec's shutdown budget).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopChild;
+
+/// How a child ended.
+#[derive(Debug, Clone)]
+pub enum ExitCause {
+    /// It said it was done (`ExitWatch::exit_normally`).
+    Normal,
+    Panicked(String),
+    /// It stopped without saying why (a fatal error in a handler, a closed stream).
+    Stopped,
+}
+
+/// Fact: a child incarnation has ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChildExited {
+    pub id: &'static str,
+    pub incarnation: u64,
+    pub cause: ExitCause,
+}
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Logs every panic and remembers its message for the child that dies of it.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(panic = %msg, location = %at, "a task panicked");
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
+    }));
+}
+
+/// Kept inside a child actor; its drop tells the supervisor the incarnation ended.
+pub struct ExitWatch {
+    id: &'static str,
+    incarnation: u64,
+    supervisor: Addr<Supervisor>,
+    normal: bool,
+}
+
+impl ExitWatch {
+    /// Marks the coming exit as a normal one (matters for `Restart::Transient`).
+    pub fn exit_normally(&mut self) {
+        self.normal = true;
+    }
+}
+
+impl Drop for ExitWatch {
+    fn drop(&mut self) {
+        let panic = LAST_PANIC.with(|p| p.borrow_mut().take());
+        let cause = match panic {
+            Some(msg) => ExitCause::Panicked(msg),
+            None if std::thread::panicking() => ExitCause::Panicked("panic".into()),
+            None if self.normal => ExitCause::Normal,
+            None => ExitCause::Stopped,
+        };
+        self.supervisor.do_send(ChildExited { id: self.id, incarnation: self.incarnation, cause });
+    }
+}
+
+/// A child's state as shown in `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChildState {
+    Starting,
+    Running,
+    Restarting,
+    Stopped,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failure {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildStatus {
+    pub id: &'static str,
+    pub state: ChildState,
+    pub restarts: u64,
+    pub incarnation: u64,
+    pub last_failure: Option<Failure>,
+}
+
+struct Slot {
+    stop: Option<Box<dyn Fn()>>,
+    /// This incarnation was asked to stop: its exit is not a failure.
+    stop_requested: bool,
+    window: FailureWindow,
+    status: ChildStatus,
+}
+
+/// Command: stop everything in reverse order and exit the process with `code`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown {
+    pub code: i32,
+    pub reason: String,
+}
+
+/// Command: rebuild one child in place: the new incarnation starts first, then the old one
+/// stops. If the new one cannot start, the old one keeps running.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct RestartInPlace {
+    pub id: &'static str,
+}
+
+/// Command (SIGUSR1): rebuild every child in place, in start order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RestartAll;
+
+pub struct Supervisor {
+    specs: Vec<ChildSpec>,
+    slots: Vec<Slot>,
+    shared: Arc<Shared>,
+    budget: RestartBudget,
+    shutting_down: bool,
+    waiters: HashMap<(&'static str, u64), oneshot::Sender<()>>,
+}
+
+impl Supervisor {
+    pub fn new(specs: Vec<ChildSpec>, shared: Arc<Shared>) -> Self {
+        let slots = specs
+            .iter()
+            .map(|s| Slot {
+                stop: None,
+                stop_requested: false,
+                window: FailureWindow::default(),
+                status: ChildStatus {
+                    id: s.id,
+                    state: ChildState::Starting,
+                    restarts: 0,
+                    incarnation: 0,
+                    last_failure: None,
+                },
+            })
+            .collect();
+        Self { specs, slots, shared, budget: RestartBudget::default(), shutting_down: false, waiters: HashMap::new() }
+    }
+
+    fn publish(&self) {
+        *self.shared.children.write() = self.slots.iter().map(|s| s.status.clone()).collect();
+    }
+
+    fn start_slot(&mut self, i: usize, ctx: &mut Context<Self>) -> Result<Option<Box<dyn Fn()>>, StartError> {
+        let spec = &self.specs[i];
+        let incarnation = self.slots[i].status.incarnation + 1;
+        let cctx = ChildContext { id: spec.id, incarnation, shared: self.shared.clone(), supervisor: ctx.address() };
+        let Child { addr, stop } = (spec.start)(&cctx)?;
+        self.shared.registry.insert_any(spec.id, addr);
+        let slot = &mut self.slots[i];
+        slot.status.incarnation = incarnation;
+        slot.status.state = ChildState::Running;
+        slot.stop_requested = false;
+        Ok(slot.stop.replace(stop))
+    }
+
+    fn on_failure(&mut self, i: usize, reason: String, ctx: &mut Context<Self>) {
+        let id = self.specs[i].id;
+        let now = Instant::now();
+        let cfg = self.shared.config().loaded.config.gateway.supervisor.clone();
+        let period = Duration::from_millis(cfg.period_ms);
+        let recent = self.slots[i].window.push(now, period);
+        let backoff = (Duration::from_millis(cfg.backoff_initial_ms), Duration::from_millis(cfg.backoff_max_ms));
+        let slot = &mut self.slots[i];
+        slot.status.last_failure = Some(Failure { at: Utc::now(), reason: reason.clone() });
+        match self.budget.record(now, cfg.max_restarts, period, recent, backoff) {
+            Verdict::RestartAfter(delay) => {
+                tracing::error!(child = id, reason = %reason, delay_ms = delay.as_millis() as u64, "child failed; restarting it");
+                slot.status.state = ChildState::Restarting;
+                ctx.run_later(delay, move |act, ctx| act.restart_slot(i, ctx));
+            }
+            Verdict::Exhausted { restarts } => {
+                tracing::error!(
+                    child = id, reason = %reason, restarts, max_restarts = cfg.max_restarts, period_ms = cfg.period_ms,
+                    "restart budget exhausted; stopping the gateway so the service manager can restart it"
+                );
+                slot.status.state = ChildState::Stopped;
+                self.shutdown(exit::SOFTWARE, "restart budget exhausted".into(), ctx);
+            }
+        }
+        self.publish();
+    }
+
+    fn restart_slot(&mut self, i: usize, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        match self.start_slot(i, ctx) {
+            Ok(_) => {
+                self.slots[i].status.restarts += 1;
+                tracing::info!(child = self.specs[i].id, incarnation = self.slots[i].status.incarnation, "child restarted");
+                self.publish();
+            }
+            Err(e) => self.on_failure(i, format!("restart failed: {}", e.message), ctx),
+        }
+    }
+
+    fn shutdown(&mut self, code: i32, reason: String, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.shared.phase.set(Phase::Draining, &format!("Stopping: {reason}"));
+        tracing::info!(reason = %reason, "gateway stopping");
+        let budget = Duration::from_millis(self.shared.config().loaded.config.gateway.shutdown_timeout_ms);
+        let mut steps = Vec::new();
+        for i in (0..self.slots.len()).rev() {
+            let id = self.specs[i].id;
+            let Some(stop) = self.slots[i].stop.take() else { continue };
+            self.slots[i].stop_requested = true;
+            let (tx, rx) = oneshot::channel();
+            self.waiters.insert((id, self.slots[i].status.incarnation), tx);
+            steps.push((id, stop, rx, self.specs[i].shutdown));
+        }
+        let stop_all = async move {
+            for (id, stop, rx, child_budget) in steps {
+                stop();
+                if actix_rt::time::timeout(child_budget, rx).await.is_err() {
+                    tracing::warn!(child = id, budget_ms = child_budget.as_millis() as u64, "child did not stop in time; abandoning it");
+                }
+            }
+        };
+        let fut = async move {
+            if actix_rt::time::timeout(budget, stop_all).await.is_err() {
+                tracing::warn!(budget_ms = budget.as_millis() as u64, "shutdown budget (gateway.shutdownTimeoutMs) exceeded; exiting anyway");
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(move |_, act, _| {
+            act.shared.phase.set(Phase::Stopped, "Stopped");
+            tracing::info!(exit_code = code, "gateway stopped");
+            System::current().stop_with_code(code);
+        }));
+    }
+
+    fn index(&self, id: &str) -> Option<usize> {
+        self.specs.iter().position(|s| s.id == id)
+    }
+
+    fn restart_in_place(&mut self, i: usize, ctx: &mut Context<Self>) -> Result<(), String> {
+        let id = self.specs[i].id;
+        match self.start_slot(i, ctx) {
+            Ok(old) => {
+                if let Some(stop) = old {
+                    stop();
+                }
+                self.slots[i].status.restarts += 1;
+                tracing::info!(child = id, incarnation = self.slots[i].status.incarnation, "child restarted in place");
+                self.publish();
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(child = id, error = %e.message, "restart in place failed; the running incarnation stays");
+                Err(e.message)
+            }
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        for i in 0..self.specs.len() {
+            if let Err(e) = self.start_slot(i, ctx) {
+                let id = self.specs[i].id;
+                tracing::error!(child = id, error = %e.message, "startup failed");
+                eprintln!("openclaw: cannot start {id}: {}", e.message);
+                self.slots[i].status.state = ChildState::Stopped;
+                self.publish();
+                self.shutdown(e.code, format!("{id} failed to start"), ctx);
+                return;
+            }
+        }
+        self.publish();
+        let listen: Vec<String> = self.shared.listen.read().iter().map(ToString::to_string).collect();
+        self.shared.phase.set(Phase::Ready, &format!("Ready: listening on {}", listen.join(", ")));
+        tracing::info!(listen = %listen.join(","), pid = std::process::id(), "gateway ready");
+        if let Some(every) = crate::lifecycle::watchdog_interval() {
+            ctx.run_interval(every, |_, _| crate::lifecycle::watchdog_ping());
+        }
+    }
+}
+
+impl Handler<ChildExited> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        if let Some(tx) = self.waiters.remove(&(msg.id, msg.incarnation)) {
+            let _ = tx.send(());
+        }
+        let Some(i) = self.index(msg.id) else { return };
+        if msg.incarnation != self.slots[i].status.incarnation {
+            return; // an incarnation replaced in place has finished draining
+        }
+        self.shared.registry.remove(msg.id);
+        let slot = &mut self.slots[i];
+        slot.stop = None;
+        let requested = slot.stop_requested;
+        if requested || self.shutting_down {
+            slot.status.state = ChildState::Stopped;
+            self.publish();
+            return;
+        }
+        let restart = self.specs[i].restart;
+        match (&msg.cause, restart) {
+            (_, Restart::Temporary) | (ExitCause::Normal, Restart::Transient) => {
+                tracing::info!(child = msg.id, cause = ?msg.cause, "child ended; not restarted (by its restart type)");
+                slot.status.state = ChildState::Stopped;
+                self.publish();
+            }
+            (cause, _) => {
+                let reason = match cause {
+                    ExitCause::Panicked(m) => format!("panicked: {m}"),
+                    ExitCause::Stopped => "stopped unexpectedly".to_string(),
+                    ExitCause::Normal => "exited".to_string(),
+                };
+                self.on_failure(i, reason, ctx);
+            }
+        }
+    }
+}
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Shutdown, ctx: &mut Context<Self>) {
+        self.shutdown(msg.code, msg.reason, ctx);
+    }
+}
+
+impl Handler<RestartInPlace> for Supervisor {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: RestartInPlace, ctx: &mut Context<Self>) -> Self::Result {
+        if self.shutting_down {
+            return Err("the gateway is stopping".into());
+        }
+        let i = self.index(msg.id).ok_or_else(|| format!("no child named {}", msg.id))?;
+        self.restart_in_place(i, ctx)
+    }
+}
+
+impl Handler<RestartAll> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: RestartAll, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        tracing::info!("restarting every child in place (SIGUSR1)");
+        for i in 0..self.specs.len() {
+            let _ = self.restart_in_place(i, ctx);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The command line: argument parsing and dispatch. Usage errors exit 64.
+
+mod config_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::env::EnvSnapshot;
+use crate::config::model::{BindMode, LogFormat, LogLevel};
+use crate::config::{LoadOptions, Paths};
+use crate::exit;
+use crate::gateway::{self, GatewayOptions};
+
+const ABOUT: &str = "The OpenClaw gateway: a supervised daemon serving the OpenClaw control plane \
+(WebSocket RPC, HTTP probes) on one port, and the operator's CLI for it.";
+
+const AFTER_HELP: &str = "\
+Config file: --config, else $OPENCLAW_CONFIG_PATH, else <state>/config.json5, else <state>/openclaw.json
+State dir:   --state-dir, else $OPENCLAW_STATE_DIR, else ~/.openclaw (~ = $OPENCLAW_HOME or $HOME)
+Precedence:  flags > environment > config file > built-in defaults
+Exit codes:  0 ok, 64 usage, 69 unavailable (port in use, already running), 70 internal
+             failure or restart budget exhausted, 73 state dir not writable, 78 invalid config";
+
+#[derive(Parser, Debug)]
+#[command(name = "openclaw", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Config file to use (JSON5).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State directory (pid file, logs, devices, sessions...).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway in the foreground (same as `gateway run`).
+    Gateway(GatewayCmd),
+    /// Inspect and check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayCmd {
+    #[command(subcommand)]
+    pub sub: Option<GatewaySub>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GatewaySub {
+    /// Run the gateway in the foreground until SIGTERM/SIGINT.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct RunArgs {
+    /// Port for HTTP and WebSocket (0 picks a free one) [default: 18789].
+    #[arg(long)]
+    pub port: Option<u32>,
+    /// Bind preset.
+    #[arg(long, value_enum)]
+    pub bind: Option<BindMode>,
+    /// Address or host name to bind instead of the preset.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Log level (beats RUST_LOG and OPENCLAW_LOG_LEVEL).
+    #[arg(long, value_enum)]
+    pub log_level: Option<LogLevel>,
+    /// Console log format [default: pretty on a terminal, plain text otherwise].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Check the config the way the gateway loads it; exit 78 when invalid.
+    Validate {
+        /// Machine-readable result.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective config (secrets redacted) and where each value came from.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the config file path in use.
+    Path,
+    /// Print the JSON Schema of the config.
+    Schema,
+}
+
+/// Parses the command line, runs it, returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let env = EnvSnapshot::capture();
+    let paths = Paths::resolve(cli.config.as_deref(), cli.state_dir.as_deref(), &env);
+    match cli.command {
+        Command::Gateway(g) => {
+            let args = match g.sub {
+                Some(GatewaySub::Run(a)) => a,
+                None => g.run,
+            };
+            let load = LoadOptions { paths, env, flags: flag_overrides(&args), require_file: false };
+            gateway::run(GatewayOptions { load, log_format: args.log_format, level_from_flag: args.log_level.is_some() })
+        }
+        Command::Config(cmd) => {
+            let load = LoadOptions { paths, env, flags: Vec::new(), require_file: false };
+            config_cmd::run(cmd, &load)
+        }
+    }
+}
+
+fn flag_overrides(a: &RunArgs) -> Vec<(String, String, serde_json::Value)> {
+    let mut out = Vec::new();
+    if let Some(p) = a.port {
+        out.push(("port".into(), "gateway.port".into(), json!(p)));
+    }
+    if let Some(b) = a.bind {
+        out.push(("bind".into(), "gateway.bind".into(), serde_json::to_value(b).unwrap_or_default()));
+    }
+    if let Some(h) = &a.host {
+        out.push(("host".into(), "gateway.host".into(), json!(h)));
+    }
+    if let Some(l) = a.log_level {
+        out.push(("log-level".into(), "logging.level".into(), json!(l.as_str())));
+    }
+    out
+}

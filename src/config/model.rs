@@ -1,0 +1,492 @@
+//! The typed configuration: every key the gateway accepts, its default and its range.
+//!
+//! These types are the single source of truth: `openclaw config schema` is generated
+//! from them, validation runs against that schema, and the actors read them.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole `config.json5` document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// The gateway process: listener, auth, TLS, reload and supervision.
+    pub gateway: Gateway,
+    /// Agent defaults: models, lanes, sandbox and tools.
+    pub agents: Agents,
+    /// Messaging channels (Slack, Discord, ...).
+    pub channels: Channels,
+    /// Scheduled jobs.
+    pub cron: Cron,
+    /// Memory index settings.
+    pub memory: Memory,
+    /// Log level, format and file.
+    pub logging: Logging,
+    /// mDNS / Bonjour advertisement.
+    pub discovery: Discovery,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Gateway {
+    /// TCP port for HTTP and WebSocket (0 picks a free port; useful for tests).
+    #[schemars(range(max = 65535))]
+    pub port: u32,
+    /// Address to bind instead of the `bind` preset: an IPv4/IPv6 literal or a host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Bind preset: loopback (default), lan, tailnet, auto or custom (uses `host`).
+    pub bind: BindMode,
+    /// Client authentication.
+    pub auth: Auth,
+    /// TLS for the listener.
+    pub tls: Tls,
+    /// Canvas host (browser mode).
+    pub canvas_host: CanvasHost,
+    /// How configuration changes are applied.
+    pub reload: Reload,
+    /// Restart budget of the supervisor.
+    pub supervisor: Supervisor,
+    /// Budget for a graceful stop (SIGTERM) before the process exits anyway.
+    #[schemars(range(min = 100, max = 600000))]
+    pub shutdown_timeout_ms: u64,
+    /// Time a new WebSocket client has to complete the handshake.
+    #[schemars(range(min = 100, max = 600000))]
+    pub handshake_timeout_ms: u64,
+    /// Reverse proxies whose forwarding headers are trusted (IP addresses).
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self {
+            port: 18789,
+            host: None,
+            bind: BindMode::Loopback,
+            auth: Auth::default(),
+            tls: Tls::default(),
+            canvas_host: CanvasHost::default(),
+            reload: Reload::default(),
+            supervisor: Supervisor::default(),
+            shutdown_timeout_ms: 10_000,
+            handshake_timeout_ms: 10_000,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BindMode {
+    Loopback,
+    Lan,
+    Tailnet,
+    Auto,
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Auth {
+    /// none, token, password, device-pairing or tailscale.
+    pub mode: AuthMode,
+    /// Shared secret (mode "token"). Prefer `tokenFile` or OPENCLAW_GATEWAY_TOKEN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// File holding the shared secret, e.g. /run/secrets/gateway_token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+    /// Password (mode "password").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self { mode: AuthMode::Token, token: None, token_file: None, password: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    None,
+    Token,
+    Password,
+    DevicePairing,
+    Tailscale,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Tls {
+    pub enabled: bool,
+    /// PEM certificate (chain) path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    /// PEM private key path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Optional CA bundle path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// Generate a self-signed certificate into <state>/certs when none is given.
+    pub auto_generate: bool,
+    /// Lowest TLS version accepted: "1.2" or "1.3".
+    pub min_version: TlsVersion,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            cert: None,
+            key: None,
+            ca: None,
+            auto_generate: true,
+            min_version: TlsVersion::V1_2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct CanvasHost {
+    pub enabled: bool,
+    /// Usually the same as gateway.port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u32>,
+}
+
+impl Default for CanvasHost {
+    fn default() -> Self {
+        Self { enabled: true, port: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Reload {
+    /// off: file changes are only logged; hot: apply what can change live;
+    /// hybrid: also restart the listener in place when its address changes.
+    pub mode: ReloadMode,
+    /// Quiet time after the last file event before reloading.
+    #[schemars(range(max = 60000))]
+    pub debounce_ms: u64,
+}
+
+impl Default for Reload {
+    fn default() -> Self {
+        Self { mode: ReloadMode::Hybrid, debounce_ms: 300 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadMode {
+    Off,
+    Hot,
+    Hybrid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Supervisor {
+    /// Restarts allowed within `periodMs` before the gateway gives up (exit 70).
+    #[schemars(range(max = 1000))]
+    pub max_restarts: u32,
+    #[schemars(range(min = 100, max = 86400000))]
+    pub period_ms: u64,
+    /// First restart delay; doubles per recent restart of the same child.
+    #[schemars(range(max = 60000))]
+    pub backoff_initial_ms: u64,
+    #[schemars(range(max = 600000))]
+    pub backoff_max_ms: u64,
+}
+
+impl Default for Supervisor {
+    fn default() -> Self {
+        Self { max_restarts: 5, period_ms: 60_000, backoff_initial_ms: 100, backoff_max_ms: 5_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Agents {
+    pub defaults: AgentDefaults,
+}
+
+impl Default for Agents {
+    fn default() -> Self {
+        Self { defaults: AgentDefaults::default() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentDefaults {
+    /// "provider/model" or {primary, fallbacks}.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
+    /// Per-model options, keyed by "provider/model".
+    pub models: BTreeMap<String, ModelOptions>,
+    pub think_level: ThinkLevel,
+    /// Concurrent runs on the main lane.
+    #[schemars(range(min = 1, max = 1024))]
+    pub max_concurrent: u32,
+    pub subagent: Subagent,
+    pub sandbox: Sandbox,
+    pub tools: Tools,
+}
+
+impl Default for AgentDefaults {
+    fn default() -> Self {
+        Self {
+            model: None,
+            models: BTreeMap::new(),
+            think_level: ThinkLevel::Off,
+            max_concurrent: 4,
+            subagent: Subagent::default(),
+            sandbox: Sandbox::default(),
+            tools: Tools::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ModelRef {
+    Name(String),
+    Chain(ModelChain),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelChain {
+    pub primary: String,
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelOptions {
+    /// Short name usable instead of "provider/model".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ThinkLevel {
+    Off,
+    Minimal,
+    Low,
+    Medium,
+    High,
+    Xhigh,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Subagent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[schemars(range(min = 1, max = 1024))]
+    pub max_concurrent: u32,
+}
+
+impl Default for Subagent {
+    fn default() -> Self {
+        Self { model: None, max_concurrent: 2 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Sandbox {
+    pub mode: SandboxMode,
+    pub allowlist: Allowlist,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self { mode: SandboxMode::NonMain, allowlist: Allowlist::default() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    Off,
+    NonMain,
+    Always,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Allowlist {
+    pub paths: Vec<String>,
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Tools {
+    pub enabled: Vec<String>,
+    pub disabled: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Channels {
+    pub slack: Channel,
+    pub discord: Channel,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Channel {
+    pub enabled: bool,
+    /// Bot token; usually "${SLACK_BOT_TOKEN}" / "${DISCORD_BOT_TOKEN}".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cron {
+    pub enabled: bool,
+    #[schemars(range(min = 1, max = 64))]
+    pub max_concurrent_runs: u32,
+    pub jobs: Vec<CronJob>,
+}
+
+impl Default for Cron {
+    fn default() -> Self {
+        Self { enabled: true, max_concurrent_runs: 1, jobs: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CronJob {
+    /// 5- or 6-field cron expression.
+    #[schemars(length(min = 1))]
+    pub schedule: String,
+    /// Built-in command, e.g. "backup-sessions".
+    #[schemars(length(min = 1))]
+    pub command: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Memory {
+    pub index_enabled: bool,
+    /// Chunk size in tokens.
+    #[schemars(range(min = 64, max = 8192))]
+    pub chunk_size: u32,
+    pub embedding_model: String,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self { index_enabled: false, chunk_size: 512, embedding_model: "text-embedding-3-small".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Logging {
+    pub level: LogLevel,
+    /// Console format; when unset: pretty on a terminal, plain text otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+    /// true: <state>/logs/gateway.log (JSON lines); a path: that file; false: no file log.
+    pub file: LogFile,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Self { level: LogLevel::Info, format: None, file: LogFile::Enabled(true) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum LogFile {
+    Enabled(bool),
+    Path(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Discovery {
+    pub mdns: Mdns,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Mdns {
+    /// off, minimal (default) or full (adds cliPath and sshPort to TXT).
+    pub mode: MdnsMode,
+    /// Instance host name (OPENCLAW_MDNS_HOSTNAME).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Advertise even when only bound to loopback (tests, single-host setups).
+    pub advertise_loopback: bool,
+}
+
+impl Default for Mdns {
+    fn default() -> Self {
+        Self { mode: MdnsMode::Minimal, hostname: None, advertise_loopback: false }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MdnsMode {
+    Off,
+    Minimal,
+    Full,
+}

@@ -1,0 +1,108 @@
+//! The composition root: load config, take the state dir, set up logging, start the
+//! supervisor with its children, handle signals, and return the exit code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::Actor;
+
+use crate::actors::supervisor::{self, ChildSpec, Supervisor};
+use crate::actors::{config as config_actor, listener};
+use crate::config::model::{Config, LogFile, LogFormat};
+use crate::config::{LoadOptions, Paths, load};
+use crate::logging::Logging;
+use crate::shared::Shared;
+use crate::state::pidfile::{LockError, PidLock};
+use crate::{exit, signals, state};
+
+/// What `openclaw gateway` was asked to do.
+pub struct GatewayOptions {
+    pub load: LoadOptions,
+    pub log_format: Option<LogFormat>,
+    /// `--log-level` was given: it beats `RUST_LOG`.
+    pub level_from_flag: bool,
+}
+
+/// The children, in start order. Later features add theirs here.
+fn children() -> Vec<ChildSpec> {
+    vec![config_actor::spec(), listener::spec()]
+}
+
+/// Runs the gateway in the foreground until it is stopped; returns the process exit code.
+pub fn run(opts: GatewayOptions) -> i32 {
+    let loaded = match load(&opts.load) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("openclaw: {e}\nFix these and start again (`openclaw config validate` checks without starting).");
+            return exit::CONFIG;
+        }
+    };
+    let paths = opts.load.paths.clone();
+    if let Err(e) = state::ensure_dir(&paths.state_dir) {
+        eprintln!("openclaw: cannot create the state directory {e}");
+        return exit::CANTCREAT;
+    }
+    let cfg = &loaded.config;
+    let logging = Logging::init(
+        cfg.logging.level,
+        opts.log_format.or(cfg.logging.format),
+        log_file_path(cfg, &paths),
+        opts.level_from_flag,
+    );
+    supervisor::install_panic_hook();
+    let lock = match PidLock::acquire(&paths.state_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot take the state directory");
+            eprintln!("openclaw: {e}");
+            return match e {
+                LockError::AlreadyRunning { .. } => exit::UNAVAILABLE,
+                LockError::Io(_) => exit::CANTCREAT,
+            };
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"), config = %paths.config.display(), config_exists = loaded.file_exists,
+        state_dir = %paths.state_dir.display(), pid_file = %lock.pid_path().display(), "gateway starting"
+    );
+    let shared = Shared::new(loaded, opts.load, Some(logging.clone()));
+    subscribe_logging(&shared, logging, paths);
+
+    let system = actix::System::new();
+    let setup = system.block_on(async {
+        // `start` only schedules the supervisor; the signal handlers are in place before
+        // its `started` runs, so a stop during start-up is already graceful.
+        let addr = Supervisor::new(children(), shared.clone()).start();
+        signals::listen(shared.clone(), addr)
+    });
+    if let Err(e) = setup {
+        eprintln!("openclaw: cannot install signal handlers: {e}");
+        return exit::SOFTWARE;
+    }
+    let code = system.run_with_code().unwrap_or(exit::SOFTWARE);
+    drop(lock);
+    code
+}
+
+/// The file log path `logging.file` asks for.
+pub fn log_file_path(cfg: &Config, paths: &Paths) -> Option<PathBuf> {
+    match &cfg.logging.file {
+        LogFile::Enabled(true) => Some(paths.default_log_file()),
+        LogFile::Enabled(false) => None,
+        LogFile::Path(p) => Some(paths.state_dir.join(p)),
+    }
+}
+
+/// Logging follows config changes: this subscriber is the proof that `ConfigChanged` reaches
+/// its subscribers end to end.
+fn subscribe_logging(shared: &Arc<Shared>, logging: Logging, paths: Paths) {
+    shared.bus.subscribe(move |ev| {
+        let cfg = &ev.live.loaded.config;
+        if ev.diff.touches("logging.level") {
+            logging.set_level(cfg.logging.level);
+        }
+        if ev.diff.touches("logging.file") {
+            logging.set_file(log_file_path(cfg, &paths));
+        }
+    });
+}

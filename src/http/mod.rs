@@ -1,0 +1,98 @@
+//! HTTP routes on the gateway port: liveness, readiness and the health document.
+//! Handlers read shared state only (no disk I/O per request).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::actors::supervisor::ChildState;
+use crate::config::redact::redact;
+use crate::lifecycle::Phase;
+use crate::shared::Shared;
+
+type State = web::Data<Arc<Shared>>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/health", web::get().to(health));
+    #[cfg(feature = "fault-injection")]
+    cfg.route("/__fault/panic/{child}", web::post().to(fault_panic));
+}
+
+/// 200 while the process serves requests.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+/// 200 when ready; 503 while starting and while draining.
+async fn readyz(state: State) -> HttpResponse {
+    let phase = state.phase.get();
+    let body = json!({ "ready": phase.is_ready(), "phase": phase });
+    if phase.is_ready() { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+async fn health(state: State) -> HttpResponse {
+    HttpResponse::Ok().json(health_document(&state))
+}
+
+/// The deployment guide's §7.1 document plus children, reload state and listen addresses.
+pub fn health_document(s: &Shared) -> serde_json::Value {
+    let phase = s.phase.get();
+    let children = s.children.read().clone();
+    let all_running = children.iter().all(|c| c.state == ChildState::Running);
+    let status = match phase {
+        Phase::Ready | Phase::Reloading if all_running => "ok",
+        Phase::Ready | Phase::Reloading => "degraded",
+        Phase::Starting => "starting",
+        Phase::Draining | Phase::Stopped => "draining",
+    };
+    let live = s.config();
+    let loaded = &live.loaded;
+    json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime": s.started.elapsed().as_secs(),
+        "phase": phase,
+        "pid": std::process::id(),
+        "memory": { "rss": s.rss_bytes() },
+        "sessions": {
+            "active": s.sessions_active.load(Ordering::Relaxed),
+            "total": s.sessions_total.load(Ordering::Relaxed),
+        },
+        "listen": s.listen.read().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "children": children,
+        "config": {
+            "path": s.load_options.paths.config,
+            "exists": loaded.file_exists,
+            "hash": loaded.hash,
+            "generation": live.generation,
+            "reloadMode": loaded.config.gateway.reload.mode,
+            "lastReload": redact(&serde_json::to_value(&*s.last_reload.read()).unwrap_or_default()),
+            "reloads": {
+                "applied": s.reloads.applied.load(Ordering::Relaxed),
+                "unchanged": s.reloads.unchanged.load(Ordering::Relaxed),
+                "rejected": s.reloads.rejected.load(Ordering::Relaxed),
+            },
+        },
+        "logging": { "level": loaded.config.logging.level },
+    })
+}
+
+/// Test builds only: make a child panic inside a handler.
+#[cfg(feature = "fault-injection")]
+async fn fault_panic(state: State, child: web::Path<String>) -> HttpResponse {
+    use crate::actors::config::{ConfigActor, InjectPanic};
+    use crate::actors::listener::ListenerActor;
+    let sent = match child.as_str() {
+        "config" => state.registry.get::<ConfigActor>("config").map(|a| a.do_send(InjectPanic)),
+        "listener" => state.registry.get::<ListenerActor>("listener").map(|a| a.do_send(InjectPanic)),
+        _ => None,
+    };
+    match sent {
+        Some(()) => HttpResponse::Accepted().finish(),
+        None => HttpResponse::NotFound().body("no such running child\n"),
+    }
+}

@@ -1,0 +1,101 @@
+//! Lifecycle phases, mirrored to `/readyz` and to systemd through sd_notify.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use sd_notify::NotifyState;
+
+/// Starting -> Ready <-> Reloading -> Draining -> Stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum Phase {
+    Starting = 0,
+    Ready = 1,
+    Reloading = 2,
+    Draining = 3,
+    Stopped = 4,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Starting,
+            1 => Self::Ready,
+            2 => Self::Reloading,
+            3 => Self::Draining,
+            _ => Self::Stopped,
+        }
+    }
+
+    /// Whether `/readyz` answers 200: only while serving normally (a reload keeps serving).
+    pub fn is_ready(self) -> bool {
+        matches!(self, Self::Ready | Self::Reloading)
+    }
+}
+
+/// The current phase, shared by every thread.
+#[derive(Debug, Default)]
+pub struct PhaseCell(AtomicU8);
+
+impl PhaseCell {
+    pub fn get(&self) -> Phase {
+        Phase::from_u8(self.0.load(Ordering::Acquire))
+    }
+
+    /// Moves to `next` and tells systemd.
+    pub fn set(&self, next: Phase, status: &str) {
+        let prev = Phase::from_u8(self.0.swap(next as u8, Ordering::AcqRel));
+        if prev == next {
+            return;
+        }
+        match next {
+            Phase::Starting => notify(&[NotifyState::Status(status)]),
+            Phase::Ready => notify(&[NotifyState::Ready, NotifyState::Status(status)]),
+            Phase::Reloading => {
+                let mut states = vec![NotifyState::Reloading, NotifyState::Status(status)];
+                if let Ok(now) = NotifyState::monotonic_usec_now() {
+                    states.push(now);
+                }
+                notify(&states);
+            }
+            Phase::Draining => notify(&[NotifyState::Stopping, NotifyState::Status(status)]),
+            Phase::Stopped => notify(&[NotifyState::Status(status)]),
+        }
+    }
+
+    /// Leaves Reloading for Ready, unless a shutdown began meanwhile.
+    pub fn end_reload(&self, status: &str) {
+        if self.0.compare_exchange(Phase::Reloading as u8, Phase::Starting as u8, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.set(Phase::Ready, status);
+        }
+    }
+
+    /// Enters Reloading only from Ready.
+    pub fn begin_reload(&self, status: &str) -> bool {
+        if self.get() == Phase::Ready {
+            self.set(Phase::Reloading, status);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// sd_notify is a no-op when NOTIFY_SOCKET is unset (outside systemd).
+pub fn notify(states: &[NotifyState]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+/// The watchdog interval when systemd asked for one (`WATCHDOG_USEC`): ping at half of it.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    sd_notify::watchdog_enabled().map(|d| d / 2)
+}
+
+pub fn watchdog_ping() {
+    notify(&[NotifyState::Watchdog]);
+}

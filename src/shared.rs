@@ -1,0 +1,119 @@
+//! The facts every part of the gateway reads: live config, phase, children, reload record,
+//! listen addresses, counters. Written by their owners, read lock-free or briefly locked.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, RwLock};
+
+use crate::actors::config::ConfigBus;
+use crate::actors::supervisor::{ChildStatus, Registry};
+use crate::config::{LoadOptions, Loaded, Problem};
+use crate::lifecycle::PhaseCell;
+use crate::logging::Logging;
+
+/// A config generation as currently applied.
+#[derive(Debug)]
+pub struct Live {
+    pub loaded: Loaded,
+    /// 1 for the boot config, +1 per applied reload.
+    pub generation: u64,
+}
+
+/// The last reload and its outcome (for `/health` and the RPC).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadRecord {
+    pub at: DateTime<Utc>,
+    pub trigger: String,
+    pub outcome: String,
+    pub problems: Vec<Problem>,
+    pub changed: Vec<String>,
+    pub restart_required: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct ReloadCounters {
+    pub applied: AtomicU64,
+    pub unchanged: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+/// Shared runtime state; one per gateway process.
+pub struct Shared {
+    pub started: Instant,
+    pub phase: PhaseCell,
+    config: RwLock<Arc<Live>>,
+    /// What later reloads start from (paths, environment snapshot, flags).
+    pub load_options: LoadOptions,
+    pub children: RwLock<Vec<ChildStatus>>,
+    pub last_reload: RwLock<Option<ReloadRecord>>,
+    pub reloads: ReloadCounters,
+    pub sessions_active: AtomicU64,
+    pub sessions_total: AtomicU64,
+    pub listen: RwLock<Vec<SocketAddr>>,
+    pub bus: ConfigBus,
+    pub registry: Registry,
+    pub logging: Option<Logging>,
+    rss: Mutex<(Option<Instant>, u64)>,
+}
+
+impl Shared {
+    pub fn new(loaded: Loaded, load_options: LoadOptions, logging: Option<Logging>) -> Arc<Self> {
+        Arc::new(Self {
+            started: Instant::now(),
+            phase: PhaseCell::default(),
+            config: RwLock::new(Arc::new(Live { loaded, generation: 1 })),
+            load_options,
+            children: RwLock::new(Vec::new()),
+            last_reload: RwLock::new(None),
+            reloads: ReloadCounters::default(),
+            sessions_active: AtomicU64::new(0),
+            sessions_total: AtomicU64::new(0),
+            listen: RwLock::new(Vec::new()),
+            bus: ConfigBus::default(),
+            registry: Registry::default(),
+            logging,
+            rss: Mutex::new((None, 0)),
+        })
+    }
+
+    /// The config in effect now.
+    pub fn config(&self) -> Arc<Live> {
+        self.config.read().clone()
+    }
+
+    /// Swaps in a new config (only the ConfigActor calls this).
+    pub fn swap_config(&self, loaded: Loaded) -> Arc<Live> {
+        let mut guard = self.config.write();
+        let next = Arc::new(Live { loaded, generation: guard.generation + 1 });
+        *guard = next.clone();
+        next
+    }
+
+    /// Resident set size, sampled at most once a second (no file read per request).
+    pub fn rss_bytes(&self) -> u64 {
+        let mut guard = self.rss.lock();
+        if guard.0.is_none_or(|t| t.elapsed().as_secs() >= 1) {
+            *guard = (Some(Instant::now()), read_rss().unwrap_or(guard.1));
+        }
+        guard.1
+    }
+
+    pub fn count(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+fn read_rss() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * page.max(1) as u64)
+}
