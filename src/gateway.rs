@@ -10,6 +10,7 @@ use crate::actors::supervisor::{self, ChildSpec, Supervisor};
 use crate::actors::{config as config_actor, listener};
 use crate::config::model::{Config, LogFile, LogFormat};
 use crate::config::{LoadOptions, Paths, load};
+use crate::lifecycle::LIFECYCLE;
 use crate::logging::Logging;
 use crate::shared::Shared;
 use crate::state::pidfile::{LockError, PidLock};
@@ -62,6 +63,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
         }
     };
     tracing::info!(
+        target: LIFECYCLE,
         version = env!("CARGO_PKG_VERSION"), config = %paths.config.display(), config_exists = loaded.file_exists,
         state_dir = %paths.state_dir.display(), pid_file = %lock.pid_path().display(), "gateway starting"
     );

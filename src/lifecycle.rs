@@ -4,6 +4,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use sd_notify::NotifyState;
 
+/// Log target of the lifecycle milestones (starting, ready, stopping, stopped): always
+/// logged at info, whatever the configured level, so the journal shows every start and stop.
+pub const LIFECYCLE: &str = "openclaw::lifecycle";
+
 /// Starting -> Ready <-> Reloading -> Draining -> Stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

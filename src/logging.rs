@@ -82,7 +82,7 @@ fn directives(level: LogLevel) -> String {
     match level {
         LogLevel::Trace | LogLevel::Debug => level.as_str().to_string(),
         // actix-server announces every worker at info; keep the default console readable.
-        _ => format!("{},actix_server=warn", level.as_str()),
+        _ => format!("{},actix_server=warn,{}=info", level.as_str(), crate::lifecycle::LIFECYCLE),
     }
 }
 

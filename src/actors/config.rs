@@ -275,6 +275,7 @@ impl Handler<ReloadConfig> for ConfigActor {
 
     fn handle(&mut self, msg: ReloadConfig, _ctx: &mut Context<Self>) -> Self::Result {
         let trigger = msg.trigger;
+        tracing::debug!(trigger = trigger.as_str(), "config reload requested");
         if !self.shared.phase.begin_reload(&format!("Reloading ({})", trigger.as_str())) {
             let outcome = ReloadOutcome::Skipped { reason: "the gateway is not ready (starting or stopping)".into() };
             return Box::pin(actix::fut::ready(outcome));

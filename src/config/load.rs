@@ -155,14 +155,21 @@ fn parse(path: &Path, text: &str) -> Result<Value, Problem> {
 }
 
 fn syntax_problem(path: &Path, e: &config::ConfigError) -> Problem {
-    use std::error::Error as _;
-    let json5 = e.source().and_then(|s| s.downcast_ref::<json5::Error>());
+    let json5 = match e {
+        config::ConfigError::FileParse { cause, .. } => cause.downcast_ref::<json5::Error>(),
+        _ => None,
+    };
     let (message, location) = match json5 {
         Some(j) => {
-            let loc = j.position().map(|p| format!("{}:{}:{}", path.display(), p.line + 1, p.column + 1));
-            let msg = j.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            (msg, loc)
+            // json5 nests context: the first "at line L column C" is where parsing stopped.
+            let text = j.to_string();
+            let (msg, rest) = text.split_once(" at line ").unwrap_or((&text, ""));
+            let mut nums = rest.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+            let loc = match (nums.next(), nums.next()) {
+                (Some(l), Some(c)) => format!("{}:{l}:{c}", path.display()),
+                _ => path.display().to_string(),
+            };
+            (msg.to_string(), Some(loc))
         }
         None => (e.to_string(), Some(path.display().to_string())),
     };

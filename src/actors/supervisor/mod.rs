@@ -18,7 +18,7 @@ pub use registry::Registry;
 
 use self::budget::{FailureWindow, RestartBudget, Verdict};
 use crate::exit;
-use crate::lifecycle::Phase;
+use crate::lifecycle::{LIFECYCLE, Phase};
 use crate::shared::Shared;
 
 /// When a child that stopped on its own is restarted.
@@ -306,7 +306,7 @@ impl Supervisor {
         }
         self.shutting_down = true;
         self.shared.phase.set(Phase::Draining, &format!("Stopping: {reason}"));
-        tracing::info!(reason = %reason, "gateway stopping");
+        tracing::info!(target: LIFECYCLE, reason = %reason, "gateway stopping");
         let budget = Duration::from_millis(self.shared.config().loaded.config.gateway.shutdown_timeout_ms);
         let mut steps = Vec::new();
         for i in (0..self.slots.len()).rev() {
@@ -332,7 +332,7 @@ impl Supervisor {
         };
         ctx.spawn(fut.into_actor(self).map(move |_, act, _| {
             act.shared.phase.set(Phase::Stopped, "Stopped");
-            tracing::info!(exit_code = code, "gateway stopped");
+            tracing::info!(target: LIFECYCLE, exit_code = code, "gateway stopped");
             System::current().stop_with_code(code);
         }));
     }
@@ -379,7 +379,7 @@ impl Actor for Supervisor {
         self.publish();
         let listen: Vec<String> = self.shared.listen.read().iter().map(ToString::to_string).collect();
         self.shared.phase.set(Phase::Ready, &format!("Ready: listening on {}", listen.join(", ")));
-        tracing::info!(listen = %listen.join(","), pid = std::process::id(), "gateway ready");
+        tracing::info!(target: LIFECYCLE, listen = %listen.join(","), pid = std::process::id(), "gateway ready");
         if let Some(every) = crate::lifecycle::watchdog_interval() {
             ctx.run_interval(every, |_, _| crate::lifecycle::watchdog_ping());
         }

@@ -1,0 +1,226 @@
+//! Test harness: start the real `openclaw` binary on 127.0.0.1:0 with its own state dir,
+//! read its JSON logs, speak HTTP to it, send it signals. Every wait has a deadline.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+
+/// Polls `check` until it returns Some, or panics with `what` after `timeout`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A command for the binary with a clean environment (no OPENCLAW_* from the host).
+pub fn command(state: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", state)
+        .arg("--state-dir")
+        .arg(state);
+    c
+}
+
+pub struct Gateway {
+    pub child: Child,
+    pub state: tempfile::TempDir,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    pub addr: SocketAddr,
+}
+
+pub struct Spawn {
+    pub state: tempfile::TempDir,
+    pub config: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Self { state: tempfile::tempdir().expect("tempdir"), config: None, env: Vec::new(), args: Vec::new() }
+    }
+}
+
+impl Spawn {
+    pub fn config(mut self, text: &str) -> Self {
+        self.config = Some(text.to_string());
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Starts the gateway without waiting for it to become ready.
+    pub fn spawn_raw(self) -> (Child, tempfile::TempDir, Arc<Mutex<Vec<String>>>) {
+        if let Some(text) = &self.config {
+            std::fs::write(self.state.path().join("config.json5"), text).expect("write config");
+        }
+        let mut c = command(self.state.path());
+        c.args(["gateway", "--log-format", "json"]);
+        if !self.args.iter().any(|a| a == "--port") {
+            c.args(["--port", "0"]);
+        }
+        c.args(&self.args).envs(self.env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn openclaw");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)].into_iter().flatten() {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        (child, self.state, logs)
+    }
+
+    /// Starts the gateway and waits until it logs "gateway ready".
+    pub fn start(self) -> Gateway {
+        let (mut child, state, logs) = self.spawn_raw();
+        let addr = wait_until("the gateway to log `gateway ready`", Duration::from_secs(20), || {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("gateway exited early with {st}: {:#?}", logs.lock().unwrap());
+            }
+            let logs = logs.lock().unwrap();
+            logs.iter().find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                if v["fields"]["message"] != "gateway ready" {
+                    return None;
+                }
+                v["fields"]["listen"].as_str()?.split(',').next()?.parse().ok()
+            })
+        });
+        Gateway { child, state, logs, addr }
+    }
+}
+
+impl Gateway {
+    pub fn state_path(&self) -> &Path {
+        self.state.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.state.path().join("config.json5")
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill({sig})");
+    }
+
+    pub fn health(&self) -> serde_json::Value {
+        let (status, body) = http_get(self.addr, "/health").expect("GET /health");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("health is JSON")
+    }
+
+    /// Waits until `/health` satisfies `pred`.
+    pub fn wait_health(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        wait_until(what, Duration::from_secs(10), || {
+            let h = http_get(self.addr, "/health").ok().and_then(|(_, b)| serde_json::from_str(&b).ok())?;
+            pred(&h).then_some(h)
+        })
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let child = &mut self.child;
+        wait_until("the gateway to exit", timeout, || child.try_wait().ok().flatten())
+    }
+
+    pub fn has_log(&self, needle: &str) -> bool {
+        self.logs.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn wait_log(&self, needle: &str) {
+        wait_until(&format!("a log line containing {needle:?}"), Duration::from_secs(10), || self.has_log(needle).then_some(()));
+    }
+
+    pub fn dump_logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 GET; returns (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    parse_response(&raw)
+}
+
+/// One HTTP/1.1 POST with an empty body.
+pub fn http_post(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &str) -> std::io::Result<(u16, String)> {
+    let bad = || std::io::Error::other(format!("bad HTTP response: {raw:?}"));
+    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n.min(rest.len())]);
+        s = rest.get(n + 2..).unwrap_or("");
+    }
+    out
+}
+
+/// Writes `text` to `path` the way editors do: a temp file renamed over the original.
+pub fn write_by_rename(path: &Path, text: &str) {
+    let tmp = path.with_extension("swp-tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Runs the binary to completion with `args` in `state`.
+pub fn run(state: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = command(state).args(args).envs(env.iter().map(|(a, b)| (a.to_string(), b.to_string()))).output().expect("run openclaw");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}

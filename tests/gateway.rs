@@ -1,0 +1,252 @@
+//! The real gateway binary: probes, reload by SIGHUP and by file edits, rollback on bad
+//! config, graceful stop, single instance, port in use, log reopening, sd_notify.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use common::{Spawn, http_get, wait_until, write_by_rename};
+
+const FAST_RELOAD: &str = "{ gateway: { reload: { debounceMs: 50 } }, logging: { level: 'info' } }";
+
+fn level_config(level: &str) -> String {
+    format!("{{ gateway: {{ reload: {{ debounceMs: 50 }} }}, logging: {{ level: '{level}' }} }}")
+}
+
+#[test]
+fn probes_answer_and_health_has_the_documented_fields() {
+    let gw = Spawn::default().start();
+    assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200);
+    let (code, body) = http_get(gw.addr, "/readyz").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let h = gw.health();
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
+    assert!(h["uptime"].is_u64());
+    assert!(h["memory"]["rss"].as_u64().unwrap() > 0);
+    assert_eq!(h["sessions"]["active"], 0);
+    assert_eq!(h["sessions"]["total"], 0);
+    let children: Vec<&str> = h["children"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(children, ["config", "listener"]);
+    assert!(h["children"].as_array().unwrap().iter().all(|c| c["state"] == "running"));
+    assert_eq!(h["config"]["generation"], 1);
+    assert_eq!(h["listen"][0], gw.addr.to_string());
+}
+
+#[test]
+fn sigterm_stops_gracefully_with_exit_0_within_2s_and_removes_the_pid_file() {
+    let mut gw = Spawn::default().start();
+    let pid_file = gw.state_path().join("gateway.pid");
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), gw.pid().to_string());
+    let t0 = Instant::now();
+    gw.signal(libc::SIGTERM);
+    let status = gw.wait_exit(Duration::from_secs(2));
+    assert_eq!(status.code(), Some(0), "{}", gw.dump_logs());
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert!(!pid_file.exists(), "pid file left behind");
+    assert!(http_get(gw.addr, "/healthz").is_err(), "still accepting after exit");
+}
+
+#[test]
+fn sigint_stops_like_sigterm() {
+    let mut gw = Spawn::default().start();
+    gw.signal(libc::SIGINT);
+    assert_eq!(gw.wait_exit(Duration::from_secs(2)).code(), Some(0));
+}
+
+#[test]
+fn sighup_reloads_the_config_and_the_log_level_follows() {
+    let gw = Spawn::default().config(&level_config("info")).start();
+    assert_eq!(gw.health()["logging"]["level"], "info");
+    // Change the file, then SIGHUP (the watcher may also fire; either way it must apply once).
+    std::fs::write(gw.config_path(), level_config("debug").replace("debounceMs: 50", "debounceMs: 60000")).unwrap();
+    gw.signal(libc::SIGHUP);
+    let h = gw.wait_health("debug level applied", |h| h["logging"]["level"] == "debug");
+    assert_eq!(h["config"]["lastReload"]["outcome"], "applied");
+    assert_eq!(h["config"]["lastReload"]["trigger"], "signal");
+    assert!(h["config"]["lastReload"]["changed"].as_array().unwrap().iter().any(|c| c == "logging.level"));
+    // The subscriber really changed the filter: the next reload logs at debug.
+    assert!(!gw.has_log("\"level\":\"DEBUG\""), "no debug lines before the change");
+    gw.signal(libc::SIGHUP);
+    gw.wait_log("\"level\":\"DEBUG\"");
+}
+
+#[test]
+fn an_edited_file_is_reloaded_without_a_signal() {
+    let gw = Spawn::default().config(&level_config("info")).start();
+    std::fs::write(gw.config_path(), level_config("warn")).unwrap();
+    let h = gw.wait_health("file edit applied", |h| h["logging"]["level"] == "warn");
+    assert_eq!(h["config"]["lastReload"]["trigger"], "file");
+}
+
+#[test]
+fn an_editor_style_rename_over_the_file_is_reloaded() {
+    let gw = Spawn::default().config(&level_config("info")).start();
+    write_by_rename(&gw.config_path(), &level_config("error"));
+    gw.wait_health("renamed file applied", |h| h["logging"]["level"] == "error");
+    // The watcher survives the replaced inode: a second rename is seen too.
+    write_by_rename(&gw.config_path(), &level_config("debug"));
+    gw.wait_health("second rename applied", |h| h["logging"]["level"] == "debug");
+}
+
+#[test]
+fn a_deleted_file_keeps_the_running_config_until_it_is_recreated() {
+    let gw = Spawn::default().config(&level_config("warn")).start();
+    std::fs::remove_file(gw.config_path()).unwrap();
+    let h = gw.wait_health("deletion reported", |h| h["config"]["lastReload"]["outcome"] == "rejected");
+    assert_eq!(h["logging"]["level"], "warn", "a deleted file must not reset to defaults");
+    assert!(h["config"]["lastReload"]["problems"][0]["message"].as_str().unwrap().contains("disappeared"));
+    std::fs::write(gw.config_path(), level_config("error")).unwrap();
+    gw.wait_health("re-created file applied", |h| h["logging"]["level"] == "error");
+}
+
+#[test]
+fn an_invalid_reload_keeps_the_old_config_and_reports_every_problem() {
+    let gw = Spawn::default().config(&level_config("warn")).start();
+    let before = gw.health()["config"]["hash"].clone();
+    std::fs::write(gw.config_path(), "{ gateway: { reload: { debounceMs: 50 }, prot: 1 }, logging: { level: 'loud' } }").unwrap();
+    let h = gw.wait_health("rejected reload recorded", |h| h["config"]["reloads"]["rejected"] == 1);
+    assert_eq!(h["logging"]["level"], "warn");
+    assert_eq!(h["config"]["hash"], before);
+    assert_eq!(h["config"]["generation"], 1);
+    assert_eq!(h["status"], "ok", "a rejected reload does not degrade the gateway");
+    let problems = h["config"]["lastReload"]["problems"].as_array().unwrap();
+    let paths: Vec<&str> = problems.iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"gateway.prot") && paths.contains(&"logging.level"), "{paths:?}");
+    gw.wait_log("config reload rejected");
+    // Fixing the file applies normally.
+    std::fs::write(gw.config_path(), level_config("error")).unwrap();
+    gw.wait_health("fixed file applied", |h| h["logging"]["level"] == "error");
+}
+
+#[test]
+fn reload_mode_off_ignores_file_changes_but_sighup_still_applies() {
+    let cfg = "{ gateway: { reload: { mode: 'off', debounceMs: 0 } }, logging: { level: 'info' } }";
+    let gw = Spawn::default().config(cfg).start();
+    std::fs::write(gw.config_path(), cfg.replace("'info'", "'warn'")).unwrap();
+    gw.wait_log("gateway.reload.mode is off");
+    assert_eq!(gw.health()["logging"]["level"], "info");
+    gw.signal(libc::SIGHUP);
+    gw.wait_health("SIGHUP applied in mode off", |h| h["logging"]["level"] == "warn");
+}
+
+#[test]
+fn precedence_is_flag_over_env_over_file() {
+    let file = level_config("warn");
+    let gw = Spawn::default().config(&file).env("OPENCLAW_LOG_LEVEL", "error").start();
+    assert_eq!(gw.health()["logging"]["level"], "error", "env beats file");
+    drop(gw);
+    let gw = Spawn::default().config(&file).env("OPENCLAW_LOG_LEVEL", "error").arg("--log-level").arg("debug").start();
+    assert_eq!(gw.health()["logging"]["level"], "debug", "flag beats env");
+    drop(gw);
+    let gw = Spawn::default().config(&file).start();
+    assert_eq!(gw.health()["logging"]["level"], "warn", "file beats default");
+    drop(gw);
+    let gw = Spawn::default().start();
+    assert_eq!(gw.health()["logging"]["level"], "info", "default");
+}
+
+#[test]
+fn a_second_gateway_on_the_same_state_dir_exits_69_naming_the_pid() {
+    let gw = Spawn::default().start();
+    let (code, _, err) = common::run(gw.state_path(), &["gateway", "--port", "0"], &[]);
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains(&format!("pid {}", gw.pid())), "{err}");
+    assert_eq!(std::fs::read_to_string(gw.state_path().join("gateway.pid")).unwrap().trim(), gw.pid().to_string());
+    assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200, "the first one keeps serving");
+}
+
+#[test]
+fn a_stale_pid_file_is_taken_over() {
+    let spawn = Spawn::default();
+    std::fs::write(spawn.state.path().join("gateway.pid"), "999999\n").unwrap();
+    let gw = spawn.start();
+    assert_eq!(std::fs::read_to_string(gw.state_path().join("gateway.pid")).unwrap().trim(), gw.pid().to_string());
+    assert!(gw.has_log("taking over a stale pid file"));
+}
+
+#[test]
+fn a_port_in_use_exits_69_naming_the_address_and_how_to_find_its_owner() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let d = tempfile::tempdir().unwrap();
+    let (code, _, err) = common::run(d.path(), &["gateway", "--port", &port], &[]);
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("already in use"), "{err}");
+    assert!(err.contains("ss -ltnp"), "{err}");
+    assert!(!d.path().join("gateway.pid").exists(), "pid file removed after a failed start");
+}
+
+#[test]
+fn sighup_reopens_the_log_file_for_logrotate() {
+    let gw = Spawn::default().start();
+    let log = gw.state_path().join("logs/gateway.log");
+    wait_until("log file written", Duration::from_secs(5), || std::fs::read_to_string(&log).ok().filter(|s| s.contains("gateway ready")));
+    let rotated = gw.state_path().join("logs/gateway.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    gw.signal(libc::SIGHUP);
+    let fresh = wait_until("a new log file after SIGHUP", Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).ok().filter(|s| s.contains("config reloaded"))
+    });
+    assert!(!fresh.contains("gateway ready"), "the new file starts fresh");
+    assert!(std::fs::read_to_string(&rotated).unwrap().contains("gateway ready"));
+}
+
+#[test]
+fn sigusr1_restarts_every_child_in_place_on_the_same_port() {
+    let gw = Spawn::default().start();
+    gw.signal(libc::SIGUSR1);
+    let h = gw.wait_health("children restarted", |h| {
+        h["children"].as_array().unwrap().iter().all(|c| c["incarnation"] == 2 && c["state"] == "running")
+    });
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["listen"][0], gw.addr.to_string());
+    // The new ConfigActor incarnation is the one reloads reach.
+    std::fs::write(gw.config_path(), level_config("warn")).unwrap();
+    gw.signal(libc::SIGHUP);
+    gw.wait_health("reload after restart", |h| h["logging"]["level"] == "warn");
+}
+
+#[test]
+fn a_port_change_rebinds_the_listener_in_place() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let new_port = free.local_addr().unwrap().port();
+    drop(free);
+    let gw = Spawn::default().config(FAST_RELOAD).start();
+    std::fs::write(gw.config_path(), format!("{{ gateway: {{ port: {new_port}, reload: {{ debounceMs: 50 }} }} }}")).unwrap();
+    // The --port 0 flag beats the file, so the file change alone must not move the listener.
+    let h = gw.wait_health("reload recorded", |h| h["config"]["reloads"]["unchanged"].as_u64() >= Some(1));
+    assert_eq!(h["listen"][0], gw.addr.to_string());
+}
+
+#[test]
+fn sd_notify_reports_ready_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut gw = Spawn::default().env("NOTIFY_SOCKET", sock_path.to_str().unwrap()).start();
+    let mut buf = [0u8; 4096];
+    let mut recv_until = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            let n = sock.recv(&mut buf).unwrap_or_else(|e| panic!("no sd_notify message with {needle:?} ({e}); saw {seen:?}"));
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if msg.contains(needle) {
+                return msg;
+            }
+            seen.push(msg);
+        }
+        panic!("no sd_notify message with {needle:?}; saw {seen:?}");
+    };
+    assert!(recv_until("READY=1").contains("STATUS=Ready"));
+    gw.signal(libc::SIGHUP);
+    let reloading = recv_until("RELOADING=1");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    recv_until("READY=1");
+    gw.signal(libc::SIGTERM);
+    recv_until("STOPPING=1");
+    assert_eq!(gw.wait_exit(Duration::from_secs(5)).code(), Some(0));
+}
