@@ -208,16 +208,42 @@ fn sigusr1_restarts_every_child_in_place_on_the_same_port() {
     gw.wait_health("reload after restart", |h| h["logging"]["level"] == "warn");
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn port_config(port: u16) -> String {
+    format!("{{ gateway: {{ port: {port}, reload: {{ debounceMs: 50 }} }} }}")
+}
+
 #[test]
-fn a_port_change_rebinds_the_listener_in_place() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let new_port = free.local_addr().unwrap().port();
-    drop(free);
+fn a_port_flag_beats_a_port_change_in_the_file() {
     let gw = Spawn::default().config(FAST_RELOAD).start();
-    std::fs::write(gw.config_path(), format!("{{ gateway: {{ port: {new_port}, reload: {{ debounceMs: 50 }} }} }}")).unwrap();
-    // The --port 0 flag beats the file, so the file change alone must not move the listener.
+    std::fs::write(gw.config_path(), port_config(free_port())).unwrap();
     let h = gw.wait_health("reload recorded", |h| h["config"]["reloads"]["unchanged"].as_u64() >= Some(1));
     assert_eq!(h["listen"][0], gw.addr.to_string());
+}
+
+#[test]
+fn a_port_change_rebinds_the_listener_in_place_and_a_failed_rebind_keeps_the_old_port() {
+    let mut gw = Spawn::default().config(&port_config(free_port())).start();
+    let old = gw.addr;
+    let new_port = free_port();
+    let new: std::net::SocketAddr = format!("127.0.0.1:{new_port}").parse().unwrap();
+    std::fs::write(gw.config_path(), port_config(new_port)).unwrap();
+    wait_until("the new port to answer", Duration::from_secs(10), || http_get(new, "/healthz").ok());
+    gw.addr = new;
+    let h = gw.health();
+    assert_eq!(h["listen"][0], new.to_string());
+    assert_eq!(h["config"]["lastReload"]["listener"], "rebuilt");
+    wait_until("the old port to refuse", Duration::from_secs(10), || http_get(old, "/healthz").is_err().then_some(()));
+
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().port();
+    std::fs::write(gw.config_path(), port_config(taken)).unwrap();
+    let h = gw.wait_health("failed rebind recorded", |h| h["config"]["lastReload"]["listener"].as_str().is_some_and(|l| l.contains("in use")));
+    assert_eq!(h["listen"][0], new.to_string());
+    assert_eq!(http_get(new, "/healthz").unwrap().0, 200, "the old listener stays");
 }
 
 #[test]

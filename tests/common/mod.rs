@@ -77,7 +77,8 @@ impl Spawn {
         }
         let mut c = command(self.state.path());
         c.args(["gateway", "--log-format", "json"]);
-        if !self.args.iter().any(|a| a == "--port") {
+        let file_sets_port = self.config.as_deref().is_some_and(|c| c.contains("port:"));
+        if !file_sets_port && !self.args.iter().any(|a| a == "--port") {
             c.args(["--port", "0"]);
         }
         c.args(&self.args).envs(self.env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::piped());

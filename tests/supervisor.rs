@@ -1,0 +1,69 @@
+//! Supervision of the real gateway: a child that panics is rebuilt fresh from its spec while
+//! the rest keeps serving, and an exhausted restart budget ends the process with exit 70.
+//! Needs `--features fault-injection` (the panic routes exist only in such builds).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Spawn, http_get, http_post};
+
+fn child<'a>(h: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    h["children"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()
+}
+
+#[test]
+fn a_panicking_config_actor_is_restarted_fresh_and_reloads_still_work() {
+    let gw = Spawn::default().config("{ gateway: { reload: { debounceMs: 50 } } }").start();
+    assert_eq!(http_post(gw.addr, "/__fault/panic/config").unwrap().0, 202);
+    let h = gw.wait_health("config child restarted", |h| child(h, "config")["restarts"] == 1 && child(h, "config")["state"] == "running");
+    let failure = child(&h, "config")["lastFailure"]["reason"].as_str().unwrap().to_string();
+    assert!(failure.contains("panicked") && failure.contains("injected fault"), "{failure}");
+    assert_eq!(child(&h, "config")["incarnation"], 2);
+    assert_eq!(child(&h, "listener")["restarts"], 0, "siblings are untouched");
+    assert_eq!(h["status"], "ok");
+    // The new incarnation re-armed the watcher and is the one the registry hands out.
+    std::fs::write(gw.config_path(), "{ gateway: { reload: { debounceMs: 50 } }, logging: { level: 'warn' } }").unwrap();
+    gw.wait_health("file change after restart applied", |h| h["logging"]["level"] == "warn");
+    gw.signal(libc::SIGHUP);
+    gw.wait_health("SIGHUP after restart handled", |h| h["config"]["reloads"]["unchanged"] == 1);
+}
+
+#[test]
+fn a_panicking_listener_is_restarted_on_the_same_port() {
+    let gw = Spawn::default().start();
+    assert_eq!(http_post(gw.addr, "/__fault/panic/listener").unwrap().0, 202);
+    let h = gw.wait_health("listener restarted", |h| child(h, "listener")["restarts"] == 1 && child(h, "listener")["state"] == "running");
+    assert!(child(&h, "listener")["lastFailure"]["reason"].as_str().unwrap().contains("panicked"));
+    assert_eq!(h["listen"][0], gw.addr.to_string());
+    assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200);
+}
+
+#[test]
+fn an_exhausted_restart_budget_stops_the_gateway_with_exit_70() {
+    let cfg = "{ gateway: { supervisor: { maxRestarts: 2, periodMs: 60000, backoffInitialMs: 10 } } }";
+    let mut gw = Spawn::default().config(cfg).start();
+    for n in 1..=2 {
+        assert_eq!(http_post(gw.addr, "/__fault/panic/config").unwrap().0, 202);
+        gw.wait_health("restart", |h| child(h, "config")["restarts"] == n && child(h, "config")["state"] == "running");
+    }
+    assert_eq!(http_post(gw.addr, "/__fault/panic/config").unwrap().0, 202);
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(70), "{}", gw.dump_logs());
+    assert!(gw.has_log("restart budget exhausted"));
+    assert!(!gw.state_path().join("gateway.pid").exists());
+}
+
+#[test]
+fn failures_spread_beyond_the_period_do_not_exhaust_the_budget() {
+    let cfg = "{ gateway: { supervisor: { maxRestarts: 1, periodMs: 300, backoffInitialMs: 10 } } }";
+    let gw = Spawn::default().config(cfg).start();
+    for n in 1..=3 {
+        assert_eq!(http_post(gw.addr, "/__fault/panic/config").unwrap().0, 202);
+        gw.wait_health("restart", |h| child(h, "config")["restarts"] == n && child(h, "config")["state"] == "running");
+        // Let the failure age out of the 300 ms period before the next one.
+        let failed_at = std::time::Instant::now();
+        common::wait_until("the period to pass", Duration::from_secs(2), || (failed_at.elapsed() > Duration::from_millis(350)).then_some(()));
+    }
+    assert_eq!(gw.health()["status"], "ok");
+}
