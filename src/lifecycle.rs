@@ -69,7 +69,11 @@ impl PhaseCell {
 
     /// Leaves Reloading for Ready, unless a shutdown began meanwhile.
     pub fn end_reload(&self, status: &str) {
-        if self.0.compare_exchange(Phase::Reloading as u8, Phase::Starting as u8, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if self
+            .0
+            .compare_exchange(Phase::Reloading as u8, Phase::Starting as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             self.set(Phase::Ready, status);
         }
     }

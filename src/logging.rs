@@ -32,7 +32,8 @@ impl Logging {
     pub fn init(level: LogLevel, format: Option<LogFormat>, file: Option<PathBuf>, level_from_flag: bool) -> Self {
         let rust_log = std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty() && !level_from_flag);
         let directives = rust_log.clone().unwrap_or_else(|| directives(level));
-        let (filter, handle) = reload::Layer::new(EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info")));
+        let (filter, handle) =
+            reload::Layer::new(EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info")));
         let console: BoxedLayer = match format {
             Some(LogFormat::Json) => tracing_subscriber::fmt::layer().json().with_current_span(false).boxed(),
             _ if std::io::stdout().is_terminal() => tracing_subscriber::fmt::layer().with_ansi(true).boxed(),

@@ -17,7 +17,12 @@ fn validate_json(state: &tempfile::TempDir, env: &[(&str, &str)]) -> (i32, Value
 }
 
 fn problem<'a>(v: &'a Value, path: &str) -> &'a Value {
-    v["problems"].as_array().unwrap().iter().find(|p| p["path"] == path).unwrap_or_else(|| panic!("no problem at {path}: {v}"))
+    v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path"] == path)
+        .unwrap_or_else(|| panic!("no problem at {path}: {v}"))
 }
 
 #[test]

@@ -105,7 +105,11 @@ fn a_deleted_file_keeps_the_running_config_until_it_is_recreated() {
 fn an_invalid_reload_keeps_the_old_config_and_reports_every_problem() {
     let gw = Spawn::default().config(&level_config("warn")).start();
     let before = gw.health()["config"]["hash"].clone();
-    std::fs::write(gw.config_path(), "{ gateway: { reload: { debounceMs: 50 }, prot: 1 }, logging: { level: 'loud' } }").unwrap();
+    std::fs::write(
+        gw.config_path(),
+        "{ gateway: { reload: { debounceMs: 50 }, prot: 1 }, logging: { level: 'loud' } }",
+    )
+    .unwrap();
     let h = gw.wait_health("rejected reload recorded", |h| h["config"]["reloads"]["rejected"] == 1);
     assert_eq!(h["logging"]["level"], "warn");
     assert_eq!(h["config"]["hash"], before);
@@ -182,7 +186,9 @@ fn a_port_in_use_exits_69_naming_the_address_and_how_to_find_its_owner() {
 fn sighup_reopens_the_log_file_for_logrotate() {
     let gw = Spawn::default().start();
     let log = gw.state_path().join("logs/gateway.log");
-    wait_until("log file written", Duration::from_secs(5), || std::fs::read_to_string(&log).ok().filter(|s| s.contains("gateway ready")));
+    wait_until("log file written", Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).ok().filter(|s| s.contains("gateway ready"))
+    });
     let rotated = gw.state_path().join("logs/gateway.log.1");
     std::fs::rename(&log, &rotated).unwrap();
     gw.signal(libc::SIGHUP);
@@ -241,7 +247,9 @@ fn a_port_change_rebinds_the_listener_in_place_and_a_failed_rebind_keeps_the_old
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = held.local_addr().unwrap().port();
     std::fs::write(gw.config_path(), port_config(taken)).unwrap();
-    let h = gw.wait_health("failed rebind recorded", |h| h["config"]["lastReload"]["listener"].as_str().is_some_and(|l| l.contains("in use")));
+    let h = gw.wait_health("failed rebind recorded", |h| {
+        h["config"]["lastReload"]["listener"].as_str().is_some_and(|l| l.contains("in use"))
+    });
     assert_eq!(h["listen"][0], new.to_string());
     assert_eq!(http_get(new, "/healthz").unwrap().0, 200, "the old listener stays");
 }
@@ -258,7 +266,9 @@ fn sd_notify_reports_ready_reloading_and_stopping() {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
         while Instant::now() < deadline {
-            let n = sock.recv(&mut buf).unwrap_or_else(|e| panic!("no sd_notify message with {needle:?} ({e}); saw {seen:?}"));
+            let n = sock
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no sd_notify message with {needle:?} ({e}); saw {seen:?}"));
             let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
             if msg.contains(needle) {
                 return msg;

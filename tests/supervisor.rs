@@ -16,14 +16,17 @@ fn child<'a>(h: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
 fn a_panicking_config_actor_is_restarted_fresh_and_reloads_still_work() {
     let gw = Spawn::default().config("{ gateway: { reload: { debounceMs: 50 } } }").start();
     assert_eq!(http_post(gw.addr, "/__fault/panic/config").unwrap().0, 202);
-    let h = gw.wait_health("config child restarted", |h| child(h, "config")["restarts"] == 1 && child(h, "config")["state"] == "running");
+    let h = gw.wait_health("config child restarted", |h| {
+        child(h, "config")["restarts"] == 1 && child(h, "config")["state"] == "running"
+    });
     let failure = child(&h, "config")["lastFailure"]["reason"].as_str().unwrap().to_string();
     assert!(failure.contains("panicked") && failure.contains("injected fault"), "{failure}");
     assert_eq!(child(&h, "config")["incarnation"], 2);
     assert_eq!(child(&h, "listener")["restarts"], 0, "siblings are untouched");
     assert_eq!(h["status"], "ok");
     // The new incarnation re-armed the watcher and is the one the registry hands out.
-    std::fs::write(gw.config_path(), "{ gateway: { reload: { debounceMs: 50 } }, logging: { level: 'warn' } }").unwrap();
+    std::fs::write(gw.config_path(), "{ gateway: { reload: { debounceMs: 50 } }, logging: { level: 'warn' } }")
+        .unwrap();
     gw.wait_health("file change after restart applied", |h| h["logging"]["level"] == "warn");
     gw.signal(libc::SIGHUP);
     gw.wait_health("SIGHUP after restart handled", |h| h["config"]["reloads"]["unchanged"] == 1);
@@ -33,7 +36,9 @@ fn a_panicking_config_actor_is_restarted_fresh_and_reloads_still_work() {
 fn a_panicking_listener_is_restarted_on_the_same_port() {
     let gw = Spawn::default().start();
     assert_eq!(http_post(gw.addr, "/__fault/panic/listener").unwrap().0, 202);
-    let h = gw.wait_health("listener restarted", |h| child(h, "listener")["restarts"] == 1 && child(h, "listener")["state"] == "running");
+    let h = gw.wait_health("listener restarted", |h| {
+        child(h, "listener")["restarts"] == 1 && child(h, "listener")["state"] == "running"
+    });
     assert!(child(&h, "listener")["lastFailure"]["reason"].as_str().unwrap().contains("panicked"));
     assert_eq!(h["listen"][0], gw.addr.to_string());
     assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200);
@@ -63,7 +68,9 @@ fn failures_spread_beyond_the_period_do_not_exhaust_the_budget() {
         gw.wait_health("restart", |h| child(h, "config")["restarts"] == n && child(h, "config")["state"] == "running");
         // Let the failure age out of the 300 ms period before the next one.
         let failed_at = std::time::Instant::now();
-        common::wait_until("the period to pass", Duration::from_secs(2), || (failed_at.elapsed() > Duration::from_millis(350)).then_some(()));
+        common::wait_until("the period to pass", Duration::from_secs(2), || {
+            (failed_at.elapsed() > Duration::from_millis(350)).then_some(())
+        });
     }
     assert_eq!(gw.health()["status"], "ok");
 }

@@ -313,7 +313,9 @@ impl Handler<FileChanged> for ConfigActor {
     fn handle(&mut self, _: FileChanged, ctx: &mut Context<Self>) {
         let cfg = &self.shared.config().loaded.config.gateway.reload;
         if cfg.mode == ReloadMode::Off {
-            tracing::info!("config file changed; gateway.reload.mode is off, so it is not applied (send SIGHUP to apply)");
+            tracing::info!(
+                "config file changed; gateway.reload.mode is off, so it is not applied (send SIGHUP to apply)"
+            );
             return;
         }
         if let Some(h) = self.debounce.take() {

@@ -117,7 +117,11 @@ pub fn main() -> i32 {
                 None => g.run,
             };
             let load = LoadOptions { paths, env, flags: flag_overrides(&args), require_file: false };
-            gateway::run(GatewayOptions { load, log_format: args.log_format, level_from_flag: args.log_level.is_some() })
+            gateway::run(GatewayOptions {
+                load,
+                log_format: args.log_format,
+                level_from_flag: args.log_level.is_some(),
+            })
         }
         Command::Config(cmd) => {
             let load = LoadOptions { paths, env, flags: Vec::new(), require_file: false };

@@ -83,9 +83,7 @@ impl ConfigDiff {
 
     /// True when any changed path is `prefix` or below it.
     pub fn touches(&self, prefix: &str) -> bool {
-        self.changes
-            .iter()
-            .any(|c| c.path == prefix || c.path.strip_prefix(prefix).is_some_and(|r| r.starts_with('.')))
+        self.changes.iter().any(|c| c.path == prefix || c.path.strip_prefix(prefix).is_some_and(|r| r.starts_with('.')))
     }
 
     pub fn paths(&self, apply: Apply) -> Vec<String> {

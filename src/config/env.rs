@@ -87,9 +87,7 @@ pub fn overrides(env: &EnvSnapshot) -> Vec<EnvOverride> {
     for (var, target, _) in TABLE.iter().rev() {
         let Some(value) = env.get(var) else { continue };
         match target {
-            Target::Path(p) => {
-                out.push(EnvOverride { var: var.to_string(), path: split(p), value: value.into() })
-            }
+            Target::Path(p) => out.push(EnvOverride { var: var.to_string(), path: split(p), value: value.into() }),
             Target::Flag(p, fixed) if truthy(value) => {
                 out.push(EnvOverride { var: var.to_string(), path: split(p), value: (*fixed).into() })
             }

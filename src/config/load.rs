@@ -127,10 +127,9 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
 
 fn read_error(path: &Path, e: &std::io::Error, was_loaded: bool) -> String {
     match e.kind() {
-        std::io::ErrorKind::NotFound if was_loaded => format!(
-            "config file {} disappeared; keeping the running config until it is back",
-            path.display()
-        ),
+        std::io::ErrorKind::NotFound if was_loaded => {
+            format!("config file {} disappeared; keeping the running config until it is back", path.display())
+        }
         std::io::ErrorKind::NotFound => format!(
             "config file {} does not exist (create it, or unset --config / OPENCLAW_CONFIG_PATH to use the defaults)",
             path.display()
@@ -147,9 +146,7 @@ fn parse(path: &Path, text: &str) -> Result<Value, Problem> {
     if text.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    let built = config::Config::builder()
-        .add_source(config::File::from_str(text, config::FileFormat::Json5))
-        .build();
+    let built = config::Config::builder().add_source(config::File::from_str(text, config::FileFormat::Json5)).build();
     let cfg = built.map_err(|e| syntax_problem(path, &e))?;
     cfg.try_deserialize::<Value>().map_err(|e| syntax_problem(path, &e))
 }
@@ -201,7 +198,12 @@ fn resolve_includes(
                         other => Err(vec![include_problem(file, format!("entries must be paths, found {other}"))]),
                     })
                     .collect::<Result<_, _>>()?,
-                other => return Err(vec![include_problem(file, format!("must be a path or an array of paths, found {other}"))]),
+                other => {
+                    return Err(vec![include_problem(
+                        file,
+                        format!("must be a path or an array of paths, found {other}"),
+                    )]);
+                }
             };
             let mut merged = Value::Object(Map::new());
             for t in targets {
@@ -231,9 +233,9 @@ fn resolve_includes(
             deep_merge(&mut merged, Value::Object(rest));
             Ok(merged)
         }
-        Value::Array(items) => {
-            Ok(Value::Array(items.into_iter().map(|v| resolve_includes(v, file, chain, files)).collect::<Result<_, _>>()?))
-        }
+        Value::Array(items) => Ok(Value::Array(
+            items.into_iter().map(|v| resolve_includes(v, file, chain, files)).collect::<Result<_, _>>()?,
+        )),
         other => Ok(other),
     }
 }

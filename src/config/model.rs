@@ -140,14 +140,7 @@ pub struct Tls {
 
 impl Default for Tls {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            cert: None,
-            key: None,
-            ca: None,
-            auto_generate: true,
-            min_version: TlsVersion::V1_2,
-        }
+        Self { enabled: false, cert: None, key: None, ca: None, auto_generate: true, min_version: TlsVersion::V1_2 }
     }
 }
 
@@ -221,16 +214,10 @@ impl Default for Supervisor {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Agents {
     pub defaults: AgentDefaults,
-}
-
-impl Default for Agents {
-    fn default() -> Self {
-        Self { defaults: AgentDefaults::default() }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -33,9 +33,8 @@ impl Paths {
                     .unwrap_or_else(|| PathBuf::from("/"));
                 home.join(".openclaw")
             });
-        let explicit = flag_config
-            .map(Path::to_path_buf)
-            .or_else(|| env.get("OPENCLAW_CONFIG_PATH").map(PathBuf::from));
+        let explicit =
+            flag_config.map(Path::to_path_buf).or_else(|| env.get("OPENCLAW_CONFIG_PATH").map(PathBuf::from));
         match explicit {
             Some(config) => Self { state_dir, config: absolute(config), explicit: true },
             None => {
@@ -55,9 +54,5 @@ impl Paths {
 }
 
 fn absolute(p: PathBuf) -> PathBuf {
-    if p.is_absolute() {
-        p
-    } else {
-        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
-    }
+    if p.is_absolute() { p } else { std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p) }
 }

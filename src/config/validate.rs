@@ -264,7 +264,8 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let p = problems(json!({"gateway": {"port": 70000, "bind": "wan"}, "agents": {"defaults": {"maxConcurrent": 0}}}));
+        let p =
+            problems(json!({"gateway": {"port": 70000, "bind": "wan"}, "agents": {"defaults": {"maxConcurrent": 0}}}));
         let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
         assert!(paths.contains(&"gateway.port"), "{p:?}");
         assert!(paths.contains(&"gateway.bind"), "{p:?}");

@@ -25,12 +25,16 @@ pub fn resolve(g: &Gateway) -> Result<Vec<SocketAddr>, BindError> {
         BindMode::Tailnet => match tailnet_ipv4() {
             Some(ip) => IpAddr::V4(ip),
             None => {
-                tracing::warn!("gateway.bind is tailnet but no 100.64.0.0/10 address is up (is tailscale running?); binding loopback instead");
+                tracing::warn!(
+                    "gateway.bind is tailnet but no 100.64.0.0/10 address is up (is tailscale running?); binding loopback instead"
+                );
                 IpAddr::V4(Ipv4Addr::LOCALHOST)
             }
         },
         BindMode::Custom => {
-            return Err(config_error("gateway.bind is custom but gateway.host is not set: set gateway.host (or --host)".into()));
+            return Err(config_error(
+                "gateway.bind is custom but gateway.host is not set: set gateway.host (or --host)".into(),
+            ));
         }
     };
     Ok(vec![SocketAddr::new(ip, port)])

@@ -57,9 +57,7 @@ impl StateError {
 
 fn hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(libc::EROFS) => {
-            " (read-only file system: point OPENCLAW_STATE_DIR / --state-dir at a writable volume)"
-        }
+        Some(libc::EROFS) => " (read-only file system: point OPENCLAW_STATE_DIR / --state-dir at a writable volume)",
         Some(libc::EACCES) | Some(libc::EPERM) => {
             " (permission denied: make it writable by this user, e.g. chown, or choose another --state-dir)"
         }

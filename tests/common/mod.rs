@@ -84,7 +84,13 @@ impl Spawn {
         c.args(&self.args).envs(self.env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn openclaw");
         let logs = Arc::new(Mutex::new(Vec::new()));
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)].into_iter().flatten() {
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let logs = logs.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -157,7 +163,9 @@ impl Gateway {
     }
 
     pub fn wait_log(&self, needle: &str) {
-        wait_until(&format!("a log line containing {needle:?}"), Duration::from_secs(10), || self.has_log(needle).then_some(()));
+        wait_until(&format!("a log line containing {needle:?}"), Duration::from_secs(10), || {
+            self.has_log(needle).then_some(())
+        });
     }
 
     pub fn dump_logs(&self) -> String {
@@ -196,7 +204,8 @@ fn parse_response(raw: &str) -> std::io::Result<(u16, String)> {
     let bad = || std::io::Error::other(format!("bad HTTP response: {raw:?}"));
     let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(bad)?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     Ok((status, body))
 }
 
@@ -222,6 +231,14 @@ pub fn write_by_rename(path: &Path, text: &str) {
 
 /// Runs the binary to completion with `args` in `state`.
 pub fn run(state: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = command(state).args(args).envs(env.iter().map(|(a, b)| (a.to_string(), b.to_string()))).output().expect("run openclaw");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = command(state)
+        .args(args)
+        .envs(env.iter().map(|(a, b)| (a.to_string(), b.to_string())))
+        .output()
+        .expect("run openclaw");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

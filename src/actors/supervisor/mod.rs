@@ -293,7 +293,11 @@ impl Supervisor {
         match self.start_slot(i, ctx) {
             Ok(_) => {
                 self.slots[i].status.restarts += 1;
-                tracing::info!(child = self.specs[i].id, incarnation = self.slots[i].status.incarnation, "child restarted");
+                tracing::info!(
+                    child = self.specs[i].id,
+                    incarnation = self.slots[i].status.incarnation,
+                    "child restarted"
+                );
                 self.publish();
             }
             Err(e) => self.on_failure(i, format!("restart failed: {}", e.message), ctx),
@@ -321,13 +325,20 @@ impl Supervisor {
             for (id, stop, rx, child_budget) in steps {
                 stop();
                 if actix_rt::time::timeout(child_budget, rx).await.is_err() {
-                    tracing::warn!(child = id, budget_ms = child_budget.as_millis() as u64, "child did not stop in time; abandoning it");
+                    tracing::warn!(
+                        child = id,
+                        budget_ms = child_budget.as_millis() as u64,
+                        "child did not stop in time; abandoning it"
+                    );
                 }
             }
         };
         let fut = async move {
             if actix_rt::time::timeout(budget, stop_all).await.is_err() {
-                tracing::warn!(budget_ms = budget.as_millis() as u64, "shutdown budget (gateway.shutdownTimeoutMs) exceeded; exiting anyway");
+                tracing::warn!(
+                    budget_ms = budget.as_millis() as u64,
+                    "shutdown budget (gateway.shutdownTimeoutMs) exceeded; exiting anyway"
+                );
             }
         };
         ctx.spawn(fut.into_actor(self).map(move |_, act, _| {

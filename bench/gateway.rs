@@ -1,0 +1,164 @@
+//! Start-up, memory and reload-latency benchmark of the release binary.
+//! Run: `cargo bench --bench gateway` (see bench/README.md). Writes bench/results/gateway.json.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+const COLD_RUNS: usize = 20;
+const SIGHUP_RUNS: usize = 100;
+const FILE_RUNS: usize = 20;
+const IDLE_WAIT: Duration = Duration::from_secs(10);
+const DEADLINE: Duration = Duration::from_secs(10);
+const DEBOUNCE_MS: u64 = 300;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn(state: &Path, port: u16) -> Child {
+    Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", state)
+        .args(["--state-dir", state.to_str().unwrap(), "gateway", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openclaw (build with cargo bench)")
+}
+
+fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, raw.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// Polls until `f` is true; returns when it first was. Panics after DEADLINE.
+fn poll(what: &str, mut f: impl FnMut() -> bool) -> Instant {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return Instant::now();
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::hint::spin_loop();
+    }
+}
+
+fn generation(addr: SocketAddr) -> Option<u64> {
+    let (_, body) = get(addr, "/health")?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["config"]["generation"].as_u64()
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+fn stats(mut v: Vec<f64>) -> serde_json::Value {
+    v.sort_by(f64::total_cmp);
+    let pct = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    serde_json::json!({ "n": v.len(), "min": v[0], "median": pct(0.5), "p99": pct(0.99), "max": v[v.len() - 1] })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a listing; nothing to list.
+    }
+    // 1. Cold start: spawn -> first /healthz 200, fresh state dir each time.
+    let mut cold = Vec::new();
+    for _ in 0..COLD_RUNS {
+        let state = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let t0 = Instant::now();
+        let child = spawn(state.path(), port);
+        let t1 = poll("first /healthz 200", || get(addr, "/healthz").is_some_and(|(s, _)| s == 200));
+        cold.push(ms(t1 - t0));
+        stop(child);
+    }
+
+    // 2. Idle RSS after 10 s, and 3. SIGHUP -> new config visible in /health.
+    let state = tempfile::tempdir().unwrap();
+    let cfg = state.path().join("config.json5");
+    // reload.mode off: the watcher stays out of the way, only SIGHUP applies.
+    let write_cfg = |i: u64, mode: &str| {
+        std::fs::write(
+            &cfg,
+            format!("{{ gateway: {{ reload: {{ mode: '{mode}', debounceMs: {DEBOUNCE_MS} }} }}, memory: {{ chunkSize: {} }} }}", 64 + i % 8000),
+        )
+        .unwrap()
+    };
+    write_cfg(0, "off");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = spawn(state.path(), port);
+    poll("ready", || get(addr, "/readyz").is_some_and(|(s, _)| s == 200));
+    std::thread::sleep(IDLE_WAIT);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+
+    let mut sighup = Vec::new();
+    let mut gen_now = generation(addr).unwrap();
+    for i in 1..=SIGHUP_RUNS as u64 {
+        write_cfg(i, "off");
+        let t0 = Instant::now();
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        let t1 = poll("SIGHUP reload visible", || generation(addr).is_some_and(|g| g > gen_now));
+        sighup.push(ms(t1 - t0));
+        gen_now += 1;
+    }
+
+    // 4. File write -> visible (hybrid mode, default debounce).
+    write_cfg(0, "hybrid");
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    poll("hybrid mode applied", || generation(addr).is_some_and(|g| g > gen_now));
+    gen_now = generation(addr).unwrap();
+    let mut file = Vec::new();
+    for i in 1..=FILE_RUNS as u64 {
+        let t0 = Instant::now();
+        write_cfg(i, "hybrid");
+        let t1 = poll("file write visible", || generation(addr).is_some_and(|g| g > gen_now));
+        file.push(ms(t1 - t0));
+        gen_now = generation(addr).unwrap();
+    }
+    stop(child);
+
+    let result = serde_json::json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cold_start_ms": stats(cold),
+        "idle_rss_mib": rss_kib as f64 / 1024.0,
+        "sighup_visible_ms": stats(sighup),
+        "file_write_visible_ms": stats(file),
+        "debounce_ms": DEBOUNCE_MS,
+        "targets": {
+            "cold_start_median_ms": 25, "idle_rss_mib": 12, "sighup_p99_ms": 20, "file_write_ms": DEBOUNCE_MS + 30,
+        },
+    });
+    let text = serde_json::to_string_pretty(&result).unwrap();
+    println!("{text}");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/gateway.json");
+    std::fs::write(out, text + "\n").unwrap();
+}
