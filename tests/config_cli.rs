@@ -135,6 +135,19 @@ fn precedence_is_env_over_file_over_default_and_show_names_sources() {
 }
 
 #[test]
+fn flags_beat_the_environment_and_show_says_so() {
+    let d = state_with("{ gateway: { port: 1111 } }");
+    let env = [("OPENCLAW_GATEWAY_PORT", "2222")];
+    let (code, out, err) = run(d.path(), &["config", "show", "--json", "--port", "3333", "--log-level", "warn"], &env);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["config"]["gateway"]["port"], 3333);
+    assert_eq!(v["sources"]["gateway.port"], "flag --port");
+    assert_eq!(v["config"]["logging"]["level"], "warn");
+    assert_eq!(v["sources"]["logging.level"], "flag --log-level");
+}
+
+#[test]
 fn show_redacts_secrets_from_file_and_env() {
     let d = state_with("{ gateway: { auth: { token: 'file-secret' } } }");
     let (code, out, _) = run(d.path(), &["config", "show"], &[("DISCORD_BOT_TOKEN", "env-secret")]);

@@ -260,7 +260,8 @@ fn sd_notify_reports_ready_reloading_and_stopping() {
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut gw = Spawn::default().env("NOTIFY_SOCKET", sock_path.to_str().unwrap()).start();
+    let mut gw =
+        Spawn::default().env("NOTIFY_SOCKET", sock_path.to_str().unwrap()).env("WATCHDOG_USEC", "200000").start();
     let mut buf = [0u8; 4096];
     let mut recv_until = |needle: &str| {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -278,6 +279,7 @@ fn sd_notify_reports_ready_reloading_and_stopping() {
         panic!("no sd_notify message with {needle:?}; saw {seen:?}");
     };
     assert!(recv_until("READY=1").contains("STATUS=Ready"));
+    recv_until("WATCHDOG=1");
     gw.signal(libc::SIGHUP);
     let reloading = recv_until("RELOADING=1");
     assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
@@ -285,4 +287,43 @@ fn sd_notify_reports_ready_reloading_and_stopping() {
     gw.signal(libc::SIGTERM);
     recv_until("STOPPING=1");
     assert_eq!(gw.wait_exit(Duration::from_secs(5)).code(), Some(0));
+}
+
+#[test]
+fn a_new_state_dir_is_created_private() {
+    let parent = tempfile::tempdir().unwrap();
+    let state = parent.path().join("nested/state");
+    let mut c = common::command(&state);
+    c.args(["gateway", "--port", "0", "--log-format", "json"]).stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let log = state.join("logs/gateway.log");
+    wait_until("gateway ready in the file log", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).ok().filter(|l| l.contains("gateway ready"))
+    });
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(state.join("logs")).unwrap().permissions().mode() & 0o777, 0o700);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn an_unwritable_state_dir_exits_73_naming_the_path() {
+    // A regular file as parent: not creatable, even for root.
+    let parent = tempfile::NamedTempFile::new().unwrap();
+    let state = parent.path().join("state");
+    let (code, _, err) = common::run(&state, &["gateway", "--port", "0"], &[]);
+    assert_eq!(code, 73, "{err}");
+    assert!(err.contains(&state.display().to_string()), "{err}");
+}
+
+#[test]
+fn an_unwritable_log_file_is_a_warning_not_a_failure() {
+    let spawn = Spawn::default();
+    // A directory where the log file should be: it cannot be opened as a file.
+    std::fs::create_dir_all(spawn.state.path().join("logs/gateway.log")).unwrap();
+    let gw = spawn.start();
+    assert!(gw.has_log("file logging disabled"), "{}", gw.dump_logs());
+    assert_eq!(gw.health()["status"], "ok");
 }

@@ -23,7 +23,7 @@ pub fn run(cmd: ConfigCmd, opts: &LoadOptions) -> i32 {
             println!("{}", serde_json::to_string_pretty(&validate::schema_value()).unwrap_or_default());
             exit::OK
         }
-        ConfigCmd::Validate { json } => match load(opts) {
+        ConfigCmd::Validate { json, .. } => match load(opts) {
             Ok(l) => {
                 if json {
                     println!("{}", json!({"valid": true, "path": path, "exists": l.file_exists, "problems": []}));
@@ -43,7 +43,7 @@ pub fn run(cmd: ConfigCmd, opts: &LoadOptions) -> i32 {
                 exit::CONFIG
             }
         },
-        ConfigCmd::Show { json } => match load(opts) {
+        ConfigCmd::Show { json, .. } => match load(opts) {
             Ok(l) => {
                 let config = redact(&l.effective);
                 let sources: serde_json::Map<String, serde_json::Value> = leaves(&l.effective)

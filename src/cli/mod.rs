@@ -86,11 +86,17 @@ pub enum ConfigCmd {
         /// Machine-readable result.
         #[arg(long)]
         json: bool,
+        /// The gateway's flags, to check exactly what `gateway` with them would load.
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Print the effective config (secrets redacted) and where each value came from.
     Show {
         #[arg(long)]
         json: bool,
+        /// The gateway's flags, shown with source `flag`.
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Print the config file path in use.
     Path,
@@ -124,7 +130,11 @@ pub fn main() -> i32 {
             })
         }
         Command::Config(cmd) => {
-            let load = LoadOptions { paths, env, flags: Vec::new(), require_file: false };
+            let flags = match &cmd {
+                ConfigCmd::Validate { run, .. } | ConfigCmd::Show { run, .. } => flag_overrides(run),
+                ConfigCmd::Path | ConfigCmd::Schema => Vec::new(),
+            };
+            let load = LoadOptions { paths, env, flags, require_file: false };
             config_cmd::run(cmd, &load)
         }
     }

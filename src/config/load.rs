@@ -74,7 +74,12 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     let fail = |problems: Vec<Problem>| ConfigError { file: main.clone(), problems };
     let (text, file_exists) = match std::fs::read(&main) {
         Ok(bytes) => (Some(bytes), true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !opts.paths.explicit && !opts.require_file => {
+        // No file where discovery looked (a missing state dir included): built-in defaults.
+        Err(e)
+            if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
+                && !opts.paths.explicit
+                && !opts.require_file =>
+        {
             (None, false)
         }
         Err(e) => return Err(fail(vec![Problem::new("<root>", read_error(&main, &e, opts.require_file))])),

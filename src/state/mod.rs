@@ -62,6 +62,7 @@ fn hint(e: &std::io::Error) -> &'static str {
             " (permission denied: make it writable by this user, e.g. chown, or choose another --state-dir)"
         }
         Some(libc::ENOSPC) => " (disk full: free space on this volume)",
+        Some(libc::ENOTDIR) => " (a parent of this path is a file: choose another --state-dir / OPENCLAW_STATE_DIR)",
         _ => "",
     }
 }
