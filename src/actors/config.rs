@@ -136,7 +136,7 @@ pub fn spec() -> ChildSpec {
         restart: Restart::Permanent,
         shutdown: Duration::from_secs(2),
         start: Box::new(|cx: &ChildContext| -> Result<Child, StartError> {
-            let actor = ConfigActor {
+            let mut actor = ConfigActor {
                 shared: cx.shared.clone(),
                 supervisor: cx.supervisor.clone(),
                 watcher: None,
@@ -144,7 +144,11 @@ pub fn spec() -> ChildSpec {
                 debounce: None,
                 _watch: cx.watch(),
             };
-            Ok(Child::actor(actor.start()))
+            // Armed before the child counts as started: an edit right after "ready" is seen.
+            Ok(Child::actor(ConfigActor::create(|ctx| {
+                actor.arm_watcher(ctx);
+                actor
+            })))
         }),
     }
 }
@@ -198,7 +202,9 @@ impl ConfigActor {
                     trigger = trigger.as_str(), file = %e.file.display(), problems = %e.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
                     "config reload rejected; the running config stays"
                 );
-                return (ReloadOutcome::Rejected { problems: e.problems }, false);
+                let outcome = ReloadOutcome::Rejected { problems: e.problems };
+                self.record(trigger, &outcome);
+                return (outcome, false);
             }
         };
         let diff = ConfigDiff::between(&current.loaded.effective, &loaded.effective);
@@ -208,6 +214,7 @@ impl ConfigActor {
                 self.shared.swap_config(loaded);
             }
             tracing::info!(trigger = trigger.as_str(), "config reloaded: nothing changed");
+            self.record(trigger, &ReloadOutcome::Unchanged);
             return (ReloadOutcome::Unchanged, false);
         }
         let mode = loaded.config.gateway.reload.mode;
@@ -215,20 +222,28 @@ impl ConfigActor {
         let listener = diff.paths(Apply::ListenerRestart);
         let mut restart_required = diff.paths(Apply::ProcessRestart);
         let rebuild_listener = !listener.is_empty() && mode == ReloadMode::Hybrid;
-        if !listener.is_empty() && !rebuild_listener {
-            tracing::warn!(paths = %listener.join(","), "listener settings changed but reload.mode is hot; they apply at the next restart");
-            restart_required.extend(listener.iter().cloned());
-        }
-        let live = self.shared.swap_config(loaded);
+        let listener = if rebuild_listener {
+            listener
+        } else {
+            if !listener.is_empty() {
+                tracing::warn!(paths = %listener.join(","), "listener settings changed but reload.mode is hot; they apply at the next restart");
+            }
+            restart_required.extend(listener);
+            Vec::new()
+        };
         tracing::info!(
-            trigger = trigger.as_str(), generation = live.generation, hot = %hot.join(","), listener = %listener.join(","),
+            trigger = trigger.as_str(), generation = current.generation + 1, hot = %hot.join(","), listener = %listener.join(","),
             restart_required = %restart_required.join(","), "config reloaded"
         );
         if !restart_required.is_empty() {
             tracing::warn!(paths = %restart_required.join(","), "some changes need a process restart to take effect");
         }
+        let outcome = ReloadOutcome::Applied { hot, listener, restart_required, listener_error: None };
+        // Recorded before the swap, so /health never shows a new config with an old record.
+        self.record(trigger, &outcome);
+        let live = self.shared.swap_config(loaded);
         self.shared.bus.publish(&ConfigChanged { live, diff: Arc::new(diff) });
-        (ReloadOutcome::Applied { hot, listener, restart_required, listener_error: None }, rebuild_listener)
+        (outcome, rebuild_listener)
     }
 
     fn record(&self, trigger: Trigger, outcome: &ReloadOutcome) {
@@ -246,7 +261,7 @@ impl ConfigActor {
                 vec![],
                 hot.iter().chain(listener).cloned().collect(),
                 restart_required.clone(),
-                (!listener.is_empty()).then(|| listener_error.clone().unwrap_or_else(|| "rebuilt".into())),
+                (!listener.is_empty()).then(|| listener_error.clone().unwrap_or_else(|| "rebuilding".into())),
             ),
             _ => (vec![], vec![], vec![], None),
         };
@@ -264,10 +279,6 @@ impl ConfigActor {
 
 impl Actor for ConfigActor {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        self.arm_watcher(ctx);
-    }
 }
 
 impl Handler<ReloadConfig> for ConfigActor {
@@ -283,22 +294,23 @@ impl Handler<ReloadConfig> for ConfigActor {
         let (outcome, rebuild_listener) = self.reload(trigger);
         let supervisor = self.supervisor.clone();
         let fut = async move {
-            if rebuild_listener {
-                match supervisor.send(RestartInPlace { id: super::listener::ID }).await {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(e) => Some(format!("supervisor unavailable: {e}")),
-                }
-            } else {
-                None
+            if !rebuild_listener {
+                return None;
+            }
+            match supervisor.send(RestartInPlace { id: super::listener::ID }).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(e) => Some(format!("supervisor unavailable: {e}")),
             }
         };
         Box::pin(fut.into_actor(self).map(move |listener_error, act, ctx| {
             let mut outcome = outcome;
             if let ReloadOutcome::Applied { listener_error: slot, .. } = &mut outcome {
-                *slot = listener_error;
+                *slot = listener_error.clone();
             }
-            act.record(trigger, &outcome);
+            if rebuild_listener && let Some(rec) = act.shared.last_reload.write().as_mut() {
+                rec.listener = Some(listener_error.unwrap_or_else(|| "rebuilt".into()));
+            }
             act.arm_watcher(ctx);
             let listen: Vec<String> = act.shared.listen.read().iter().map(ToString::to_string).collect();
             act.shared.phase.end_reload(&format!("Ready: listening on {}", listen.join(", ")));
