@@ -74,3 +74,34 @@ fn failures_spread_beyond_the_period_do_not_exhaust_the_budget() {
     }
     assert_eq!(gw.health()["status"], "ok");
 }
+
+#[test]
+fn readiness_turns_503_while_draining_and_a_second_signal_exits_at_once() {
+    let mut gw = Spawn::default().env("OPENCLAW_FAULT_STOP_DELAY_MS", "20000").start();
+    gw.signal(libc::SIGTERM);
+    common::wait_until("/readyz to answer 503 while the listener drains", Duration::from_secs(5), || {
+        http_get(gw.addr, "/readyz").ok().filter(|(code, _)| *code == 503)
+    });
+    assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200, "still alive while draining");
+    assert_eq!(gw.health()["status"], "draining");
+    let t0 = std::time::Instant::now();
+    gw.signal(libc::SIGTERM);
+    let status = gw.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{}", gw.dump_logs());
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert!(!gw.state_path().join("gateway.pid").exists());
+}
+
+#[test]
+fn the_shutdown_budget_bounds_a_slow_stop() {
+    let mut gw = Spawn::default()
+        .config("{ gateway: { shutdownTimeoutMs: 300 } }")
+        .env("OPENCLAW_FAULT_STOP_DELAY_MS", "20000")
+        .start();
+    let t0 = std::time::Instant::now();
+    gw.signal(libc::SIGTERM);
+    let status = gw.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
+    assert!(gw.has_log("shutdown budget"), "{}", gw.dump_logs());
+}

@@ -94,7 +94,12 @@ impl Handler<StopChild> for ListenerActor {
     /// ending then stops the actor.
     fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
         self.stopping = true;
-        ctx.spawn(actix::fut::wrap_future(self.handle.stop(true)));
+        let handle = self.handle.clone();
+        ctx.spawn(actix::fut::wrap_future(async move {
+            #[cfg(feature = "fault-injection")]
+            fault_stop_delay().await;
+            handle.stop(true).await
+        }));
     }
 }
 
@@ -104,6 +109,15 @@ impl Drop for ListenerActor {
             // Died without being asked (a panic): release the server's workers.
             actix_rt::spawn(self.handle.stop(false));
         }
+    }
+}
+
+/// Test builds only: `OPENCLAW_FAULT_STOP_DELAY_MS` holds the listener open while stopping,
+/// so tests can observe the draining phase and a second signal.
+#[cfg(feature = "fault-injection")]
+async fn fault_stop_delay() {
+    if let Some(ms) = std::env::var("OPENCLAW_FAULT_STOP_DELAY_MS").ok().and_then(|v| v.parse().ok()) {
+        actix_rt::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 
