@@ -49,43 +49,43 @@ impl PhaseCell {
     /// Moves to `next` and tells systemd.
     pub fn set(&self, next: Phase, status: &str) {
         let prev = Phase::from_u8(self.0.swap(next as u8, Ordering::AcqRel));
-        if prev == next {
-            return;
-        }
-        match next {
-            Phase::Starting => notify(&[NotifyState::Status(status)]),
-            Phase::Ready => notify(&[NotifyState::Ready, NotifyState::Status(status)]),
-            Phase::Reloading => {
-                let mut states = vec![NotifyState::Reloading, NotifyState::Status(status)];
-                if let Ok(now) = NotifyState::monotonic_usec_now() {
-                    states.push(now);
-                }
-                notify(&states);
-            }
-            Phase::Draining => notify(&[NotifyState::Stopping, NotifyState::Status(status)]),
-            Phase::Stopped => notify(&[NotifyState::Status(status)]),
+        if prev != next {
+            announce(next, status);
         }
     }
 
-    /// Leaves Reloading for Ready, unless a shutdown began meanwhile.
-    pub fn end_reload(&self, status: &str) {
-        if self
-            .0
-            .compare_exchange(Phase::Reloading as u8, Phase::Starting as u8, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.set(Phase::Ready, status);
-        }
-    }
-
-    /// Enters Reloading only from Ready.
+    /// Ready -> Reloading; false (and no change) in any other phase.
     pub fn begin_reload(&self, status: &str) -> bool {
-        if self.get() == Phase::Ready {
-            self.set(Phase::Reloading, status);
-            true
-        } else {
-            false
+        self.transition(Phase::Ready, Phase::Reloading, status)
+    }
+
+    /// Reloading -> Ready, unless a shutdown began meanwhile.
+    pub fn end_reload(&self, status: &str) {
+        self.transition(Phase::Reloading, Phase::Ready, status);
+    }
+
+    fn transition(&self, from: Phase, to: Phase, status: &str) -> bool {
+        let moved = self.0.compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        if moved {
+            announce(to, status);
         }
+        moved
+    }
+}
+
+/// Tells systemd about a phase change.
+fn announce(phase: Phase, status: &str) {
+    match phase {
+        Phase::Starting | Phase::Stopped => notify(&[NotifyState::Status(status)]),
+        Phase::Ready => notify(&[NotifyState::Ready, NotifyState::Status(status)]),
+        Phase::Reloading => {
+            let mut states = vec![NotifyState::Reloading, NotifyState::Status(status)];
+            if let Ok(now) = NotifyState::monotonic_usec_now() {
+                states.push(now);
+            }
+            notify(&states);
+        }
+        Phase::Draining => notify(&[NotifyState::Stopping, NotifyState::Status(status)]),
     }
 }
 
@@ -106,4 +106,26 @@ pub fn watchdog_interval() -> Option<std::time::Duration> {
 
 pub fn watchdog_ping() {
     notify(&[NotifyState::Watchdog]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloads_start_only_when_ready_and_never_undo_a_shutdown() {
+        let p = PhaseCell::default();
+        assert_eq!(p.get(), Phase::Starting);
+        assert!(!p.begin_reload("x"), "no reload while starting");
+        p.set(Phase::Ready, "x");
+        assert!(p.begin_reload("x"));
+        assert!(p.get().is_ready(), "a reload keeps serving");
+        p.end_reload("x");
+        assert_eq!(p.get(), Phase::Ready);
+        assert!(p.begin_reload("x"));
+        p.set(Phase::Draining, "x");
+        p.end_reload("x");
+        assert_eq!(p.get(), Phase::Draining, "a reload ending during shutdown leaves it draining");
+        assert!(!p.get().is_ready());
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -103,10 +103,6 @@ impl Shared {
             *guard = (Some(Instant::now()), read_rss().unwrap_or(guard.1));
         }
         guard.1
-    }
-
-    pub fn count(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
     }
 }
 
