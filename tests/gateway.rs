@@ -327,3 +327,21 @@ fn an_unwritable_log_file_is_a_warning_not_a_failure() {
     assert!(gw.has_log("file logging disabled"), "{}", gw.dump_logs());
     assert_eq!(gw.health()["status"], "ok");
 }
+
+#[test]
+fn hot_mode_applies_live_changes_and_records_listener_changes_as_needing_a_restart() {
+    let port = free_port();
+    let cfg = |port: u16, level: &str| {
+        format!(
+            "{{ gateway: {{ port: {port}, reload: {{ mode: 'hot', debounceMs: 50 }} }}, logging: {{ level: '{level}' }} }}"
+        )
+    };
+    let gw = Spawn::default().config(&cfg(port, "info")).start();
+    let other = free_port();
+    std::fs::write(gw.config_path(), cfg(other, "warn")).unwrap();
+    let h = gw.wait_health("hot reload recorded", |h| h["config"]["reloads"]["applied"] == 1);
+    assert_eq!(h["logging"]["level"], "warn", "live-safe change applied");
+    assert_eq!(h["listen"][0], gw.addr.to_string(), "listener untouched in hot mode");
+    assert_eq!(h["config"]["lastReload"]["restartRequired"], serde_json::json!(["gateway.port"]));
+    assert!(h["config"]["lastReload"]["listener"].is_null());
+}
