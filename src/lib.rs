@@ -12,6 +12,7 @@
 //! - [`shared`]: facts every part reads; [`logging`]: tracing setup; [`exit`]: exit codes.
 
 pub mod actors;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod exit;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod logging;
 pub mod net;
+pub mod protocol;
 pub mod shared;
 pub mod signals;
 pub mod state;

@@ -101,11 +101,43 @@ pub struct Auth {
     /// Password (mode "password").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// After a token change the previous token stays valid this long (0: at once invalid).
+    #[schemars(range(max = 86400000))]
+    pub previous_token_grace_ms: u64,
+    /// Lockout of addresses that fail to authenticate repeatedly.
+    pub rate_limit: RateLimit,
 }
 
 impl Default for Auth {
     fn default() -> Self {
-        Self { mode: AuthMode::Token, token: None, token_file: None, password: None }
+        Self {
+            mode: AuthMode::Token,
+            token: None,
+            token_file: None,
+            password: None,
+            previous_token_grace_ms: 0,
+            rate_limit: RateLimit::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Failures within `windowMs` that lock an address out.
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_attempts: u32,
+    #[schemars(range(min = 1000, max = 86400000))]
+    pub window_ms: u64,
+    #[schemars(range(min = 1000, max = 86400000))]
+    pub lockout_ms: u64,
+    /// Loopback clients are never locked out.
+    pub exempt_loopback: bool,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self { max_attempts: 10, window_ms: 60_000, lockout_ms: 300_000, exempt_loopback: true }
     }
 }
 

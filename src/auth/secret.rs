@@ -1,0 +1,131 @@
+//! Where the gateway's shared token (or password) comes from, in precedence order:
+//! `--token`, `OPENCLAW_GATEWAY_TOKEN`, a token file (`OPENCLAW_GATEWAY_TOKEN_FILE` or
+//! `gateway.auth.tokenFile`), `gateway.auth.token`, `/run/secrets/gateway_token`, and last a
+//! token generated into `<state>/secrets/gateway_token` at first start.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::config::{Loaded, Paths, Source};
+use crate::state::{self, FILE_MODE};
+
+/// Docker/Podman secret mounted by the production compose file.
+pub const DOCKER_SECRET: &str = "/run/secrets/gateway_token";
+/// File name of the generated token under `<state>/secrets/`.
+pub const GENERATED: &str = "gateway_token";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Flag,
+    Env(String),
+    File(PathBuf),
+    Config(PathBuf),
+    Generated(PathBuf),
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag => f.write_str("the --token flag"),
+            Self::Env(v) => write!(f, "the environment variable {v}"),
+            Self::File(p) => write!(f, "the file {}", p.display()),
+            Self::Config(p) => write!(f, "gateway.auth.token in {}", p.display()),
+            Self::Generated(p) => write!(f, "the generated file {}", p.display()),
+        }
+    }
+}
+
+/// A resolved secret; file-backed ones remember the file's stamp to notice rewrites.
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub value: String,
+    pub source: SecretSource,
+    stamp: Option<(SystemTime, u64)>,
+}
+
+impl Secret {
+    /// The file behind this secret, when it has one.
+    pub fn file(&self) -> Option<&Path> {
+        match &self.source {
+            SecretSource::File(p) | SecretSource::Generated(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Re-reads a file-backed secret when the file changed; returns the new value if it did.
+    pub fn refresh(&mut self) -> Option<String> {
+        let path = self.file()?.to_path_buf();
+        let now = stamp(&path);
+        if now.is_none() || now == self.stamp {
+            return None;
+        }
+        let value = read_secret_file(&path).ok()?;
+        self.stamp = now;
+        (value != self.value).then(|| std::mem::replace(&mut self.value, value.clone())).map(|_| value)
+    }
+}
+
+fn stamp(p: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn read_secret_file(p: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read token file {}: {e}", p.display()))?;
+    let v = text.trim().to_string();
+    if v.is_empty() { Err(format!("token file {} is empty", p.display())) } else { Ok(v) }
+}
+
+fn from_file(p: PathBuf, source: impl FnOnce(PathBuf) -> SecretSource) -> Result<Secret, String> {
+    let value = read_secret_file(&p)?;
+    Ok(Secret { value, stamp: stamp(&p), source: source(p) })
+}
+
+/// The shared token, generating one when `generate` and nothing else supplies it.
+pub fn resolve_token(loaded: &Loaded, paths: &Paths, generate: bool) -> Result<Option<Secret>, String> {
+    let auth = &loaded.config.gateway.auth;
+    let configured = auth.token.clone().filter(|t| !t.is_empty());
+    match loaded.source_of("gateway.auth.token") {
+        Source::Flag(_) => {
+            return Ok(configured.map(|value| Secret { value, source: SecretSource::Flag, stamp: None }));
+        }
+        Source::Env(var) => {
+            return Ok(configured.map(|value| Secret { value, source: SecretSource::Env(var), stamp: None }));
+        }
+        _ => {}
+    }
+    if let Some(file) = auth.token_file.as_deref().filter(|f| !f.is_empty()) {
+        return from_file(paths.state_dir.join(file), SecretSource::File).map(Some);
+    }
+    if let Some(value) = configured {
+        return Ok(Some(Secret { value, source: SecretSource::Config(paths.config.clone()), stamp: None }));
+    }
+    if Path::new(DOCKER_SECRET).is_file() {
+        return from_file(PathBuf::from(DOCKER_SECRET), SecretSource::File).map(Some);
+    }
+    let generated = paths.state_dir.join("secrets").join(GENERATED);
+    if generated.exists() {
+        return from_file(generated, SecretSource::Generated).map(Some);
+    }
+    if !generate {
+        return Ok(None);
+    }
+    state::ensure_dir(generated.parent().expect("secrets dir"))
+        .map_err(|e| format!("cannot create the secrets directory {e}"))?;
+    state::atomic_write(&generated, format!("{}\n", super::random_token()).as_bytes(), FILE_MODE)
+        .map_err(|e| format!("cannot write the generated token {e}"))?;
+    tracing::warn!(path = %generated.display(), "no gateway token was configured; generated one (clients read it from this file)");
+    from_file(generated, SecretSource::Generated).map(Some)
+}
+
+/// The password for `password` mode (flag, env, or config).
+pub fn resolve_password(loaded: &Loaded) -> Option<Secret> {
+    let value = loaded.config.gateway.auth.password.clone().filter(|p| !p.is_empty())?;
+    let source = match loaded.source_of("gateway.auth.password") {
+        Source::Flag(_) => SecretSource::Flag,
+        Source::Env(v) => SecretSource::Env(v),
+        _ => SecretSource::Config(PathBuf::new()),
+    };
+    Some(Secret { value, source, stamp: None })
+}

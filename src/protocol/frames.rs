@@ -1,0 +1,157 @@
+//! Request, response and event frames, and the error shape, with the spec's exact messages.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// Error codes of protocol v3 plus this gateway's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    InvalidRequest,
+    NotPaired,
+    NotLinked,
+    AgentTimeout,
+    Unavailable,
+    RateLimited,
+}
+
+/// `{code, message, details?, retryable?, retryAfterMs?}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorShape {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ErrorShape {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), details: None, retryable: None, retry_after_ms: None }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn retry_after(mut self, ms: u64) -> Self {
+        self.retryable = Some(true);
+        self.retry_after_ms = Some(ms);
+        self
+    }
+}
+
+/// A validated request frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: String,
+    pub method: String,
+    pub params: Value,
+}
+
+/// Why a frame is not a valid request; `id` is its id when it had one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameError {
+    pub id: Option<String>,
+    pub message: String,
+}
+
+/// Validates `{type:"req", id, method, params?}` with no other fields.
+pub fn parse_request(v: &Value) -> Result<Request, FrameError> {
+    let Some(obj) = v.as_object() else {
+        return Err(FrameError { id: None, message: "invalid request frame: must be object".into() });
+    };
+    let id = obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let fail = |m: &str| FrameError { id: id.clone(), message: format!("invalid request frame: {m}") };
+    if let Some(extra) = obj.keys().find(|k| !matches!(k.as_str(), "type" | "id" | "method" | "params")) {
+        return Err(fail(&format!("must NOT have additional properties ({extra:?})")));
+    }
+    match obj.get("type") {
+        None => return Err(fail("must have required property 'type'")),
+        Some(t) if t != "req" => return Err(fail("type must be \"req\"")),
+        _ => {}
+    }
+    let Some(id_val) = obj.get("id") else { return Err(fail("must have required property 'id'")) };
+    if id.is_none() {
+        return Err(fail(&format!("at /id: must be a non-empty string (found {id_val})")));
+    }
+    let method = match obj.get("method") {
+        None => return Err(fail("must have required property 'method'")),
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(_) => return Err(fail("at /method: must be a non-empty string")),
+    };
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    Ok(Request { id: id.unwrap_or_default(), method, params })
+}
+
+/// `{"type":"res","id":..,"ok":true,"payload":..}`.
+pub fn ok_response(id: &str, payload: Value) -> String {
+    json!({"type": "res", "id": id, "ok": true, "payload": payload}).to_string()
+}
+
+/// `{"type":"res","id":..,"ok":false,"error":..}`.
+pub fn err_response(id: &str, error: &ErrorShape) -> String {
+    json!({"type": "res", "id": id, "ok": false, "error": error}).to_string()
+}
+
+/// `{"type":"event","event":..,"payload":..,"seq":..}`.
+pub fn event(name: &str, payload: Value, seq: Option<u64>, state_version: Option<Value>) -> String {
+    let mut m = Map::new();
+    m.insert("type".into(), "event".into());
+    m.insert("event".into(), name.into());
+    m.insert("payload".into(), payload);
+    if let Some(s) = seq {
+        m.insert("seq".into(), s.into());
+    }
+    if let Some(sv) = state_version {
+        m.insert("stateVersion".into(), sv);
+    }
+    Value::Object(m).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_requests_parse_and_params_default_to_null() {
+        let r = parse_request(&json!({"type":"req","id":"1","method":"health"})).unwrap();
+        assert_eq!(r.method, "health");
+        assert_eq!(r.params, Value::Null);
+    }
+
+    #[test]
+    fn malformed_frames_name_the_problem_and_keep_the_id() {
+        let e = parse_request(&json!({"type":"req","id":"7"})).unwrap_err();
+        assert_eq!(e.message, "invalid request frame: must have required property 'method'");
+        assert_eq!(e.id.as_deref(), Some("7"));
+        let e = parse_request(&json!({"type":"req","id":"7","method":"x","extra":1})).unwrap_err();
+        assert!(e.message.contains("additional properties"));
+        let e = parse_request(&json!({"type":"req","id":"","method":"x"})).unwrap_err();
+        assert!(e.message.contains("/id"));
+        assert!(parse_request(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn errors_serialize_in_the_spec_shape() {
+        let e = ErrorShape::new(ErrorCode::RateLimited, "too many").retry_after(5);
+        let v: Value = serde_json::from_str(&err_response("1", &e)).unwrap();
+        assert_eq!(v["error"]["code"], "RATE_LIMITED");
+        assert_eq!(v["error"]["retryAfterMs"], 5);
+        assert_eq!(v["error"]["retryable"], true);
+        assert!(v["error"].get("details").is_none());
+    }
+}
