@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix::Actor;
 
 use crate::actors::supervisor::{self, ChildSpec, Supervisor};
-use crate::actors::{config as config_actor, listener};
+use crate::actors::{auth, config as config_actor, listener};
 use crate::config::model::{Config, LogFile, LogFormat};
 use crate::config::{LoadOptions, Paths, load};
 use crate::lifecycle::LIFECYCLE;
@@ -26,7 +26,7 @@ pub struct GatewayOptions {
 
 /// The children, in start order. Later features add theirs here.
 fn children() -> Vec<ChildSpec> {
-    vec![config_actor::spec(), listener::spec()]
+    vec![config_actor::spec(), auth::spec(), listener::spec()]
 }
 
 /// Runs the gateway in the foreground until it is stopped; returns the process exit code.
@@ -69,12 +69,21 @@ pub fn run(opts: GatewayOptions) -> i32 {
     );
     let shared = Shared::new(loaded, opts.load, Some(logging.clone()));
     subscribe_logging(&shared, logging, paths);
+    wire_sessions(&shared);
 
     let system = actix::System::new();
     let setup = system.block_on(async {
         // `start` only schedules the supervisor; the signal handlers are in place before
         // its `started` runs, so a stop during start-up is already graceful.
         let addr = Supervisor::new(children(), shared.clone()).start();
+        let hub = shared.clone();
+        actix_rt::spawn(async move {
+            let mut every = actix_rt::time::interval(PRESENCE_FLUSH);
+            loop {
+                every.tick().await;
+                hub.sessions.flush_presence();
+            }
+        });
         signals::listen(shared.clone(), addr)
     });
     if let Err(e) = setup {
@@ -84,6 +93,28 @@ pub fn run(opts: GatewayOptions) -> i32 {
     let code = system.run_with_code().unwrap_or(exit::SOFTWARE);
     drop(lock);
     code
+}
+
+/// Presence changes are coalesced into at most one broadcast per this interval.
+const PRESENCE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sessions hear about stops and restarts; the AuthActor about auth settings.
+fn wire_sessions(shared: &Arc<Shared>) {
+    let weak = Arc::downgrade(shared);
+    shared.on_stopping(move |restarting| {
+        if let Some(s) = weak.upgrade() {
+            s.sessions.shutdown_all(restarting);
+        }
+    });
+    let weak = Arc::downgrade(shared);
+    shared.bus.subscribe(move |ev| {
+        if (ev.diff.touches("gateway.auth") || ev.diff.touches("gateway.bind") || ev.diff.touches("gateway.host"))
+            && let Some(s) = weak.upgrade()
+            && let Some(a) = s.registry.get::<auth::AuthActor>(auth::ID)
+        {
+            a.do_send(auth::AuthConfigChanged);
+        }
+    });
 }
 
 /// The file log path `logging.file` asks for.

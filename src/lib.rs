@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod net;
 pub mod protocol;
+pub mod rpc;
 pub mod shared;
 pub mod signals;
 pub mod state;

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
 
 use crate::actors::config::ConfigBus;
+use crate::actors::hub::SessionHub;
 use crate::actors::supervisor::{ChildStatus, Registry};
 use crate::config::{LoadOptions, Loaded, Problem};
 use crate::lifecycle::PhaseCell;
@@ -54,14 +55,18 @@ pub struct Shared {
     pub children: RwLock<Vec<ChildStatus>>,
     pub last_reload: RwLock<Option<ReloadRecord>>,
     pub reloads: ReloadCounters,
-    pub sessions_active: AtomicU64,
-    pub sessions_total: AtomicU64,
+    /// Live WebSocket sessions: counts, presence, event fan-out.
+    pub sessions: SessionHub,
     pub listen: RwLock<Vec<SocketAddr>>,
     pub bus: ConfigBus,
     pub registry: Registry,
     pub logging: Option<Logging>,
     rss: Mutex<(Option<Instant>, u64)>,
+    stop_hooks: Mutex<Vec<StopHook>>,
 }
+
+/// Called when the gateway begins to stop (`false`) or to restart in place (`true`).
+pub type StopHook = Box<dyn Fn(bool) + Send + Sync>;
 
 impl Shared {
     pub fn new(loaded: Loaded, load_options: LoadOptions, logging: Option<Logging>) -> Arc<Self> {
@@ -73,13 +78,13 @@ impl Shared {
             children: RwLock::new(Vec::new()),
             last_reload: RwLock::new(None),
             reloads: ReloadCounters::default(),
-            sessions_active: AtomicU64::new(0),
-            sessions_total: AtomicU64::new(0),
+            sessions: SessionHub::default(),
             listen: RwLock::new(Vec::new()),
             bus: ConfigBus::default(),
             registry: Registry::default(),
             logging,
             rss: Mutex::new((None, 0)),
+            stop_hooks: Mutex::new(Vec::new()),
         })
     }
 
@@ -94,6 +99,17 @@ impl Shared {
         let next = Arc::new(Live { loaded, generation: guard.generation + 1 });
         *guard = next.clone();
         next
+    }
+
+    pub fn on_stopping(&self, hook: impl Fn(bool) + Send + Sync + 'static) {
+        self.stop_hooks.lock().push(Box::new(hook));
+    }
+
+    /// Fact: the gateway is stopping (or restarting every child); hooks tell their clients.
+    pub fn stopping(&self, restarting: bool) {
+        for h in self.stop_hooks.lock().iter() {
+            h(restarting);
+        }
     }
 
     /// Resident set size, sampled at most once a second (no file read per request).

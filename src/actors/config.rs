@@ -14,9 +14,14 @@ use parking_lot::Mutex;
 
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, RestartInPlace, StartError, StopChild};
 use crate::config::diff::{Apply, ConfigDiff};
+use crate::config::load::{load_candidate, parse_file};
 use crate::config::model::ReloadMode;
 use crate::config::{LoadOptions, Problem, load};
+use crate::protocol::ErrorShape;
 use crate::shared::{Live, ReloadRecord, Shared};
+use crate::state::{self, FILE_MODE};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 pub const ID: &str = "config";
 
@@ -285,7 +290,14 @@ impl Handler<ReloadConfig> for ConfigActor {
     type Result = ResponseActFuture<Self, ReloadOutcome>;
 
     fn handle(&mut self, msg: ReloadConfig, _ctx: &mut Context<Self>) -> Self::Result {
-        let trigger = msg.trigger;
+        self.reload_flow(msg.trigger)
+    }
+}
+
+impl ConfigActor {
+    /// The one reload path: phase Reloading, load/diff/swap/publish, rebuild the listener if
+    /// needed, record, back to Ready.
+    fn reload_flow(&mut self, trigger: Trigger) -> ResponseActFuture<Self, ReloadOutcome> {
         tracing::debug!(trigger = trigger.as_str(), "config reload requested");
         if !self.shared.phase.begin_reload(&format!("Reloading ({})", trigger.as_str())) {
             let outcome = ReloadOutcome::Skipped { reason: "the gateway is not ready (starting or stopping)".into() };
@@ -317,6 +329,196 @@ impl Handler<ReloadConfig> for ConfigActor {
             outcome
         }))
     }
+}
+
+/// How `config.set/patch/apply` change the file.
+#[derive(Debug, Clone)]
+pub enum ConfigEdit {
+    /// The whole file.
+    Raw(String),
+    /// One dotted path set to a value (the guide's `{key, value}` form).
+    Set { key: String, value: Value },
+    /// An RFC 7396 merge patch (JSON5 object text; null deletes).
+    Patch(String),
+}
+
+/// Command: validate, write atomically (keeping one `.bak`) and apply a config edit.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct WriteConfig {
+    pub edit: ConfigEdit,
+    pub base_hash: Option<String>,
+}
+
+impl Handler<WriteConfig> for ConfigActor {
+    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: WriteConfig, _: &mut Context<Self>) -> Self::Result {
+        let path = self.shared.load_options.paths.config.clone();
+        let written = write_config(&self.shared, &msg);
+        let Ok(hash) = written else {
+            return Box::pin(actix::fut::ready(Err(written.unwrap_err())));
+        };
+        Box::pin(self.reload_flow(Trigger::Rpc).map(move |outcome, _, _| {
+            let (hot, restart, listener_error) = match &outcome {
+                ReloadOutcome::Applied { hot, listener, restart_required, listener_error } => {
+                    (hot.iter().chain(listener).cloned().collect(), restart_required.clone(), listener_error.clone())
+                }
+                _ => (vec![], vec![], None),
+            };
+            Ok(json!({
+                "ok": true, "path": path, "hash": hash,
+                "applied": {"hot": hot, "restart": restart},
+                "listenerError": listener_error,
+                "outcome": outcome,
+            }))
+        }))
+    }
+}
+
+/// Checks the base hash, builds and validates the new file, writes it. Returns the new hash.
+fn write_config(shared: &Shared, msg: &WriteConfig) -> Result<String, ErrorShape> {
+    let opts = &shared.load_options;
+    let path = &opts.paths.config;
+    let current = match std::fs::read(path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(ErrorShape::unavailable(format!("cannot read {}: {e}", path.display()))),
+    };
+    let current_hash = current.as_deref().map(|b| crate::config::load::hex(&Sha256::digest(b)));
+    let keyed = matches!(msg.edit, ConfigEdit::Set { .. });
+    match (&current_hash, &msg.base_hash) {
+        (Some(_), None) if !keyed => {
+            return Err(ErrorShape::invalid("config base hash required; re-run config.get and retry"));
+        }
+        (Some(h), Some(b)) if h != b => {
+            return Err(ErrorShape::invalid("config changed since last load; re-run config.get and retry"));
+        }
+        _ => {}
+    }
+    let current_doc = match current.as_deref() {
+        Some(b) => parse_file(path, &String::from_utf8_lossy(b)).map_err(|p| {
+            ErrorShape::invalid("invalid config; fix before editing").with_details(json!({"issues": [p]}))
+        })?,
+        None => Value::Object(Default::default()),
+    };
+    let mut doc = match &msg.edit {
+        ConfigEdit::Raw(raw) => parse_file(path, raw)
+            .map_err(|p| ErrorShape::invalid("invalid config").with_details(json!({"issues": [p]})))?,
+        ConfigEdit::Set { key, value } => {
+            let mut d = current_doc.clone();
+            let segs: Vec<&str> = key.split('.').filter(|s| !s.is_empty()).collect();
+            if segs.is_empty() {
+                return Err(ErrorShape::invalid(
+                    "invalid config.set params: key must be a dotted path like gateway.auth.token",
+                ));
+            }
+            set_dotted(&mut d, &segs, value.clone());
+            d
+        }
+        ConfigEdit::Patch(raw) => {
+            let patch: Value =
+                json5::from_str(raw).map_err(|e| ErrorShape::invalid(format!("invalid config.patch params: {e}")))?;
+            if !patch.is_object() {
+                return Err(ErrorShape::invalid("config.patch raw must be an object"));
+            }
+            let mut d = current_doc.clone();
+            merge_patch(&mut d, patch);
+            d
+        }
+    };
+    restore_redacted(&mut doc, &current_doc, &mut Vec::new())?;
+    let text = match &msg.edit {
+        // A whole file keeps its comments and layout when it needs no redaction restore.
+        ConfigEdit::Raw(raw) if !raw.contains(crate::config::redact::REDACTED) => raw.clone(),
+        _ => serde_json::to_string_pretty(&doc).expect("json") + "\n",
+    };
+    if let Err(e) = load_candidate(opts, text.as_bytes()) {
+        return Err(ErrorShape::invalid("invalid config").with_details(json!({"issues": e.problems})));
+    }
+    if let Some(old) = &current {
+        let bak = path.with_extension(format!("{}.bak", path.extension().and_then(|e| e.to_str()).unwrap_or("json5")));
+        state::atomic_write(&bak, old, FILE_MODE).map_err(|e| write_error(path, &e))?;
+    }
+    state::atomic_write(path, text.as_bytes(), FILE_MODE).map_err(|e| write_error(path, &e))?;
+    tracing::info!(path = %path.display(), "config written");
+    Ok(crate::config::load::hex(&Sha256::digest(text.as_bytes())))
+}
+
+fn write_error(path: &std::path::Path, e: &state::StateError) -> ErrorShape {
+    ErrorShape::unavailable(format!(
+        "cannot write the config {}: {e}. Mount it writable, or point OPENCLAW_CONFIG_PATH at a writable copy",
+        path.display()
+    ))
+}
+
+fn set_dotted(doc: &mut Value, segs: &[&str], value: Value) {
+    let mut cur = doc;
+    for seg in &segs[..segs.len() - 1] {
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        cur = cur
+            .as_object_mut()
+            .expect("object")
+            .entry(seg.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    if !cur.is_object() {
+        *cur = Value::Object(Default::default());
+    }
+    cur.as_object_mut().expect("object").insert(segs[segs.len() - 1].to_string(), value);
+}
+
+/// RFC 7396: objects merge, null deletes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            let t = target.as_object_mut().expect("object");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(&k);
+                } else {
+                    merge_patch(t.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
+/// A secret sent back as `<redacted>` (from `config.get`) keeps the value it has in the file.
+fn restore_redacted(doc: &mut Value, current: &Value, path: &mut Vec<String>) -> Result<(), ErrorShape> {
+    match doc {
+        Value::String(s) if s == crate::config::redact::REDACTED => {
+            let pointer = format!(
+                "/{}",
+                path.iter().map(|p| p.replace('~', "~0").replace('/', "~1")).collect::<Vec<_>>().join("/")
+            );
+            match current.pointer(&pointer) {
+                Some(v) => *doc = v.clone(),
+                None => {
+                    return Err(ErrorShape::invalid(format!(
+                        "{}: the value is \"{}\" and there is no earlier value to keep; send the real value",
+                        path.join("."),
+                        crate::config::redact::REDACTED
+                    )));
+                }
+            }
+        }
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                path.push(k.clone());
+                restore_redacted(v, current, path)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 impl Handler<FileChanged> for ConfigActor {

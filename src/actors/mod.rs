@@ -9,6 +9,9 @@
 //! Children are started in spec order (config, listener) and stopped in reverse. Other
 //! parts reach a child only through `Shared::registry`, never by keeping its `Addr`.
 
+pub mod auth;
 pub mod config;
+pub mod hub;
 pub mod listener;
+pub mod session;
 pub mod supervisor;

@@ -84,6 +84,22 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
         }
         Err(e) => return Err(fail(vec![Problem::new("<root>", read_error(&main, &e, opts.require_file))])),
     };
+    load_bytes(opts, text, file_exists)
+}
+
+/// The pipeline on candidate file contents (what `config.set` would write), without writing.
+pub fn load_candidate(opts: &LoadOptions, text: &[u8]) -> Result<Loaded, ConfigError> {
+    load_bytes(opts, Some(text.to_vec()), true)
+}
+
+/// Parses one file's JSON5 text (no includes, no variables): what the file itself says.
+pub fn parse_file(path: &Path, text: &str) -> Result<Value, Problem> {
+    parse(path, text)
+}
+
+fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> Result<Loaded, ConfigError> {
+    let main = opts.paths.config.clone();
+    let fail = |problems: Vec<Problem>| ConfigError { file: main.clone(), problems };
     let hash = hex(&Sha256::digest(text.as_deref().unwrap_or_default()));
 
     let mut files = vec![main.clone()];

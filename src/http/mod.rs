@@ -1,10 +1,16 @@
-//! HTTP routes on the gateway port: liveness, readiness and the health document.
-//! Handlers read shared state only (no disk I/O per request).
+//! HTTP routes on the gateway port: liveness, readiness, the health document, `POST /rpc`,
+//! and the WebSocket upgrade. Probes read shared state only (no disk I/O per request).
+
+mod rpc;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::actors::session::SessionActor;
+use crate::auth::peer::PeerInfo;
 use serde_json::json;
 
 use crate::actors::supervisor::ChildState;
@@ -15,11 +21,45 @@ use crate::shared::Shared;
 type State = web::Data<Arc<Shared>>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.app_data(web::PayloadConfig::new(crate::protocol::MAX_PAYLOAD))
+        .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/health", web::get().to(health));
+        .route("/health", web::get().to(health))
+        .route("/rpc", web::post().to(rpc::http_rpc))
+        // The WebSocket upgrade is accepted on `/`, `/ws` and any other non-route path.
+        .default_service(web::to(fallback));
     #[cfg(feature = "fault-injection")]
     cfg.route("/__fault/panic/{child}", web::post().to(fault_panic));
+}
+
+async fn fallback(req: HttpRequest, body: web::Payload, state: State) -> Result<HttpResponse, actix_web::Error> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return Ok(HttpResponse::NotFound().content_type("text/plain").body("not found\n"));
+    }
+    let info = peer_info(&req);
+    let (resp, session, stream) = actix_ws::handle(&req, body)?;
+    SessionActor::start(state.get_ref().clone(), session, stream, info);
+    Ok(resp)
+}
+
+/// What the request says about its peer (for the local-direct and proxy rules).
+pub fn peer_info(req: &HttpRequest) -> PeerInfo {
+    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let forwarding = ["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-real-ip"];
+    PeerInfo {
+        socket: req.peer_addr().map(|a| a.ip()),
+        host: h("host"),
+        forwarded_for: h("x-forwarded-for"),
+        real_ip: h("x-real-ip"),
+        has_forwarding: forwarding.iter().any(|f| req.headers().contains_key(*f)),
+        origin: h("origin"),
+        tailscale_user: h("tailscale-user-login"),
+    }
 }
 
 /// 200 while the process serves requests.
@@ -59,8 +99,8 @@ pub fn health_document(s: &Shared) -> serde_json::Value {
         "pid": std::process::id(),
         "memory": { "rss": s.rss_bytes() },
         "sessions": {
-            "active": s.sessions_active.load(Ordering::Relaxed),
-            "total": s.sessions_total.load(Ordering::Relaxed),
+            "active": s.sessions.active(),
+            "total": s.sessions.total.load(Ordering::Relaxed),
         },
         "listen": s.listen.read().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "children": children,

@@ -241,3 +241,125 @@ pub fn run(state: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, S
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A WebSocket client speaking protocol v3 (blocking, with read timeouts).
+pub struct Ws {
+    pub ws: tungstenite::WebSocket<TcpStream>,
+    pub challenge: serde_json::Value,
+    next_id: u64,
+}
+
+pub type WsResult = Result<serde_json::Value, (u16, String)>;
+
+impl Ws {
+    /// Connects and reads the `connect.challenge` event.
+    pub fn open(addr: SocketAddr) -> Self {
+        Self::open_with(addr, &[])
+    }
+
+    pub fn open_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Self {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{addr}/")).unwrap();
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                tungstenite::http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let (mut ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
+        let challenge: serde_json::Value = match ws.read().expect("challenge") {
+            tungstenite::Message::Text(t) => serde_json::from_str(t.as_str()).unwrap(),
+            other => panic!("expected the challenge, got {other:?}"),
+        };
+        assert_eq!(challenge["event"], "connect.challenge");
+        Self { ws, challenge, next_id: 0 }
+    }
+
+    pub fn nonce(&self) -> String {
+        self.challenge["payload"]["nonce"].as_str().unwrap().to_string()
+    }
+
+    pub fn send_text(&mut self, t: &str) {
+        self.ws.send(tungstenite::Message::text(t)).expect("send");
+    }
+
+    /// Next JSON frame, or the close frame as Err((code, reason)).
+    pub fn recv(&mut self) -> WsResult {
+        loop {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(t)) => return Ok(serde_json::from_str(&t).unwrap()),
+                Ok(tungstenite::Message::Close(c)) => {
+                    return Err(c.map(|c| (u16::from(c.code), c.reason.to_string())).unwrap_or((1005, String::new())));
+                }
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
+                    return Err((1006, "closed".into()));
+                }
+                Err(e) => return Err((1006, format!("{e}"))),
+            }
+        }
+    }
+
+    /// Next response frame (skipping events).
+    pub fn response(&mut self) -> WsResult {
+        loop {
+            let v = self.recv()?;
+            if v["type"] == "res" {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Next event named `name` (skipping others).
+    pub fn event(&mut self, name: &str) -> WsResult {
+        loop {
+            let v = self.recv()?;
+            if v["type"] == "event" && v["event"] == name {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Sends a request and returns its response.
+    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = format!("r{}", self.next_id);
+        self.send_text(&serde_json::json!({"type": "req", "id": id, "method": method, "params": params}).to_string());
+        loop {
+            let v = self.response().unwrap_or_else(|c| panic!("closed while waiting for {method}: {c:?}"));
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    /// Sends `connect` with these params merged over a valid base; returns the response.
+    pub fn connect(&mut self, extra: serde_json::Value) -> WsResult {
+        let mut params = serde_json::json!({"minProtocol": 3, "maxProtocol": 3,
+            "client": {"id": "test", "version": "1.0", "platform": "linux", "mode": "test"}});
+        if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                p.insert(k.clone(), v.clone());
+            }
+        }
+        self.send_text(
+            &serde_json::json!({"type": "req", "id": "c1", "method": "connect", "params": params}).to_string(),
+        );
+        self.response()
+    }
+
+    /// After a failed connect: the close frame.
+    pub fn closed(&mut self) -> (u16, String) {
+        loop {
+            if let Err(c) = self.recv() {
+                return c;
+            }
+        }
+    }
+}
+
+/// The gateway's generated token (token mode with nothing configured).
+pub fn generated_token(state: &Path) -> String {
+    std::fs::read_to_string(state.join("secrets/gateway_token")).expect("generated token").trim().to_string()
+}

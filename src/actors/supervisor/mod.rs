@@ -310,6 +310,7 @@ impl Supervisor {
         }
         self.shutting_down = true;
         self.shared.phase.set(Phase::Draining, &format!("Stopping: {reason}"));
+        self.shared.stopping(false);
         tracing::info!(target: LIFECYCLE, reason = %reason, "gateway stopping");
         let budget = Duration::from_millis(self.shared.config().loaded.config.gateway.shutdown_timeout_ms);
         let mut steps = Vec::new();
@@ -464,6 +465,7 @@ impl Handler<RestartAll> for Supervisor {
             return;
         }
         tracing::info!("restarting every child in place (SIGUSR1)");
+        self.shared.stopping(true);
         for i in 0..self.specs.len() {
             let _ = self.restart_in_place(i, ctx);
         }

@@ -1,0 +1,113 @@
+//! The session hub: every live WebSocket session registers here (in `started`) and leaves
+//! (in `stopping`). It feeds `/health` session counts and presence, and fans events out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use actix::prelude::*;
+use parking_lot::RwLock;
+use serde_json::{Value, json};
+
+/// Something for one session to send.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub enum Push {
+    /// An event; `droppable` ones are skipped for slow consumers, others close them.
+    Event { name: &'static str, payload: Arc<Value>, droppable: bool, scope: Option<&'static str> },
+    /// Close with this code and reason.
+    Close { code: u16, reason: String },
+    /// `shutdown` event, then close 1012.
+    Shutdown { reason: &'static str, restart_expected_ms: Option<u64> },
+}
+
+pub struct SessionEntry {
+    pub addr: Recipient<Push>,
+    pub role: &'static str,
+    pub scopes: Vec<String>,
+    pub device_id: Option<String>,
+    pub presence: Value,
+    /// UIs and apps get `presence` events; CLIs and probes ask with `system-presence`.
+    pub wants_presence: bool,
+}
+
+#[derive(Default)]
+pub struct SessionHub {
+    sessions: RwLock<HashMap<String, SessionEntry>>,
+    presence_version: AtomicU64,
+    health_version: AtomicU64,
+    presence_dirty: AtomicBool,
+    pub total: AtomicU64,
+}
+
+impl SessionHub {
+    pub fn register(&self, conn_id: &str, entry: SessionEntry) {
+        self.sessions.write().insert(conn_id.to_string(), entry);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.presence_changed();
+    }
+
+    pub fn deregister(&self, conn_id: &str) {
+        if self.sessions.write().remove(conn_id).is_some() {
+            self.presence_changed();
+        }
+    }
+
+    pub fn active(&self) -> usize {
+        self.sessions.read().len()
+    }
+
+    pub fn state_version(&self) -> Value {
+        json!({"presence": self.presence_version.load(Ordering::Relaxed), "health": self.health_version.load(Ordering::Relaxed)})
+    }
+
+    pub fn presence(&self) -> Vec<Value> {
+        self.sessions.read().values().map(|s| s.presence.clone()).collect()
+    }
+
+    fn presence_changed(&self) {
+        self.presence_version.fetch_add(1, Ordering::Relaxed);
+        self.presence_dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Sends one coalesced `presence` event if anything changed since the last flush
+    /// (called about once a second, so a burst of connects costs one broadcast).
+    pub fn flush_presence(&self) {
+        if !self.presence_dirty.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let payload = Arc::new(json!({"presence": self.presence()}));
+        let push = Push::Event { name: "presence", payload, droppable: true, scope: None };
+        for s in self.sessions.read().values().filter(|s| s.wants_presence) {
+            let _ = s.addr.try_send(push.clone());
+        }
+    }
+
+    /// Sends to every session; a full mailbox is a slow consumer and is cut.
+    pub fn broadcast(&self, push: Push) {
+        for s in self.sessions.read().values() {
+            if let Push::Event { scope: Some(needed), .. } = &push
+                && !crate::protocol::scope::allows(&s.scopes, needed)
+            {
+                continue;
+            }
+            let _ = s.addr.try_send(push.clone());
+        }
+    }
+
+    /// Closes the sessions of one device role (token revoked).
+    pub fn close_device(&self, device_id: &str, role: &str, reason: &str) {
+        for s in self.sessions.read().values() {
+            if s.device_id.as_deref() == Some(device_id) && s.role == role {
+                let _ = s.addr.try_send(Push::Close { code: crate::protocol::close::POLICY, reason: reason.into() });
+            }
+        }
+    }
+
+    /// Tells every session the gateway is stopping or restarting.
+    pub fn shutdown_all(&self, restarting: bool) {
+        let (reason, restart_expected_ms) =
+            if restarting { ("gateway restarting", Some(1500)) } else { ("gateway stopping", None) };
+        self.broadcast(Push::Shutdown { reason, restart_expected_ms });
+    }
+}

@@ -1,0 +1,393 @@
+//! SessionActor: one per WebSocket connection (temporary: never restarted). Sends the
+//! challenge, runs the handshake (through the AuthActor), then serves requests, pushes events
+//! with a per-connection `seq`, keeps the connection alive with ping/pong and `tick`, and
+//! enforces the frame-size and slow-consumer rules.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::auth::{AuthActor, Authenticate, Grant};
+use super::hub::{Push, SessionEntry};
+use crate::auth::peer::{Peer, PeerInfo};
+use crate::protocol::connect::{self, ConnectError, ConnectParams};
+use crate::protocol::frames::{self, err_response, ok_response, parse_request};
+use crate::protocol::{
+    ErrorShape, MAX_BUFFERED_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, TICK_INTERVAL_MS, close, close_reason,
+};
+use crate::rpc::{self, Caller};
+use crate::shared::Shared;
+
+/// Mailbox size: pushes beyond it are dropped (the client is a slow consumer anyway).
+const MAILBOX: usize = 256;
+
+enum Out {
+    Text(String),
+    Pong(bytes::Bytes),
+    Ping,
+    Close(CloseReason),
+}
+
+/// Outbound queue to the writer task, with the bytes not yet handed to the socket.
+struct Outbox {
+    tx: mpsc::UnboundedSender<Out>,
+    queued: Rc<Cell<usize>>,
+}
+
+enum Phase {
+    Handshake,
+    Authenticating,
+    Ready(Grant),
+}
+
+pub struct SessionActor {
+    shared: Arc<Shared>,
+    conn_id: String,
+    nonce: String,
+    info: PeerInfo,
+    peer: Peer,
+    out: Outbox,
+    phase: Phase,
+    seq: u64,
+    last_heard: Instant,
+    closed: bool,
+    registered: bool,
+}
+
+impl SessionActor {
+    /// Starts a session on the current (HTTP worker) arbiter.
+    pub fn start(shared: Arc<Shared>, session: actix_ws::Session, stream: actix_ws::MessageStream, info: PeerInfo) {
+        let trusted = shared.config().loaded.config.gateway.trusted_proxies.clone();
+        let peer = crate::auth::peer::resolve(&info, &trusted);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Rc::new(Cell::new(0usize));
+        actix_rt::spawn(writer(session, rx, queued.clone()));
+        SessionActor::create(move |ctx| {
+            ctx.set_mailbox_capacity(MAILBOX);
+            ctx.add_stream(stream.max_frame_size(MAX_PAYLOAD));
+            SessionActor {
+                shared,
+                conn_id: uuid::Uuid::new_v4().to_string(),
+                nonce: uuid::Uuid::new_v4().to_string(),
+                info,
+                peer,
+                out: Outbox { tx, queued },
+                phase: Phase::Handshake,
+                seq: 0,
+                last_heard: Instant::now(),
+                closed: false,
+                registered: false,
+            }
+        });
+    }
+
+    /// Queues a text frame; past the buffer limit the client is cut (1008 slow consumer).
+    fn send(&mut self, text: String, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        if self.out.queued.get() > MAX_BUFFERED_BYTES {
+            self.close(close::POLICY, "slow consumer", ctx);
+            return;
+        }
+        self.out.queued.set(self.out.queued.get() + text.len());
+        let _ = self.out.tx.send(Out::Text(text));
+    }
+
+    fn close(&mut self, code: u16, reason: &str, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let _ = self
+            .out
+            .tx
+            .send(Out::Close(CloseReason { code: CloseCode::from(code), description: Some(close_reason(reason)) }));
+        ctx.stop();
+    }
+
+    fn fail(&mut self, id: &str, error: ErrorShape, code: u16, ctx: &mut Context<Self>) {
+        let reason = error.message.clone();
+        self.send(err_response(id, &error), ctx);
+        self.close(code, &reason, ctx);
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn handshake(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let Ok(v) = serde_json::from_str::<Value>(text) else {
+            self.close(close::NORMAL, "invalid JSON before handshake", ctx);
+            return;
+        };
+        let req = match parse_request(&v) {
+            Ok(r) => r,
+            Err(e) => {
+                let id = e.id.unwrap_or_else(|| "invalid".into());
+                return self.fail(&id, ErrorShape::invalid(e.message), close::POLICY, ctx);
+            }
+        };
+        if req.method != "connect" {
+            let e = ErrorShape::invalid("invalid handshake: first request must be connect");
+            return self.fail(&req.id, e, close::POLICY, ctx);
+        }
+        let params = match connect::parse(&req.params) {
+            Ok(p) => p,
+            Err(ConnectError::Invalid(m)) => return self.fail(&req.id, ErrorShape::invalid(m), close::POLICY, ctx),
+            Err(ConnectError::ProtocolMismatch) => {
+                let e = ErrorShape::invalid("protocol mismatch")
+                    .with_details(json!({"expectedProtocol": PROTOCOL_VERSION}));
+                return self.fail(&req.id, e, close::PROTOCOL, ctx);
+            }
+            Err(ConnectError::InvalidRole) => {
+                return self.fail(&req.id, ErrorShape::invalid("invalid role"), close::POLICY, ctx);
+            }
+        };
+        let Some(auth) = self.shared.registry.get::<AuthActor>(super::auth::ID) else {
+            let e = ErrorShape::unavailable("gateway auth is restarting; reconnect").retry_after(1000);
+            return self.fail(&req.id, e, close::RESTART, ctx);
+        };
+        self.phase = Phase::Authenticating;
+        let msg = Authenticate {
+            params: params.clone(),
+            peer: self.peer.clone(),
+            nonce: self.nonce.clone(),
+            tailscale_user: self.info.tailscale_user.clone(),
+        };
+        let id = req.id;
+        ctx.spawn(actix::fut::wrap_future(auth.send(msg)).map(move |res, act: &mut Self, ctx| match res {
+            Ok(Ok(grant)) => act.ready(&id, grant, params, ctx),
+            Ok(Err(denial)) => act.fail(&id, denial.error, denial.close, ctx),
+            Err(_) => {
+                let e = ErrorShape::unavailable("gateway auth is restarting; reconnect").retry_after(1000);
+                act.fail(&id, e, close::RESTART, ctx)
+            }
+        }));
+    }
+
+    fn ready(&mut self, id: &str, grant: Grant, params: ConnectParams, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        let s = &self.shared;
+        let presence = json!({
+            "host": params.client.display_name.clone().unwrap_or_else(|| params.client.id.clone()),
+            "ip": self.peer.ip.map(|i| i.to_string()),
+            "version": params.client.version, "platform": params.client.platform,
+            "deviceFamily": params.client.device_family, "modelIdentifier": params.client.model_identifier,
+            "mode": params.client.mode, "instanceId": params.client.instance_id,
+            "deviceId": grant.device_id, "roles": [grant.role.as_str()], "scopes": grant.scopes,
+            "reason": "connect", "ts": chrono::Utc::now().timestamp_millis(),
+        });
+        let wants_presence = matches!(params.client.mode.as_str(), "ui" | "webchat" | "backend" | "node");
+        s.sessions.register(
+            &self.conn_id,
+            SessionEntry {
+                addr: ctx.address().recipient(),
+                role: grant.role.as_str(),
+                scopes: grant.scopes.clone(),
+                device_id: grant.device_id.clone(),
+                presence,
+                wants_presence,
+            },
+        );
+        self.registered = true;
+        let paths = &s.load_options.paths;
+        let mut hello = json!({
+            "type": "hello-ok",
+            "protocol": PROTOCOL_VERSION,
+            "server": {"version": env!("CARGO_PKG_VERSION"), "host": crate::rpc::hostname(), "connId": self.conn_id},
+            "features": {"methods": rpc::METHODS.iter().map(|m| m.name).collect::<Vec<_>>(), "events": rpc::EVENTS},
+            "snapshot": {
+                "presence": s.sessions.presence(),
+                "health": crate::http::health_document(s),
+                "stateVersion": s.sessions.state_version(),
+                "uptimeMs": s.started.elapsed().as_millis() as u64,
+                "configPath": paths.config, "stateDir": paths.state_dir,
+                "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": "agent:main:main"},
+            },
+            "policy": {"maxPayload": MAX_PAYLOAD, "maxBufferedBytes": MAX_BUFFERED_BYTES, "tickIntervalMs": TICK_INTERVAL_MS},
+        });
+        if let Some((token, issued)) = &grant.device_token {
+            hello["auth"] = json!({"deviceToken": token, "role": grant.role.as_str(), "scopes": grant.scopes, "issuedAtMs": issued});
+        }
+        tracing::debug!(conn = %self.conn_id, client = %params.client.id, method = ?grant.method, "session connected");
+        self.phase = Phase::Ready(grant);
+        self.send(ok_response(id, hello), ctx);
+    }
+
+    fn request(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let v = match serde_json::from_str::<Value>(text) {
+            Ok(v) => v,
+            Err(e) => {
+                return self.send(
+                    err_response("invalid", &ErrorShape::invalid(format!("invalid request frame: not JSON ({e})"))),
+                    ctx,
+                );
+            }
+        };
+        let req = match parse_request(&v) {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .send(err_response(e.id.as_deref().unwrap_or("invalid"), &ErrorShape::invalid(e.message)), ctx);
+            }
+        };
+        let Phase::Ready(grant) = &self.phase else { return };
+        if req.method == "connect" {
+            return self.send(err_response(&req.id, &ErrorShape::invalid("invalid request: already connected")), ctx);
+        }
+        let caller = Caller { role: grant.role, scopes: grant.scopes.clone(), conn_id: Some(self.conn_id.clone()) };
+        let shared = self.shared.clone();
+        let id = req.id;
+        let fut = async move { rpc::call(shared, caller, &req.method, req.params).await };
+        ctx.spawn(actix::fut::wrap_future(fut).map(move |res, act: &mut Self, ctx| {
+            let text = match res {
+                Ok(payload) => ok_response(&id, payload),
+                Err(e) => err_response(&id, &e),
+            };
+            act.send(text, ctx);
+        }));
+    }
+}
+
+/// Sends queued frames in order; the byte counter drops as the socket takes them.
+async fn writer(mut session: actix_ws::Session, mut rx: mpsc::UnboundedReceiver<Out>, queued: Rc<Cell<usize>>) {
+    while let Some(out) = rx.recv().await {
+        let ok = match out {
+            Out::Text(t) => {
+                let n = t.len();
+                let r = session.text(t).await;
+                queued.set(queued.get().saturating_sub(n));
+                r.is_ok()
+            }
+            Out::Pong(b) => session.pong(&b).await.is_ok(),
+            Out::Ping => session.ping(b"").await.is_ok(),
+            Out::Close(reason) => {
+                let _ = session.close(Some(reason)).await;
+                return;
+            }
+        };
+        if !ok {
+            return;
+        }
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let challenge = json!({"nonce": self.nonce, "ts": chrono::Utc::now().timestamp_millis()});
+        self.send(frames::event("connect.challenge", challenge, None, None), ctx);
+        let timeout = Duration::from_millis(self.shared.config().loaded.config.gateway.handshake_timeout_ms);
+        ctx.run_later(timeout, |act, ctx| {
+            if !matches!(act.phase, Phase::Ready(_)) {
+                act.close(close::NORMAL, "handshake timeout", ctx);
+            }
+        });
+        let tick = Duration::from_millis(TICK_INTERVAL_MS);
+        ctx.run_interval(tick, move |act, ctx| {
+            if act.last_heard.elapsed() > tick * 2 {
+                act.close(close::NORMAL, "no pong from client", ctx);
+                return;
+            }
+            let _ = act.out.tx.send(Out::Ping);
+            if matches!(act.phase, Phase::Ready(_)) {
+                ctx.address().do_send(Push::Event {
+                    name: "tick",
+                    payload: Arc::new(json!({"ts": chrono::Utc::now().timestamp_millis()})),
+                    droppable: true,
+                    scope: None,
+                });
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if self.registered {
+            self.shared.sessions.deregister(&self.conn_id);
+        }
+    }
+}
+
+impl StreamHandler<Result<Message, ProtocolError>> for SessionActor {
+    fn handle(&mut self, msg: Result<Message, ProtocolError>, ctx: &mut Context<Self>) {
+        self.last_heard = Instant::now();
+        match msg {
+            Ok(Message::Text(t)) => match self.phase {
+                Phase::Handshake => self.handshake(&t, ctx),
+                Phase::Authenticating => self
+                    .send(err_response("invalid", &ErrorShape::invalid("invalid request: handshake in progress")), ctx),
+                Phase::Ready(_) => self.request(&t, ctx),
+            },
+            Ok(Message::Binary(_)) | Ok(Message::Continuation(_)) => match self.phase {
+                Phase::Handshake => self.close(close::NORMAL, "binary frame before handshake", ctx),
+                _ => self.send(
+                    err_response(
+                        "invalid",
+                        &ErrorShape::invalid("invalid request frame: binary frames are not supported"),
+                    ),
+                    ctx,
+                ),
+            },
+            Ok(Message::Ping(b)) => {
+                let _ = self.out.tx.send(Out::Pong(b));
+            }
+            Ok(Message::Pong(_)) | Ok(Message::Nop) => {}
+            Ok(Message::Close(_)) => {
+                self.closed = true;
+                let _ = self.out.tx.send(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
+                ctx.stop();
+            }
+            Err(ProtocolError::Overflow) => self.close(close::TOO_BIG, "frame too large", ctx),
+            Err(e) => {
+                tracing::debug!(conn = %self.conn_id, error = %e, "websocket protocol error");
+                self.close(close::POLICY, "protocol error", ctx);
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.closed = true;
+        ctx.stop();
+    }
+}
+
+impl Handler<Push> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, push: Push, ctx: &mut Context<Self>) {
+        match push {
+            Push::Event { name, payload, droppable, .. } => {
+                if !matches!(self.phase, Phase::Ready(_)) {
+                    return;
+                }
+                if self.out.queued.get() > MAX_BUFFERED_BYTES {
+                    if droppable {
+                        return;
+                    }
+                    return self.close(close::POLICY, "slow consumer", ctx);
+                }
+                let sv = matches!(name, "presence" | "health").then(|| self.shared.sessions.state_version());
+                let seq = self.next_seq();
+                self.send(frames::event(name, (*payload).clone(), Some(seq), sv), ctx);
+            }
+            Push::Close { code, reason } => self.close(code, &reason, ctx),
+            Push::Shutdown { reason, restart_expected_ms } => {
+                let seq = self.next_seq();
+                let payload = json!({"reason": reason, "restartExpectedMs": restart_expected_ms});
+                self.send(frames::event("shutdown", payload, Some(seq), None), ctx);
+                self.close(close::RESTART, "service restart", ctx);
+            }
+        }
+    }
+}

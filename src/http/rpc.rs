@@ -1,0 +1,87 @@
+//! `POST /rpc`: `Authorization: Bearer <token or password>`, body `{method, params}`,
+//! answer `{ok, payload}` or `{ok:false, error}` with a fitting HTTP status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::State;
+use crate::actors::auth::{AuthActor, AuthenticateBearer};
+use crate::protocol::{ErrorCode, ErrorShape};
+use crate::rpc::{self, Caller};
+
+pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
+    let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
+    let info = super::peer_info(&req);
+    let peer = crate::auth::peer::resolve(&info, &trusted);
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string());
+    let Some(auth) = state.registry.get::<AuthActor>(crate::actors::auth::ID) else {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &ErrorShape::unavailable("gateway auth is restarting; retry").retry_after(1000),
+        );
+    };
+    let grant = match auth.send(AuthenticateBearer { bearer, peer, tailscale_user: info.tailscale_user }).await {
+        Ok(Ok(g)) => g,
+        Ok(Err(denial)) => return reply(status_of(&denial.error, true), &denial.error),
+        Err(e) => return reply(StatusCode::SERVICE_UNAVAILABLE, &ErrorShape::unavailable(format!("auth actor: {e}"))),
+    };
+    let parsed: Result<Value, _> = serde_json::from_slice(&body);
+    let (method, params) = match parsed.as_ref().ok().and_then(Value::as_object) {
+        Some(o) => match (o.get("method").and_then(Value::as_str), o.keys().find(|k| *k != "method" && *k != "params"))
+        {
+            (Some(m), None) => (m.to_string(), o.get("params").cloned().unwrap_or(Value::Null)),
+            (None, _) => {
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    &ErrorShape::invalid("invalid request: must have required property 'method'"),
+                );
+            }
+            (_, Some(k)) => {
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    &ErrorShape::invalid(format!("invalid request: must NOT have additional properties ({k:?})")),
+                );
+            }
+        },
+        None => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                &ErrorShape::invalid("invalid request: body must be a JSON object {method, params}"),
+            );
+        }
+    };
+    let caller = Caller { role: grant.role, scopes: grant.scopes, conn_id: None };
+    match rpc::call(state.get_ref().clone(), caller, &method, params).await {
+        Ok(payload) => HttpResponse::Ok().json(json!({"ok": true, "payload": payload})),
+        Err(e) => reply(status_of(&e, false), &e),
+    }
+}
+
+/// The HTTP status for an error (auth failures are 401, lockouts 429).
+fn status_of(e: &ErrorShape, auth: bool) -> StatusCode {
+    match e.code {
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::NotPaired | ErrorCode::NotLinked => StatusCode::FORBIDDEN,
+        ErrorCode::AgentTimeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::InvalidRequest if auth => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidRequest if e.message.starts_with("unknown method") => StatusCode::NOT_FOUND,
+        ErrorCode::InvalidRequest if e.message.starts_with("missing scope") => StatusCode::FORBIDDEN,
+        ErrorCode::InvalidRequest if e.message.starts_with("config changed since") => StatusCode::CONFLICT,
+        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn reply(status: StatusCode, e: &ErrorShape) -> HttpResponse {
+    let mut r = HttpResponse::build(status);
+    if let Some(ms) = e.retry_after_ms.filter(|_| status == StatusCode::TOO_MANY_REQUESTS) {
+        r.insert_header(("Retry-After", ms.div_ceil(1000).to_string()));
+    }
+    r.json(json!({"ok": false, "error": e}))
+}

@@ -1,0 +1,267 @@
+//! RPC methods: the table of what is served (advertised verbatim in `hello-ok.features`),
+//! scope checks, parameter checks, and dispatch. Used by WebSocket sessions and `POST /rpc`.
+
+mod logs;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::actors::auth::{AuthActor, DeviceCommand};
+use crate::actors::config::{ConfigActor, ConfigEdit, WriteConfig};
+use crate::config::redact::redact;
+use crate::protocol::connect::Role;
+use crate::protocol::{ErrorShape, scope};
+use crate::shared::Shared;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    pub scopes: Vec<String>,
+    pub conn_id: Option<String>,
+}
+
+pub struct Method {
+    pub name: &'static str,
+    /// The scope needed (`operator.admin` satisfies all).
+    pub scope: &'static str,
+}
+
+const fn m(name: &'static str, scope: &'static str) -> Method {
+    Method { name, scope }
+}
+
+/// Every method this gateway serves.
+pub const METHODS: &[Method] = &[
+    m("health", scope::READ),
+    m("status", scope::READ),
+    m("system-presence", scope::READ),
+    m("logs.tail", scope::READ),
+    m("config.get", scope::ADMIN),
+    m("config.schema", scope::ADMIN),
+    m("config.set", scope::ADMIN),
+    m("config.patch", scope::ADMIN),
+    m("config.apply", scope::ADMIN),
+    m("device.pair.list", scope::PAIRING),
+    m("device.pair.approve", scope::PAIRING),
+    m("device.pair.reject", scope::PAIRING),
+    m("device.token.rotate", scope::PAIRING),
+    m("device.token.revoke", scope::PAIRING),
+];
+
+/// Every event this gateway emits.
+pub const EVENTS: &[&str] =
+    &["connect.challenge", "tick", "presence", "health", "shutdown", "device.pair.requested", "device.pair.resolved"];
+
+/// Node-role methods (none served yet: a node may call nothing else).
+const NODE_METHODS: &[&str] = &["node.invoke.result", "node.event", "skills.bins"];
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Checks the caller may call `method` and runs it.
+pub async fn call(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
+    let Some(entry) = METHODS.iter().find(|m| m.name == method) else {
+        return Err(ErrorShape::invalid(format!("unknown method: {method}")));
+    };
+    if caller.role == Role::Node && !NODE_METHODS.contains(&method) {
+        return Err(ErrorShape::invalid(format!("unauthorized role: node may not call {method}")));
+    }
+    if !scope::allows(&caller.scopes, entry.scope) {
+        return Err(ErrorShape::invalid(format!("missing scope: {}", entry.scope)));
+    }
+    let p = Params { method, value: &params };
+    match method {
+        "health" => Ok(crate::http::health_document(&shared)),
+        "status" => Ok(status(&shared)),
+        "system-presence" => {
+            Ok(json!({"presence": shared.sessions.presence(), "stateVersion": shared.sessions.state_version()}))
+        }
+        "logs.tail" => logs::tail(&shared, &p),
+        "config.get" => Ok(config_get(&shared)),
+        "config.schema" => {
+            Ok(json!({"schema": crate::config::validate::schema_value(), "version": env!("CARGO_PKG_VERSION")}))
+        }
+        "config.set" => {
+            p.only(&["raw", "baseHash", "key", "value"])?;
+            let edit = match (p.opt_str("raw")?, p.opt_str("key")?) {
+                (Some(raw), None) => ConfigEdit::Raw(raw),
+                (None, Some(key)) => {
+                    let value =
+                        p.value.get("value").cloned().ok_or_else(|| p.bad("must have required property 'value'"))?;
+                    ConfigEdit::Set { key, value }
+                }
+                _ => return Err(p.bad("must have either 'raw' or 'key' and 'value'")),
+            };
+            write(&shared, edit, p.opt_str("baseHash")?).await
+        }
+        "config.patch" | "config.apply" => {
+            p.only(&["raw", "baseHash", "sessionKey", "note", "restartDelayMs"])?;
+            let raw = p.str("raw")?;
+            let edit = if method == "config.patch" { ConfigEdit::Patch(raw) } else { ConfigEdit::Raw(raw) };
+            write(&shared, edit, p.opt_str("baseHash")?).await
+        }
+        "device.pair.list" => device(&shared, DeviceCommand::List).await,
+        "device.pair.approve" | "device.pair.reject" => {
+            p.only(&["requestId", "code"])?;
+            let request = p
+                .opt_str("requestId")?
+                .or(p.opt_str("code")?)
+                .ok_or_else(|| p.bad("must have required property 'requestId'"))?;
+            let cmd = if method.ends_with("approve") {
+                DeviceCommand::Approve { request }
+            } else {
+                DeviceCommand::Reject { request }
+            };
+            device(&shared, cmd).await
+        }
+        "device.token.rotate" => {
+            p.only(&["deviceId", "role", "scopes"])?;
+            let scopes = match p.value.get("scopes") {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(a)) => Some(
+                    a.iter()
+                        .map(|s| {
+                            s.as_str().map(str::to_string).ok_or_else(|| p.bad("at /scopes: must be array of strings"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+                Some(_) => return Err(p.bad("at /scopes: must be array")),
+            };
+            device(&shared, DeviceCommand::Rotate { device_id: p.str("deviceId")?, role: p.str("role")?, scopes }).await
+        }
+        "device.token.revoke" => {
+            p.only(&["deviceId", "role"])?;
+            device(&shared, DeviceCommand::Revoke { device_id: p.str("deviceId")?, role: p.str("role")? }).await
+        }
+        _ => Err(ErrorShape::invalid(format!("unknown method: {method}"))),
+    }
+}
+
+/// Parameter access with `invalid <method> params: at /x: ...` messages.
+pub struct Params<'a> {
+    method: &'a str,
+    value: &'a Value,
+}
+
+impl Params<'_> {
+    fn bad(&self, m: &str) -> ErrorShape {
+        ErrorShape::invalid(format!("invalid {} params: {m}", self.method))
+    }
+
+    fn obj(&self) -> Result<Option<&serde_json::Map<String, Value>>, ErrorShape> {
+        match self.value {
+            Value::Null => Ok(None),
+            Value::Object(o) => Ok(Some(o)),
+            _ => Err(self.bad("must be object")),
+        }
+    }
+
+    fn only(&self, keys: &[&str]) -> Result<(), ErrorShape> {
+        if let Some(o) = self.obj()?
+            && let Some(k) = o.keys().find(|k| !keys.contains(&k.as_str()))
+        {
+            return Err(self.bad(&format!("must NOT have additional properties ({k:?})")));
+        }
+        Ok(())
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<String>, ErrorShape> {
+        match self.obj()?.and_then(|o| o.get(key)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.bad(&format!("at /{key}: must be string"))),
+        }
+    }
+
+    fn str(&self, key: &str) -> Result<String, ErrorShape> {
+        self.opt_str(key)?.ok_or_else(|| self.bad(&format!("must have required property '{key}'")))
+    }
+
+    fn opt_u64(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, ErrorShape> {
+        match self.obj()?.and_then(|o| o.get(key)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_u64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                Some(_) => Err(self.bad(&format!("at /{key}: must be >= {min} and <= {max}"))),
+                None => Err(self.bad(&format!("at /{key}: must be integer"))),
+            },
+        }
+    }
+}
+
+fn status(s: &Shared) -> Value {
+    let live = s.config();
+    let cfg = &live.loaded.config;
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeMs": s.started.elapsed().as_millis() as u64,
+        "phase": s.phase.get(),
+        "pid": std::process::id(),
+        "host": hostname(),
+        "bind": cfg.gateway.bind,
+        "listen": s.listen.read().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "auth": {"mode": cfg.gateway.auth.mode},
+        "sessions": {"active": s.sessions.active(), "total": s.sessions.total.load(std::sync::atomic::Ordering::Relaxed)},
+        "config": {"path": s.load_options.paths.config, "hash": live.loaded.hash, "generation": live.generation,
+                   "lastReload": redact(&serde_json::to_value(&*s.last_reload.read()).unwrap_or_default())},
+        "children": s.children.read().clone(),
+    })
+}
+
+fn config_get(s: &Shared) -> Value {
+    let path = &s.load_options.paths.config;
+    let bytes = std::fs::read(path).ok();
+    let hash = bytes.as_deref().map(|b| crate::config::load::hex(&<sha2::Sha256 as sha2::Digest>::digest(b)));
+    let parsed = bytes.as_deref().map(|b| crate::config::load::parse_file(path, &String::from_utf8_lossy(b)));
+    let (parsed_value, parse_issue) = match parsed {
+        Some(Ok(v)) => (Some(redact(&v)), None),
+        Some(Err(p)) => (None, Some(p)),
+        None => (None, None),
+    };
+    let checked = crate::config::load(&s.load_options);
+    let mut issues: Vec<crate::config::Problem> = parse_issue.into_iter().collect();
+    if let Err(e) = &checked {
+        issues.extend(e.problems.iter().cloned());
+    }
+    issues.dedup();
+    json!({
+        "path": path,
+        "exists": bytes.is_some(),
+        // Secrets are redacted here too; sending `<redacted>` back keeps the stored value.
+        "raw": parsed_value.as_ref().map(|v| serde_json::to_string_pretty(v).unwrap_or_default()),
+        "parsed": parsed_value,
+        "valid": issues.is_empty(),
+        "config": redact(&s.config().loaded.effective),
+        "hash": hash,
+        "issues": issues,
+        "warnings": [],
+    })
+}
+
+async fn write(s: &Shared, edit: ConfigEdit, base_hash: Option<String>) -> Result<Value, ErrorShape> {
+    let addr = s
+        .registry
+        .get::<ConfigActor>(crate::actors::config::ID)
+        .ok_or_else(|| ErrorShape::unavailable("the config actor is restarting; retry").retry_after(500))?;
+    addr.send(WriteConfig { edit, base_hash })
+        .await
+        .map_err(|e| ErrorShape::unavailable(format!("config actor: {e}")))?
+}
+
+async fn device(s: &Shared, cmd: DeviceCommand) -> Result<Value, ErrorShape> {
+    let addr = s
+        .registry
+        .get::<AuthActor>(crate::actors::auth::ID)
+        .ok_or_else(|| ErrorShape::unavailable("the auth actor is restarting; retry").retry_after(500))?;
+    addr.send(cmd).await.map_err(|e| ErrorShape::unavailable(format!("auth actor: {e}")))?
+}
