@@ -427,9 +427,9 @@ impl AuthActor {
                 Ok(json!({"ok": true, "requestId": req.request_id, "deviceId": req.device_id}))
             }
             DeviceCommand::Rotate { device_id, role, scopes } => {
+                // Open sessions stay (the device may be rotating its own token); the old token
+                // no longer authenticates new connections.
                 let (token, scopes) = self.registry.issue_token(&device_id, &role, scopes, now).map_err(fail)?;
-                // The old token is gone: sessions that used it must re-authenticate.
-                self.shared.sessions.close_device(&device_id, &role, "device token rotated");
                 Ok(
                     json!({"ok": true, "deviceId": device_id, "role": role, "token": token, "scopes": scopes, "issuedAtMs": now}),
                 )

@@ -247,6 +247,8 @@ pub struct Ws {
     pub ws: tungstenite::WebSocket<TcpStream>,
     pub challenge: serde_json::Value,
     next_id: u64,
+    /// Events read while waiting for a response, for `event()` to find later.
+    skipped: std::collections::VecDeque<serde_json::Value>,
 }
 
 pub type WsResult = Result<serde_json::Value, (u16, String)>;
@@ -273,7 +275,7 @@ impl Ws {
             other => panic!("expected the challenge, got {other:?}"),
         };
         assert_eq!(challenge["event"], "connect.challenge");
-        Self { ws, challenge, next_id: 0 }
+        Self { ws, challenge, next_id: 0, skipped: Default::default() }
     }
 
     pub fn nonce(&self) -> String {
@@ -308,11 +310,15 @@ impl Ws {
             if v["type"] == "res" {
                 return Ok(v);
             }
+            self.skipped.push_back(v);
         }
     }
 
-    /// Next event named `name` (skipping others).
+    /// Next event named `name` (skipping others), including ones read during `call`.
     pub fn event(&mut self, name: &str) -> WsResult {
+        if let Some(i) = self.skipped.iter().position(|v| v["event"] == name) {
+            return Ok(self.skipped.remove(i).expect("index"));
+        }
         loop {
             let v = self.recv()?;
             if v["type"] == "event" && v["event"] == name {
