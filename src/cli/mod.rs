@@ -1,6 +1,8 @@
 //! The command line: argument parsing and dispatch. Usage errors exit 64.
 
+pub mod client;
 mod config_cmd;
+mod remote;
 
 use std::path::PathBuf;
 
@@ -20,8 +22,9 @@ const AFTER_HELP: &str = "\
 Config file: --config, else $OPENCLAW_CONFIG_PATH, else <state>/config.json5, else <state>/openclaw.json
 State dir:   --state-dir, else $OPENCLAW_STATE_DIR, else ~/.openclaw (~ = $OPENCLAW_HOME or $HOME)
 Precedence:  flags > environment > config file > built-in defaults
-Exit codes:  0 ok, 64 usage, 69 unavailable (port in use, already running), 70 internal
-             failure or restart budget exhausted, 73 state dir not writable, 78 invalid config";
+Exit codes:  0 ok, 1 RPC error, 64 usage, 69 unavailable (port in use, already running, gateway
+             not answering), 70 internal failure or restart budget exhausted, 73 state dir not
+             writable, 77 refused by the gateway (auth, pairing), 78 invalid config";
 
 #[derive(Parser, Debug)]
 #[command(name = "openclaw", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -43,6 +46,27 @@ pub enum Command {
     /// Inspect and check the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Ask the running gateway for its health.
+    Health {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: client::ConnectArgs,
+    },
+    /// Show the running gateway's status.
+    Status {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: client::ConnectArgs,
+    },
+    /// List, approve, reject devices; revoke or rotate their tokens.
+    Devices {
+        #[command(subcommand)]
+        cmd: remote::DevicesCmd,
+        #[command(flatten)]
+        conn: client::ConnectArgs,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +82,19 @@ pub struct GatewayCmd {
 pub enum GatewaySub {
     /// Run the gateway in the foreground until SIGTERM/SIGINT.
     Run(RunArgs),
+    /// Call one RPC method on the running gateway and print the result.
+    Call {
+        /// Method name, e.g. health, config.get, device.pair.list.
+        method: String,
+        /// Parameters as JSON (or JSON5).
+        #[arg(long)]
+        params: Option<String>,
+        /// Print the payload as one line of JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: client::ConnectArgs,
+    },
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -71,6 +108,9 @@ pub struct RunArgs {
     /// Address or host name to bind instead of the preset.
     #[arg(long)]
     pub host: Option<String>,
+    /// Shared gateway token (beats OPENCLAW_GATEWAY_TOKEN and the config).
+    #[arg(long)]
+    pub token: Option<String>,
     /// Log level (beats RUST_LOG and OPENCLAW_LOG_LEVEL).
     #[arg(long, value_enum)]
     pub log_level: Option<LogLevel>,
@@ -120,6 +160,10 @@ pub fn main() -> i32 {
         Command::Gateway(g) => {
             let args = match g.sub {
                 Some(GatewaySub::Run(a)) => a,
+                Some(GatewaySub::Call { method, params, json, conn }) => {
+                    let load = LoadOptions { paths, env, flags: Vec::new(), require_file: false };
+                    return remote::call(&method, params.as_deref(), json, &conn, &load);
+                }
                 None => g.run,
             };
             let load = LoadOptions { paths, env, flags: flag_overrides(&args), require_file: false };
@@ -128,6 +172,15 @@ pub fn main() -> i32 {
                 log_format: args.log_format,
                 level_from_flag: args.log_level.is_some(),
             })
+        }
+        Command::Health { json, conn } => {
+            remote::health(json, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Status { json, conn } => {
+            remote::status(json, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Devices { cmd, conn } => {
+            remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Config(cmd) => {
             let flags = match &cmd {
@@ -150,6 +203,9 @@ fn flag_overrides(a: &RunArgs) -> Vec<(String, String, serde_json::Value)> {
     }
     if let Some(h) = &a.host {
         out.push(("host".into(), "gateway.host".into(), json!(h)));
+    }
+    if let Some(t) = &a.token {
+        out.push(("token".into(), "gateway.auth.token".into(), json!(t)));
     }
     if let Some(l) = a.log_level {
         out.push(("log-level".into(), "logging.level".into(), json!(l.as_str())));

@@ -1,0 +1,290 @@
+//! The CLI's gateway client: finds the local gateway from the config (or `--url`), keeps
+//! its own Ed25519 identity in `<state>/identity/device.json`, connects with protocol v3 and
+//! calls one method. Failures are explained: not running, token mismatch, pairing required.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+use crate::auth::device::{Identity, payload};
+use crate::auth::secret::{self, SecretSource};
+use crate::config::{LoadOptions, load};
+use crate::protocol::connect::{self, DeviceProof};
+use crate::state::{self, FILE_MODE};
+
+/// How the CLI failed; each has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    NotRunning(String),
+    #[error("{0}")]
+    Auth(String),
+    #[error("{0}")]
+    Rpc(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ClientError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::NotRunning(_) => crate::exit::UNAVAILABLE,
+            Self::Auth(_) => 77,
+            Self::Rpc(_) => 1,
+            Self::Other(_) => crate::exit::SOFTWARE,
+        }
+    }
+}
+
+/// Connection options from the command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConnectArgs {
+    /// Gateway URL (ws://host:port); default: the local gateway from the config.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Shared token (default: the same sources the gateway reads).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Password (password mode).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredIdentity {
+    version: u32,
+    device_id: String,
+    private_key_pem: String,
+    created_at_ms: i64,
+    /// Device tokens the gateway issued to this identity, by role.
+    #[serde(default)]
+    tokens: serde_json::Map<String, Value>,
+}
+
+fn identity_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("identity").join("device.json")
+}
+
+fn load_identity(state_dir: &Path) -> Result<(Identity, StoredIdentity), ClientError> {
+    let path = identity_path(state_dir);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let stored: StoredIdentity = serde_json::from_str(&text).map_err(|e| {
+            ClientError::Other(format!("{} is corrupt ({e}); move it aside to create a new identity", path.display()))
+        })?;
+        let id = Identity::from_pem(&stored.private_key_pem).ok_or_else(|| {
+            ClientError::Other(format!("{} holds no valid Ed25519 key; move it aside", path.display()))
+        })?;
+        return Ok((id, stored));
+    }
+    let id = Identity::generate();
+    let stored = StoredIdentity {
+        version: 1,
+        device_id: id.id(),
+        private_key_pem: id.private_pem(),
+        created_at_ms: chrono::Utc::now().timestamp_millis(),
+        tokens: Default::default(),
+    };
+    save_identity(state_dir, &stored);
+    Ok((id, stored))
+}
+
+fn save_identity(state_dir: &Path, stored: &StoredIdentity) {
+    let path = identity_path(state_dir);
+    let result = state::ensure_dir(path.parent().expect("identity dir"))
+        .and_then(|_| state::atomic_write(&path, &serde_json::to_vec_pretty(stored).expect("json"), FILE_MODE));
+    if let Err(e) = result {
+        eprintln!("openclaw: warning: cannot save the CLI identity: {e}");
+    }
+}
+
+pub struct Client {
+    ws: WebSocket<TcpStream>,
+    url: String,
+    deadline: Instant,
+    next: u64,
+}
+
+/// What the CLI will present, and where it came from (for messages, never the value).
+struct Creds {
+    token: Option<String>,
+    password: Option<String>,
+    source: String,
+}
+
+fn credentials(args: &ConnectArgs, opts: &LoadOptions, stored: &StoredIdentity) -> Creds {
+    if let Some(t) = &args.token {
+        return Creds { token: Some(t.clone()), password: None, source: "the --token flag".into() };
+    }
+    if let Some(p) = &args.password {
+        return Creds { token: None, password: Some(p.clone()), source: "the --password flag".into() };
+    }
+    if let Ok(loaded) = load(opts) {
+        if let Some(p) = secret::resolve_password(&loaded) {
+            return Creds { token: None, password: Some(p.value), source: p.source.to_string() };
+        }
+        if let Ok(Some(t)) = secret::resolve_token(&loaded, &opts.paths, false) {
+            return Creds { token: Some(t.value), password: None, source: t.source.to_string() };
+        }
+    }
+    if let Some(t) = stored.tokens.get("operator").and_then(|t| t["token"].as_str()) {
+        return Creds { token: Some(t.to_string()), password: None, source: "this CLI's stored device token".into() };
+    }
+    Creds { token: None, password: None, source: "nowhere (no token found)".into() }
+}
+
+/// Where a gateway started with this config would read its token (for mismatch messages).
+fn gateway_token_source(opts: &LoadOptions) -> String {
+    match load(opts).ok().and_then(|l| secret::resolve_token(&l, &opts.paths, false).ok().flatten()) {
+        Some(s) => s.source.to_string(),
+        None => SecretSource::Generated(opts.paths.state_dir.join("secrets").join(secret::GENERATED)).to_string(),
+    }
+}
+
+fn local_url(opts: &LoadOptions) -> Result<String, ClientError> {
+    let loaded = load(opts).map_err(|e| ClientError::Other(format!("{e}")))?;
+    let addrs = crate::net::resolve(&loaded.config.gateway).map_err(|e| ClientError::Other(e.message))?;
+    let a = addrs.first().ok_or_else(|| ClientError::Other("the config names no address to connect to".into()))?;
+    let host = match a.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    Ok(format!("ws://{host}:{}", a.port()))
+}
+
+impl Client {
+    pub fn connect(args: &ConnectArgs, opts: &LoadOptions) -> Result<Self, ClientError> {
+        let url = match &args.url {
+            Some(u) => u.clone(),
+            None => local_url(opts)?,
+        };
+        let deadline = Instant::now() + Duration::from_millis(args.timeout);
+        let (identity, mut stored) = load_identity(&opts.paths.state_dir)?;
+        let creds = credentials(args, opts, &stored);
+        let hostport =
+            url.trim_start_matches("ws://").trim_start_matches("wss://").split('/').next().unwrap_or("").to_string();
+        if url.starts_with("wss://") {
+            return Err(ClientError::Other(
+                "wss:// URLs need TLS support in the CLI, which is not built yet; use ws://".into(),
+            ));
+        }
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+            .map_err(|e| ClientError::Other(format!("bad gateway URL {url}: {e}")))?
+            .next()
+            .ok_or_else(|| ClientError::Other(format!("bad gateway URL {url}")))?;
+        let not_running = |e: &dyn std::fmt::Display| {
+            ClientError::NotRunning(format!(
+                "no gateway is answering at {url} ({e}). Start it with `openclaw gateway`, or pass --url to reach another one"
+            ))
+        };
+        let stream =
+            TcpStream::connect_timeout(&addr, Duration::from_millis(args.timeout)).map_err(|e| not_running(&e))?;
+        stream.set_read_timeout(Some(Duration::from_millis(args.timeout))).ok();
+        let (mut ws, _) = tungstenite::client(url.as_str(), stream).map_err(|e| not_running(&e))?;
+        let challenge = read_json(&mut ws)?;
+        let nonce = challenge["payload"]["nonce"].as_str().unwrap_or_default().to_string();
+
+        let mut params = json!({
+            "minProtocol": 3, "maxProtocol": 3,
+            "client": {"id": "cli", "version": env!("CARGO_PKG_VERSION"), "platform": std::env::consts::OS, "mode": "cli"},
+            "role": "operator",
+            "scopes": crate::protocol::scope::ALL,
+        });
+        if creds.token.is_some() || creds.password.is_some() {
+            params["auth"] = json!({"token": creds.token, "password": creds.password});
+        }
+        let parsed = connect::parse(&params).map_err(|e| ClientError::Other(format!("{e:?}")))?;
+        let mut proof = DeviceProof {
+            id: identity.id(),
+            public_key: identity.public_b64(),
+            signature: String::new(),
+            signed_at: chrono::Utc::now().timestamp_millis(),
+            nonce: Some(nonce.clone()),
+        };
+        proof.signature =
+            identity.sign(payload(&parsed, &proof, creds.token.as_deref().unwrap_or(""), Some(&nonce)).as_bytes());
+        params["device"] = json!({"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature, "signedAt": proof.signed_at, "nonce": nonce});
+        ws.send(Message::text(
+            json!({"type": "req", "id": "connect", "method": "connect", "params": params}).to_string(),
+        ))
+        .map_err(|e| not_running(&e))?;
+        let mut client = Self { ws, url: url.clone(), deadline, next: 0 };
+        let hello = client.response("connect")?;
+        if hello["ok"] != true {
+            let err = &hello["error"];
+            let msg = err["message"].as_str().unwrap_or("connect refused");
+            return Err(match msg {
+                "pairing required" => ClientError::Auth(format!(
+                    "pairing required: this CLI (device {}) is not paired with {url}. On the gateway host run:\n  openclaw devices approve {}\n(or approve code {} from a paired operator)",
+                    &identity.id()[..12],
+                    err["details"]["requestId"].as_str().unwrap_or("<request id>"),
+                    err["details"]["code"].as_str().unwrap_or("?")
+                )),
+                m if m.contains("token mismatch") || m.contains("token missing") => ClientError::Auth(format!(
+                    "{m}\nThe CLI's token came from {}; a gateway started with this config reads its token from {}. Make them the same (or pass --token).",
+                    creds.source,
+                    gateway_token_source(opts)
+                )),
+                m => ClientError::Auth(format!("the gateway refused the connection: {m}")),
+            });
+        }
+        if let Some(tok) = hello["payload"]["auth"]["deviceToken"].as_str() {
+            stored.tokens.insert(
+                "operator".into(),
+                json!({"token": tok, "issuedAtMs": hello["payload"]["auth"]["issuedAtMs"], "url": url}),
+            );
+            save_identity(&opts.paths.state_dir, &stored);
+        }
+        Ok(client)
+    }
+
+    fn response(&mut self, id: &str) -> Result<Value, ClientError> {
+        loop {
+            if Instant::now() > self.deadline {
+                return Err(ClientError::Other(format!("timed out waiting for {} (raise --timeout)", self.url)));
+            }
+            let v = read_json(&mut self.ws)?;
+            if v["type"] == "res" && v["id"] == id {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Calls one method; returns the payload or the gateway's error message.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.next += 1;
+        let id = format!("cli-{}", self.next);
+        let frame = json!({"type": "req", "id": id, "method": method, "params": params});
+        self.ws.send(Message::text(frame.to_string())).map_err(|e| ClientError::Other(format!("send failed: {e}")))?;
+        let r = self.response(&id)?;
+        if r["ok"] == true {
+            Ok(r["payload"].clone())
+        } else {
+            Err(ClientError::Rpc(format!("{method}: {}", r["error"]["message"].as_str().unwrap_or("failed"))))
+        }
+    }
+}
+
+fn read_json(ws: &mut WebSocket<TcpStream>) -> Result<Value, ClientError> {
+    loop {
+        match ws.read() {
+            Ok(Message::Text(t)) => {
+                return serde_json::from_str(t.as_str()).map_err(|e| ClientError::Other(format!("bad frame: {e}")));
+            }
+            Ok(Message::Close(c)) => {
+                let reason = c.map(|c| format!("{} {}", u16::from(c.code), c.reason)).unwrap_or_default();
+                return Err(ClientError::Other(format!("the gateway closed the connection ({reason})")));
+            }
+            Ok(_) => continue,
+            Err(e) => return Err(ClientError::Other(format!("connection lost: {e}"))),
+        }
+    }
+}

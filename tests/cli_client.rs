@@ -1,0 +1,86 @@
+//! The CLI client against a running gateway: round trip, identity, clear failures.
+
+mod common;
+
+use common::{Spawn, Ws, run};
+use serde_json::{Value, json};
+
+fn port_cfg(port: u16, extra: &str) -> String {
+    format!("{{ gateway: {{ port: {port}, {extra} }} }}")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn cli_round_trip_against_a_running_gateway() {
+    let gw = Spawn::default().config(&port_cfg(free_port(), "auth: { token: 'cli-token' }")).start();
+    let dir = gw.state_path();
+    let (code, out, err) = run(dir, &["health", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let h: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(h["status"], "ok");
+    let (code, out, _) = run(dir, &["status"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("auth:    token"), "{out}");
+    let (code, out, err) = run(dir, &["gateway", "call", "config.get", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("cli-token"), "secrets redacted");
+    let (code, out, err) = run(dir, &["gateway", "call", "logs.tail", "--params", "{limit: 2}"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"lines\""));
+    // The CLI has its own identity (0600), paired silently as a local client.
+    use std::os::unix::fs::PermissionsExt;
+    let ident = dir.join("identity/device.json");
+    assert_eq!(std::fs::metadata(&ident).unwrap().permissions().mode() & 0o777, 0o600);
+    let id: Value = serde_json::from_str(&std::fs::read_to_string(&ident).unwrap()).unwrap();
+    let (code, out, _) = run(dir, &["devices", "list"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains(id["deviceId"].as_str().unwrap()), "{out}");
+    // A method error exits 1 with the gateway's message.
+    let (code, _, err) = run(dir, &["gateway", "call", "no.such"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown method: no.such"), "{err}");
+}
+
+#[test]
+fn gateway_not_running_is_named_with_exit_69() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("config.json5"), port_cfg(free_port(), "")).unwrap();
+    let (code, _, err) = run(d.path(), &["health"], &[]);
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("no gateway is answering") && err.contains("openclaw gateway"), "{err}");
+}
+
+#[test]
+fn token_mismatch_names_both_sources_but_never_the_tokens() {
+    let gw = Spawn::default().config(&port_cfg(free_port(), "auth: { token: 'right-token' }")).start();
+    let (code, _, err) = run(gw.state_path(), &["health", "--token", "wrong-token"], &[]);
+    assert_eq!(code, 77, "{err}");
+    assert!(err.contains("token mismatch"), "{err}");
+    assert!(err.contains("--token flag") && err.contains("gateway.auth.token in"), "{err}");
+    assert!(!err.contains("right-token") && !err.contains("wrong-token"), "{err}");
+}
+
+#[test]
+fn pairing_required_prints_the_exact_approve_command() {
+    // On 127.0.0.2 the CLI's Host header is not a local name: it counts as remote.
+    let port = free_port();
+    let gw = Spawn::default().config(&port_cfg(port, "host: '127.0.0.2', auth: { token: 'pt' }")).start();
+    let (code, _, err) = run(gw.state_path(), &["health", "--token", "pt"], &[]);
+    assert_eq!(code, 77, "{err}");
+    let cmd_line = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("openclaw devices approve "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let request_id = cmd_line.split_whitespace().last().unwrap().to_string();
+    // An operator (local through the Host header) approves exactly that request.
+    let mut op = Ws::open_with(gw.addr, &[("Host", "localhost")]);
+    op.connect(json!({})).unwrap();
+    let r = op.call("device.pair.approve", json!({"requestId": request_id}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (code, out, err) = run(gw.state_path(), &["health", "--token", "pt"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("status:   ok"));
+}
