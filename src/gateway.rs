@@ -51,6 +51,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
         opts.level_from_flag,
     );
     supervisor::install_panic_hook();
+    let fd_limit = crate::lifecycle::raise_fd_limit();
     let lock = match PidLock::acquire(&paths.state_dir) {
         Ok(l) => l,
         Err(e) => {
@@ -65,7 +66,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
     tracing::info!(
         target: LIFECYCLE,
         version = env!("CARGO_PKG_VERSION"), config = %paths.config.display(), config_exists = loaded.file_exists,
-        state_dir = %paths.state_dir.display(), pid_file = %lock.pid_path().display(), "gateway starting"
+        state_dir = %paths.state_dir.display(), pid_file = %lock.pid_path().display(), fd_limit = ?fd_limit, "gateway starting"
     );
     let shared = Shared::new(loaded, opts.load, Some(logging.clone()));
     subscribe_logging(&shared, logging, paths);

@@ -89,6 +89,25 @@ fn announce(phase: Phase, status: &str) {
     }
 }
 
+/// Raises the open-file soft limit to the hard limit: each client connection is a file
+/// descriptor, and a default soft limit of 1024 would cap the gateway far below its capacity.
+pub fn raise_fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return None;
+            }
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
 /// sd_notify is a no-op when NOTIFY_SOCKET is unset (outside systemd).
 pub fn notify(states: &[NotifyState]) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {

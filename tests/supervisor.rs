@@ -105,3 +105,26 @@ fn the_shutdown_budget_bounds_a_slow_stop() {
     assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
     assert!(gw.has_log("shutdown budget"), "{}", gw.dump_logs());
 }
+
+/// A client that reads nothing while events pile up is cut with 1008 `slow consumer`;
+/// droppable events are skipped instead, and other clients are unaffected.
+#[test]
+fn a_slow_consumer_is_cut_and_droppable_events_are_skipped() {
+    let gw = Spawn::default().config("{ gateway: { auth: { token: 't' } } }").start();
+    let mut slow = common::Ws::open(gw.addr);
+    slow.connect(serde_json::json!({"auth": {"token": "t"}})).unwrap();
+    let mut other = common::Ws::open(gw.addr);
+    other.connect(serde_json::json!({"auth": {"token": "t"}})).unwrap();
+    // Droppable: 40 MiB offered, nothing read; the connection survives.
+    assert_eq!(http_post(gw.addr, "/__fault/flood/200/204800/true").unwrap().0, 202);
+    assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200);
+    // Not droppable: the same volume cuts the client that reads nothing.
+    assert_eq!(http_post(gw.addr, "/__fault/flood/200/204800/false").unwrap().0, 202);
+    let (code, reason) = slow.closed();
+    assert_eq!((code, reason.as_str()), (1008, "slow consumer"));
+    // `other` was cut as well (it read nothing either); a fresh client is served normally.
+    let mut fresh = common::Ws::open(gw.addr);
+    fresh.connect(serde_json::json!({"auth": {"token": "t"}})).unwrap();
+    assert_eq!(fresh.call("health", serde_json::json!({}))["ok"], true);
+    drop(other);
+}

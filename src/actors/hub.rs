@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use actix::dev::SendError;
 use actix::prelude::*;
 use parking_lot::RwLock;
 use serde_json::{Value, json};
@@ -24,10 +25,11 @@ pub enum Push {
 pub struct SessionEntry {
     pub addr: Recipient<Push>,
     pub role: &'static str,
-    pub scopes: Vec<String>,
+    pub scopes: crate::protocol::scope::ScopeSet,
     pub device_id: Option<String>,
     pub presence: Value,
-    /// UIs and apps get `presence` events; CLIs and probes ask with `system-presence`.
+    /// UIs, apps, nodes and backends are listed in presence and get `presence` events;
+    /// CLIs and probes ask with `system-presence`.
     pub wants_presence: bool,
 }
 
@@ -42,13 +44,17 @@ pub struct SessionHub {
 
 impl SessionHub {
     pub fn register(&self, conn_id: &str, entry: SessionEntry) {
+        let listed = entry.wants_presence;
         self.sessions.write().insert(conn_id.to_string(), entry);
         self.total.fetch_add(1, Ordering::Relaxed);
-        self.presence_changed();
+        if listed {
+            self.presence_changed();
+        }
     }
 
     pub fn deregister(&self, conn_id: &str) {
-        if self.sessions.write().remove(conn_id).is_some() {
+        let removed = self.sessions.write().remove(conn_id);
+        if removed.is_some_and(|s| s.wants_presence) {
             self.presence_changed();
         }
     }
@@ -61,8 +67,10 @@ impl SessionHub {
         json!({"presence": self.presence_version.load(Ordering::Relaxed), "health": self.health_version.load(Ordering::Relaxed)})
     }
 
+    /// Presence lists long-lived clients (UIs, apps, nodes, backends); CLIs, probes and
+    /// tests come and go and would make every `hello-ok` snapshot O(connections).
     pub fn presence(&self) -> Vec<Value> {
-        self.sessions.read().values().map(|s| s.presence.clone()).collect()
+        self.sessions.read().values().filter(|s| s.wants_presence).map(|s| s.presence.clone()).collect()
     }
 
     fn presence_changed(&self) {
@@ -79,7 +87,12 @@ impl SessionHub {
         let payload = Arc::new(json!({"presence": self.presence()}));
         let push = Push::Event { name: "presence", payload, droppable: true, scope: None };
         for s in self.sessions.read().values().filter(|s| s.wants_presence) {
-            let _ = s.addr.try_send(push.clone());
+            if let Err(SendError::Full(p)) = s.addr.try_send(push.clone())
+                && matches!(p, Push::Event { droppable: false, .. })
+            {
+                // An event that must not be dropped cannot be queued: the client is cut.
+                s.addr.do_send(Push::Close { code: crate::protocol::close::POLICY, reason: "slow consumer".into() });
+            }
         }
     }
 
@@ -87,11 +100,16 @@ impl SessionHub {
     pub fn broadcast(&self, push: Push) {
         for s in self.sessions.read().values() {
             if let Push::Event { scope: Some(needed), .. } = &push
-                && !crate::protocol::scope::allows(&s.scopes, needed)
+                && !s.scopes.allows(needed)
             {
                 continue;
             }
-            let _ = s.addr.try_send(push.clone());
+            if let Err(SendError::Full(p)) = s.addr.try_send(push.clone())
+                && matches!(p, Push::Event { droppable: false, .. })
+            {
+                // An event that must not be dropped cannot be queued: the client is cut.
+                s.addr.do_send(Push::Close { code: crate::protocol::close::POLICY, reason: "slow consumer".into() });
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::auth::{AuthActor, Authenticate, Grant};
 use super::hub::{Push, SessionEntry};
 use crate::auth::peer::{Peer, PeerInfo};
+use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
 use crate::protocol::frames::{self, err_response, ok_response, parse_request};
 use crate::protocol::{
@@ -26,6 +27,9 @@ use crate::shared::Shared;
 
 /// Mailbox size: pushes beyond it are dropped (the client is a slow consumer anyway).
 const MAILBOX: usize = 256;
+/// After a close is queued, the session waits this long for the writer to deliver it;
+/// a peer that reads nothing is then dropped without one.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
 enum Out {
     Text(String),
@@ -38,19 +42,38 @@ enum Out {
 struct Outbox {
     tx: mpsc::UnboundedSender<Out>,
     queued: Rc<Cell<usize>>,
+    /// Set for a slow consumer: the writer drops queued frames and sends the close next.
+    discard: Rc<Cell<bool>>,
+    /// The writer is waiting on the socket (not merely not yet scheduled).
+    blocked: Rc<Cell<bool>>,
 }
+
+impl Outbox {
+    /// Over the limit while the socket is not taking data: a slow consumer. A burst answered
+    /// within one poll is not: the writer simply has not run yet.
+    fn overflowing(&self) -> bool {
+        self.queued.get() > MAX_BUFFERED_BYTES && self.blocked.get()
+    }
+}
+
+/// Internal: the writer task has finished (close sent, or the peer is gone).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriterDone;
 
 enum Phase {
     Handshake,
     Authenticating,
-    Ready(Grant),
+    /// Only what requests need is kept after the handshake.
+    Ready(Role, Vec<String>),
 }
 
 pub struct SessionActor {
     shared: Arc<Shared>,
     conn_id: String,
     nonce: String,
-    info: PeerInfo,
+    /// Upgrade-request headers; taken at the handshake.
+    tailscale_user: Option<String>,
     peer: Peer,
     out: Outbox,
     phase: Phase,
@@ -67,17 +90,19 @@ impl SessionActor {
         let peer = crate::auth::peer::resolve(&info, &trusted);
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Rc::new(Cell::new(0usize));
-        actix_rt::spawn(writer(session, rx, queued.clone()));
+        let discard = Rc::new(Cell::new(false));
+        let blocked = Rc::new(Cell::new(false));
         SessionActor::create(move |ctx| {
+            actix_rt::spawn(writer(session, rx, queued.clone(), discard.clone(), blocked.clone(), ctx.address()));
             ctx.set_mailbox_capacity(MAILBOX);
             ctx.add_stream(stream.max_frame_size(MAX_PAYLOAD));
             SessionActor {
                 shared,
                 conn_id: uuid::Uuid::new_v4().to_string(),
                 nonce: uuid::Uuid::new_v4().to_string(),
-                info,
+                tailscale_user: info.tailscale_user,
                 peer,
-                out: Outbox { tx, queued },
+                out: Outbox { tx, queued, discard, blocked },
                 phase: Phase::Handshake,
                 seq: 0,
                 last_heard: Instant::now(),
@@ -92,24 +117,30 @@ impl SessionActor {
         if self.closed {
             return;
         }
-        if self.out.queued.get() > MAX_BUFFERED_BYTES {
-            self.close(close::POLICY, "slow consumer", ctx);
+        if self.out.overflowing() {
+            self.slow_consumer(ctx);
             return;
         }
         self.out.queued.set(self.out.queued.get() + text.len());
         let _ = self.out.tx.send(Out::Text(text));
     }
 
+    /// Queues the close frame after what is already queued; the actor stops when the writer
+    /// has sent it (or at the deadline), so the peer sees the reason.
     fn close(&mut self, code: u16, reason: &str, ctx: &mut Context<Self>) {
         if self.closed {
             return;
         }
         self.closed = true;
-        let _ = self
-            .out
-            .tx
-            .send(Out::Close(CloseReason { code: CloseCode::from(code), description: Some(close_reason(reason)) }));
-        ctx.stop();
+        let reason = CloseReason { code: CloseCode::from(code), description: Some(close_reason(reason)) };
+        let _ = self.out.tx.send(Out::Close(reason));
+        ctx.run_later(CLOSE_DEADLINE, |_, ctx| ctx.stop());
+    }
+
+    /// Too much is waiting for this client: drop it and close with 1008.
+    fn slow_consumer(&mut self, ctx: &mut Context<Self>) {
+        self.out.discard.set(true);
+        self.close(close::POLICY, "slow consumer", ctx);
     }
 
     fn fail(&mut self, id: &str, error: ErrorShape, code: u16, ctx: &mut Context<Self>) {
@@ -159,8 +190,8 @@ impl SessionActor {
         let msg = Authenticate {
             params: params.clone(),
             peer: self.peer.clone(),
-            nonce: self.nonce.clone(),
-            tailscale_user: self.info.tailscale_user.clone(),
+            nonce: std::mem::take(&mut self.nonce),
+            tailscale_user: self.tailscale_user.take(),
         };
         let id = req.id;
         ctx.spawn(actix::fut::wrap_future(auth.send(msg)).map(move |res, act: &mut Self, ctx| match res {
@@ -178,22 +209,27 @@ impl SessionActor {
             return;
         }
         let s = &self.shared;
-        let presence = json!({
-            "host": params.client.display_name.clone().unwrap_or_else(|| params.client.id.clone()),
-            "ip": self.peer.ip.map(|i| i.to_string()),
-            "version": params.client.version, "platform": params.client.platform,
-            "deviceFamily": params.client.device_family, "modelIdentifier": params.client.model_identifier,
-            "mode": params.client.mode, "instanceId": params.client.instance_id,
-            "deviceId": grant.device_id, "roles": [grant.role.as_str()], "scopes": grant.scopes,
-            "reason": "connect", "ts": chrono::Utc::now().timestamp_millis(),
-        });
         let wants_presence = matches!(params.client.mode.as_str(), "ui" | "webchat" | "backend" | "node");
+        // Only listed clients carry a presence entry (it is most of a session's hub memory).
+        let presence = if wants_presence {
+            json!({
+                "host": params.client.display_name.clone().unwrap_or_else(|| params.client.id.clone()),
+                "ip": self.peer.ip.map(|i| i.to_string()),
+                "version": params.client.version, "platform": params.client.platform,
+                "deviceFamily": params.client.device_family, "modelIdentifier": params.client.model_identifier,
+                "mode": params.client.mode, "instanceId": params.client.instance_id,
+                "deviceId": grant.device_id, "roles": [grant.role.as_str()], "scopes": grant.scopes,
+                "reason": "connect", "ts": chrono::Utc::now().timestamp_millis(),
+            })
+        } else {
+            Value::Null
+        };
         s.sessions.register(
             &self.conn_id,
             SessionEntry {
                 addr: ctx.address().recipient(),
                 role: grant.role.as_str(),
-                scopes: grant.scopes.clone(),
+                scopes: crate::protocol::scope::ScopeSet::of(&grant.scopes),
                 device_id: grant.device_id.clone(),
                 presence,
                 wants_presence,
@@ -220,7 +256,7 @@ impl SessionActor {
             hello["auth"] = json!({"deviceToken": token, "role": grant.role.as_str(), "scopes": grant.scopes, "issuedAtMs": issued});
         }
         tracing::debug!(conn = %self.conn_id, client = %params.client.id, method = ?grant.method, "session connected");
-        self.phase = Phase::Ready(grant);
+        self.phase = Phase::Ready(grant.role, grant.scopes);
         self.send(ok_response(id, hello), ctx);
     }
 
@@ -241,11 +277,18 @@ impl SessionActor {
                     .send(err_response(e.id.as_deref().unwrap_or("invalid"), &ErrorShape::invalid(e.message)), ctx);
             }
         };
-        let Phase::Ready(grant) = &self.phase else { return };
+        let Phase::Ready(role, scopes) = &self.phase else { return };
         if req.method == "connect" {
             return self.send(err_response(&req.id, &ErrorShape::invalid("invalid request: already connected")), ctx);
         }
-        let caller = Caller { role: grant.role, scopes: grant.scopes.clone(), conn_id: Some(self.conn_id.clone()) };
+        let caller = Caller { role: *role, scopes: scopes.clone(), conn_id: Some(self.conn_id.clone()) };
+        if let Some(done) = rpc::call_now(&self.shared, &caller, &req.method, &req.params) {
+            let text = match done {
+                Ok(payload) => ok_response(&req.id, payload),
+                Err(e) => err_response(&req.id, &e),
+            };
+            return self.send(text, ctx);
+        }
         let shared = self.shared.clone();
         let id = req.id;
         let fut = async move { rpc::call(shared, caller, &req.method, req.params).await };
@@ -260,12 +303,25 @@ impl SessionActor {
 }
 
 /// Sends queued frames in order; the byte counter drops as the socket takes them.
-async fn writer(mut session: actix_ws::Session, mut rx: mpsc::UnboundedReceiver<Out>, queued: Rc<Cell<usize>>) {
+async fn writer(
+    mut session: actix_ws::Session,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    queued: Rc<Cell<usize>>,
+    discard: Rc<Cell<bool>>,
+    blocked: Rc<Cell<bool>>,
+    actor: Addr<SessionActor>,
+) {
     while let Some(out) = rx.recv().await {
         let ok = match out {
+            Out::Text(t) if discard.get() => {
+                queued.set(queued.get().saturating_sub(t.len()));
+                true
+            }
             Out::Text(t) => {
                 let n = t.len();
+                blocked.set(true);
                 let r = session.text(t).await;
+                blocked.set(false);
                 queued.set(queued.get().saturating_sub(n));
                 r.is_ok()
             }
@@ -273,12 +329,22 @@ async fn writer(mut session: actix_ws::Session, mut rx: mpsc::UnboundedReceiver<
             Out::Ping => session.ping(b"").await.is_ok(),
             Out::Close(reason) => {
                 let _ = session.close(Some(reason)).await;
-                return;
+                break;
             }
         };
         if !ok {
-            return;
+            break;
         }
+    }
+    actor.do_send(WriterDone);
+}
+
+impl Handler<WriterDone> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: WriterDone, ctx: &mut Context<Self>) {
+        self.closed = true;
+        ctx.stop();
     }
 }
 
@@ -290,7 +356,7 @@ impl Actor for SessionActor {
         self.send(frames::event("connect.challenge", challenge, None, None), ctx);
         let timeout = Duration::from_millis(self.shared.config().loaded.config.gateway.handshake_timeout_ms);
         ctx.run_later(timeout, |act, ctx| {
-            if !matches!(act.phase, Phase::Ready(_)) {
+            if !matches!(act.phase, Phase::Ready(..)) {
                 act.close(close::NORMAL, "handshake timeout", ctx);
             }
         });
@@ -301,7 +367,7 @@ impl Actor for SessionActor {
                 return;
             }
             let _ = act.out.tx.send(Out::Ping);
-            if matches!(act.phase, Phase::Ready(_)) {
+            if matches!(act.phase, Phase::Ready(..)) {
                 ctx.address().do_send(Push::Event {
                     name: "tick",
                     payload: Arc::new(json!({"ts": chrono::Utc::now().timestamp_millis()})),
@@ -322,12 +388,15 @@ impl Actor for SessionActor {
 impl StreamHandler<Result<Message, ProtocolError>> for SessionActor {
     fn handle(&mut self, msg: Result<Message, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
+        if self.closed {
+            return; // closing: nothing more is read, the close frame is on its way
+        }
         match msg {
             Ok(Message::Text(t)) => match self.phase {
                 Phase::Handshake => self.handshake(&t, ctx),
                 Phase::Authenticating => self
                     .send(err_response("invalid", &ErrorShape::invalid("invalid request: handshake in progress")), ctx),
-                Phase::Ready(_) => self.request(&t, ctx),
+                Phase::Ready(..) => self.request(&t, ctx),
             },
             Ok(Message::Binary(_)) | Ok(Message::Continuation(_)) => match self.phase {
                 Phase::Handshake => self.close(close::NORMAL, "binary frame before handshake", ctx),
@@ -368,14 +437,14 @@ impl Handler<Push> for SessionActor {
     fn handle(&mut self, push: Push, ctx: &mut Context<Self>) {
         match push {
             Push::Event { name, payload, droppable, .. } => {
-                if !matches!(self.phase, Phase::Ready(_)) {
+                if !matches!(self.phase, Phase::Ready(..)) {
                     return;
                 }
-                if self.out.queued.get() > MAX_BUFFERED_BYTES {
+                if self.out.overflowing() {
                     if droppable {
                         return;
                     }
-                    return self.close(close::POLICY, "slow consumer", ctx);
+                    return self.slow_consumer(ctx);
                 }
                 let sv = matches!(name, "presence" | "health").then(|| self.shared.sessions.state_version());
                 let seq = self.next_seq();

@@ -29,7 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // The WebSocket upgrade is accepted on `/`, `/ws` and any other non-route path.
         .default_service(web::to(fallback));
     #[cfg(feature = "fault-injection")]
-    cfg.route("/__fault/panic/{child}", web::post().to(fault_panic));
+    cfg.route("/__fault/panic/{child}", web::post().to(fault_panic))
+        .route("/__fault/flood/{count}/{bytes}/{droppable}", web::post().to(fault_flood));
 }
 
 async fn fallback(req: HttpRequest, body: web::Payload, state: State) -> Result<HttpResponse, actix_web::Error> {
@@ -119,6 +120,18 @@ pub fn health_document(s: &Shared) -> serde_json::Value {
         },
         "logging": { "level": loaded.config.logging.level },
     })
+}
+
+/// Test builds only: push `count` events of `bytes` each to every session.
+#[cfg(feature = "fault-injection")]
+async fn fault_flood(state: State, p: web::Path<(usize, usize, bool)>) -> HttpResponse {
+    use crate::actors::hub::Push;
+    let (count, bytes, droppable) = p.into_inner();
+    let payload = std::sync::Arc::new(json!({"pad": "x".repeat(bytes)}));
+    for _ in 0..count {
+        state.sessions.broadcast(Push::Event { name: "test.flood", payload: payload.clone(), droppable, scope: None });
+    }
+    HttpResponse::Accepted().finish()
 }
 
 /// Test builds only: make a child panic inside a handler.

@@ -99,7 +99,16 @@ pub fn parse_request(v: &Value) -> Result<Request, FrameError> {
 
 /// `{"type":"res","id":..,"ok":true,"payload":..}`.
 pub fn ok_response(id: &str, payload: Value) -> String {
-    json!({"type": "res", "id": id, "ok": true, "payload": payload}).to_string()
+    // Written directly: no intermediate map for the hottest frame.
+    let id = serde_json::to_string(id).expect("string serializes");
+    let payload = serde_json::to_string(&payload).expect("value serializes");
+    let mut out = String::with_capacity(id.len() + payload.len() + 40);
+    out.push_str(r#"{"type":"res","id":"#);
+    out.push_str(&id);
+    out.push_str(r#","ok":true,"payload":"#);
+    out.push_str(&payload);
+    out.push('}');
+    out
 }
 
 /// `{"type":"res","id":..,"ok":false,"error":..}`.
@@ -143,6 +152,12 @@ mod tests {
         let e = parse_request(&json!({"type":"req","id":"","method":"x"})).unwrap_err();
         assert!(e.message.contains("/id"));
         assert!(parse_request(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn ok_responses_are_valid_json_with_escaped_ids() {
+        let v: Value = serde_json::from_str(&ok_response("a\"b", json!({"x": 1}))).unwrap();
+        assert_eq!(v, json!({"type": "res", "id": "a\"b", "ok": true, "payload": {"x": 1}}));
     }
 
     #[test]

@@ -37,6 +37,27 @@ pub mod scope {
     pub fn allows(granted: &[String], needed: &str) -> bool {
         granted.iter().any(|g| g == ADMIN || g == needed || (needed == READ && g == WRITE))
     }
+
+    /// The known scopes as a bit set: what a live session keeps for event scope checks.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct ScopeSet(u8);
+
+    impl ScopeSet {
+        pub fn of(granted: &[String]) -> Self {
+            Self(
+                ALL.iter()
+                    .enumerate()
+                    .filter(|(_, s)| granted.iter().any(|g| g == *s))
+                    .fold(0, |acc, (i, _)| acc | 1 << i),
+            )
+        }
+
+        pub fn allows(self, needed: &str) -> bool {
+            let names: Vec<String> =
+                ALL.iter().enumerate().filter(|(i, _)| self.0 & (1 << i) != 0).map(|(_, s)| s.to_string()).collect();
+            allows(&names, needed)
+        }
+    }
 }
 
 /// Cuts a close reason to the 123-byte WebSocket limit on a UTF-8 boundary.
@@ -59,6 +80,9 @@ mod tests {
         assert!(scope::allows(&s(&[scope::WRITE]), scope::READ));
         assert!(!scope::allows(&s(&[scope::READ]), scope::WRITE));
         assert!(!scope::allows(&s(&[]), scope::READ));
+        let set = scope::ScopeSet::of(&s(&[scope::WRITE, "custom.scope"]));
+        assert!(set.allows(scope::READ) && !set.allows(scope::PAIRING));
+        assert!(scope::ScopeSet::of(&s(&[scope::ADMIN])).allows(scope::PAIRING));
     }
 
     #[test]

@@ -68,8 +68,7 @@ pub fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// Checks the caller may call `method` and runs it.
-pub async fn call(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
+fn authorize(caller: &Caller, method: &str) -> Result<(), ErrorShape> {
     let Some(entry) = METHODS.iter().find(|m| m.name == method) else {
         return Err(ErrorShape::invalid(format!("unknown method: {method}")));
     };
@@ -79,18 +78,38 @@ pub async fn call(shared: Arc<Shared>, caller: Caller, method: &str, params: Val
     if !scope::allows(&caller.scopes, entry.scope) {
         return Err(ErrorShape::invalid(format!("missing scope: {}", entry.scope)));
     }
-    let p = Params { method, value: &params };
-    match method {
-        "health" => Ok(crate::http::health_document(&shared)),
-        "status" => Ok(status(&shared)),
+    Ok(())
+}
+
+/// Methods answered from shared state without waiting on an actor: `Some(result)`, or
+/// `None` when `method` must go through [`call`].
+pub fn call_now(shared: &Shared, caller: &Caller, method: &str, params: &Value) -> Option<Result<Value, ErrorShape>> {
+    if let Err(e) = authorize(caller, method) {
+        return Some(Err(e));
+    }
+    let p = Params { method, value: params };
+    Some(match method {
+        "health" => Ok(crate::http::health_document(shared)),
+        "status" => Ok(status(shared)),
         "system-presence" => {
             Ok(json!({"presence": shared.sessions.presence(), "stateVersion": shared.sessions.state_version()}))
         }
-        "logs.tail" => logs::tail(&shared, &p),
-        "config.get" => Ok(config_get(&shared)),
+        "logs.tail" => logs::tail(shared, &p),
+        "config.get" => Ok(config_get(shared)),
         "config.schema" => {
             Ok(json!({"schema": crate::config::validate::schema_value(), "version": env!("CARGO_PKG_VERSION")}))
         }
+        _ => return None,
+    })
+}
+
+/// Checks the caller may call `method` and runs it.
+pub async fn call(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
+    if let Some(done) = call_now(&shared, &caller, method, &params) {
+        return done;
+    }
+    let p = Params { method, value: &params };
+    match method {
         "config.set" => {
             p.only(&["raw", "baseHash", "key", "value"])?;
             let edit = match (p.opt_str("raw")?, p.opt_str("key")?) {

@@ -1,0 +1,249 @@
+//! WebSocket RPC benchmark: real protocol-v3 handshake, then `health` calls.
+//! The same client runs against a minimal tokio-tungstenite echo server (the floor) in the
+//! same run. Run: `cargo bench --bench ws` (see bench/README.md). Writes bench/results/ws.json.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+const TOKEN: &str = "bench-token";
+const SEQ_CALLS: usize = 5_000;
+const CONNS: usize = 50;
+const LOAD_SECS: u64 = 10;
+const IDLE_CONNS: usize = 10_000;
+const SERVER_THREADS: usize = 2;
+
+type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Opens a connection and completes the handshake (against the echo server the
+/// "challenge" is absent and the connect frame simply comes back).
+async fn open(addr: SocketAddr, gateway: bool) -> Ws {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).ok();
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), stream).await.expect("ws handshake");
+    if gateway {
+        next_text(&mut ws).await; // connect.challenge
+    }
+    let connect = json!({"type":"req","id":"c","method":"connect","params":{"minProtocol":3,"maxProtocol":3,
+        "client":{"id":"cli","version":"bench","platform":"linux","mode":"cli"},"auth":{"token": TOKEN}}});
+    ws.send(Message::text(connect.to_string())).await.unwrap();
+    let hello = next_text(&mut ws).await;
+    assert!(!gateway || hello.contains("hello-ok"), "handshake failed: {hello}");
+    ws
+}
+
+async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        match ws.next().await.expect("stream open").expect("frame") {
+            Message::Text(t) => return t.to_string(),
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+const HEALTH: &str = r#"{"type":"req","id":"h","method":"health"}"#;
+
+async fn call(ws: &mut Ws) {
+    ws.send(Message::text(HEALTH)).await.unwrap();
+    // Skip events (tick, presence); the next response is ours.
+    loop {
+        let t = next_text(ws).await;
+        if !t.starts_with(r#"{"event""#) && !t.contains(r#""type":"event""#) {
+            return;
+        }
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn sequential(addr: SocketAddr, gateway: bool) -> serde_json::Value {
+    let mut ws = open(addr, gateway).await;
+    for _ in 0..200 {
+        call(&mut ws).await; // warm-up
+    }
+    let mut us = Vec::with_capacity(SEQ_CALLS);
+    for _ in 0..SEQ_CALLS {
+        let t = Instant::now();
+        call(&mut ws).await;
+        us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    json!({"calls": SEQ_CALLS, "p50_us": pct(&mut us, 0.5), "p99_us": pct(&mut us, 0.99)})
+}
+
+async fn throughput(addr: SocketAddr, gateway: bool) -> serde_json::Value {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONNS {
+        let (stop, count) = (stop.clone(), count.clone());
+        let mut ws = open(addr, gateway).await;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                call(&mut ws).await;
+                lat.push(t.elapsed().as_secs_f64() * 1e6);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            lat
+        }));
+    }
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(LOAD_SECS)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let n = count.load(Ordering::Relaxed) as f64;
+    json!({"connections": CONNS, "seconds": secs, "calls_per_s": n / secs, "p50_us": pct(&mut all, 0.5), "p99_us": pct(&mut all, 0.99)})
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
+    let before = rss_kib(pid);
+    let t0 = Instant::now();
+    let mut conns = Vec::with_capacity(IDLE_CONNS);
+    // A few connects in flight at once, as many clients would.
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    for i in 0..IDLE_CONNS {
+        pending.push(open(addr, true));
+        if pending.len() >= 64 || i + 1 == IDLE_CONNS {
+            while let Some(ws) = pending.next().await {
+                conns.push(ws);
+                if pending.len() < 32 && i + 1 < IDLE_CONNS {
+                    break;
+                }
+            }
+        }
+    }
+    while let Some(ws) = pending.next().await {
+        conns.push(ws);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid);
+    let n = conns.len();
+    drop(conns);
+    json!({"connections": n, "open_per_s": n as f64 / secs, "rss_before_kib": before, "rss_after_kib": after,
+           "kib_per_connection": (after.saturating_sub(before)) as f64 / n as f64})
+}
+
+/// The floor: a minimal tokio-tungstenite echo server with the gateway's thread count.
+fn echo_server(port: u16) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(SERVER_THREADS).enable_all().build().unwrap();
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                s.set_nodelay(true).ok();
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else { return };
+                while let Some(Ok(m)) = ws.next().await {
+                    if m.is_text() && ws.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn wait_port(addr: SocketAddr) {
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "server did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn spawn_gateway(state: &Path, port: u16) -> Child {
+    std::fs::write(
+        state.join("config.json5"),
+        format!(
+            "{{ gateway: {{ port: {port}, auth: {{ token: '{TOKEN}' }} }}, logging: {{ level: 'warn', file: false }} }}"
+        ),
+    )
+    .unwrap();
+    Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["--state-dir", state.to_str().unwrap(), "gateway"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--echo-server") {
+        echo_server(args[i + 1].parse().unwrap());
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+
+    let echo_port = free_port();
+    let mut echo =
+        Command::new(std::env::current_exe().unwrap()).args(["--echo-server", &echo_port.to_string()]).spawn().unwrap();
+    let echo_addr: SocketAddr = format!("127.0.0.1:{echo_port}").parse().unwrap();
+    wait_port(echo_addr);
+    let echo_seq = rt.block_on(sequential(echo_addr, false));
+    let echo_tp = rt.block_on(throughput(echo_addr, false));
+    let _ = echo.kill();
+    let _ = echo.wait();
+
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut gw = spawn_gateway(state.path(), port);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_port(addr);
+    let seq = rt.block_on(sequential(addr, true));
+    let tp = rt.block_on(throughput(addr, true));
+    let idle = rt.block_on(idle(addr, gw.id()));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(gw.id() as i32, libc::SIGTERM) };
+    let _ = gw.wait();
+
+    let ratio = tp["calls_per_s"].as_f64().unwrap() / echo_tp["calls_per_s"].as_f64().unwrap();
+    let result = json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "gateway": {"sequential": seq, "throughput": tp, "idle": idle},
+        "echo_floor": {"sequential": echo_seq, "throughput": echo_tp},
+        "throughput_ratio_vs_echo": ratio,
+        "targets": {"calls_per_s": 50000, "p99_ms": 2, "sequential_p50_us": 100, "open_per_s": 2000, "kib_per_connection": 20},
+    });
+    let text = serde_json::to_string_pretty(&result).unwrap();
+    println!("{text}");
+    std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/ws.json"), text + "\n").unwrap();
+}
