@@ -149,9 +149,14 @@ fn presence_lists_connected_clients_and_ui_clients_get_presence_events() {
     let gw = Spawn::default().config(CFG).start();
     let mut ui = Ws::open(gw.addr);
     ui.connect(json!({"client": {"id": "openclaw-control-ui", "version": "1", "platform": "web", "mode": "ui"}, "auth": {"token": "shared-1"}})).unwrap();
+    let mut app = Ws::open(gw.addr);
+    app.connect(json!({"client": {"id": "openclaw-macos", "version": "1", "platform": "macos", "mode": "ui"}, "auth": {"token": "shared-1"}})).unwrap();
     let _cli = admin(&gw);
     let ev = ui.event("presence").unwrap();
     assert!(ev["stateVersion"]["presence"].as_u64().unwrap() >= 1);
     let list = ui.call("system-presence", json!({}));
-    assert_eq!(list["payload"]["presence"].as_array().unwrap().len(), 2);
+    let modes: Vec<&str> =
+        list["payload"]["presence"].as_array().unwrap().iter().map(|p| p["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["ui", "ui"], "the CLI is connected but not listed");
+    assert_eq!(gw.health()["sessions"]["active"], 3);
 }
