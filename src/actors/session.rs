@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use tokio::sync::Notify;
 
 use super::auth::{AuthActor, Authenticate, Grant};
 use super::hub::{Push, SessionEntry};
@@ -40,7 +43,9 @@ enum Out {
 
 /// Outbound queue to the writer task, with the bytes not yet handed to the socket.
 struct Outbox {
-    tx: mpsc::UnboundedSender<Out>,
+    /// Frames for the writer, in order (a plain queue: nothing is allocated while idle).
+    queue: Rc<RefCell<VecDeque<Out>>>,
+    wake: Rc<Notify>,
     queued: Rc<Cell<usize>>,
     /// Set for a slow consumer: the writer drops queued frames and sends the close next.
     discard: Rc<Cell<bool>>,
@@ -49,6 +54,11 @@ struct Outbox {
 }
 
 impl Outbox {
+    fn push(&self, out: Out) {
+        self.queue.borrow_mut().push_back(out);
+        self.wake.notify_one();
+    }
+
     /// Over the limit while the socket is not taking data: a slow consumer. A burst answered
     /// within one poll is not: the writer simply has not run yet.
     fn overflowing(&self) -> bool {
@@ -88,12 +98,14 @@ impl SessionActor {
     pub fn start(shared: Arc<Shared>, session: actix_ws::Session, stream: actix_ws::MessageStream, info: PeerInfo) {
         let trusted = shared.config().loaded.config.gateway.trusted_proxies.clone();
         let peer = crate::auth::peer::resolve(&info, &trusted);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let queue = Rc::new(RefCell::new(VecDeque::new()));
+        let wake = Rc::new(Notify::new());
         let queued = Rc::new(Cell::new(0usize));
         let discard = Rc::new(Cell::new(false));
         let blocked = Rc::new(Cell::new(false));
         SessionActor::create(move |ctx| {
-            actix_rt::spawn(writer(session, rx, queued.clone(), discard.clone(), blocked.clone(), ctx.address()));
+            let out = Outbox { queue, wake, queued, discard, blocked };
+            actix_rt::spawn(writer(session, out.clone_handles(), ctx.address()));
             ctx.set_mailbox_capacity(MAILBOX);
             ctx.add_stream(stream.max_frame_size(MAX_PAYLOAD));
             SessionActor {
@@ -102,7 +114,7 @@ impl SessionActor {
                 nonce: uuid::Uuid::new_v4().to_string(),
                 tailscale_user: info.tailscale_user,
                 peer,
-                out: Outbox { tx, queued, discard, blocked },
+                out,
                 phase: Phase::Handshake,
                 seq: 0,
                 last_heard: Instant::now(),
@@ -122,7 +134,7 @@ impl SessionActor {
             return;
         }
         self.out.queued.set(self.out.queued.get() + text.len());
-        let _ = self.out.tx.send(Out::Text(text));
+        self.out.push(Out::Text(text));
     }
 
     /// Queues the close frame after what is already queued; the actor stops when the writer
@@ -133,7 +145,7 @@ impl SessionActor {
         }
         self.closed = true;
         let reason = CloseReason { code: CloseCode::from(code), description: Some(close_reason(reason)) };
-        let _ = self.out.tx.send(Out::Close(reason));
+        self.out.push(Out::Close(reason));
         ctx.run_later(CLOSE_DEADLINE, |_, ctx| ctx.stop());
     }
 
@@ -302,27 +314,37 @@ impl SessionActor {
     }
 }
 
+impl Outbox {
+    fn clone_handles(&self) -> Outbox {
+        Outbox {
+            queue: self.queue.clone(),
+            wake: self.wake.clone(),
+            queued: self.queued.clone(),
+            discard: self.discard.clone(),
+            blocked: self.blocked.clone(),
+        }
+    }
+}
+
 /// Sends queued frames in order; the byte counter drops as the socket takes them.
-async fn writer(
-    mut session: actix_ws::Session,
-    mut rx: mpsc::UnboundedReceiver<Out>,
-    queued: Rc<Cell<usize>>,
-    discard: Rc<Cell<bool>>,
-    blocked: Rc<Cell<bool>>,
-    actor: Addr<SessionActor>,
-) {
-    while let Some(out) = rx.recv().await {
-        let ok = match out {
-            Out::Text(t) if discard.get() => {
-                queued.set(queued.get().saturating_sub(t.len()));
+async fn writer(mut session: actix_ws::Session, out: Outbox, actor: Addr<SessionActor>) {
+    loop {
+        let next = out.queue.borrow_mut().pop_front();
+        let Some(item) = next else {
+            out.wake.notified().await;
+            continue;
+        };
+        let ok = match item {
+            Out::Text(t) if out.discard.get() => {
+                out.queued.set(out.queued.get().saturating_sub(t.len()));
                 true
             }
             Out::Text(t) => {
                 let n = t.len();
-                blocked.set(true);
+                out.blocked.set(true);
                 let r = session.text(t).await;
-                blocked.set(false);
-                queued.set(queued.get().saturating_sub(n));
+                out.blocked.set(false);
+                out.queued.set(out.queued.get().saturating_sub(n));
                 r.is_ok()
             }
             Out::Pong(b) => session.pong(&b).await.is_ok(),
@@ -366,7 +388,7 @@ impl Actor for SessionActor {
                 act.close(close::NORMAL, "no pong from client", ctx);
                 return;
             }
-            let _ = act.out.tx.send(Out::Ping);
+            act.out.push(Out::Ping);
             if matches!(act.phase, Phase::Ready(..)) {
                 ctx.address().do_send(Push::Event {
                     name: "tick",
@@ -382,6 +404,8 @@ impl Actor for SessionActor {
         if self.registered {
             self.shared.sessions.deregister(&self.conn_id);
         }
+        // Wakes the writer so it ends too (a no-op when it already has).
+        self.out.push(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
     }
 }
 
@@ -409,12 +433,12 @@ impl StreamHandler<Result<Message, ProtocolError>> for SessionActor {
                 ),
             },
             Ok(Message::Ping(b)) => {
-                let _ = self.out.tx.send(Out::Pong(b));
+                self.out.push(Out::Pong(b));
             }
             Ok(Message::Pong(_)) | Ok(Message::Nop) => {}
             Ok(Message::Close(_)) => {
                 self.closed = true;
-                let _ = self.out.tx.send(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
+                self.out.push(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
                 ctx.stop();
             }
             Err(ProtocolError::Overflow) => self.close(close::TOO_BIG, "frame too large", ctx),
