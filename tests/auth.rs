@@ -322,3 +322,60 @@ fn http_rpc_uses_the_same_auth_and_scopes() {
     let (code, raw) = post_rpc(gw.addr, None, &json!({"method": "status"}), &[]);
     assert_eq!(code, 200, "{raw}");
 }
+
+#[test]
+fn tailscale_identity_is_accepted_only_through_a_trusted_proxy() {
+    let headers = &[
+        ("Host", "gw.tailnet.example"),
+        ("X-Forwarded-For", "100.100.1.2"),
+        ("Tailscale-User-Login", "alice@example.com"),
+    ];
+    let gw = Spawn::default().config("{ gateway: { auth: { mode: 'tailscale' } } }").start();
+    let mut ws = Ws::open_with(gw.addr, headers);
+    let r = ws.connect(json!({})).unwrap();
+    assert!(r["error"]["message"].as_str().unwrap().contains("tailscale identity required"), "untrusted peer: {r}");
+    drop(gw);
+    let gw =
+        Spawn::default().config("{ gateway: { trustedProxies: ['127.0.0.1'], auth: { mode: 'tailscale' } } }").start();
+    let mut ws = Ws::open_with(gw.addr, headers);
+    assert_eq!(ws.connect(json!({})).unwrap()["ok"], true);
+    let mut ws = Ws::open_with(gw.addr, &headers[..2]);
+    assert_eq!(ws.connect(json!({})).unwrap()["ok"], false, "no identity header");
+}
+
+#[test]
+fn token_sources_flag_over_env_over_file_over_config() {
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("tok");
+    std::fs::write(&file, "from-file").unwrap();
+    let cfg = format!("{{ gateway: {{ auth: {{ token: 'from-config', tokenFile: '{}' }} }} }}", file.display());
+    let spawn = Spawn::default();
+    let ok = |gw: &common::Gateway, t: &str| {
+        let mut ws = Ws::open_with(gw.addr, REMOTE);
+        ws.connect(json!({"auth": {"token": t}})).unwrap()["ok"] == true
+    };
+    let gw = spawn.config(&cfg).env("OPENCLAW_GATEWAY_TOKEN", "from-env").arg("--token").arg("from-flag").start();
+    assert!(ok(&gw, "from-flag") && !ok(&gw, "from-env"));
+    drop(gw);
+    let gw = Spawn::default().config(&cfg).env("OPENCLAW_GATEWAY_TOKEN", "from-env").start();
+    assert!(ok(&gw, "from-env") && !ok(&gw, "from-file"));
+    drop(gw);
+    let gw = Spawn::default().config(&cfg).start();
+    assert!(ok(&gw, "from-file") && !ok(&gw, "from-config"), "the token file beats gateway.auth.token");
+    assert!(gw.has_log(&format!("the file {}", file.display())), "the source is logged");
+}
+
+#[test]
+fn device_registry_files_are_private() {
+    let gw = Spawn::default().config(TOKEN_CFG).start();
+    let id = Identity::generate();
+    let mut ws = Ws::open(gw.addr);
+    assert_eq!(connect_raw(&mut ws, with_device(&id, base(json!({})), "", None, now_ms()))["ok"], true);
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["devices/paired.json", "devices/pending.json"] {
+        let mode = std::fs::metadata(gw.state_path().join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let mode = std::fs::metadata(gw.state_path().join("devices")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}

@@ -193,3 +193,40 @@ fn sigusr1_sends_shutdown_restarting_then_1012() {
     let mut again = Ws::open(gw.addr);
     assert_eq!(again.connect(json!({"auth": {"token": "test-token-1"}})).unwrap()["ok"], true);
 }
+
+#[test]
+fn browser_clients_from_a_foreign_origin_are_refused_1008() {
+    let gw = Spawn::default()
+        .config(
+            "{ gateway: { auth: { token: 'test-token-1' }, controlUi: { allowedOrigins: ['https://ui.example'] } } }",
+        )
+        .start();
+    let ui = json!({"client": {"id": "openclaw-control-ui", "version": "1", "platform": "web", "mode": "ui"}, "auth": {"token": "test-token-1"}});
+    let host = format!("{}", gw.addr);
+    let mut ws = Ws::open_with(gw.addr, &[("Origin", "https://evil.example")]);
+    let r = ws.connect(ui.clone()).unwrap();
+    assert!(r["error"]["message"].as_str().unwrap().starts_with("origin not allowed (https://evil.example)"), "{r}");
+    assert_eq!(ws.closed().0, 1008);
+    let same = format!("http://{host}");
+    for origin in ["https://ui.example", same.as_str()] {
+        let mut ws = Ws::open_with(gw.addr, &[("Origin", origin)]);
+        assert_eq!(ws.connect(ui.clone()).unwrap()["ok"], true, "{origin}");
+    }
+}
+
+#[test]
+fn sessions_deregister_when_clients_leave() {
+    let gw = Spawn::default().config(TOKEN_CFG).start();
+    let mut conns: Vec<Ws> = (0..5).map(|_| Ws::open(gw.addr)).collect();
+    for ws in &mut conns {
+        assert_eq!(ws.connect(json!({"auth": {"token": "test-token-1"}})).unwrap()["ok"], true);
+    }
+    assert_eq!(gw.health()["sessions"]["active"], 5);
+    for mut ws in conns.drain(..2) {
+        ws.ws.close(None).unwrap();
+        let _ = ws.closed();
+    }
+    drop(conns); // the rest vanish without a close frame
+    let h = gw.wait_health("every session deregistered", |h| h["sessions"]["active"] == 0);
+    assert_eq!(h["sessions"]["total"], 5);
+}

@@ -160,3 +160,19 @@ fn presence_lists_connected_clients_and_ui_clients_get_presence_events() {
     assert_eq!(modes, ["ui", "ui"], "the CLI is connected but not listed");
     assert_eq!(gw.health()["sessions"]["active"], 3);
 }
+
+#[test]
+fn config_apply_replaces_the_file_and_reports_what_needs_a_restart() {
+    let gw = Spawn::default().config(CFG).start();
+    let mut ws = admin(&gw);
+    let hash = ws.call("config.get", json!({}))["payload"]["hash"].as_str().unwrap().to_string();
+    let raw =
+        "{ gateway: { auth: { token: 'shared-1' }, canvasHost: { enabled: false } }, logging: { level: 'warn' } }";
+    let r = ws.call("config.apply", json!({"raw": raw, "baseHash": hash}));
+    assert_eq!(r["ok"], true, "{r}");
+    let applied = &r["payload"]["applied"];
+    assert!(applied["hot"].as_array().unwrap().contains(&json!("logging.level")), "{applied}");
+    assert_eq!(applied["restart"], json!(["gateway.canvasHost.enabled"]));
+    assert_eq!(std::fs::read_to_string(gw.config_path()).unwrap(), raw, "a whole file keeps its text");
+    assert_eq!(gw.health()["logging"]["level"], "warn");
+}

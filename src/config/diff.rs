@@ -28,6 +28,7 @@ const RULES: &[(&str, Apply)] = &[
     ("gateway.shutdownTimeoutMs", Apply::Hot),
     ("gateway.handshakeTimeoutMs", Apply::Hot),
     ("gateway.trustedProxies", Apply::Hot),
+    ("gateway.controlUi", Apply::Hot),
     ("logging", Apply::Hot),
     ("agents", Apply::Hot),
     ("channels", Apply::Hot),

@@ -45,6 +45,8 @@ pub struct Gateway {
     pub tls: Tls,
     /// Canvas host (browser mode).
     pub canvas_host: CanvasHost,
+    /// Browser clients (Control UI, webchat).
+    pub control_ui: ControlUi,
     /// How configuration changes are applied.
     pub reload: Reload,
     /// Restart budget of the supervisor.
@@ -68,6 +70,7 @@ impl Default for Gateway {
             auth: Auth::default(),
             tls: Tls::default(),
             canvas_host: CanvasHost::default(),
+            control_ui: ControlUi::default(),
             reload: Reload::default(),
             supervisor: Supervisor::default(),
             shutdown_timeout_ms: 10_000,
@@ -75,6 +78,13 @@ impl Default for Gateway {
             trusted_proxies: Vec::new(),
         }
     }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControlUi {
+    /// Origins (scheme://host[:port]) allowed besides the gateway's own Host; "*" allows any.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
