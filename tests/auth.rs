@@ -6,8 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Spawn, Ws, wait_until};
-use openclaw::auth::device::{Identity, payload};
-use openclaw::protocol::connect::DeviceProof;
+use openclaw::auth::device::Identity;
 use serde_json::{Value, json};
 
 const REMOTE: &[(&str, &str)] = &[("Host", "gateway.example.com")];
@@ -25,15 +24,7 @@ fn base(extra: Value) -> Value {
 /// `params` plus a device proof signed by `id` (v2 when `nonce` is given).
 fn with_device(id: &Identity, mut params: Value, token: &str, nonce: Option<&str>, signed_at: i64) -> Value {
     let parsed = openclaw::protocol::connect::parse(&params).unwrap();
-    let mut d = DeviceProof {
-        id: id.id(),
-        public_key: id.public_b64(),
-        signature: String::new(),
-        signed_at,
-        nonce: nonce.map(Into::into),
-    };
-    d.signature = id.sign(payload(&parsed, &d, token, nonce).as_bytes());
-    params["device"] = json!({"id": d.id, "publicKey": d.public_key, "signature": d.signature, "signedAt": d.signed_at, "nonce": d.nonce});
+    params["device"] = id.prove(&parsed, token, nonce, signed_at).to_json();
     params
 }
 

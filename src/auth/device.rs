@@ -126,6 +126,27 @@ impl Identity {
         let mut s = Signer::new_without_digest(&self.key).expect("signer");
         URL_SAFE_NO_PAD.encode(s.sign_oneshot_to_vec(msg).expect("ed25519 sign"))
     }
+
+    /// A signed proof for `connect`: v2 over the challenge `nonce`, v1 without one.
+    pub fn prove(&self, params: &ConnectParams, token: &str, nonce: Option<&str>, signed_at: i64) -> DeviceProof {
+        let mut d = DeviceProof {
+            id: self.id(),
+            public_key: self.public_b64(),
+            signature: String::new(),
+            signed_at,
+            nonce: nonce.map(Into::into),
+        };
+        d.signature = self.sign(payload(params, &d, token, nonce).as_bytes());
+        d
+    }
+}
+
+impl DeviceProof {
+    /// The `device` object of connect params.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "publicKey": self.public_key, "signature": self.signature,
+                           "signedAt": self.signed_at, "nonce": self.nonce})
+    }
 }
 
 #[cfg(test)]
@@ -144,14 +165,8 @@ mod tests {
         let mut p = parse(&json!({"minProtocol":3,"maxProtocol":3,
             "client":{"id":"cli","version":"1","platform":"linux","mode":"cli"}, "scopes":["operator.read"]}))
         .unwrap();
-        let mut d = DeviceProof {
-            id: id.id(),
-            public_key: id.public_b64(),
-            signature: String::new(),
-            signed_at,
-            nonce: nonce.map(Into::into),
-        };
-        d.signature = id.sign(payload(&p, &d, token, sign_nonce).as_bytes());
+        let mut d = id.prove(&p, token, sign_nonce, signed_at);
+        d.nonce = nonce.map(Into::into);
         p.device = Some(d);
         p
     }
