@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
-use crate::auth::device::{Identity, payload};
+use crate::auth::device::Identity;
 use crate::auth::secret::{self, SecretSource};
 use crate::config::{LoadOptions, load};
-use crate::protocol::connect::{self, DeviceProof};
+use crate::protocol::connect;
 use crate::state::{self, FILE_MODE};
 
 /// How the CLI failed; each has its own exit code.
@@ -202,16 +202,9 @@ impl Client {
             params["auth"] = json!({"token": creds.token, "password": creds.password});
         }
         let parsed = connect::parse(&params).map_err(|e| ClientError::Other(format!("{e:?}")))?;
-        let mut proof = DeviceProof {
-            id: identity.id(),
-            public_key: identity.public_b64(),
-            signature: String::new(),
-            signed_at: chrono::Utc::now().timestamp_millis(),
-            nonce: Some(nonce.clone()),
-        };
-        proof.signature =
-            identity.sign(payload(&parsed, &proof, creds.token.as_deref().unwrap_or(""), Some(&nonce)).as_bytes());
-        params["device"] = json!({"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature, "signedAt": proof.signed_at, "nonce": nonce});
+        let now = chrono::Utc::now().timestamp_millis();
+        let proof = identity.prove(&parsed, creds.token.as_deref().unwrap_or(""), Some(&nonce), now);
+        params["device"] = proof.to_json();
         ws.send(Message::text(
             json!({"type": "req", "id": "connect", "method": "connect", "params": params}).to_string(),
         ))
