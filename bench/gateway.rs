@@ -110,12 +110,16 @@ fn main() {
     poll("ready", || get(addr, "/readyz").is_some_and(|(s, _)| s == 200));
     std::thread::sleep(IDLE_WAIT);
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let rss_kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
+    let rss_kib = field("VmRSS:");
+    let (anon_kib, file_kib) = (field("RssAnon:"), field("RssFile:"));
 
     let mut sighup = Vec::new();
     let mut gen_now = generation(addr).unwrap();
@@ -150,6 +154,9 @@ fn main() {
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "cold_start_ms": stats(cold),
         "idle_rss_mib": rss_kib as f64 / 1024.0,
+        // Private memory vs. resident pages of the binary and shared libraries.
+        "idle_rss_anon_mib": anon_kib as f64 / 1024.0,
+        "idle_rss_file_mib": file_kib as f64 / 1024.0,
         "sighup_visible_ms": stats(sighup),
         "file_write_visible_ms": stats(file),
         "debounce_ms": DEBOUNCE_MS,

@@ -16,8 +16,24 @@ pub fn secret_eq(a: &str, b: &str) -> bool {
 /// 32 random bytes, hex: tokens the gateway generates.
 pub fn random_token() -> String {
     let mut buf = [0u8; 32];
-    openssl::rand::rand_bytes(&mut buf).expect("system random source");
+    random_bytes(&mut buf);
     crate::config::load::hex(&buf)
+}
+
+/// Kernel randomness (getrandom(2)): no user-space RNG to initialise, so an idle gateway
+/// never touches libcrypto (it is only needed to verify device signatures).
+pub fn random_bytes(buf: &mut [u8]) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: writes at most `buf.len() - filled` bytes into the rest of `buf`.
+        let n = unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "getrandom failed: {e}");
+            continue;
+        }
+        filled += n as usize;
+    }
 }
 
 /// Tokens are stored only as this hash.

@@ -253,7 +253,7 @@ impl Registry {
 
 fn six_digits() -> String {
     let mut b = [0u8; 4];
-    openssl::rand::rand_bytes(&mut b).expect("system random source");
+    super::random_bytes(&mut b);
     format!("{:06}", u32::from_le_bytes(b) % 1_000_000)
 }
 
