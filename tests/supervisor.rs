@@ -34,7 +34,9 @@ fn a_panicking_config_actor_is_restarted_fresh_and_reloads_still_work() {
 
 #[test]
 fn a_panicking_listener_is_restarted_on_the_same_port() {
-    let gw = Spawn::default().start();
+    let gw = Spawn::default().config("{ gateway: { shutdownTimeoutMs: 500, auth: { token: 't' } } }").start();
+    let mut ws = common::Ws::open(gw.addr);
+    assert_eq!(ws.connect(serde_json::json!({"auth": {"token": "t"}})).unwrap()["ok"], true);
     assert_eq!(http_post(gw.addr, "/__fault/panic/listener").unwrap().0, 202);
     let h = gw.wait_health("listener restarted", |h| {
         child(h, "listener")["restarts"] == 1 && child(h, "listener")["state"] == "running"
@@ -42,6 +44,12 @@ fn a_panicking_listener_is_restarted_on_the_same_port() {
     assert!(child(&h, "listener")["lastFailure"]["reason"].as_str().unwrap().contains("panicked"));
     assert_eq!(h["listen"][0], gw.addr.to_string());
     assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200);
+    // The WebSocket session opened before the panic is still served by the drained server.
+    let restarted = std::time::Instant::now();
+    common::wait_until("twice the shutdown budget to pass", Duration::from_secs(3), || {
+        (restarted.elapsed() > Duration::from_millis(1000)).then_some(())
+    });
+    assert_eq!(ws.call("health", serde_json::json!({}))["ok"], true);
 }
 
 #[test]

@@ -17,6 +17,10 @@ use crate::{exit, http, net};
 pub const ID: &str = "listener";
 /// HTTP worker threads; the control plane is light, and each worker costs memory.
 const MAX_WORKERS: usize = 2;
+/// How long a stopped server lets its connections run. A replaced listener (port change,
+/// restart after a panic) keeps serving its WebSocket sessions until their clients leave;
+/// a process stop is bounded by `gateway.shutdownTimeoutMs` (sessions get `shutdown`/1012).
+const DRAIN_SECS: u64 = 24 * 60 * 60;
 
 pub struct ListenerActor {
     handle: actix_web::dev::ServerHandle,
@@ -37,30 +41,46 @@ pub fn spec() -> ChildSpec {
 fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -> Result<Child, StartError> {
     let live = cx.shared.config();
     let gateway = &live.loaded.config.gateway;
-    let wanted = net::resolve(gateway).map_err(|e| StartError::new(e.code, e.message))?;
+    let wanted = net::wanted(gateway).map_err(|e| StartError::new(e.code, e.message))?;
     let io_err = |e: std::io::Error| StartError::new(exit::SOFTWARE, format!("listener socket: {e}"));
 
     let mut sockets = Vec::new();
     let mut keep = HashMap::new();
-    for addr in wanted {
-        let sock = match cache.borrow().get(&addr) {
-            Some(s) => s.try_clone().map_err(io_err)?,
-            None => net::bind(addr).map_err(|e| StartError::new(e.code, e.message))?,
+    // Port 0: the first socket picks the port, the others (the other family) follow it.
+    let mut picked: Option<u16> = None;
+    for want in wanted {
+        let mut addr = want.addr;
+        if addr.port() == 0
+            && let Some(p) = picked
+        {
+            addr.set_port(p);
+        }
+        let cached = cache.borrow().get(&want.addr).map(TcpListener::try_clone);
+        let sock = match cached {
+            Some(s) => s.map_err(io_err)?,
+            None => match net::bind(addr) {
+                Ok(s) => s,
+                Err(e) if want.optional => {
+                    tracing::warn!(address = %addr, error = %e.message, "not listening on this address (no IPv6 here?)");
+                    continue;
+                }
+                Err(e) => return Err(StartError::new(e.code, e.message)),
+            },
         };
-        keep.insert(addr, sock.try_clone().map_err(io_err)?);
+        picked = picked.or_else(|| sock.local_addr().ok().map(|a| a.port()));
+        keep.insert(want.addr, sock.try_clone().map_err(io_err)?);
         sockets.push(sock);
     }
     let actual: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
 
     let data = web::Data::new(cx.shared.clone());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
-    let grace = (gateway.shutdown_timeout_ms / 1000).max(1);
     let mut server = HttpServer::new(move || {
         App::new().app_data(data.clone()).wrap(tracing_actix_web::TracingLogger::default()).configure(http::routes)
     })
     .workers(workers)
     .disable_signals()
-    .shutdown_timeout(grace);
+    .shutdown_timeout(DRAIN_SECS);
     for sock in sockets {
         server = server.listen(sock).map_err(io_err)?;
     }
@@ -72,15 +92,32 @@ fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -
 
     let watch = cx.watch();
     let addr = ListenerActor::create(move |ctx| {
-        ctx.spawn(actix::fut::wrap_future::<_, ListenerActor>(server).map(|res, act, ctx| {
-            if !act.stopping {
-                tracing::error!(result = ?res, "HTTP server ended on its own");
-            }
-            ctx.stop();
-        }));
+        // The server runs as its own task, not in this actor's context: if the actor dies,
+        // the server (and the sessions on it) keeps running until it is drained.
+        let me = ctx.address();
+        actix_rt::spawn(async move {
+            let result = server.await;
+            me.do_send(ServerEnded(result.map_err(|e| e.to_string())));
+        });
         ListenerActor { handle, stopping: false, _watch: watch }
     });
     Ok(Child::actor(addr))
+}
+
+/// Internal: the HTTP server has stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ServerEnded(Result<(), String>);
+
+impl Handler<ServerEnded> for ListenerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ServerEnded, ctx: &mut Context<Self>) {
+        if !self.stopping {
+            tracing::error!(result = ?msg.0, "HTTP server ended on its own");
+        }
+        ctx.stop();
+    }
 }
 
 impl Actor for ListenerActor {
@@ -90,7 +127,7 @@ impl Actor for ListenerActor {
 impl Handler<StopChild> for ListenerActor {
     type Result = ();
 
-    /// Stop accepting, drain open requests within the grace period; the server future
+    /// Stop accepting (the listening sockets close), let open connections finish; the server future
     /// ending then stops the actor.
     fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
         self.stopping = true;
@@ -106,8 +143,9 @@ impl Handler<StopChild> for ListenerActor {
 impl Drop for ListenerActor {
     fn drop(&mut self) {
         if !self.stopping {
-            // Died without being asked (a panic): release the server's workers.
-            actix_rt::spawn(self.handle.stop(false));
+            // Died without being asked (a panic): the replacement listens already (the sockets
+            // are kept by the spec); this server stops accepting and drains like any other.
+            actix_rt::spawn(self.handle.stop(true));
         }
     }
 }

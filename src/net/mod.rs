@@ -1,6 +1,8 @@
 //! Which addresses the listener binds, and binding them with errors that name the fix.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+
+use socket2::{Domain, Socket, Type};
 
 use crate::config::model::{BindMode, Gateway};
 use crate::exit;
@@ -13,7 +15,36 @@ pub struct BindError {
     pub message: String,
 }
 
-/// The addresses `gateway.bind` / `gateway.host` / `gateway.port` ask for.
+/// One address to listen on; an optional one (the IPv6 half of a preset) is skipped with a
+/// warning when the host has no IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    pub addr: SocketAddr,
+    pub optional: bool,
+}
+
+/// The addresses to listen on: presets are dual stack (loopback: 127.0.0.1 and ::1; lan:
+/// 0.0.0.0 and ::, the IPv6 socket IPV6_V6ONLY so both can share the port).
+pub fn wanted(g: &Gateway) -> Result<Vec<Want>, BindError> {
+    let port = u16::try_from(g.port).map_err(|_| config_error(format!("gateway.port {} is out of range", g.port)))?;
+    let v6 = |ip: Ipv6Addr| Want { addr: SocketAddr::new(IpAddr::V6(ip), port), optional: true };
+    let required = |addr: SocketAddr| Want { addr, optional: false };
+    if g.host.is_some() {
+        return Ok(resolve(g)?.into_iter().map(required).collect());
+    }
+    Ok(match g.bind {
+        BindMode::Loopback | BindMode::Auto => {
+            vec![required(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)), v6(Ipv6Addr::LOCALHOST)]
+        }
+        BindMode::Lan => {
+            vec![required(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)), v6(Ipv6Addr::UNSPECIFIED)]
+        }
+        _ => resolve(g)?.into_iter().map(required).collect(),
+    })
+}
+
+/// The primary addresses `gateway.bind` / `gateway.host` / `gateway.port` ask for (one per
+/// family for a host name; the IPv4 half of a preset).
 pub fn resolve(g: &Gateway) -> Result<Vec<SocketAddr>, BindError> {
     let port = u16::try_from(g.port).map_err(|_| config_error(format!("gateway.port {} is out of range", g.port)))?;
     if let Some(host) = &g.host {
@@ -63,9 +94,9 @@ fn config_error(message: String) -> BindError {
     BindError { code: exit::CONFIG, message }
 }
 
-/// Binds one address; the error says who to ask when the port is taken.
+/// Binds one address (IPv6 sockets IPV6_V6ONLY); the error says who to ask when the port is taken.
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr).map_err(|e| {
+    bind_socket(addr).map_err(|e| {
         let port = addr.port();
         let message = match e.kind() {
             std::io::ErrorKind::AddrInUse => format!(
@@ -81,6 +112,18 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
         };
         BindError { code: exit::UNAVAILABLE, message }
     })
+}
+
+fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // Without it `[::]:P` also claims IPv4 and `0.0.0.0:P` then fails with EADDRINUSE.
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// The first IPv4 address in Tailscale's CGNAT range 100.64.0.0/10 on any interface.
@@ -131,6 +174,27 @@ mod tests {
         g.host = None;
         g.bind = BindMode::Custom;
         assert_eq!(resolve(&g).unwrap_err().code, exit::CONFIG);
+    }
+
+    #[test]
+    fn presets_are_dual_stack_with_an_optional_ipv6_half() {
+        let g = Gateway { port: 1234, ..Gateway::default() };
+        let w = wanted(&g).unwrap();
+        assert_eq!(w.iter().map(|w| w.addr.to_string()).collect::<Vec<_>>(), ["127.0.0.1:1234", "[::1]:1234"]);
+        assert!(!w[0].optional && w[1].optional);
+        let lan = Gateway { bind: BindMode::Lan, ..g.clone() };
+        assert_eq!(wanted(&lan).unwrap()[1].addr.to_string(), "[::]:1234");
+        let custom = Gateway { host: Some("127.0.0.2".into()), ..g };
+        assert_eq!(wanted(&custom).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn v4_and_v6_wildcards_share_a_port() {
+        let v4 = bind("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = v4.local_addr().unwrap().port();
+        if let Ok(v6) = bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)) {
+            assert_eq!(v6.local_addr().unwrap().port(), port);
+        }
     }
 
     #[test]
