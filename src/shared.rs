@@ -36,6 +36,9 @@ pub struct ReloadRecord {
     pub restart_required: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listener: Option<String>,
+    /// Certificate reload result, when the files changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +61,8 @@ pub struct Shared {
     /// Live WebSocket sessions: counts, presence, event fan-out.
     pub sessions: SessionHub,
     pub listen: RwLock<Vec<SocketAddr>>,
+    /// The live TLS certificate when `gateway.tls.enabled` (owned by the listener).
+    pub tls: RwLock<Option<Arc<crate::net::tls::TlsStore>>>,
     pub bus: ConfigBus,
     pub registry: Registry,
     pub logging: Option<Logging>,
@@ -80,6 +85,7 @@ impl Shared {
             reloads: ReloadCounters::default(),
             sessions: SessionHub::default(),
             listen: RwLock::new(Vec::new()),
+            tls: RwLock::new(None),
             bus: ConfigBus::default(),
             registry: Registry::default(),
             logging,
@@ -109,6 +115,23 @@ impl Shared {
     pub fn stopping(&self, restarting: bool) {
         for h in self.stop_hooks.lock().iter() {
             h(restarting);
+        }
+    }
+
+    /// Re-reads the certificate files (a renewal): new handshakes use them; a bad pair is
+    /// reported and the previous one stays in use.
+    pub fn refresh_tls(&self) -> Option<String> {
+        let store = self.tls.read().clone()?;
+        match store.refresh() {
+            Ok(true) => {
+                tracing::info!(fingerprint = %store.fingerprint(), "TLS certificate reloaded; new connections use it");
+                Some(format!("reloaded ({})", store.fingerprint()))
+            }
+            Ok(false) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use");
+                Some(format!("not reloaded: {e}"))
+            }
         }
     }
 

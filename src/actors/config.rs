@@ -113,6 +113,20 @@ impl ConfigBus {
     }
 }
 
+/// Command: watch the current set of files again (the listener sends it once the TLS
+/// certificate files are known).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Rearm;
+
+impl Handler<Rearm> for ConfigActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Rearm, ctx: &mut Context<Self>) {
+        self.arm_watcher(ctx);
+    }
+}
+
 /// Internal: a watched file changed (sent from the watcher thread).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -162,7 +176,12 @@ impl ConfigActor {
     /// Watches the directories of the config file and its includes, so a file replaced by
     /// an editor (rename over) or deleted and re-created is still seen.
     fn arm_watcher(&mut self, ctx: &mut Context<Self>) {
-        let files = self.shared.config().loaded.files.clone();
+        let mut files = self.shared.config().loaded.files.clone();
+        // A certificate renewal (certbot) is a reload too.
+        if let Some(store) = self.shared.tls.read().as_ref() {
+            let (cert, key) = store.files();
+            files.extend([cert, key]);
+        }
         if self.watcher.is_some() && files == self.watched {
             return;
         }
@@ -278,6 +297,7 @@ impl ConfigActor {
             changed,
             restart_required,
             listener,
+            tls: None,
         });
     }
 }
@@ -322,6 +342,11 @@ impl ConfigActor {
             }
             if rebuild_listener && let Some(rec) = act.shared.last_reload.write().as_mut() {
                 rec.listener = Some(listener_error.unwrap_or_else(|| "rebuilt".into()));
+            }
+            if !rebuild_listener && let Some(tls) = act.shared.refresh_tls() {
+                if let Some(rec) = act.shared.last_reload.write().as_mut() {
+                    rec.tls = Some(tls);
+                }
             }
             act.arm_watcher(ctx);
             let listen: Vec<String> = act.shared.listen.read().iter().map(ToString::to_string).collect();

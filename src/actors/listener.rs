@@ -12,6 +12,9 @@ use actix::prelude::*;
 use actix_web::{App, HttpServer, web};
 
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, StartError, StopChild};
+use std::sync::Arc;
+
+use crate::net::tls::{self, TlsStore};
 use crate::{exit, http, net};
 
 pub const ID: &str = "listener";
@@ -72,6 +75,7 @@ fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -
         sockets.push(sock);
     }
     let actual: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+    let tls = tls_store(cx, &gateway.tls)?;
 
     let data = web::Data::new(cx.shared.clone());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
@@ -82,7 +86,17 @@ fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -
     .disable_signals()
     .shutdown_timeout(DRAIN_SECS);
     for sock in sockets {
-        server = server.listen(sock).map_err(io_err)?;
+        server = match &tls {
+            Some(store) => {
+                let acceptor = store.acceptor().map_err(|e| StartError::new(exit::CONFIG, e))?;
+                server.listen_openssl(sock, acceptor).map_err(io_err)?
+            }
+            None => server.listen(sock).map_err(io_err)?,
+        };
+    }
+    *cx.shared.tls.write() = tls;
+    if let Some(config) = cx.shared.registry.get::<super::config::ConfigActor>(super::config::ID) {
+        config.do_send(super::config::Rearm);
     }
     let server = server.run();
     let handle = server.handle();
@@ -102,6 +116,23 @@ fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -
         ListenerActor { handle, stopping: false, _watch: watch }
     });
     Ok(Child::actor(addr))
+}
+
+/// The certificate store for this incarnation: the current one when its files are unchanged
+/// in the config (refreshed), else opened anew. A bad pair fails the start with its file.
+fn tls_store(cx: &ChildContext, cfg: &crate::config::model::Tls) -> Result<Option<Arc<TlsStore>>, StartError> {
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let paths = &cx.shared.load_options.paths;
+    let (cert, key, _) = tls::pair_paths(cfg, paths).map_err(|e| StartError::new(exit::CONFIG, e))?;
+    if let Some(store) = cx.shared.tls.read().clone()
+        && store.files() == (cert.clone(), key.clone())
+    {
+        cx.shared.refresh_tls();
+        return Ok(Some(store));
+    }
+    TlsStore::open(cfg, paths).map(Some).map_err(|e| StartError::new(exit::CONFIG, e))
 }
 
 /// Internal: the HTTP server has stopped.

@@ -60,6 +60,9 @@ pub enum Command {
         #[command(flatten)]
         conn: client::ConnectArgs,
     },
+    /// The gateway's TLS certificate.
+    #[command(subcommand)]
+    Tls(TlsCmd),
     /// List, approve, reject devices; revoke or rotate their tokens.
     Devices {
         #[command(subcommand)]
@@ -117,6 +120,17 @@ pub struct RunArgs {
     /// Console log format [default: pretty on a terminal, plain text otherwise].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TlsCmd {
+    /// Print the SHA-256 fingerprint of the certificate the gateway uses.
+    Fingerprint,
+    /// Generate a self-signed certificate into <state>/certs/ (refuses to replace one without --force).
+    Generate {
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,6 +196,7 @@ pub fn main() -> i32 {
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
+        Command::Tls(cmd) => tls_cmd(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Config(cmd) => {
             let flags = match &cmd {
                 ConfigCmd::Validate { run, .. } | ConfigCmd::Show { run, .. } => flag_overrides(run),
@@ -211,4 +226,76 @@ fn flag_overrides(a: &RunArgs) -> Vec<(String, String, serde_json::Value)> {
         out.push(("log-level".into(), "logging.level".into(), json!(l.as_str())));
     }
     out
+}
+
+fn tls_cmd(cmd: TlsCmd, opts: &LoadOptions) -> i32 {
+    use crate::net::tls;
+    let loaded = match crate::config::load(opts) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::CONFIG;
+        }
+    };
+    let mut cfg = loaded.config.gateway.tls.clone();
+    match cmd {
+        TlsCmd::Fingerprint => {
+            let (cert, _, _) = match tls::pair_paths(&cfg, &opts.paths) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("openclaw: {e}");
+                    return exit::CONFIG;
+                }
+            };
+            let pem = match std::fs::read(&cert) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!(
+                        "openclaw: cannot read {}: {e} (start the gateway with TLS, or run `openclaw tls generate`)",
+                        cert.display()
+                    );
+                    return exit::UNAVAILABLE;
+                }
+            };
+            match openssl::x509::X509::from_pem(&pem) {
+                Ok(c) => {
+                    println!("{}", tls::fingerprint(&c));
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("openclaw: {} is not a PEM certificate: {e}", cert.display());
+                    exit::CONFIG
+                }
+            }
+        }
+        TlsCmd::Generate { force } => {
+            // Generation always targets the state dir, whatever cert/key the config names.
+            cfg.cert = None;
+            cfg.key = None;
+            cfg.auto_generate = true;
+            let (cert, key, _) = tls::pair_paths(&cfg, &opts.paths).expect("generated paths");
+            if cert.exists() && !force {
+                eprintln!(
+                    "openclaw: {} exists; pass --force to replace it (clients pinning the old fingerprint must update)",
+                    cert.display()
+                );
+                return exit::USAGE;
+            }
+            match tls::generate(&cert, &key) {
+                Ok(fp) => {
+                    println!("{fp}");
+                    eprintln!(
+                        "wrote {} and {} (0600); a running gateway picks them up on the next handshake",
+                        cert.display(),
+                        key.display()
+                    );
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("openclaw: {e}");
+                    exit::CANTCREAT
+                }
+            }
+        }
+    }
 }

@@ -119,6 +119,10 @@ pub fn health_document(s: &Shared) -> serde_json::Value {
             },
         },
         "logging": { "level": loaded.config.logging.level },
+        "tls": match s.tls.read().as_ref() {
+            Some(t) => json!({"enabled": true, "fingerprint": t.fingerprint(), "cert": t.files().0}),
+            None => json!({"enabled": false}),
+        },
     })
 }
 

@@ -1,5 +1,7 @@
 //! Which addresses the listener binds, and binding them with errors that name the fix.
 
+pub mod tls;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 
 use socket2::{Domain, Socket, Type};
@@ -128,30 +130,49 @@ fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// The first IPv4 address in Tailscale's CGNAT range 100.64.0.0/10 on any interface.
 pub fn tailnet_ipv4() -> Option<Ipv4Addr> {
+    local_addrs().into_iter().find_map(|ip| match ip {
+        IpAddr::V4(v4) if is_cgnat(v4) => Some(v4),
+        _ => None,
+    })
+}
+
+/// The non-loopback addresses of this host's interfaces.
+pub fn local_addrs() -> Vec<IpAddr> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below with freeifaddrs.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return None;
+        return Vec::new();
     }
-    let mut found = None;
+    let mut out = Vec::new();
     let mut cur = head;
     while !cur.is_null() {
         // SAFETY: `cur` is a node of the list getifaddrs returned.
         let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET {
-            // SAFETY: the family is AF_INET, so the address is a sockaddr_in.
-            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            if is_cgnat(ip) {
-                found = Some(ip);
-                break;
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family says which struct it is.
+            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+            let ip = match family {
+                libc::AF_INET => {
+                    // SAFETY: the family is AF_INET, so this is a sockaddr_in.
+                    let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                    Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: the family is AF_INET6, so this is a sockaddr_in6.
+                    let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                    Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+                }
+                _ => None,
+            };
+            if let Some(ip) = ip.filter(|ip| !ip.is_loopback() && !out.contains(ip)) {
+                out.push(ip);
             }
         }
         cur = ifa.ifa_next;
     }
     // SAFETY: `head` came from getifaddrs.
     unsafe { libc::freeifaddrs(head) };
-    found
+    out
 }
 
 pub fn is_cgnat(ip: Ipv4Addr) -> bool {

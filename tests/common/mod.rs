@@ -140,15 +140,23 @@ impl Gateway {
     }
 
     pub fn health(&self) -> serde_json::Value {
-        let (status, body) = http_get(self.addr, "/health").expect("GET /health");
+        let (status, body) = self.get("/health").expect("GET /health");
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).expect("health is JSON")
     }
 
     /// Waits until `/health` satisfies `pred`.
+    /// GET over plain HTTP, or over TLS when the gateway serves TLS.
+    pub fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        match http_get(self.addr, path) {
+            Ok(r) if r.0 != 400 || !self.dump_logs().contains("TLS certificate loaded") => Ok(r),
+            _ => https_get(self.addr, path),
+        }
+    }
+
     pub fn wait_health(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         wait_until(what, Duration::from_secs(10), || {
-            let h = http_get(self.addr, "/health").ok().and_then(|(_, b)| serde_json::from_str(&b).ok())?;
+            let h = self.get("/health").ok().and_then(|(_, b)| serde_json::from_str(&b).ok())?;
             pred(&h).then_some(h)
         })
     }
@@ -183,6 +191,25 @@ impl Drop for Gateway {
 /// One HTTP/1.1 GET; returns (status, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     http(addr, "GET", path)
+}
+
+/// One HTTPS GET (certificate not verified).
+pub fn https_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).map_err(std::io::Error::other)?;
+    b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    let mut s = b
+        .build()
+        .configure()
+        .map_err(std::io::Error::other)?
+        .verify_hostname(false)
+        .connect("localhost", stream)
+        .map_err(std::io::Error::other)?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    parse_response(&raw)
 }
 
 /// One HTTP/1.1 POST with an empty body.
@@ -368,4 +395,41 @@ impl Ws {
 /// The gateway's generated token (token mode with nothing configured).
 pub fn generated_token(state: &Path) -> String {
     std::fs::read_to_string(state.join("secrets/gateway_token")).expect("generated token").trim().to_string()
+}
+
+/// A wss connection (certificate not verified by a CA: the test pins the fingerprint) and the
+/// SHA-256 fingerprint the server presented.
+pub fn wss_open(addr: SocketAddr) -> (tungstenite::WebSocket<openssl::ssl::SslStream<TcpStream>>, String) {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    let tls =
+        b.build().configure().unwrap().verify_hostname(false).connect("localhost", stream).expect("TLS handshake");
+    let cert = tls.ssl().peer_certificate().expect("server certificate");
+    let fp = openclaw::net::tls::fingerprint(&cert);
+    let (mut ws, _) = tungstenite::client(format!("wss://{addr}/"), tls).expect("websocket over TLS");
+    let challenge = ws.read().expect("challenge");
+    assert!(challenge.to_text().unwrap().contains("connect.challenge"));
+    (ws, fp)
+}
+
+/// Sends `connect` then `health` on a wss connection; returns the health response.
+pub fn wss_hello_and_health<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>, token: &str) -> serde_json::Value {
+    let connect = serde_json::json!({"type":"req","id":"c","method":"connect","params":{"minProtocol":3,"maxProtocol":3,
+        "client":{"id":"test","version":"1","platform":"linux","mode":"test"},"auth":{"token": token}}});
+    ws.send(tungstenite::Message::text(connect.to_string())).unwrap();
+    wss_call(ws, "health")
+}
+
+pub fn wss_call<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>, method: &str) -> serde_json::Value {
+    ws.send(tungstenite::Message::text(serde_json::json!({"type":"req","id": method,"method": method}).to_string()))
+        .unwrap();
+    loop {
+        let m = ws.read().expect("response");
+        let v: serde_json::Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+        if v["id"] == method {
+            return v;
+        }
+    }
 }

@@ -1,0 +1,73 @@
+//! TLS: wss with the fingerprint checked, certificate rotation without dropping sessions,
+//! bad certificate files at start and at reload.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Spawn, run, wait_until, wss_call, wss_hello_and_health, wss_open};
+
+const TLS_CFG: &str = "{ gateway: { tls: { enabled: true }, auth: { token: 't' }, reload: { debounceMs: 50 } } }";
+
+#[test]
+fn wss_with_the_fingerprint_checked() {
+    let gw = Spawn::default().config(TLS_CFG).start();
+    let (code, out, err) = run(gw.state_path(), &["tls", "fingerprint"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let expected = out.trim().to_string();
+    assert_eq!(expected.len(), 64);
+    let (mut ws, fp) = wss_open(gw.addr);
+    assert_eq!(fp, expected, "the presented certificate is the one the CLI reports");
+    assert_eq!(wss_hello_and_health(&mut ws, "t")["ok"], true);
+    let h = wss_call(&mut ws, "health");
+    assert_eq!(h["payload"]["tls"]["fingerprint"], expected.as_str());
+    assert!(gw.has_log(&expected), "the fingerprint is logged at start");
+    use std::os::unix::fs::PermissionsExt;
+    let key = gw.state_path().join("certs/gateway.key");
+    assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600);
+    // Plain HTTP on the TLS port is not served.
+    assert!(common::http_get(gw.addr, "/healthz").map(|(c, _)| c != 200).unwrap_or(true));
+}
+
+#[test]
+fn a_rotated_certificate_is_used_by_new_handshakes_and_open_sessions_stay() {
+    let gw = Spawn::default().config(TLS_CFG).start();
+    let (mut old, old_fp) = wss_open(gw.addr);
+    assert_eq!(wss_hello_and_health(&mut old, "t")["ok"], true);
+    // certbot-style renewal: new files in place, no signal.
+    let (code, out, err) = run(gw.state_path(), &["tls", "generate", "--force"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let new_fp = out.trim().to_string();
+    assert_ne!(new_fp, old_fp);
+    wait_until("new handshakes to present the new certificate", Duration::from_secs(10), || {
+        (wss_open(gw.addr).1 == new_fp).then_some(())
+    });
+    assert_eq!(wss_call(&mut old, "health")["ok"], true, "the session opened before the rotation stays");
+    assert_eq!(gw.health()["tls"]["fingerprint"], new_fp.as_str());
+}
+
+#[test]
+fn a_bad_certificate_fails_the_start_naming_the_file_and_at_reload_the_old_one_stays() {
+    let d = tempfile::tempdir().unwrap();
+    let cert = d.path().join("bad.crt");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    std::fs::write(d.path().join("k.key"), "nope").unwrap();
+    std::fs::write(
+        d.path().join("config.json5"),
+        format!("{{ gateway: {{ tls: {{ enabled: true, cert: '{}', key: 'k.key' }} }} }}", cert.display()),
+    )
+    .unwrap();
+    let (code, _, err) = run(d.path(), &["gateway", "--port", "0"], &[]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains(&cert.display().to_string()), "{err}");
+
+    let gw = Spawn::default().config(TLS_CFG).start();
+    let (_, fp) = wss_open(gw.addr);
+    std::fs::write(gw.state_path().join("certs/gateway.crt"), "garbage").unwrap();
+    gw.signal(libc::SIGHUP);
+    let h = gw.wait_health("the failed certificate reload is reported", |h| {
+        h["config"]["lastReload"]["tls"].as_str().is_some_and(|t| t.starts_with("not reloaded"))
+    });
+    assert!(h["config"]["lastReload"]["tls"].as_str().unwrap().contains("gateway.crt"));
+    assert_eq!(wss_open(gw.addr).1, fp, "the previous certificate stays in use");
+}
