@@ -343,10 +343,11 @@ impl ConfigActor {
             if rebuild_listener && let Some(rec) = act.shared.last_reload.write().as_mut() {
                 rec.listener = Some(listener_error.unwrap_or_else(|| "rebuilt".into()));
             }
-            if !rebuild_listener && let Some(tls) = act.shared.refresh_tls() {
-                if let Some(rec) = act.shared.last_reload.write().as_mut() {
-                    rec.tls = Some(tls);
-                }
+            if !rebuild_listener
+                && let Some(tls) = act.shared.refresh_tls()
+                && let Some(rec) = act.shared.last_reload.write().as_mut()
+            {
+                rec.tls = Some(tls);
             }
             act.arm_watcher(ctx);
             let listen: Vec<String> = act.shared.listen.read().iter().map(ToString::to_string).collect();
