@@ -71,3 +71,23 @@ fn a_bad_certificate_fails_the_start_naming_the_file_and_at_reload_the_old_one_s
     assert!(h["config"]["lastReload"]["tls"].as_str().unwrap().contains("gateway.crt"));
     assert_eq!(wss_open(gw.addr).1, fp, "the previous certificate stays in use");
 }
+
+#[test]
+fn the_cli_speaks_wss_to_a_tls_gateway_and_refuses_a_wrong_fingerprint() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg = format!("{{ gateway: {{ port: {port}, tls: {{ enabled: true }}, auth: {{ token: 't' }} }} }}");
+    let gw = Spawn::default().config(&cfg).start();
+    let (code, out, err) = run(gw.state_path(), &["health", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"tls\":{\"cert\""), "{out}");
+    let url = format!("wss://127.0.0.1:{port}");
+    let wrong = "00".repeat(32);
+    let (code, _, err) =
+        run(gw.state_path(), &["health", "--url", &url, "--token", "t", "--tls-fingerprint", &wrong], &[]);
+    assert_eq!(code, 77, "{err}");
+    assert!(err.contains("fingerprint"), "{err}");
+    let (_, fp, _) = run(gw.state_path(), &["tls", "fingerprint"], &[]);
+    let (code, _, err) =
+        run(gw.state_path(), &["health", "--url", &url, "--token", "t", "--tls-fingerprint", fp.trim()], &[]);
+    assert_eq!(code, 0, "{err}");
+}

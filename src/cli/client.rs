@@ -54,6 +54,66 @@ pub struct ConnectArgs {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout: u64,
+    /// Expected SHA-256 fingerprint of the gateway's certificate (wss://); by default the
+    /// local gateway's certificate file, else the system's CA store.
+    #[arg(long)]
+    pub tls_fingerprint: Option<String>,
+}
+
+/// The connection under the WebSocket: plain TCP or TLS.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<openssl::ssl::SslStream<TcpStream>>),
+}
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// TLS to the gateway: pinned to `fingerprint` when known, else verified against the CAs.
+fn tls_connect(stream: TcpStream, host: &str, fingerprint: Option<&str>) -> Result<Conn, ClientError> {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    let fail = |e: &dyn std::fmt::Display| ClientError::Other(format!("TLS to {host} failed: {e}"));
+    let mut b = SslConnector::builder(SslMethod::tls()).map_err(|e| fail(&e))?;
+    if fingerprint.is_some() {
+        b.set_verify(SslVerifyMode::NONE); // pinned below instead
+    }
+    let mut cfg = b.build().configure().map_err(|e| fail(&e))?;
+    if fingerprint.is_some() {
+        cfg = cfg.verify_hostname(false);
+    }
+    let tls = cfg.connect(host, stream).map_err(|e| fail(&e))?;
+    if let Some(expected) = fingerprint {
+        let got = tls.ssl().peer_certificate().map(|c| crate::net::tls::fingerprint(&c)).unwrap_or_default();
+        let normalized = expected.replace(':', "").to_ascii_lowercase();
+        if got != normalized {
+            return Err(ClientError::Auth(format!(
+                "the gateway's TLS certificate fingerprint is {got}, not the expected {normalized}; if the certificate was renewed, update --tls-fingerprint"
+            )));
+        }
+    }
+    Ok(Conn::Tls(Box::new(tls)))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -105,7 +165,7 @@ fn save_identity(state_dir: &Path, stored: &StoredIdentity) {
 }
 
 pub struct Client {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Conn>,
     url: String,
     deadline: Instant,
     next: u64,
@@ -149,6 +209,7 @@ fn gateway_token_source(opts: &LoadOptions) -> String {
 
 fn local_url(opts: &LoadOptions) -> Result<String, ClientError> {
     let loaded = load(opts).map_err(|e| ClientError::Other(format!("{e}")))?;
+    let scheme = if loaded.config.gateway.tls.enabled { "wss" } else { "ws" };
     let addrs = crate::net::resolve(&loaded.config.gateway).map_err(|e| ClientError::Other(e.message))?;
     let a = addrs.first().ok_or_else(|| ClientError::Other("the config names no address to connect to".into()))?;
     let host = match a.ip() {
@@ -157,7 +218,15 @@ fn local_url(opts: &LoadOptions) -> Result<String, ClientError> {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
     };
-    Ok(format!("ws://{host}:{}", a.port()))
+    Ok(format!("{scheme}://{host}:{}", a.port()))
+}
+
+/// The local gateway's certificate fingerprint (same host: its certificate file is trusted).
+fn local_fingerprint(opts: &LoadOptions) -> Option<String> {
+    let loaded = load(opts).ok()?;
+    let (cert, _, _) = crate::net::tls::pair_paths(&loaded.config.gateway.tls, &opts.paths).ok()?;
+    let pem = std::fs::read(cert).ok()?;
+    openssl::x509::X509::from_pem(&pem).ok().map(|c| crate::net::tls::fingerprint(&c))
 }
 
 impl Client {
@@ -171,11 +240,6 @@ impl Client {
         let creds = credentials(args, opts, &stored);
         let hostport =
             url.trim_start_matches("ws://").trim_start_matches("wss://").split('/').next().unwrap_or("").to_string();
-        if url.starts_with("wss://") {
-            return Err(ClientError::Other(
-                "wss:// URLs need TLS support in the CLI, which is not built yet; use ws://".into(),
-            ));
-        }
         let addr = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
             .map_err(|e| ClientError::Other(format!("bad gateway URL {url}: {e}")))?
             .next()
@@ -188,7 +252,15 @@ impl Client {
         let stream =
             TcpStream::connect_timeout(&addr, Duration::from_millis(args.timeout)).map_err(|e| not_running(&e))?;
         stream.set_read_timeout(Some(Duration::from_millis(args.timeout))).ok();
-        let (mut ws, _) = tungstenite::client(url.as_str(), stream).map_err(|e| not_running(&e))?;
+        let conn = if url.starts_with("wss://") {
+            let pin =
+                args.tls_fingerprint.clone().or_else(|| args.url.is_none().then(|| local_fingerprint(opts)).flatten());
+            let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h).trim_matches(['[', ']']);
+            tls_connect(stream, host, pin.as_deref())?
+        } else {
+            Conn::Plain(stream)
+        };
+        let (mut ws, _) = tungstenite::client(url.as_str(), conn).map_err(|e| not_running(&e))?;
         let challenge = read_json(&mut ws)?;
         let nonce = challenge["payload"]["nonce"].as_str().unwrap_or_default().to_string();
 
@@ -266,7 +338,7 @@ impl Client {
     }
 }
 
-fn read_json(ws: &mut WebSocket<TcpStream>) -> Result<Value, ClientError> {
+fn read_json(ws: &mut WebSocket<Conn>) -> Result<Value, ClientError> {
     loop {
         match ws.read() {
             Ok(Message::Text(t)) => {
