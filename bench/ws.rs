@@ -21,8 +21,33 @@ const CONNS: usize = 50;
 const LOAD_SECS: u64 = 10;
 const IDLE_CONNS: usize = 10_000;
 const SERVER_THREADS: usize = 2;
+const TLS_CLIENTS: usize = 4;
+const TLS_SECS: u64 = 5;
 
-type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+/// Plain TCP or TLS under the WebSocket.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+type Ws = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
+
+/// TCP (+ TLS when `tls`, certificate not verified: a benchmark, not a client).
+async fn dial(addr: SocketAddr, tls: bool) -> Box<dyn Io> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).ok();
+    if !tls {
+        return Box::new(stream);
+    }
+    // Built once: creating a connector loads the system CA store (tens of milliseconds).
+    static CONNECTOR: std::sync::OnceLock<openssl::ssl::SslConnector> = std::sync::OnceLock::new();
+    let connector = CONNECTOR.get_or_init(|| {
+        let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+        b.build()
+    });
+    let ssl = connector.configure().unwrap().verify_hostname(false).into_ssl("localhost").unwrap();
+    let mut s = tokio_openssl::SslStream::new(ssl, stream).unwrap();
+    std::pin::Pin::new(&mut s).connect().await.expect("TLS handshake");
+    Box::new(s)
+}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -31,9 +56,13 @@ fn free_port() -> u16 {
 /// Opens a connection and completes the handshake (against the echo server the
 /// "challenge" is absent and the connect frame simply comes back).
 async fn open(addr: SocketAddr, gateway: bool) -> Ws {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).ok();
-    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), stream).await.expect("ws handshake");
+    open_with(addr, gateway, false).await
+}
+
+async fn open_with(addr: SocketAddr, gateway: bool, tls: bool) -> Ws {
+    let stream = dial(addr, tls).await;
+    let url = format!("{}://{addr}/", if tls { "wss" } else { "ws" });
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.expect("ws handshake");
     if gateway {
         next_text(&mut ws).await; // connect.challenge
     }
@@ -88,12 +117,40 @@ async fn sequential(addr: SocketAddr, gateway: bool) -> serde_json::Value {
 }
 
 async fn throughput(addr: SocketAddr, gateway: bool) -> serde_json::Value {
+    throughput_with(addr, gateway, false).await
+}
+
+/// TLS handshakes per second: `TLS_CLIENTS` clients connecting in a loop for `TLS_SECS`.
+async fn handshakes(addr: SocketAddr) -> serde_json::Value {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..TLS_CLIENTS {
+        let (stop, count) = (stop.clone(), count.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                drop(dial(addr, true).await);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(TLS_SECS)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n = count.load(Ordering::Relaxed) as f64;
+    json!({"clients": TLS_CLIENTS, "handshakes_per_s": n / t0.elapsed().as_secs_f64()})
+}
+
+async fn throughput_with(addr: SocketAddr, gateway: bool, tls: bool) -> serde_json::Value {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..CONNS {
         let (stop, count) = (stop.clone(), count.clone());
-        let mut ws = open(addr, gateway).await;
+        let mut ws = open_with(addr, gateway, tls).await;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while !stop.load(Ordering::Relaxed) {
@@ -183,11 +240,11 @@ fn wait_port(addr: SocketAddr) {
     }
 }
 
-fn spawn_gateway(state: &Path, port: u16) -> Child {
+fn spawn_gateway(state: &Path, port: u16, tls: bool) -> Child {
     std::fs::write(
         state.join("config.json5"),
         format!(
-            "{{ gateway: {{ port: {port}, auth: {{ token: '{TOKEN}' }} }}, logging: {{ level: 'warn', file: false }} }}"
+            "{{ gateway: {{ port: {port}, tls: {{ enabled: {tls} }}, auth: {{ token: '{TOKEN}' }} }}, logging: {{ level: 'warn', file: false }} }}"
         ),
     )
     .unwrap();
@@ -224,7 +281,7 @@ fn main() {
 
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut gw = spawn_gateway(state.path(), port);
+    let mut gw = spawn_gateway(state.path(), port, false);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_port(addr);
     let seq = rt.block_on(sequential(addr, true));
@@ -234,13 +291,27 @@ fn main() {
     unsafe { libc::kill(gw.id() as i32, libc::SIGTERM) };
     let _ = gw.wait();
 
+    // The same gateway with TLS: handshakes/s and wss throughput, next to ws in this run.
+    let tls_state = tempfile::tempdir().unwrap();
+    let tls_port = free_port();
+    let mut tls_gw = spawn_gateway(tls_state.path(), tls_port, true);
+    let tls_addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    wait_port(tls_addr);
+    let hs = rt.block_on(handshakes(tls_addr));
+    let wss_tp = rt.block_on(throughput_with(tls_addr, true, true));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(tls_gw.id() as i32, libc::SIGTERM) };
+    let _ = tls_gw.wait();
+
     let ratio = tp["calls_per_s"].as_f64().unwrap() / echo_tp["calls_per_s"].as_f64().unwrap();
+    let wss_ratio = wss_tp["calls_per_s"].as_f64().unwrap() / tp["calls_per_s"].as_f64().unwrap();
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "gateway": {"sequential": seq, "throughput": tp, "idle": idle},
         "echo_floor": {"sequential": echo_seq, "throughput": echo_tp},
         "throughput_ratio_vs_echo": ratio,
+        "tls": {"handshakes": hs, "wss_throughput": wss_tp, "wss_vs_ws_ratio": wss_ratio},
         "targets": {"calls_per_s": 50000, "p99_ms": 2, "sequential_p50_us": 100, "open_per_s": 2000, "kib_per_connection": 20},
     });
     let text = serde_json::to_string_pretty(&result).unwrap();
