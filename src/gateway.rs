@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix::Actor;
 
 use crate::actors::supervisor::{self, ChildSpec, Supervisor};
-use crate::actors::{auth, config as config_actor, listener};
+use crate::actors::{auth, bonjour, config as config_actor, listener};
 use crate::config::model::{Config, LogFile, LogFormat};
 use crate::config::{LoadOptions, Paths, load};
 use crate::lifecycle::LIFECYCLE;
@@ -26,7 +26,7 @@ pub struct GatewayOptions {
 
 /// The children, in start order. Later features add theirs here.
 fn children() -> Vec<ChildSpec> {
-    vec![config_actor::spec(), auth::spec(), listener::spec()]
+    vec![config_actor::spec(), auth::spec(), listener::spec(), bonjour::spec()]
 }
 
 /// Runs the gateway in the foreground until it is stopped; returns the process exit code.
@@ -105,6 +105,14 @@ fn wire_sessions(shared: &Arc<Shared>) {
     shared.on_stopping(move |restarting| {
         if let Some(s) = weak.upgrade() {
             s.sessions.shutdown_all(restarting);
+        }
+    });
+    let weak = Arc::downgrade(shared);
+    shared.bus.subscribe(move |_| {
+        if let Some(s) = weak.upgrade()
+            && let Some(b) = s.registry.get::<bonjour::BonjourActor>(bonjour::ID)
+        {
+            b.do_send(bonjour::Readvertise);
         }
     });
     let weak = Arc::downgrade(shared);

@@ -63,6 +63,8 @@ pub struct Shared {
     pub listen: RwLock<Vec<SocketAddr>>,
     /// The live TLS certificate when `gateway.tls.enabled` (owned by the listener).
     pub tls: RwLock<Option<Arc<crate::net::tls::TlsStore>>>,
+    /// mDNS advertisement state for `/health` (owned by the BonjourActor).
+    pub mdns: RwLock<serde_json::Value>,
     pub bus: ConfigBus,
     pub registry: Registry,
     pub logging: Option<Logging>,
@@ -86,6 +88,7 @@ impl Shared {
             sessions: SessionHub::default(),
             listen: RwLock::new(Vec::new()),
             tls: RwLock::new(None),
+            mdns: RwLock::new(serde_json::json!({"state": "starting"})),
             bus: ConfigBus::default(),
             registry: Registry::default(),
             logging,

@@ -10,6 +10,7 @@
 //! parts reach a child only through `Shared::registry`, never by keeping its `Addr`.
 
 pub mod auth;
+pub mod bonjour;
 pub mod config;
 pub mod hub;
 pub mod listener;

@@ -2,6 +2,7 @@
 
 pub mod client;
 mod config_cmd;
+mod discover;
 mod remote;
 
 use std::path::PathBuf;
@@ -85,6 +86,14 @@ pub struct GatewayCmd {
 pub enum GatewaySub {
     /// Run the gateway in the foreground until SIGTERM/SIGINT.
     Run(RunArgs),
+    /// Find gateways on the local network (mDNS `_openclaw-gw._tcp`).
+    Discover {
+        /// How long to listen, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Call one RPC method on the running gateway and print the result.
     Call {
         /// Method name, e.g. health, config.get, device.pair.list.
@@ -174,6 +183,7 @@ pub fn main() -> i32 {
         Command::Gateway(g) => {
             let args = match g.sub {
                 Some(GatewaySub::Run(a)) => a,
+                Some(GatewaySub::Discover { timeout, json }) => return discover::run(timeout, json),
                 Some(GatewaySub::Call { method, params, json, conn }) => {
                     let load = LoadOptions { paths, env, flags: Vec::new(), require_file: false };
                     return remote::call(&method, params.as_deref(), json, &conn, &load);

@@ -119,6 +119,7 @@ pub fn health_document(s: &Shared) -> serde_json::Value {
             },
         },
         "logging": { "level": loaded.config.logging.level },
+        "mdns": s.mdns.read().clone(),
         "tls": match s.tls.read().as_ref() {
             Some(t) => json!({"enabled": true, "fingerprint": t.fingerprint(), "cert": t.files().0}),
             None => json!({"enabled": false}),

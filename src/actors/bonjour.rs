@@ -1,0 +1,323 @@
+//! BonjourActor: advertises `_openclaw-gw._tcp` through the system mDNS responder (avahi, via
+//! zeroconf). Every few seconds it recomputes what should be advertised and re-registers when
+//! that changed (config reload, listener move, new certificate) or when avahi restarted (which
+//! zeroconf does not report: its pid file tells). Without avahi it warns once and retries with
+//! backoff; mDNS is never fatal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use parking_lot::Mutex;
+use serde_json::json;
+use zeroconf::prelude::*;
+use zeroconf::{EventLoop, MdnsService, ServiceType, TxtRecord};
+
+use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, StartError, StopChild};
+use crate::config::Config;
+use crate::config::model::MdnsMode;
+use crate::shared::Shared;
+
+pub const ID: &str = "bonjour";
+pub const SERVICE: &str = "openclaw-gw";
+/// How often the plan, the listener and avahi are checked.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often the responder's callbacks are polled.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// avahi-daemon's pid file: a new pid means our registration is gone.
+const AVAHI_PID: &str = "/run/avahi-daemon/pid";
+
+/// What should be advertised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advert {
+    pub name: String,
+    pub port: u16,
+    pub txt: Vec<(String, String)>,
+}
+
+/// The advertisement for this config, or why there is none.
+pub fn plan(
+    cfg: &Config,
+    env_disabled: bool,
+    listen: &[SocketAddr],
+    tls_fp: Option<&str>,
+    host: &str,
+) -> Result<Advert, String> {
+    let mdns = &cfg.discovery.mdns;
+    if env_disabled {
+        return Err("disabled by OPENCLAW_DISABLE_BONJOUR".into());
+    }
+    if mdns.mode == MdnsMode::Off {
+        return Err("discovery.mdns.mode is off".into());
+    }
+    let Some(first) = listen.first() else { return Err("not listening yet".into()) };
+    if listen.iter().all(|a| a.ip().is_loopback()) && !mdns.advertise_loopback {
+        return Err("listening on loopback only (set discovery.mdns.advertiseLoopback to advertise anyway)".into());
+    }
+    let base = mdns.hostname.clone().unwrap_or_else(|| host.to_string());
+    let name = format!("{base} (OpenClaw)");
+    let port = first.port();
+    let mut txt = vec![
+        ("role".to_string(), "gateway".to_string()),
+        ("gatewayPort".into(), port.to_string()),
+        ("lanHost".into(), format!("{base}.local")),
+        ("displayName".into(), name.clone()),
+        ("transport".into(), "gateway".into()),
+    ];
+    if let Some(fp) = tls_fp {
+        txt.push(("gatewayTls".into(), "1".into()));
+        txt.push(("gatewayTlsSha256".into(), fp.to_string()));
+    }
+    if cfg.gateway.canvas_host.enabled {
+        txt.push(("canvasPort".into(), cfg.gateway.canvas_host.port.map_or(port, |p| p as u16).to_string()));
+    }
+    if mdns.mode == MdnsMode::Full {
+        if let Ok(exe) = std::env::current_exe() {
+            txt.push(("cliPath".into(), exe.display().to_string()));
+        }
+        txt.push(("sshPort".into(), "22".into()));
+    }
+    Ok(Advert { name, port, txt })
+}
+
+struct Registered {
+    advert: Advert,
+    name: String,
+    avahi_pid: Option<String>,
+    event_loop: EventLoop,
+    _service: MdnsService,
+}
+
+pub struct BonjourActor {
+    shared: Arc<Shared>,
+    current: Option<Registered>,
+    /// Registration callback result: Ok(name) or Err(message).
+    outcome: Arc<Mutex<Option<Result<String, String>>>>,
+    collisions: u32,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    warned: bool,
+    _watch: ExitWatch,
+}
+
+/// Command: re-check now (sent on config changes).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Readvertise;
+
+pub fn spec() -> ChildSpec {
+    ChildSpec {
+        id: ID,
+        restart: Restart::Permanent,
+        shutdown: Duration::from_secs(2),
+        start: Box::new(|cx: &ChildContext| -> Result<Child, StartError> {
+            let actor = BonjourActor {
+                shared: cx.shared.clone(),
+                current: None,
+                outcome: Arc::default(),
+                collisions: 0,
+                retry_at: None,
+                backoff: Duration::from_secs(1),
+                warned: false,
+                _watch: cx.watch(),
+            };
+            Ok(Child::actor(actor.start()))
+        }),
+    }
+}
+
+fn avahi_pid() -> Option<String> {
+    std::fs::read_to_string(AVAHI_PID).ok().map(|s| s.trim().to_string())
+}
+
+impl BonjourActor {
+    fn state(&self, v: serde_json::Value) {
+        *self.shared.mdns.write() = v;
+    }
+
+    fn check(&mut self) {
+        let live = self.shared.config();
+        let env_disabled =
+            self.shared.load_options.env.get("OPENCLAW_DISABLE_BONJOUR").is_some_and(crate::config::env::truthy);
+        let listen = self.shared.listen.read().clone();
+        let fp = self.shared.tls.read().as_ref().map(|t| t.fingerprint());
+        let wanted = plan(&live.loaded.config, env_disabled, &listen, fp.as_deref(), &crate::rpc::hostname());
+        let pid = avahi_pid();
+        if let Some(cur) = &self.current
+            && cur.avahi_pid != pid
+        {
+            tracing::warn!("the mDNS responder restarted; advertising again");
+            self.current = None;
+        }
+        match wanted {
+            Err(reason) => {
+                if self.current.take().is_some() {
+                    tracing::info!(reason = %reason, "mDNS advertisement withdrawn");
+                }
+                self.state(json!({"state": "off", "reason": reason}));
+            }
+            Ok(advert) => {
+                if self.current.as_ref().is_some_and(|c| c.advert == advert) {
+                    return;
+                }
+                if self.current.take().is_some() {
+                    self.collisions = 0;
+                }
+                if self.retry_at.is_some_and(|t| t > Instant::now()) {
+                    return;
+                }
+                self.register(advert, pid);
+            }
+        }
+    }
+
+    fn register(&mut self, advert: Advert, avahi_pid: Option<String>) {
+        let name = if self.collisions == 0 {
+            advert.name.clone()
+        } else {
+            format!("{} ({})", advert.name, self.collisions + 1)
+        };
+        let result = (|| -> zeroconf::Result<(EventLoop, MdnsService)> {
+            let mut service = MdnsService::new(ServiceType::new(SERVICE, "tcp")?, advert.port);
+            service.set_name(&name);
+            let mut txt = TxtRecord::new();
+            for (k, v) in &advert.txt {
+                txt.insert(k, v)?;
+            }
+            service.set_txt_record(txt);
+            let outcome = self.outcome.clone();
+            service.set_registered_callback(Box::new(move |r, _| {
+                *outcome.lock() = Some(r.map(|reg| reg.name().clone()).map_err(|e| e.to_string()));
+            }));
+            let event_loop = service.register()?;
+            Ok((event_loop, service))
+        })();
+        match result {
+            Ok((event_loop, service)) => {
+                self.backoff = Duration::from_secs(1);
+                self.retry_at = None;
+                self.warned = false;
+                self.current = Some(Registered { advert, name, avahi_pid, event_loop, _service: service });
+            }
+            Err(e) => {
+                if !self.warned {
+                    tracing::warn!(error = %e, "mDNS advertisement unavailable (is avahi-daemon running?); retrying in the background");
+                    self.warned = true;
+                }
+                self.state(json!({"state": "unavailable", "reason": e.to_string()}));
+                self.retry_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+
+    fn poll(&mut self) {
+        let Some(cur) = &self.current else { return };
+        if let Err(e) = cur.event_loop.poll(Duration::ZERO) {
+            tracing::warn!(error = %e, "mDNS responder connection failed; advertising again");
+            self.current = None;
+            return;
+        }
+        let outcome = self.outcome.lock().take();
+        match outcome {
+            Some(Ok(name)) => {
+                tracing::info!(name = %name, port = cur.advert.port, "advertised over mDNS");
+                let txt: serde_json::Map<String, serde_json::Value> =
+                    cur.advert.txt.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                self.state(json!({"state": "advertised", "name": name, "port": cur.advert.port, "txt": txt}));
+            }
+            Some(Err(e)) if e.to_lowercase().contains("collision") => {
+                self.collisions += 1;
+                tracing::warn!(name = %cur.name, "mDNS name already taken on this network; trying another");
+                let advert = cur.advert.clone();
+                let pid = cur.avahi_pid.clone();
+                self.current = None;
+                self.register(advert, pid);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "mDNS registration failed; retrying");
+                self.current = None;
+                self.retry_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+            }
+            None => {}
+        }
+    }
+}
+
+impl Actor for BonjourActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.check();
+        ctx.run_interval(CHECK_EVERY, |act, _| act.check());
+        ctx.run_interval(POLL_EVERY, |act, _| act.poll());
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Dropping the service withdraws the advertisement.
+        self.current = None;
+    }
+}
+
+impl Handler<Readvertise> for BonjourActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Readvertise, _: &mut Context<Self>) {
+        self.check();
+    }
+}
+
+impl Handler<StopChild> for BonjourActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
+        self.current = None;
+        ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(f: impl FnOnce(&mut Config)) -> Config {
+        let mut c = Config::default();
+        f(&mut c);
+        c
+    }
+
+    #[test]
+    fn loopback_only_advertises_nothing_unless_asked() {
+        let lo: Vec<SocketAddr> = vec!["127.0.0.1:18789".parse().unwrap()];
+        assert!(plan(&Config::default(), false, &lo, None, "h").unwrap_err().contains("loopback only"));
+        let c = cfg(|c| c.discovery.mdns.advertise_loopback = true);
+        assert_eq!(plan(&c, false, &lo, None, "h").unwrap().name, "h (OpenClaw)");
+        assert!(plan(&c, true, &lo, None, "h").unwrap_err().contains("OPENCLAW_DISABLE_BONJOUR"));
+        let off = cfg(|c| {
+            c.discovery.mdns.advertise_loopback = true;
+            c.discovery.mdns.mode = MdnsMode::Off;
+        });
+        assert!(plan(&off, false, &lo, None, "h").is_err());
+    }
+
+    #[test]
+    fn txt_has_the_guides_keys_and_tls_and_full_mode_extras() {
+        let lan: Vec<SocketAddr> = vec!["0.0.0.0:1234".parse().unwrap()];
+        let a = plan(&Config::default(), false, &lan, None, "box").unwrap();
+        let keys: Vec<&str> = a.txt.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["role", "gatewayPort", "lanHost", "displayName", "transport", "canvasPort"]);
+        assert!(a.txt.contains(&("lanHost".into(), "box.local".into())));
+        let full = cfg(|c| c.discovery.mdns.mode = MdnsMode::Full);
+        let a = plan(&full, false, &lan, Some("ab"), "box").unwrap();
+        assert!(
+            a.txt.contains(&("gatewayTls".into(), "1".into()))
+                && a.txt.contains(&("gatewayTlsSha256".into(), "ab".into()))
+        );
+        assert!(a.txt.iter().any(|(k, _)| k == "cliPath") && a.txt.contains(&("sshPort".into(), "22".into())));
+        let named = cfg(|c| c.discovery.mdns.hostname = Some("kitchen".into()));
+        assert_eq!(plan(&named, false, &lan, None, "box").unwrap().name, "kitchen (OpenClaw)");
+    }
+}
