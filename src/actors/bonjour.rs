@@ -199,6 +199,7 @@ impl BonjourActor {
                 self.backoff = Duration::from_secs(1);
                 self.retry_at = None;
                 self.warned = false;
+                self.state(json!({"state": "registering", "name": name}));
                 self.current = Some(Registered { advert, name, avahi_pid, event_loop, _service: service });
             }
             Err(e) => {
