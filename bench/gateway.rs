@@ -95,10 +95,11 @@ fn mdns_visible() -> serde_json::Value {
         let child = spawn(state.path(), free_port());
         let needle = format!("={host}");
         let t1 = poll("advertisement visible", || {
-            Command::new("avahi-browse")
-                .args(["-rtp", "_openclaw-gw._tcp"])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("=;") && l.replace(';', "=").contains(&needle)))
+            Command::new("avahi-browse").args(["-rtp", "_openclaw-gw._tcp"]).output().is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.starts_with("=;") && l.replace(';', "=").contains(&needle))
+            })
         });
         runs.push(ms(t1 - t0));
         stop(child);

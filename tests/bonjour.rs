@@ -158,3 +158,19 @@ fn discover_finds_the_gateway() {
     assert_eq!(me["url"], format!("ws://127.0.0.1:{}", gw.addr.port()));
     assert_eq!(me["tls"], false);
 }
+
+#[test]
+fn a_name_taken_on_the_network_becomes_name_2() {
+    let _g = AVAHI.lock().unwrap_or_else(|e| e.into_inner());
+    avahi("start");
+    let host = name("clash");
+    let first = Spawn::default().config(&cfg(&host, "")).start();
+    let instance = format!("{host} (OpenClaw)");
+    wait_until("the first advertisement", Duration::from_secs(10), || browse(&instance));
+    let second = Spawn::default().config(&cfg(&host, "")).start();
+    let renamed = format!("{instance} (2)");
+    let txt = wait_until("the second gateway under \"<name> (2)\"", Duration::from_secs(10), || browse(&renamed));
+    assert_eq!(txt["gatewayPort"], second.addr.port().to_string());
+    assert_eq!(browse(&instance).unwrap()["gatewayPort"], first.addr.port().to_string());
+    assert!(second.has_log("name already taken"));
+}

@@ -91,3 +91,22 @@ fn the_cli_speaks_wss_to_a_tls_gateway_and_refuses_a_wrong_fingerprint() {
         run(gw.state_path(), &["health", "--url", &url, "--token", "t", "--tls-fingerprint", fp.trim()], &[]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn min_version_1_3_refuses_tls_1_2_clients() {
+    let gw = Spawn::default().config("{ gateway: { tls: { enabled: true, minVersion: '1.3' } } }").start();
+    let connect = |max: openssl::ssl::SslVersion| {
+        let stream = std::net::TcpStream::connect(gw.addr).unwrap();
+        let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+        b.set_max_proto_version(Some(max)).unwrap();
+        b.build()
+            .configure()
+            .unwrap()
+            .verify_hostname(false)
+            .connect("localhost", stream)
+            .map(|s| s.ssl().version_str().to_string())
+    };
+    assert!(connect(openssl::ssl::SslVersion::TLS1_2).is_err(), "a TLS 1.2-only client is refused");
+    assert_eq!(connect(openssl::ssl::SslVersion::TLS1_3).unwrap(), "TLSv1.3");
+}

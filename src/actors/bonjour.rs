@@ -37,6 +37,19 @@ pub struct Advert {
     pub txt: Vec<(String, String)>,
 }
 
+/// This node's MagicDNS name from `tailscale status --json` (`Self.DNSName`), when tailscale
+/// is installed and up.
+pub fn tailnet_dns() -> Option<String> {
+    let out = std::process::Command::new("tailscale").args(["status", "--json"]).output().ok()?;
+    parse_tailnet_dns(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_tailnet_dns(status_json: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(status_json).ok()?;
+    let name = v["Self"]["DNSName"].as_str()?.trim_end_matches('.');
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// The advertisement for this config, or why there is none.
 pub fn plan(
     cfg: &Config,
@@ -44,6 +57,7 @@ pub fn plan(
     listen: &[SocketAddr],
     tls_fp: Option<&str>,
     host: &str,
+    tailnet: Option<&str>,
 ) -> Result<Advert, String> {
     let mdns = &cfg.discovery.mdns;
     if env_disabled {
@@ -73,6 +87,9 @@ pub fn plan(
     if cfg.gateway.canvas_host.enabled {
         txt.push(("canvasPort".into(), cfg.gateway.canvas_host.port.map_or(port, |p| p as u16).to_string()));
     }
+    if let Some(dns) = tailnet {
+        txt.push(("tailnetDns".into(), dns.to_string()));
+    }
     if mdns.mode == MdnsMode::Full {
         if let Ok(exe) = std::env::current_exe() {
             txt.push(("cliPath".into(), exe.display().to_string()));
@@ -93,6 +110,8 @@ struct Registered {
 pub struct BonjourActor {
     shared: Arc<Shared>,
     current: Option<Registered>,
+    /// Looked up once: `tailscale` is a process to run, not something to ask every check.
+    tailnet: Option<String>,
     /// Registration callback result: Ok(name) or Err(message).
     outcome: Arc<Mutex<Option<Result<String, String>>>>,
     collisions: u32,
@@ -116,6 +135,7 @@ pub fn spec() -> ChildSpec {
             let actor = BonjourActor {
                 shared: cx.shared.clone(),
                 current: None,
+                tailnet: tailnet_dns(),
                 outcome: Arc::default(),
                 collisions: 0,
                 retry_at: None,
@@ -143,7 +163,14 @@ impl BonjourActor {
             self.shared.load_options.env.get("OPENCLAW_DISABLE_BONJOUR").is_some_and(crate::config::env::truthy);
         let listen = self.shared.listen.read().clone();
         let fp = self.shared.tls.read().as_ref().map(|t| t.fingerprint());
-        let wanted = plan(&live.loaded.config, env_disabled, &listen, fp.as_deref(), &crate::rpc::hostname());
+        let wanted = plan(
+            &live.loaded.config,
+            env_disabled,
+            &listen,
+            fp.as_deref(),
+            &crate::rpc::hostname(),
+            self.tailnet.as_deref(),
+        );
         let pid = avahi_pid();
         if let Some(cur) = &self.current
             && cur.avahi_pid != pid
@@ -293,32 +320,43 @@ mod tests {
     #[test]
     fn loopback_only_advertises_nothing_unless_asked() {
         let lo: Vec<SocketAddr> = vec!["127.0.0.1:18789".parse().unwrap()];
-        assert!(plan(&Config::default(), false, &lo, None, "h").unwrap_err().contains("loopback only"));
+        assert!(plan(&Config::default(), false, &lo, None, "h", None).unwrap_err().contains("loopback only"));
         let c = cfg(|c| c.discovery.mdns.advertise_loopback = true);
-        assert_eq!(plan(&c, false, &lo, None, "h").unwrap().name, "h (OpenClaw)");
-        assert!(plan(&c, true, &lo, None, "h").unwrap_err().contains("OPENCLAW_DISABLE_BONJOUR"));
+        assert_eq!(plan(&c, false, &lo, None, "h", None).unwrap().name, "h (OpenClaw)");
+        assert!(plan(&c, true, &lo, None, "h", None).unwrap_err().contains("OPENCLAW_DISABLE_BONJOUR"));
         let off = cfg(|c| {
             c.discovery.mdns.advertise_loopback = true;
             c.discovery.mdns.mode = MdnsMode::Off;
         });
-        assert!(plan(&off, false, &lo, None, "h").is_err());
+        assert!(plan(&off, false, &lo, None, "h", None).is_err());
+    }
+
+    #[test]
+    fn tailnet_dns_comes_from_tailscale_status() {
+        assert_eq!(
+            parse_tailnet_dns(r#"{"Self":{"DNSName":"box.tail1234.ts.net."}}"#).as_deref(),
+            Some("box.tail1234.ts.net")
+        );
+        assert_eq!(parse_tailnet_dns(r#"{"Self":{"DNSName":""}}"#), None);
+        assert_eq!(parse_tailnet_dns("not json"), None);
     }
 
     #[test]
     fn txt_has_the_guides_keys_and_tls_and_full_mode_extras() {
         let lan: Vec<SocketAddr> = vec!["0.0.0.0:1234".parse().unwrap()];
-        let a = plan(&Config::default(), false, &lan, None, "box").unwrap();
+        let a = plan(&Config::default(), false, &lan, None, "box", None).unwrap();
         let keys: Vec<&str> = a.txt.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["role", "gatewayPort", "lanHost", "displayName", "transport", "canvasPort"]);
         assert!(a.txt.contains(&("lanHost".into(), "box.local".into())));
         let full = cfg(|c| c.discovery.mdns.mode = MdnsMode::Full);
-        let a = plan(&full, false, &lan, Some("ab"), "box").unwrap();
+        let a = plan(&full, false, &lan, Some("ab"), "box", Some("box.tail1234.ts.net")).unwrap();
         assert!(
             a.txt.contains(&("gatewayTls".into(), "1".into()))
                 && a.txt.contains(&("gatewayTlsSha256".into(), "ab".into()))
         );
         assert!(a.txt.iter().any(|(k, _)| k == "cliPath") && a.txt.contains(&("sshPort".into(), "22".into())));
+        assert!(a.txt.contains(&("tailnetDns".into(), "box.tail1234.ts.net".into())));
         let named = cfg(|c| c.discovery.mdns.hostname = Some("kitchen".into()));
-        assert_eq!(plan(&named, false, &lan, None, "box").unwrap().name, "kitchen (OpenClaw)");
+        assert_eq!(plan(&named, false, &lan, None, "box", None).unwrap().name, "kitchen (OpenClaw)");
     }
 }
