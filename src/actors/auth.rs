@@ -9,7 +9,7 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 
 use super::hub::Push;
-use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, StartError, StopChild};
+use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use crate::auth::device::{self, DeviceError};
 use crate::auth::peer::Peer;
 use crate::auth::ratelimit::RateLimiter;
@@ -146,25 +146,20 @@ fn resolve(shared: &Shared) -> Result<(Option<Secret>, Option<Secret>), StartErr
 }
 
 pub fn spec() -> ChildSpec {
-    ChildSpec {
-        id: ID,
-        restart: Restart::Permanent,
-        shutdown: Duration::from_secs(2),
-        start: Box::new(|cx: &ChildContext| -> Result<Child, StartError> {
-            let (token, password) = resolve(&cx.shared)?;
-            let registry = Registry::load(&cx.shared.load_options.paths.state_dir.join("devices"));
-            let actor = AuthActor {
-                shared: cx.shared.clone(),
-                token,
-                previous: None,
-                password,
-                limiter: RateLimiter::default(),
-                registry,
-                _watch: cx.watch(),
-            };
-            Ok(Child::actor(actor.start()))
-        }),
-    }
+    ChildSpec::permanent(ID, Duration::from_secs(2), |cx: &ChildContext| -> Result<Child, StartError> {
+        let (token, password) = resolve(&cx.shared)?;
+        let registry = Registry::load(&cx.shared.load_options.paths.state_dir.join("devices"));
+        let actor = AuthActor {
+            shared: cx.shared.clone(),
+            token,
+            previous: None,
+            password,
+            limiter: RateLimiter::default(),
+            registry,
+            _watch: cx.watch(),
+        };
+        Ok(Child::actor(actor.start()))
+    })
 }
 
 fn now_ms() -> i64 {

@@ -14,7 +14,7 @@ use serde_json::json;
 use zeroconf::prelude::*;
 use zeroconf::{EventLoop, MdnsService, ServiceType, TxtRecord};
 
-use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, StartError, StopChild};
+use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use crate::config::Config;
 use crate::config::model::MdnsMode;
 use crate::shared::Shared;
@@ -127,25 +127,20 @@ pub struct BonjourActor {
 pub struct Readvertise;
 
 pub fn spec() -> ChildSpec {
-    ChildSpec {
-        id: ID,
-        restart: Restart::Permanent,
-        shutdown: Duration::from_secs(2),
-        start: Box::new(|cx: &ChildContext| -> Result<Child, StartError> {
-            let actor = BonjourActor {
-                shared: cx.shared.clone(),
-                current: None,
-                tailnet: tailnet_dns(),
-                outcome: Arc::default(),
-                collisions: 0,
-                retry_at: None,
-                backoff: Duration::from_secs(1),
-                warned: false,
-                _watch: cx.watch(),
-            };
-            Ok(Child::actor(actor.start()))
-        }),
-    }
+    ChildSpec::permanent(ID, Duration::from_secs(2), |cx: &ChildContext| -> Result<Child, StartError> {
+        let actor = BonjourActor {
+            shared: cx.shared.clone(),
+            current: None,
+            tailnet: tailnet_dns(),
+            outcome: Arc::default(),
+            collisions: 0,
+            retry_at: None,
+            backoff: Duration::from_secs(1),
+            warned: false,
+            _watch: cx.watch(),
+        };
+        Ok(Child::actor(actor.start()))
+    })
 }
 
 fn avahi_pid() -> Option<String> {

@@ -12,7 +12,7 @@ use chrono::Utc;
 use notify::{EventKind, RecursiveMode, Watcher};
 use parking_lot::Mutex;
 
-use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, RestartInPlace, StartError, StopChild};
+use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, RestartInPlace, StartError, StopChild};
 use crate::config::diff::{Apply, ConfigDiff};
 use crate::config::load::{load_candidate, parse_file};
 use crate::config::model::ReloadMode;
@@ -150,26 +150,21 @@ pub struct ConfigActor {
 /// The child spec: a permanent child that starts from the live config (never from a
 /// half-applied state) and re-arms its file watcher.
 pub fn spec() -> ChildSpec {
-    ChildSpec {
-        id: ID,
-        restart: Restart::Permanent,
-        shutdown: Duration::from_secs(2),
-        start: Box::new(|cx: &ChildContext| -> Result<Child, StartError> {
-            let mut actor = ConfigActor {
-                shared: cx.shared.clone(),
-                supervisor: cx.supervisor.clone(),
-                watcher: None,
-                watched: Vec::new(),
-                debounce: None,
-                _watch: cx.watch(),
-            };
-            // Armed before the child counts as started: an edit right after "ready" is seen.
-            Ok(Child::actor(ConfigActor::create(|ctx| {
-                actor.arm_watcher(ctx);
-                actor
-            })))
-        }),
-    }
+    ChildSpec::permanent(ID, Duration::from_secs(2), |cx: &ChildContext| -> Result<Child, StartError> {
+        let mut actor = ConfigActor {
+            shared: cx.shared.clone(),
+            supervisor: cx.supervisor.clone(),
+            watcher: None,
+            watched: Vec::new(),
+            debounce: None,
+            _watch: cx.watch(),
+        };
+        // Armed before the child counts as started: an edit right after "ready" is seen.
+        Ok(Child::actor(ConfigActor::create(|ctx| {
+            actor.arm_watcher(ctx);
+            actor
+        })))
+    })
 }
 
 impl ConfigActor {

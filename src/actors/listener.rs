@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::{App, HttpServer, web};
 
-use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, Restart, StartError, StopChild};
+use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use std::sync::Arc;
 
 use crate::net::tls::{self, TlsStore};
@@ -33,12 +33,7 @@ pub struct ListenerActor {
 
 pub fn spec() -> ChildSpec {
     let sockets: Rc<RefCell<HashMap<SocketAddr, TcpListener>>> = Rc::default();
-    ChildSpec {
-        id: ID,
-        restart: Restart::Permanent,
-        shutdown: Duration::from_secs(10),
-        start: Box::new(move |cx| start(cx, &sockets)),
-    }
+    ChildSpec::permanent(ID, Duration::from_secs(10), move |cx| start(cx, &sockets))
 }
 
 fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -> Result<Child, StartError> {

@@ -71,6 +71,17 @@ pub struct ChildSpec {
     pub start: StartFn,
 }
 
+impl ChildSpec {
+    /// A child that is always restarted, stopped within `shutdown`.
+    pub fn permanent(
+        id: &'static str,
+        shutdown: Duration,
+        start: impl Fn(&ChildContext) -> Result<Child, StartError> + 'static,
+    ) -> Self {
+        Self { id, restart: Restart::Permanent, shutdown, start: Box::new(start) }
+    }
+}
+
 /// A started child: its address (for the registry) and how to ask it to stop.
 pub struct Child {
     addr: Box<dyn std::any::Any + Send + Sync>,
