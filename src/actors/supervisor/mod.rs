@@ -21,6 +21,9 @@ use crate::exit;
 use crate::lifecycle::{LIFECYCLE, Phase};
 use crate::shared::Shared;
 
+/// How long after "ready" the start-up code pages are released.
+const STARTUP_SETTLE: Duration = Duration::from_secs(2);
+
 /// When a child that stopped on its own is restarted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restart {
@@ -403,6 +406,8 @@ impl Actor for Supervisor {
         let listen: Vec<String> = self.shared.listen.read().iter().map(ToString::to_string).collect();
         self.shared.phase.set(Phase::Ready, &format!("Ready: listening on {}", listen.join(", ")));
         tracing::info!(target: LIFECYCLE, listen = %listen.join(","), pid = std::process::id(), "gateway ready");
+        // Start-up code is done with; let its pages go once things have settled.
+        ctx.run_later(STARTUP_SETTLE, |_, _| crate::lifecycle::release_startup_code());
         if let Some(every) = crate::lifecycle::watchdog_interval() {
             ctx.run_interval(every, |_, _| crate::lifecycle::watchdog_ping());
         }
