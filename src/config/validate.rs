@@ -1,6 +1,8 @@
 //! Strict validation against the JSON Schema generated from the config model: every
 //! problem at once, unknown keys with a "did you mean", and `file:line` where it can be found.
 
+use std::sync::OnceLock;
+
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
@@ -8,20 +10,19 @@ use super::{Config, Problem};
 
 /// The JSON Schema of [`Config`] (what `openclaw config schema` prints).
 pub fn schema_value() -> Value {
-    serde_json::to_value(schemars::schema_for!(Config)).expect("schema serializes")
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| serde_json::to_value(schemars::schema_for!(Config)).expect("schema serializes")).clone()
 }
 
-/// Compiled per load rather than kept: loads are rare (start, reload, RPC writes) and an idle
-/// gateway should not hold the compiled schema.
-fn validator() -> jsonschema::Validator {
-    jsonschema::validator_for(&schema_value()).expect("generated schema compiles")
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| jsonschema::validator_for(&schema_value()).expect("generated schema compiles"))
 }
 
 /// Every problem in `doc`, as `path: message`.
 pub fn validate(schema: &Value, doc: &Value) -> Vec<Problem> {
     let mut out = Vec::new();
-    let validator = validator();
-    for err in validator.iter_errors(doc) {
+    for err in validator().iter_errors(doc) {
         let segs = pointer_segments(err.instance_path().as_str());
         let path = dotted(&segs);
         let found = err.instance();
