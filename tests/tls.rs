@@ -25,6 +25,21 @@ fn wss_with_the_fingerprint_checked() {
     use std::os::unix::fs::PermissionsExt;
     let key = gw.state_path().join("certs/gateway.key");
     assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600);
+    // The generated certificate names this host, localhost and the loopback addresses.
+    let pem = std::fs::read(gw.state_path().join("certs/gateway.crt")).unwrap();
+    let cert = openssl::x509::X509::from_pem(&pem).unwrap();
+    let sans = cert.subject_alt_names().unwrap();
+    let dns: Vec<String> = sans.iter().filter_map(|n| n.dnsname().map(str::to_string)).collect();
+    let ips: Vec<Vec<u8>> = sans.iter().filter_map(|n| n.ipaddress().map(<[u8]>::to_vec)).collect();
+    let host = openclaw::rpc::hostname();
+    assert!(
+        dns.contains(&host) && dns.contains(&format!("{host}.local")) && dns.contains(&"localhost".to_string()),
+        "{dns:?}"
+    );
+    assert!(
+        ips.contains(&vec![127, 0, 0, 1]) && ips.contains(&std::net::Ipv6Addr::LOCALHOST.octets().to_vec()),
+        "{ips:?}"
+    );
     // Plain HTTP on the TLS port is not served.
     assert!(common::http_get(gw.addr, "/healthz").map(|(c, _)| c != 200).unwrap_or(true));
 }
