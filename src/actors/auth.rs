@@ -418,8 +418,8 @@ impl AuthActor {
             }
             DeviceCommand::Reject { request } => {
                 let req = self.registry.reject(&request).map_err(fail)?;
-                self.resolved(&req.request_id, &req.device_id, "rejected");
-                Ok(json!({"ok": true, "requestId": req.request_id, "deviceId": req.device_id}))
+                self.resolved(&req.request_id, &req.ask.device_id, "rejected");
+                Ok(json!({"ok": true, "requestId": req.request_id, "deviceId": req.ask.device_id}))
             }
             DeviceCommand::Rotate { device_id, role, scopes } => {
                 // Open sessions stay (the device may be rotating its own token); the old token

@@ -56,35 +56,30 @@ pub struct PendingRequest {
     pub request_id: String,
     /// 6 digits the device can display; approval by code is the guide's "6-digit PIN".
     pub code: String,
-    pub device_id: String,
-    pub public_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_mode: Option<String>,
-    pub role: String,
-    pub scopes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote_ip: Option<String>,
+    /// What the device asked for (flattened: the JSON keeps one level).
+    #[serde(flatten)]
+    pub ask: PairingAsk,
     pub ts: i64,
     pub expires_at_ms: i64,
 }
 
 /// What a device asks for when it is not paired yet.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PairingAsk {
     pub device_id: String,
     pub public_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_mode: Option<String>,
     pub role: String,
     pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_ip: Option<String>,
 }
 
@@ -122,21 +117,13 @@ impl Registry {
     /// Creates (or returns the existing) pending request for this device and role.
     pub fn request(&mut self, ask: PairingAsk, now_ms: i64) -> Result<(PendingRequest, bool), String> {
         self.prune(now_ms);
-        if let Some(p) = self.pending.values().find(|p| p.device_id == ask.device_id && p.role == ask.role) {
+        if let Some(p) = self.pending.values().find(|p| p.ask.device_id == ask.device_id && p.ask.role == ask.role) {
             return Ok((p.clone(), false));
         }
         let req = PendingRequest {
             request_id: uuid::Uuid::new_v4().to_string(),
             code: six_digits(),
-            device_id: ask.device_id,
-            public_key: ask.public_key,
-            display_name: ask.display_name,
-            platform: ask.platform,
-            client_id: ask.client_id,
-            client_mode: ask.client_mode,
-            role: ask.role,
-            scopes: ask.scopes,
-            remote_ip: ask.remote_ip,
+            ask,
             ts: now_ms,
             expires_at_ms: now_ms + PENDING_TTL_MS,
         };
@@ -155,7 +142,7 @@ impl Registry {
         self.prune(now_ms);
         let id =
             self.find_pending(id_or_code).ok_or_else(|| format!("unknown or expired pairing request: {id_or_code}"))?;
-        let req = self.pending.remove(&id).expect("found above");
+        let req = self.pending.remove(&id).expect("found above").ask;
         let device = self.paired.entry(req.device_id.clone()).or_insert_with(|| PairedDevice {
             device_id: req.device_id.clone(),
             public_key: req.public_key.clone(),
