@@ -358,11 +358,11 @@ impl AuthActor {
         }
         let approved = self.registry.paired.get(&id).map(|d| d.scopes.clone()).unwrap_or_default();
         let scopes: Vec<String> = requested.into_iter().filter(|s| approved.contains(s)).collect();
+        self.registry.seen(&id, now);
         let (token, _) = self
             .registry
             .issue_token(&id, p.role.as_str(), Some(scopes.clone()), now)
             .map_err(|e| Denial::policy(ErrorShape::unavailable(e)))?;
-        self.registry.seen(&id, now);
         self.limiter_success(&m.peer);
         Ok(Grant { method, role: p.role, scopes, device_id: Some(id), device_token: Some((token, now)) })
     }

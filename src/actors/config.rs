@@ -32,7 +32,6 @@ pub enum Trigger {
     Signal,
     File,
     Rpc,
-    Cli,
 }
 
 impl Trigger {
@@ -41,7 +40,6 @@ impl Trigger {
             Self::Signal => "signal",
             Self::File => "file",
             Self::Rpc => "rpc",
-            Self::Cli => "cli",
         }
     }
 }

@@ -308,7 +308,7 @@ impl SessionActor {
         if req.method == "connect" {
             return self.send(err_response(&req.id, &ErrorShape::invalid("invalid request: already connected")), ctx);
         }
-        let caller = Caller { role: *role, scopes: scopes.clone(), conn_id: Some(self.conn_id.clone()) };
+        let caller = Caller { role: *role, scopes: scopes.clone() };
         if let Some(done) = rpc::call_now(&self.shared, &caller, &req.method, &req.params) {
             let text = match done {
                 Ok(payload) => ok_response(&req.id, payload),

@@ -10,7 +10,6 @@ pub struct PeerInfo {
     pub socket: Option<IpAddr>,
     pub host: Option<String>,
     pub forwarded_for: Option<String>,
-    pub real_ip: Option<String>,
     /// Any forwarding header at all (X-Forwarded-*, Forwarded, X-Real-IP).
     pub has_forwarding: bool,
     pub origin: Option<String>,

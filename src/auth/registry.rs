@@ -229,11 +229,11 @@ impl Registry {
         Some(rec.scopes.clone())
     }
 
-    /// Records that a paired device connected (best effort).
+    /// Records that a paired device connected; saved with the next change (the token issued
+    /// on the same connect), not written on its own.
     pub fn seen(&mut self, device_id: &str, now_ms: i64) {
         if let Some(d) = self.paired.get_mut(device_id) {
             d.last_seen_ms = Some(now_ms);
-            let _ = self.save();
         }
     }
 }

@@ -56,7 +56,6 @@ pub fn peer_info(req: &HttpRequest) -> PeerInfo {
         socket: req.peer_addr().map(|a| a.ip()),
         host: h("host"),
         forwarded_for: h("x-forwarded-for"),
-        real_ip: h("x-real-ip"),
         has_forwarding: forwarding.iter().any(|f| req.headers().contains_key(*f)),
         origin: h("origin"),
         tailscale_user: h("tailscale-user-login"),

@@ -19,7 +19,6 @@ use crate::shared::Shared;
 pub struct Caller {
     pub role: Role,
     pub scopes: Vec<String>,
-    pub conn_id: Option<String>,
 }
 
 pub struct Method {

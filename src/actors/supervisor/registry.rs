@@ -13,10 +13,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn insert<A: Actor>(&self, id: &'static str, addr: Addr<A>) {
-        self.map.write().insert(id, Box::new(addr));
-    }
-
     pub(super) fn insert_any(&self, id: &'static str, addr: Box<dyn Any + Send + Sync>) {
         self.map.write().insert(id, addr);
     }
