@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix::Actor;
 
 use crate::actors::supervisor::{self, ChildSpec, Supervisor};
-use crate::actors::{auth, bonjour, config as config_actor, listener};
+use crate::actors::{auth, bonjour, config as config_actor, lane, listener};
 use crate::config::model::{Config, LogFile, LogFormat};
 use crate::config::{LoadOptions, Paths, load};
 use crate::lifecycle::LIFECYCLE;
@@ -26,7 +26,10 @@ pub struct GatewayOptions {
 
 /// The children, in start order. Later features add theirs here.
 fn children() -> Vec<ChildSpec> {
-    vec![config_actor::spec(), auth::spec(), listener::spec(), bonjour::spec()]
+    let mut specs = vec![config_actor::spec(), auth::spec()];
+    specs.extend(lane::IDS.map(lane::spec));
+    specs.extend([listener::spec(), bonjour::spec()]);
+    specs
 }
 
 /// Runs the gateway in the foreground until it is stopped; returns the process exit code.
@@ -113,6 +116,14 @@ fn wire_sessions(shared: &Arc<Shared>) {
             && let Some(b) = s.registry.get::<bonjour::BonjourActor>(bonjour::ID)
         {
             b.do_send(bonjour::Readvertise);
+        }
+    });
+    let weak = Arc::downgrade(shared);
+    shared.bus.subscribe(move |ev| {
+        if (ev.diff.touches("agents") || ev.diff.touches("cron") || ev.diff.touches("lanes"))
+            && let Some(s) = weak.upgrade()
+        {
+            s.lanes.apply(&ev.live.loaded.config);
         }
     });
     let weak = Arc::downgrade(shared);

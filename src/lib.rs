@@ -18,6 +18,7 @@ pub mod config;
 pub mod exit;
 pub mod gateway;
 pub mod http;
+pub mod lanes;
 pub mod lifecycle;
 pub mod logging;
 pub mod net;

@@ -67,6 +67,8 @@ pub struct Shared {
     pub mdns: RwLock<serde_json::Value>,
     pub bus: ConfigBus,
     pub registry: Registry,
+    /// Work lanes (queues outlive the LaneActors that dispatch them).
+    pub lanes: crate::lanes::Lanes,
     pub logging: Option<Logging>,
     rss: Mutex<(Option<Instant>, u64)>,
     stop_hooks: Mutex<Vec<StopHook>>,
@@ -77,6 +79,7 @@ pub type StopHook = Box<dyn Fn(bool) + Send + Sync>;
 
 impl Shared {
     pub fn new(loaded: Loaded, load_options: LoadOptions, logging: Option<Logging>) -> Arc<Self> {
+        let lanes = crate::lanes::Lanes::new(&loaded.config);
         Arc::new(Self {
             started: Instant::now(),
             phase: PhaseCell::default(),
@@ -91,6 +94,7 @@ impl Shared {
             mdns: RwLock::new(serde_json::json!({"state": "starting"})),
             bus: ConfigBus::default(),
             registry: Registry::default(),
+            lanes,
             logging,
             rss: Mutex::new((None, 0)),
             stop_hooks: Mutex::new(Vec::new()),

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bonjour;
 pub mod config;
 pub mod hub;
+pub mod lane;
 pub mod listener;
 pub mod session;
 pub mod supervisor;

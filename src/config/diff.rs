@@ -33,6 +33,7 @@ const RULES: &[(&str, Apply)] = &[
     ("agents", Apply::Hot),
     ("channels", Apply::Hot),
     ("cron", Apply::Hot),
+    ("lanes", Apply::Hot),
     ("memory", Apply::Hot),
     ("discovery", Apply::Hot),
 ];

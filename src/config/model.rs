@@ -20,6 +20,8 @@ pub struct Config {
     pub channels: Channels,
     /// Scheduled jobs.
     pub cron: Cron,
+    /// Queue capacities of the work lanes (their concurrency lives with what they run).
+    pub lanes: LaneConfig,
     /// Memory index settings.
     pub memory: Memory,
     /// Log level, format and file.
@@ -277,6 +279,13 @@ pub struct AgentDefaults {
     pub subagent: Subagent,
     pub sandbox: Sandbox,
     pub tools: Tools,
+    /// Longest an agent run may take (queue wait excluded) before it ends with AGENT_TIMEOUT.
+    #[schemars(range(min = 1, max = 86400))]
+    pub timeout_seconds: u64,
+    /// Longest wait for a provider's first byte, or between two streamed chunks; past it the
+    /// next model in the fallback chain is tried.
+    #[schemars(range(min = 100, max = 600000))]
+    pub provider_timeout_ms: u64,
 }
 
 impl Default for AgentDefaults {
@@ -289,6 +298,8 @@ impl Default for AgentDefaults {
             subagent: Subagent::default(),
             sandbox: Sandbox::default(),
             tools: Tools::default(),
+            timeout_seconds: 600,
+            provider_timeout_ms: 60_000,
         }
     }
 }
@@ -411,12 +422,124 @@ impl Default for Cron {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CronJob {
-    /// 5- or 6-field cron expression.
-    #[schemars(length(min = 1))]
-    pub schedule: String,
-    /// Built-in command, e.g. "backup-sessions".
-    #[schemars(length(min = 1))]
-    pub command: String,
+    /// Stable id (defaults to `config-<index>`): run history and catch-up follow it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A 5- or 6-field cron expression, `every 30s|5m|2h|1d`, or `at <RFC 3339 time>`; or the
+    /// object form `{kind: "cron", expr, tz?}`, `{kind: "every", everyMs}`, `{kind: "at", at}`.
+    pub schedule: Schedule,
+    /// Time zone for cron expressions (IANA name, e.g. "Europe/Berlin"); default UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// Built-in command: "backup-sessions". Give either this or `payload`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<CronPayload>,
+    /// Run once at start when runs were missed while the gateway was down (else they are
+    /// recorded as skipped).
+    #[serde(default)]
+    pub catch_up: bool,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// When a cron job runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Schedule {
+    Text(#[schemars(length(min = 1))] String),
+    Spec(ScheduleSpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ScheduleSpec {
+    Cron {
+        expr: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tz: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Every {
+        #[schemars(range(min = 1000))]
+        every_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        anchor_ms: Option<i64>,
+    },
+    #[serde(rename_all = "camelCase")]
+    At {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_ms: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+    },
+}
+
+/// What a cron job does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum CronPayload {
+    /// A tar.gz of every agent's session transcripts into `<state>/backups/`.
+    #[serde(rename_all = "camelCase")]
+    BackupSessions {
+        /// How many backups to keep (oldest removed first).
+        #[serde(default = "keep_backups")]
+        #[schemars(range(min = 1, max = 10000))]
+        keep: u32,
+    },
+    /// An agent run on the cron lane.
+    #[serde(rename_all = "camelCase")]
+    AgentTurn {
+        #[schemars(length(min = 1))]
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thinking: Option<ThinkLevel>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1, max = 86400))]
+        timeout_seconds: Option<u64>,
+    },
+}
+
+fn keep_backups() -> u32 {
+    7
+}
+
+/// `lanes.<name>.queueCapacity` for the main, subagent, cron and per-session lanes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct LaneConfig {
+    pub main: LaneOptions,
+    pub subagent: LaneOptions,
+    pub cron: LaneOptions,
+    pub session: LaneOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct LaneOptions {
+    /// Jobs that may wait; one more is answered UNAVAILABLE with retryAfterMs.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub queue_capacity: u32,
+}
+
+impl Default for LaneOptions {
+    fn default() -> Self {
+        Self { queue_capacity: 256 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -119,6 +119,7 @@ pub fn health_document(s: &Shared) -> serde_json::Value {
         },
         "logging": { "level": loaded.config.logging.level },
         "mdns": s.mdns.read().clone(),
+        "lanes": s.lanes.snapshot(),
         "tls": match s.tls.read().as_ref() {
             Some(t) => json!({"enabled": true, "fingerprint": t.fingerprint(), "cert": t.files().0}),
             None => json!({"enabled": false}),
@@ -146,6 +147,9 @@ async fn fault_panic(state: State, child: web::Path<String>) -> HttpResponse {
     let sent = match child.as_str() {
         "config" => state.registry.get::<ConfigActor>("config").map(|a| a.do_send(InjectPanic)),
         "listener" => state.registry.get::<ListenerActor>("listener").map(|a| a.do_send(InjectPanic)),
+        lane if lane.starts_with("lane.") => {
+            state.registry.get::<crate::actors::lane::LaneActor>(lane).map(|a| a.do_send(InjectPanic))
+        }
         _ => None,
     };
     match sent {

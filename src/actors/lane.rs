@@ -1,0 +1,108 @@
+//! LaneActor: one per named lane (main, subagent, cron). It dispatches its lane's queue
+//! (grants slots up to the limit, in order) and drains it when the gateway stops. The queue
+//! itself lives in `Shared::lanes`, so an incarnation restarted after a panic adopts it
+//! (see `crate::lanes` for the guarantee that gives).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
+use crate::lanes::Lane;
+use crate::lifecycle::Phase;
+use crate::shared::Shared;
+
+/// The child ids, one per named lane.
+pub const IDS: [&str; 3] = ["lane.main", "lane.subagent", "lane.cron"];
+
+/// Command: start what the limit allows.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Pump;
+
+pub struct LaneActor {
+    lane: Arc<Lane>,
+    shared: Arc<Shared>,
+    stopping: bool,
+    watch: ExitWatch,
+}
+
+/// The child spec of the lane named `name` (one of `crate::lanes::NAMED`).
+pub fn spec(id: &'static str) -> ChildSpec {
+    // The supervisor's overall budget (gateway.shutdownTimeoutMs) bounds this too.
+    ChildSpec::permanent(id, Duration::from_secs(600), move |cx| start(cx, id))
+}
+
+fn start(cx: &ChildContext, id: &'static str) -> Result<Child, StartError> {
+    let name = id.trim_start_matches("lane.");
+    let lane = cx
+        .shared
+        .lanes
+        .get(name)
+        .cloned()
+        .ok_or_else(|| StartError::new(crate::exit::SOFTWARE, format!("no lane named {name}")))?;
+    let actor = LaneActor { lane, shared: cx.shared.clone(), stopping: false, watch: cx.watch() };
+    Ok(Child::actor(actor.start()))
+}
+
+impl Actor for LaneActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Producers nudge this incarnation from now on; anything queued meanwhile starts now.
+        let me = ctx.address();
+        self.lane.attach(Box::new(move || me.do_send(Pump)));
+        self.lane.grant_ready();
+    }
+}
+
+impl Handler<Pump> for LaneActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Pump, _: &mut Context<Self>) {
+        if !self.stopping {
+            self.lane.grant_ready();
+        }
+    }
+}
+
+impl Handler<StopChild> for LaneActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        if !matches!(self.shared.phase.get(), Phase::Draining | Phase::Stopped) {
+            // Replaced in place (SIGUSR1): the new incarnation already dispatches the queue.
+            self.watch.exit_normally();
+            ctx.stop();
+            return;
+        }
+        let reason = "gateway stopping: the job was queued and had not started; submit it again after restart";
+        let answered = self.lane.drain(reason);
+        if self.lane.name == "main" {
+            self.shared.lanes.drain_sessions(reason);
+        }
+        let grace = Duration::from_millis(self.shared.config().loaded.config.gateway.shutdown_timeout_ms);
+        let running = self.lane.stats().active;
+        tracing::info!(lane = %self.lane.name, queued_answered = answered, running, "lane draining");
+        let lane = self.lane.clone();
+        ctx.wait(async move { lane.idle_within(grace).await }.into_actor(self).map(|finished, act, ctx| {
+            if !finished {
+                tracing::warn!(lane = %act.lane.name, running = act.lane.stats().active,
+                        "running jobs did not finish within gateway.shutdownTimeoutMs; stopping anyway");
+            }
+            act.watch.exit_normally();
+            ctx.stop();
+        }));
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+impl Handler<crate::actors::config::InjectPanic> for LaneActor {
+    type Result = ();
+
+    fn handle(&mut self, _: crate::actors::config::InjectPanic, _: &mut Context<Self>) {
+        panic!("injected fault in lane {}", self.lane.name);
+    }
+}

@@ -1,0 +1,496 @@
+//! Work lanes: FIFO queues with a bounded length and a live-adjustable concurrency limit.
+//!
+//! A lane hands out [`Slot`]s: a submitter is admitted (or rejected at once when the queue is
+//! full or the gateway is draining), waits for its slot, runs its work in its own task and
+//! releases the slot by dropping it (also on panic or abort). The queue lives in a [`Lane`]
+//! owned by [`Lanes`] in the shared state, not in the LaneActor that dispatches it, so a lane
+//! actor restarted after a panic adopts the queue as it was.
+//!
+//! Guarantee across a lane-actor restart: every admitted job is granted its slot at most
+//! once (a waiter is removed from the queue under the lock before it is granted), and no
+//! admitted job is lost: it is either started, or answered with a [`LaneError`] (drain), or
+//! was abandoned by its submitter (abort). Running jobs are not tasks of the lane actor and
+//! keep running through its restart.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{Notify, oneshot};
+
+use crate::protocol::ErrorShape;
+
+/// Queue waits longer than this are logged.
+pub const SLOW_WAIT: Duration = Duration::from_secs(2);
+
+/// Why a lane did not (or will not) run a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaneError {
+    /// The queue is at its capacity.
+    Full { lane: String, capacity: usize, retry_after_ms: u64 },
+    /// The gateway is stopping; the reason says what happened to the job.
+    Draining { lane: String, reason: String },
+}
+
+impl LaneError {
+    pub fn to_error(&self) -> ErrorShape {
+        match self {
+            LaneError::Full { lane, capacity, retry_after_ms } => ErrorShape::unavailable(format!(
+                "lane {lane} is full ({capacity} queued); retry later or raise lanes.{lane}.queueCapacity"
+            ))
+            .retry_after(*retry_after_ms),
+            LaneError::Draining { lane, reason } => {
+                ErrorShape::unavailable(format!("lane {lane}: {reason}")).retry_after(1500)
+            }
+        }
+    }
+}
+
+struct Waiter {
+    tx: oneshot::Sender<Result<Slot, LaneError>>,
+    enqueued: Instant,
+    label: String,
+}
+
+/// Counters shown in `/health`, `status` and `lanes.status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaneStats {
+    pub queued: usize,
+    pub active: usize,
+    pub limit: usize,
+    pub capacity: usize,
+    pub submitted: u64,
+    pub rejected: u64,
+    pub started: u64,
+    pub completed: u64,
+    /// Jobs that waited longer than [`SLOW_WAIT`].
+    pub slow_waits: u64,
+    pub max_wait_ms: u64,
+    /// Moving average of run times (for `retryAfterMs`).
+    pub avg_run_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draining: Option<String>,
+}
+
+/// The queue and counters of one lane. Pure bookkeeping: no I/O, no actors.
+pub struct LaneBook {
+    queue: VecDeque<Waiter>,
+    stats: LaneStats,
+}
+
+impl LaneBook {
+    fn new(limit: usize, capacity: usize) -> Self {
+        let stats = LaneStats { limit: limit.max(1), capacity, ..Default::default() };
+        Self { queue: VecDeque::new(), stats }
+    }
+
+    /// Waiters to grant now (removed from the queue, counted active), oldest first.
+    fn take_ready(&mut self) -> Vec<Waiter> {
+        let mut out = Vec::new();
+        while self.stats.active < self.stats.limit {
+            let Some(w) = self.queue.pop_front() else { break };
+            if w.tx.is_closed() {
+                continue; // its submitter gave up (abort) while it waited
+            }
+            self.stats.active += 1;
+            self.stats.started += 1;
+            out.push(w);
+        }
+        self.stats.queued = self.queue.len();
+        out
+    }
+
+    fn retry_after_ms(&self) -> u64 {
+        let per = self.stats.avg_run_ms.max(100);
+        (per * (self.queue.len() as u64 + 1) / self.stats.limit as u64).clamp(100, 60_000)
+    }
+}
+
+/// Where a lane's "there may be work to start" goes: its LaneActor, or nowhere (session lanes
+/// are dispatched inline by whoever changed them).
+pub type Nudge = Box<dyn Fn() + Send + Sync>;
+
+pub struct Lane {
+    pub name: String,
+    book: Mutex<LaneBook>,
+    nudge: Mutex<Option<Arc<Nudge>>>,
+    idle: Notify,
+}
+
+impl Lane {
+    pub fn new(name: impl Into<String>, limit: usize, capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.into(),
+            book: Mutex::new(LaneBook::new(limit, capacity)),
+            nudge: Mutex::new(None),
+            idle: Notify::new(),
+        })
+    }
+
+    /// Admits a job or rejects it at once; the receiver yields its slot when its turn comes.
+    pub fn enqueue(self: &Arc<Self>, label: impl Into<String>) -> Result<Pending, LaneError> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut b = self.book.lock();
+            b.stats.submitted += 1;
+            if let Some(reason) = b.stats.draining.clone() {
+                b.stats.rejected += 1;
+                return Err(LaneError::Draining { lane: self.name.clone(), reason });
+            }
+            if b.queue.len() >= b.stats.capacity {
+                b.stats.rejected += 1;
+                return Err(LaneError::Full {
+                    lane: self.name.clone(),
+                    capacity: b.stats.capacity,
+                    retry_after_ms: b.retry_after_ms(),
+                });
+            }
+            b.queue.push_back(Waiter { tx, enqueued: Instant::now(), label: label.into() });
+            b.stats.queued = b.queue.len();
+            if b.stats.active >= b.stats.limit {
+                return Ok(Pending { rx });
+            }
+        }
+        self.dispatch();
+        Ok(Pending { rx })
+    }
+
+    /// Whether a job submitted now would be rejected (for admission across two lanes).
+    pub fn would_reject(&self) -> Option<LaneError> {
+        let b = self.book.lock();
+        if let Some(reason) = &b.stats.draining {
+            return Some(LaneError::Draining { lane: self.name.clone(), reason: reason.clone() });
+        }
+        (b.queue.len() >= b.stats.capacity).then(|| LaneError::Full {
+            lane: self.name.clone(),
+            capacity: b.stats.capacity,
+            retry_after_ms: b.retry_after_ms(),
+        })
+    }
+
+    /// Starts what the limit allows: through the LaneActor when one is attached, else here.
+    fn dispatch(self: &Arc<Self>) {
+        let nudge = self.nudge.lock().clone();
+        match nudge {
+            Some(n) => n(),
+            None => self.grant_ready(),
+        }
+    }
+
+    /// Grants slots to the waiters the limit allows (the LaneActor's pump).
+    pub fn grant_ready(self: &Arc<Self>) {
+        let ready = self.book.lock().take_ready();
+        for w in ready {
+            let waited = w.enqueued.elapsed();
+            self.note_wait(&w.label, waited);
+            let slot = Slot { lane: self.clone(), started: Instant::now() };
+            // A submitter gone since the check drops the slot here, which releases it.
+            let _ = w.tx.send(Ok(slot));
+        }
+    }
+
+    fn note_wait(&self, label: &str, waited: Duration) {
+        let ms = waited.as_millis() as u64;
+        {
+            let mut b = self.book.lock();
+            b.stats.max_wait_ms = b.stats.max_wait_ms.max(ms);
+            if waited >= SLOW_WAIT {
+                b.stats.slow_waits += 1;
+            }
+        }
+        if waited >= SLOW_WAIT {
+            tracing::warn!(lane = %self.name, job = %label, waited_ms = ms, "lane wait exceeded 2 s");
+        }
+    }
+
+    fn release(self: &Arc<Self>, ran: Duration) {
+        let idle = {
+            let mut b = self.book.lock();
+            b.stats.active = b.stats.active.saturating_sub(1);
+            b.stats.completed += 1;
+            let ms = ran.as_millis() as u64;
+            b.stats.avg_run_ms = if b.stats.completed == 1 { ms } else { (b.stats.avg_run_ms * 7 + ms) / 8 };
+            b.stats.active == 0
+        };
+        if idle {
+            self.idle.notify_waiters();
+        }
+        self.dispatch();
+    }
+
+    /// A new limit, applied at once: more slots start now; fewer let running jobs finish.
+    pub fn set_limits(self: &Arc<Self>, limit: usize, capacity: usize) {
+        {
+            let mut b = self.book.lock();
+            b.stats.limit = limit.max(1);
+            b.stats.capacity = capacity;
+        }
+        self.dispatch();
+    }
+
+    /// The LaneActor incarnation that dispatches this lane from now on.
+    pub fn attach(&self, nudge: Nudge) {
+        *self.nudge.lock() = Some(Arc::new(nudge));
+    }
+
+    /// Stops admitting, answers every queued job with `reason`, and returns how many.
+    pub fn drain(&self, reason: &str) -> usize {
+        let waiters: Vec<Waiter> = {
+            let mut b = self.book.lock();
+            b.stats.draining = Some(reason.to_string());
+            b.stats.queued = 0;
+            b.queue.drain(..).collect()
+        };
+        let n = waiters.len();
+        for w in waiters {
+            let _ = w.tx.send(Err(LaneError::Draining { lane: self.name.clone(), reason: reason.to_string() }));
+        }
+        n
+    }
+
+    /// Waits until nothing runs, or `deadline`; returns whether it got there.
+    pub async fn idle_within(&self, deadline: Duration) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let notified = self.idle.notified();
+            if self.book.lock().stats.active == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return self.book.lock().stats.active == 0;
+            }
+        }
+    }
+
+    pub fn stats(&self) -> LaneStats {
+        self.book.lock().stats.clone()
+    }
+
+    fn is_unused(&self) -> bool {
+        let b = self.book.lock();
+        b.stats.active == 0 && b.queue.is_empty()
+    }
+}
+
+/// An admitted job waiting for its slot.
+pub struct Pending {
+    rx: oneshot::Receiver<Result<Slot, LaneError>>,
+}
+
+impl Pending {
+    pub async fn slot(self) -> Result<Slot, LaneError> {
+        self.rx.await.unwrap_or_else(|_| {
+            Err(LaneError::Draining { lane: "?".into(), reason: "the lane was torn down; retry".into() })
+        })
+    }
+}
+
+/// The right to run one job on a lane; dropping it frees the slot.
+pub struct Slot {
+    lane: Arc<Lane>,
+    started: Instant,
+}
+
+impl Slot {
+    pub fn lane(&self) -> &str {
+        &self.lane.name
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.lane.release(self.started.elapsed());
+    }
+}
+
+/// The named lanes and the per-session lanes of one gateway.
+pub struct Lanes {
+    named: HashMap<&'static str, Arc<Lane>>,
+    sessions: Mutex<HashMap<String, Arc<Lane>>>,
+    session_capacity: Mutex<usize>,
+}
+
+/// The named lanes, in the order they are shown.
+pub const NAMED: [&str; 3] = ["main", "subagent", "cron"];
+
+/// Limit and queue capacity of each named lane under `cfg`.
+pub fn limits(cfg: &crate::config::model::Config, name: &str) -> (usize, usize) {
+    let l = &cfg.lanes;
+    match name {
+        "main" => (cfg.agents.defaults.max_concurrent as usize, l.main.queue_capacity as usize),
+        "subagent" => (cfg.agents.defaults.subagent.max_concurrent as usize, l.subagent.queue_capacity as usize),
+        "cron" => (cfg.cron.max_concurrent_runs as usize, l.cron.queue_capacity as usize),
+        _ => (1, l.session.queue_capacity as usize),
+    }
+}
+
+impl Lanes {
+    pub fn new(cfg: &crate::config::model::Config) -> Self {
+        let named = NAMED
+            .iter()
+            .map(|n| {
+                let (limit, cap) = limits(cfg, n);
+                (*n, Lane::new(*n, limit, cap))
+            })
+            .collect();
+        Self {
+            named,
+            sessions: Mutex::new(HashMap::new()),
+            session_capacity: Mutex::new(cfg.lanes.session.queue_capacity as usize),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Lane>> {
+        self.named.get(name)
+    }
+
+    /// The concurrency-1 lane of one session (made on first use, dropped when unused).
+    pub fn session(&self, key: &str) -> Arc<Lane> {
+        let mut map = self.sessions.lock();
+        if map.len() > 1024 {
+            map.retain(|_, l| !l.is_unused());
+        }
+        map.entry(key.to_string())
+            .or_insert_with(|| Lane::new(format!("session:{key}"), 1, *self.session_capacity.lock()))
+            .clone()
+    }
+
+    /// Applies lane limits from a new config.
+    pub fn apply(&self, cfg: &crate::config::model::Config) {
+        for (name, lane) in &self.named {
+            let (limit, cap) = limits(cfg, name);
+            lane.set_limits(limit, cap);
+        }
+        let cap = cfg.lanes.session.queue_capacity as usize;
+        *self.session_capacity.lock() = cap;
+        for lane in self.sessions.lock().values() {
+            lane.set_limits(1, cap);
+        }
+    }
+
+    /// Per-lane counters; session lanes summed into one entry.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for n in NAMED {
+            out.insert(n.into(), serde_json::to_value(self.named[n].stats()).unwrap_or_default());
+        }
+        let sessions = self.sessions.lock();
+        let (mut queued, mut active) = (0, 0);
+        for l in sessions.values() {
+            let s = l.stats();
+            queued += s.queued;
+            active += s.active;
+        }
+        out.insert(
+            "session".into(),
+            serde_json::json!({"lanes": sessions.len(), "queued": queued, "active": active, "limit": 1,
+                               "capacity": *self.session_capacity.lock()}),
+        );
+        serde_json::Value::Object(out)
+    }
+
+    /// Session lanes answer their queued jobs too when the gateway stops.
+    pub fn drain_sessions(&self, reason: &str) {
+        for l in self.sessions.lock().values() {
+            l.drain(reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+    }
+
+    #[test]
+    fn fifo_within_the_limit_and_release_starts_the_next() {
+        rt().block_on(async {
+            let lane = Lane::new("t", 2, 10);
+            let a = lane.enqueue("a").unwrap().slot().await.unwrap();
+            let b = lane.enqueue("b").unwrap().slot().await.unwrap();
+            let mut c = lane.enqueue("c").unwrap();
+            assert_eq!(lane.stats().active, 2);
+            assert_eq!(lane.stats().queued, 1);
+            assert!(c.rx.try_recv().is_err(), "c must wait");
+            drop(a);
+            let c = c.slot().await.unwrap();
+            assert_eq!(lane.stats().active, 2);
+            drop((b, c));
+            assert_eq!(lane.stats().active, 0);
+            assert_eq!(lane.stats().completed, 3);
+        });
+    }
+
+    #[test]
+    fn overflow_is_rejected_with_a_retry_hint() {
+        let lane = Lane::new("t", 1, 2);
+        lane.book.lock().stats.active = 1; // one running
+        let _p1 = lane.enqueue("1").unwrap();
+        let _p2 = lane.enqueue("2").unwrap();
+        match lane.enqueue("3") {
+            Err(LaneError::Full { capacity: 2, retry_after_ms, .. }) => assert!(retry_after_ms >= 100),
+            other => panic!("expected Full, got {:?}", other.err()),
+        }
+        assert_eq!(lane.stats().rejected, 1);
+        let e = LaneError::Full { lane: "main".into(), capacity: 2, retry_after_ms: 300 }.to_error();
+        assert_eq!(e.retryable, Some(true));
+        assert_eq!(e.retry_after_ms, Some(300));
+    }
+
+    #[test]
+    fn resize_both_ways_never_exceeds_the_limit() {
+        rt().block_on(async {
+            let lane = Lane::new("t", 1, 100);
+            let mut pending: Vec<Pending> = (0..6).map(|i| lane.enqueue(i.to_string()).unwrap()).collect();
+            let first = pending.remove(0).slot().await.unwrap();
+            lane.set_limits(3, 100);
+            let mut running = vec![first];
+            for p in pending.drain(..2) {
+                running.push(p.slot().await.unwrap());
+            }
+            assert_eq!(lane.stats().active, 3);
+            lane.set_limits(1, 100);
+            running.pop();
+            running.pop();
+            assert_eq!(lane.stats().active, 1, "running jobs finish; none start above the new limit");
+            assert_eq!(lane.stats().queued, 3);
+            running.pop();
+            assert_eq!(lane.stats().active, 1, "one starts when the last one ends");
+        });
+    }
+
+    #[test]
+    fn drain_answers_queued_jobs_and_refuses_new_ones() {
+        rt().block_on(async {
+            let lane = Lane::new("t", 1, 10);
+            let running = lane.enqueue("r").unwrap().slot().await.unwrap();
+            let queued = lane.enqueue("q").unwrap();
+            assert_eq!(lane.drain("gateway stopping"), 1);
+            assert!(matches!(queued.slot().await, Err(LaneError::Draining { .. })));
+            assert!(matches!(lane.enqueue("late"), Err(LaneError::Draining { .. })));
+            assert!(!lane.idle_within(Duration::from_millis(10)).await);
+            drop(running);
+            assert!(lane.idle_within(Duration::from_millis(10)).await);
+        });
+    }
+
+    #[test]
+    fn an_abandoned_waiter_is_skipped() {
+        rt().block_on(async {
+            let lane = Lane::new("t", 1, 10);
+            let running = lane.enqueue("r").unwrap().slot().await.unwrap();
+            drop(lane.enqueue("gone").unwrap());
+            let next = lane.enqueue("next").unwrap();
+            drop(running);
+            let s = next.slot().await.unwrap();
+            assert_eq!(lane.stats().active, 1);
+            drop(s);
+            assert_eq!(lane.stats().started, 2);
+        });
+    }
+}
