@@ -71,6 +71,14 @@ pub fn run(opts: GatewayOptions) -> i32 {
         version = env!("CARGO_PKG_VERSION"), config = %paths.config.display(), config_exists = loaded.file_exists,
         state_dir = %paths.state_dir.display(), pid_file = %lock.pid_path().display(), fd_limit = ?fd_limit, "gateway starting"
     );
+    // The gateway only reads models.json; making an empty one is a convenience that a
+    // read-only agent directory (the production guide's EROFS case) must not turn fatal.
+    match crate::agents::models::seed(&paths.state_dir, "main") {
+        Ok(true) => tracing::info!(path = %crate::agents::models::path(&paths.state_dir, "main").display(),
+            "created an empty model catalogue; add providers to it"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "model catalogue not created"),
+    }
     let shared = Shared::new(loaded, opts.load, Some(logging.clone()));
     subscribe_logging(&shared, logging, paths);
     wire_sessions(&shared);

@@ -12,6 +12,7 @@
 //! - [`shared`]: facts every part reads; [`logging`]: tracing setup; [`exit`]: exit codes.
 
 pub mod actors;
+pub mod agents;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -69,6 +69,8 @@ pub struct Shared {
     pub registry: Registry,
     /// Work lanes (queues outlive the LaneActors that dispatch them).
     pub lanes: crate::lanes::Lanes,
+    /// Agent runs and chat sessions.
+    pub agents: crate::agents::Agents,
     pub logging: Option<Logging>,
     rss: Mutex<(Option<Instant>, u64)>,
     stop_hooks: Mutex<Vec<StopHook>>,
@@ -95,6 +97,7 @@ impl Shared {
             bus: ConfigBus::default(),
             registry: Registry::default(),
             lanes,
+            agents: crate::agents::Agents::default(),
             logging,
             rss: Mutex::new((None, 0)),
             stop_hooks: Mutex::new(Vec::new()),

@@ -40,6 +40,8 @@ pub struct SessionHub {
     health_version: AtomicU64,
     presence_dirty: AtomicBool,
     pub total: AtomicU64,
+    /// Chat session key -> connections that follow it (`chat`/`agent` events).
+    subs: RwLock<HashMap<String, Vec<String>>>,
 }
 
 impl SessionHub {
@@ -54,6 +56,12 @@ impl SessionHub {
 
     pub fn deregister(&self, conn_id: &str) {
         let removed = self.sessions.write().remove(conn_id);
+        if removed.is_some() {
+            self.subs.write().retain(|_, conns| {
+                conns.retain(|c| c != conn_id);
+                !conns.is_empty()
+            });
+        }
         if removed.is_some_and(|s| s.wants_presence) {
             self.presence_changed();
         }
@@ -87,11 +95,26 @@ impl SessionHub {
         let payload = Arc::new(json!({"presence": self.presence()}));
         let push = Push::Event { name: "presence", payload, droppable: true, scope: None };
         for s in self.sessions.read().values().filter(|s| s.wants_presence) {
-            if let Err(SendError::Full(p)) = s.addr.try_send(push.clone())
-                && matches!(p, Push::Event { droppable: false, .. })
-            {
-                // An event that must not be dropped cannot be queued: the client is cut.
-                s.addr.do_send(Push::Close { code: crate::protocol::close::POLICY, reason: "slow consumer".into() });
+            deliver(s, push.clone());
+        }
+    }
+
+    /// `conn` follows chat session `key` from now on (until it disconnects).
+    pub fn subscribe(&self, conn: &str, key: &str) {
+        let mut subs = self.subs.write();
+        let conns = subs.entry(key.to_string()).or_default();
+        if !conns.iter().any(|c| c == conn) {
+            conns.push(conn.to_string());
+        }
+    }
+
+    /// Sends to the followers of chat session `key`.
+    pub fn to_followers(&self, key: &str, push: Push) {
+        let Some(conns) = self.subs.read().get(key).cloned() else { return };
+        let sessions = self.sessions.read();
+        for c in conns {
+            if let Some(s) = sessions.get(&c) {
+                deliver(s, push.clone());
             }
         }
     }
@@ -104,12 +127,7 @@ impl SessionHub {
             {
                 continue;
             }
-            if let Err(SendError::Full(p)) = s.addr.try_send(push.clone())
-                && matches!(p, Push::Event { droppable: false, .. })
-            {
-                // An event that must not be dropped cannot be queued: the client is cut.
-                s.addr.do_send(Push::Close { code: crate::protocol::close::POLICY, reason: "slow consumer".into() });
-            }
+            deliver(s, push.clone());
         }
     }
 
@@ -127,5 +145,15 @@ impl SessionHub {
         let (reason, restart_expected_ms) =
             if restarting { ("gateway restarting", Some(1500)) } else { ("gateway stopping", None) };
         self.broadcast(Push::Shutdown { reason, restart_expected_ms });
+    }
+}
+
+/// Queues `push` for one session; an event that must not be dropped and cannot be queued
+/// cuts the client (slow consumer).
+fn deliver(s: &SessionEntry, push: Push) {
+    if let Err(SendError::Full(p)) = s.addr.try_send(push)
+        && matches!(p, Push::Event { droppable: false, .. })
+    {
+        s.addr.do_send(Push::Close { code: crate::protocol::close::POLICY, reason: "slow consumer".into() });
     }
 }

@@ -308,7 +308,7 @@ impl SessionActor {
         if req.method == "connect" {
             return self.send(err_response(&req.id, &ErrorShape::invalid("invalid request: already connected")), ctx);
         }
-        let caller = Caller { role: *role, scopes: scopes.clone() };
+        let caller = Caller { role: *role, scopes: scopes.clone(), conn: Some(self.conn_id.clone()) };
         if let Some(done) = rpc::call_now(&self.shared, &caller, &req.method, &req.params) {
             let text = match done {
                 Ok(payload) => ok_response(&req.id, payload),
@@ -318,13 +318,23 @@ impl SessionActor {
         }
         let shared = self.shared.clone();
         let id = req.id;
-        let fut = async move { rpc::call(shared, caller, &req.method, req.params).await };
-        ctx.spawn(actix::fut::wrap_future(fut).map(move |res, act: &mut Self, ctx| {
+        let fut = async move { rpc::call_staged(shared, caller, &req.method, req.params).await };
+        ctx.spawn(actix::fut::wrap_future(fut).map(move |(res, outcome), act: &mut Self, ctx| {
             let text = match res {
                 Ok(payload) => ok_response(&id, payload),
                 Err(e) => err_response(&id, &e),
             };
             act.send(text, ctx);
+            // Two-stage methods (`agent`): the outcome follows with the same id.
+            if let Some(outcome) = outcome {
+                ctx.spawn(actix::fut::wrap_future(outcome).map(move |res, act: &mut Self, ctx| {
+                    let text = match res {
+                        Ok(payload) => ok_response(&id, payload),
+                        Err(e) => err_response(&id, &e),
+                    };
+                    act.send(text, ctx);
+                }));
+            }
         }));
     }
 }

@@ -56,7 +56,7 @@ pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpR
             );
         }
     };
-    let caller = Caller { role: grant.role, scopes: grant.scopes };
+    let caller = Caller { role: grant.role, scopes: grant.scopes, conn: None };
     match rpc::call(state.get_ref().clone(), caller, &method, params).await {
         Ok(payload) => HttpResponse::Ok().json(json!({"ok": true, "payload": payload})),
         Err(e) => reply(status_of(&e, false), &e),

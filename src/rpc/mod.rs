@@ -1,8 +1,11 @@
 //! RPC methods: the table of what is served (advertised verbatim in `hello-ok.features`),
 //! scope checks, parameter checks, and dispatch. Used by WebSocket sessions and `POST /rpc`.
 
+mod agent;
 mod logs;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -19,7 +22,12 @@ use crate::shared::Shared;
 pub struct Caller {
     pub role: Role,
     pub scopes: Vec<String>,
+    /// The WebSocket connection calling (it receives the events of chat sessions it uses).
+    pub conn: Option<String>,
 }
+
+/// The second answer of a two-stage method (`agent`): the outcome, sent with the same id.
+pub type Final = Pin<Box<dyn Future<Output = Result<Value, ErrorShape>> + Send>>;
 
 pub struct Method {
     pub name: &'static str,
@@ -47,11 +55,30 @@ pub const METHODS: &[Method] = &[
     m("device.pair.reject", scope::PAIRING),
     m("device.token.rotate", scope::PAIRING),
     m("device.token.revoke", scope::PAIRING),
+    m("agent", scope::WRITE),
+    m("agent.wait", scope::WRITE),
+    m("chat.send", scope::WRITE),
+    m("chat.history", scope::READ),
+    m("chat.abort", scope::WRITE),
+    m("sessions.list", scope::READ),
+    m("sessions.reset", scope::ADMIN),
+    m("sessions.delete", scope::ADMIN),
+    m("models.list", scope::READ),
+    m("lanes.status", scope::READ),
 ];
 
 /// Every event this gateway emits.
-pub const EVENTS: &[&str] =
-    &["connect.challenge", "tick", "presence", "health", "shutdown", "device.pair.requested", "device.pair.resolved"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "presence",
+    "health",
+    "shutdown",
+    "device.pair.requested",
+    "device.pair.resolved",
+    "agent",
+    "chat",
+];
 
 /// Node-role methods (none served yet: a node may call nothing else).
 const NODE_METHODS: &[&str] = &["node.invoke.result", "node.event", "skills.bins"];
@@ -98,17 +125,48 @@ pub fn call_now(shared: &Shared, caller: &Caller, method: &str, params: &Value) 
         "config.schema" => {
             Ok(json!({"schema": crate::config::validate::schema_value(), "version": env!("CARGO_PKG_VERSION")}))
         }
+        "chat.history" => agent::chat_history(shared, caller, &p),
+        "chat.abort" => agent::chat_abort(shared, &p),
+        "sessions.list" => agent::sessions_list(shared, &p),
+        "sessions.reset" => agent::sessions_forget(shared, &p, true),
+        "sessions.delete" => agent::sessions_forget(shared, &p, false),
+        "models.list" => agent::models_list(shared, &p),
+        "lanes.status" => p.only(&[]).map(|()| json!({"lanes": shared.lanes.snapshot()})),
         _ => return None,
     })
 }
 
-/// Checks the caller may call `method` and runs it.
+/// Like [`call`], but a two-stage method answers at once and hands back its outcome to
+/// send later with the same request id (WebSocket sessions use this).
+pub async fn call_staged(
+    shared: Arc<Shared>,
+    caller: Caller,
+    method: &str,
+    params: Value,
+) -> (Result<Value, ErrorShape>, Option<Final>) {
+    if method == "agent" {
+        if let Err(e) = authorize(&caller, method) {
+            return (Err(e), None);
+        }
+        return agent::agent(&shared, &caller, &Params { method, value: &params });
+    }
+    (call(shared, caller, method, params).await, None)
+}
+
+/// Checks the caller may call `method` and runs it; a two-stage method answers with its
+/// outcome (`POST /rpc`).
 pub async fn call(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
     if let Some(done) = call_now(&shared, &caller, method, &params) {
         return done;
     }
     let p = Params { method, value: &params };
     match method {
+        "agent" => match agent::agent(&shared, &caller, &p) {
+            (Ok(_), Some(outcome)) => outcome.await,
+            (first, _) => first,
+        },
+        "agent.wait" => agent::agent_wait(&shared, &p).await,
+        "chat.send" => agent::chat_send(&shared, &caller, &p),
         "config.set" => {
             p.only(&["raw", "baseHash", "key", "value"])?;
             let edit = match (p.opt_str("raw")?, p.opt_str("key")?) {

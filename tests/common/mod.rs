@@ -2,6 +2,8 @@
 //! read its JSON logs, speak HTTP to it, send it signals. Every wait has a deadline.
 #![allow(dead_code)]
 
+pub mod provider;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

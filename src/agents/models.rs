@@ -1,0 +1,251 @@
+//! The model catalogue: `<state>/agents/<agentId>/agent/models.json` (providers with their
+//! base URL, API key as `${ENV}`, and models), and the choice of models for a run: the
+//! primary from `agents.defaults.model` (or the request), aliases from
+//! `agents.defaults.models`, then the fallbacks in order.
+//!
+//! The gateway only reads models.json, so the file may sit on a read-only mount (the
+//! production guide's EROFS case). The one write, creating an empty catalogue on first
+//! start, is skipped with a warning that names the path and the fix when it cannot be made.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::env::EnvSnapshot;
+use crate::config::model::{AgentDefaults, ModelRef};
+
+/// The API dialect this gateway speaks to providers.
+pub const OPENAI_COMPLETIONS: &str = "openai-completions";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Catalogue {
+    #[serde(default)]
+    pub providers: BTreeMap<String, Provider>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provider {
+    pub base_url: String,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default = "default_api")]
+    pub api: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub models: Vec<ModelInfo>,
+}
+
+fn default_api() -> String {
+    OPENAI_COMPLETIONS.into()
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub context_window: Option<u64>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub reasoning: bool,
+}
+
+/// One model ready to call: where, with which key, and what it supports.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// "provider/model".
+    pub reference: String,
+    pub provider: String,
+    pub model: ModelInfo,
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub headers: BTreeMap<String, String>,
+}
+
+pub fn path(state_dir: &Path, agent_id: &str) -> PathBuf {
+    state_dir.join("agents").join(agent_id).join("agent").join("models.json")
+}
+
+/// Reads the catalogue; a missing file is an empty catalogue.
+pub fn load(file: &Path) -> Result<Catalogue, String> {
+    match std::fs::read(file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalogue { providers: BTreeMap::new() }),
+        Err(e) => Err(format!("{}: {e}", file.display())),
+    }
+}
+
+/// Creates an empty catalogue for `agent_id` when there is none. Never fatal: on a read-only
+/// path the error says what to do, and the gateway serves on.
+pub fn seed(state_dir: &Path, agent_id: &str) -> Result<bool, String> {
+    let file = path(state_dir, agent_id);
+    if file.exists() {
+        return Ok(false);
+    }
+    let write = || -> Result<(), crate::state::StateError> {
+        crate::state::ensure_dir(file.parent().unwrap_or(state_dir))?;
+        crate::state::atomic_write(&file, b"{\n  \"providers\": {}\n}\n", crate::state::FILE_MODE)
+    };
+    write().map(|()| true).map_err(|e| write_error(&file, &e.source))
+}
+
+/// The message for a models.json that cannot be written.
+pub fn write_error(file: &Path, e: &std::io::Error) -> String {
+    let fix = match e.raw_os_error() {
+        Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM) => format!(
+            "it is on a read-only path: the gateway only reads models.json, so put the file there before start \
+             (e.g. a read-only mount of {}), or mount that directory writable",
+            file.parent().map(|p| p.display().to_string()).unwrap_or_default()
+        ),
+        _ => "check the path and its permissions".into(),
+    };
+    format!("cannot write {}: {e}; {fix}", file.display())
+}
+
+impl Catalogue {
+    /// Every model, for `models.list`.
+    pub fn list(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for (pname, p) in &self.providers {
+            for m in &p.models {
+                out.push(serde_json::json!({
+                    "id": format!("{pname}/{}", m.id), "name": m.name.clone().unwrap_or_else(|| m.id.clone()),
+                    "provider": pname, "contextWindow": m.context_window, "reasoning": m.reasoning,
+                    "api": p.api,
+                }));
+            }
+        }
+        out
+    }
+
+    fn first(&self) -> Option<String> {
+        self.providers.iter().find_map(|(p, prov)| prov.models.first().map(|m| format!("{p}/{}", m.id)))
+    }
+
+    /// A model reference made ready to call (API key expanded from the environment).
+    pub fn target(&self, reference: &str, env: &EnvSnapshot, file: &Path) -> Result<Target, String> {
+        let (pname, mid) = reference
+            .split_once('/')
+            .ok_or_else(|| format!("model {reference:?} is not \"provider/model\" (or a configured alias)"))?;
+        let p = self
+            .providers
+            .get(pname)
+            .ok_or_else(|| format!("no provider {pname:?} in {} (model {reference})", file.display()))?;
+        if p.api != OPENAI_COMPLETIONS {
+            return Err(format!("provider {pname} uses api {:?}; this gateway speaks {OPENAI_COMPLETIONS:?}", p.api));
+        }
+        let model = p.models.iter().find(|m| m.id == mid).cloned().unwrap_or(ModelInfo {
+            id: mid.into(),
+            name: None,
+            context_window: None,
+            max_tokens: None,
+            reasoning: false,
+        });
+        let expand = |s: &str| {
+            crate::config::load::expand(s, env).map_err(|missing| {
+                format!(
+                    "{}: provider {pname} needs environment variable {} (set it for the gateway)",
+                    file.display(),
+                    missing.join(", ")
+                )
+            })
+        };
+        let headers =
+            p.headers.iter().map(|(k, v)| Ok((k.clone(), expand(v)?))).collect::<Result<BTreeMap<_, _>, String>>()?;
+        Ok(Target {
+            reference: reference.into(),
+            provider: pname.into(),
+            model,
+            base_url: expand(&p.base_url)?,
+            api_key: p.api_key.as_deref().map(expand).transpose()?,
+            headers,
+        })
+    }
+}
+
+/// An alias (or a full reference) to "provider/model".
+pub fn resolve_alias(name: &str, defaults: &AgentDefaults) -> String {
+    defaults
+        .models
+        .iter()
+        .find(|(_, o)| o.alias.as_deref() == Some(name))
+        .map(|(full, _)| full.clone())
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// The models to try, in order: the requested (or configured) primary, then the fallbacks,
+/// without repeats. With nothing configured, the catalogue's first model.
+pub fn chain(requested: Option<&str>, lane: &str, defaults: &AgentDefaults, catalogue: &Catalogue) -> Vec<String> {
+    let (primary, fallbacks) = match &defaults.model {
+        Some(ModelRef::Name(n)) => (Some(n.clone()), Vec::new()),
+        Some(ModelRef::Chain(c)) => (Some(c.primary.clone()), c.fallbacks.clone()),
+        None => (None, Vec::new()),
+    };
+    let lane_primary = (lane == "subagent").then(|| defaults.subagent.model.clone()).flatten();
+    let first = requested.map(str::to_string).or(lane_primary).or(primary).or_else(|| catalogue.first());
+    let mut out: Vec<String> = Vec::new();
+    for m in first.into_iter().chain(fallbacks) {
+        let full = resolve_alias(&m, defaults);
+        if !out.contains(&full) {
+            out.push(full);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{ModelChain, ModelOptions};
+
+    fn catalogue() -> Catalogue {
+        serde_json::from_value(serde_json::json!({"providers": {
+            "deepseek": {"baseUrl": "${BASE}/v1", "apiKey": "${KEY}", "api": "openai-completions",
+                          "models": [{"id": "deepseek-chat", "name": "DeepSeek Chat", "contextWindow": 64000,
+                                      "maxTokens": 8192, "reasoning": false, "input": ["text"],
+                                      "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0}}]},
+            "other": {"baseUrl": "http://x", "api": "anthropic-messages", "models": [{"id": "m"}]}
+        }}))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_production_guide_format_parses_and_keys_come_from_the_environment() {
+        let c = catalogue();
+        let env = EnvSnapshot::from_pairs([("BASE".into(), "http://h".into()), ("KEY".into(), "sk".into())]);
+        let t = c.target("deepseek/deepseek-chat", &env, Path::new("m.json")).unwrap();
+        assert_eq!(t.base_url, "http://h/v1");
+        assert_eq!(t.api_key.as_deref(), Some("sk"));
+        assert_eq!(t.model.context_window, Some(64000));
+        let e = c.target("deepseek/deepseek-chat", &EnvSnapshot::from_pairs([]), Path::new("m.json")).unwrap_err();
+        assert!(e.contains("BASE") && e.contains("m.json"), "{e}");
+        let e = c.target("other/m", &env, Path::new("m.json")).unwrap_err();
+        assert!(e.contains("anthropic-messages"), "{e}");
+        assert!(c.target("nope/x", &env, Path::new("m.json")).unwrap_err().contains("no provider"));
+    }
+
+    #[test]
+    fn chain_resolves_aliases_and_keeps_fallback_order() {
+        let mut d = AgentDefaults {
+            model: Some(ModelRef::Chain(ModelChain {
+                primary: "fast".into(),
+                fallbacks: vec!["b/two".into(), "a/one".into(), "fast".into()],
+            })),
+            ..Default::default()
+        };
+        d.models.insert("a/one".into(), ModelOptions { alias: Some("fast".into()) });
+        let c = catalogue();
+        assert_eq!(chain(None, "main", &d, &c), vec!["a/one", "b/two"]);
+        assert_eq!(chain(Some("x/y"), "main", &d, &c), vec!["x/y", "b/two", "a/one"]);
+        d.subagent.model = Some("s/m".into());
+        assert_eq!(chain(None, "subagent", &d, &c)[0], "s/m");
+        assert_eq!(chain(None, "main", &AgentDefaults::default(), &c), vec!["deepseek/deepseek-chat"]);
+    }
+}

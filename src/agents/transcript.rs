@@ -1,0 +1,131 @@
+//! Session transcripts and the session index, under `<state>/agents/<agentId>/sessions/`:
+//! `<sessionId>.jsonl` (one JSON object per line, appended and synced per turn) and
+//! `sessions.json` (sessionKey -> sessionId and times, written atomically).
+//!
+//! A crash mid-turn can at worst leave a torn last line: readers skip it, and the next
+//! append starts on a fresh line, so earlier turns are never damaged.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::state::{self, FILE_MODE, StateError};
+
+pub fn dir(state_dir: &Path, agent_id: &str) -> PathBuf {
+    state_dir.join("agents").join(agent_id).join("sessions")
+}
+
+/// Appends one line and syncs it; a torn tail from a crash is closed off first.
+pub fn append(file: &Path, entry: &Value) -> Result<(), StateError> {
+    let err = |e| StateError::new(file, e);
+    if let Some(parent) = file.parent() {
+        state::ensure_dir(parent)?;
+    }
+    let mut f = OpenOptions::new().read(true).append(true).create(true).mode(FILE_MODE).open(file).map_err(err)?;
+    let len = f.metadata().map_err(err)?.len();
+    let mut line = String::new();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1)).map_err(err)?;
+        f.read_exact(&mut last).map_err(err)?;
+        if last[0] != b'\n' {
+            line.push('\n');
+        }
+    }
+    line.push_str(&entry.to_string());
+    line.push('\n');
+    f.write_all(line.as_bytes()).map_err(err)?;
+    f.sync_data().map_err(err)
+}
+
+/// The entries of a transcript, oldest first, and how many lines could not be read.
+pub fn read(file: &Path) -> (Vec<Value>, usize) {
+    let Ok(text) = std::fs::read_to_string(file) else { return (Vec::new(), 0) };
+    let mut damaged = 0;
+    let entries = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| match serde_json::from_str::<Value>(l) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                damaged += 1;
+                None
+            }
+        })
+        .collect();
+    (entries, damaged)
+}
+
+/// The chat messages of a transcript (for the provider and `chat.history`).
+pub fn messages(entries: &[Value]) -> Vec<Value> {
+    entries.iter().filter_map(|e| e.get("message").cloned()).collect()
+}
+
+/// One session in the index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMeta {
+    pub session_id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(default)]
+    pub turns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// sessionKey -> session, for one agent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Index {
+    #[serde(flatten)]
+    pub sessions: BTreeMap<String, SessionMeta>,
+}
+
+impl Index {
+    pub fn path(state_dir: &Path, agent_id: &str) -> PathBuf {
+        dir(state_dir, agent_id).join("sessions.json")
+    }
+
+    pub fn load(state_dir: &Path, agent_id: &str) -> Self {
+        std::fs::read(Self::path(state_dir, agent_id))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, state_dir: &Path, agent_id: &str) -> Result<(), StateError> {
+        let file = Self::path(state_dir, agent_id);
+        if let Some(parent) = file.parent() {
+            state::ensure_dir(parent)?;
+        }
+        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        state::atomic_write(&file, &bytes, FILE_MODE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_tail_is_skipped_and_the_next_append_starts_a_fresh_line() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("s/t.jsonl");
+        append(&f, &serde_json::json!({"message": {"role": "user", "content": "one"}})).unwrap();
+        // A crash half-way through the next line.
+        let mut h = OpenOptions::new().append(true).open(&f).unwrap();
+        h.write_all(b"{\"message\": {\"role\": \"assis").unwrap();
+        let (entries, damaged) = read(&f);
+        assert_eq!((entries.len(), damaged), (1, 1));
+        append(&f, &serde_json::json!({"message": {"role": "user", "content": "two"}})).unwrap();
+        let (entries, damaged) = read(&f);
+        assert_eq!(damaged, 1);
+        let texts: Vec<_> = messages(&entries).iter().map(|m| m["content"].as_str().unwrap().to_string()).collect();
+        assert_eq!(texts, ["one", "two"]);
+    }
+}

@@ -1,0 +1,228 @@
+//! Agent and chat methods: `agent` (two-stage), `agent.wait`, `chat.send`, `chat.history`,
+//! `chat.abort`, `sessions.list|reset|delete`, `models.list`, `lanes.status`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Caller, Final, Params};
+use crate::agents::{self, RunRequest, agent_of, models, transcript, valid_agent_id};
+use crate::config::model::ThinkLevel;
+use crate::protocol::ErrorShape;
+use crate::shared::Shared;
+
+/// Keys the original's `agent` accepts that this gateway takes and does not act on (no
+/// channel delivery here): accepted so existing clients work unchanged.
+const AGENT_KEYS: &[&str] = &[
+    "message",
+    "agentId",
+    "to",
+    "sessionId",
+    "sessionKey",
+    "thinking",
+    "deliver",
+    "attachments",
+    "channel",
+    "accountId",
+    "replyTo",
+    "replyChannel",
+    "timeout",
+    "lane",
+    "extraSystemPrompt",
+    "label",
+    "spawnedBy",
+    "idempotencyKey",
+    "model",
+];
+
+fn thinking(p: &Params) -> Result<Option<ThinkLevel>, ErrorShape> {
+    match p.opt_str("thinking")? {
+        None => Ok(None),
+        Some(t) => serde_json::from_value(Value::String(t.clone())).map(Some).map_err(|_| {
+            p.bad(&format!("at /thinking: must be one of off, minimal, low, medium, high, xhigh (got {t:?})"))
+        }),
+    }
+}
+
+fn agent_id(p: &Params, key: Option<&str>) -> Result<String, ErrorShape> {
+    let id = match p.opt_str("agentId")? {
+        Some(id) => id,
+        None => key.map(|k| agent_of(k, "main")).unwrap_or_else(|| "main".into()),
+    };
+    if !valid_agent_id(&id) {
+        return Err(p.bad("at /agentId: must match ^[A-Za-z0-9_-]{1,64}$"));
+    }
+    Ok(id)
+}
+
+fn lane(p: &Params) -> Result<&'static str, ErrorShape> {
+    match p.opt_str("lane")?.as_deref() {
+        None | Some("main") => Ok("main"),
+        Some("subagent") => Ok("subagent"),
+        Some("cron") => Ok("cron"),
+        Some(other) => Err(p.bad(&format!("at /lane: must be main, subagent or cron (got {other:?})"))),
+    }
+}
+
+fn follow(s: &Shared, caller: &Caller, key: &str) {
+    if let Some(conn) = &caller.conn {
+        s.sessions.subscribe(conn, key);
+    }
+}
+
+/// `agent`: `{runId, status:"accepted", acceptedAt}` now, the outcome later.
+pub fn agent(s: &Arc<Shared>, caller: &Caller, p: &Params) -> (Result<Value, ErrorShape>, Option<Final>) {
+    let run = (|| {
+        p.only(AGENT_KEYS)?;
+        let message = p.str("message")?;
+        let idem = p.str("idempotencyKey")?;
+        if let Some(run) = s.agents.replay("agent", &idem) {
+            follow(s, caller, &run.session_key);
+            return Ok(run);
+        }
+        let agent = agent_id(p, p.opt_str("sessionKey")?.as_deref())?;
+        let key = p.opt_str("sessionKey")?.unwrap_or_else(|| format!("agent:{agent}:main"));
+        let req = RunRequest {
+            agent_id: agent,
+            session_key: key.clone(),
+            message,
+            model: p.opt_str("model")?,
+            thinking: thinking(p)?,
+            timeout: p.opt_u64("timeout", 1, 86_400)?.map(Duration::from_secs),
+            lane: lane(p)?,
+            origin: "agent".into(),
+        };
+        follow(s, caller, &key);
+        let run = agents::submit(s, req)?;
+        s.agents.remember("agent", &idem, &run);
+        Ok(run)
+    })();
+    match run {
+        Err(e) => (Err(e), None),
+        Ok(run) => {
+            let st = run.state();
+            let accepted = json!({"runId": run.id, "status": "accepted", "acceptedAt": st.accepted_at,
+                                  "sessionKey": run.session_key});
+            let fut: Final = Box::pin(async move {
+                let st = run.wait(Duration::MAX).await;
+                run.final_answer(&st)
+            });
+            (Ok(accepted), Some(fut))
+        }
+    }
+}
+
+pub async fn agent_wait(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape> {
+    p.only(&["runId", "timeoutMs"])?;
+    let id = p.str("runId")?;
+    let limit = Duration::from_millis(p.opt_u64("timeoutMs", 0, 24 * 3_600_000)?.unwrap_or(30_000));
+    let run = s.agents.run(&id).ok_or_else(|| ErrorShape::invalid(format!("unknown runId {id} (or forgotten)")))?;
+    let st = run.wait(limit).await;
+    Ok(run.wait_answer(&st))
+}
+
+pub fn chat_send(s: &Arc<Shared>, caller: &Caller, p: &Params) -> Result<Value, ErrorShape> {
+    p.only(&["sessionKey", "message", "thinking", "deliver", "attachments", "timeoutMs", "idempotencyKey", "model"])?;
+    let key = p.str("sessionKey")?;
+    let message = p.str("message")?;
+    let idem = p.str("idempotencyKey")?;
+    follow(s, caller, &key);
+    if let Some(run) = s.agents.replay("chat.send", &idem) {
+        return Ok(json!({"runId": run.id, "status": "started", "replayed": true}));
+    }
+    let agent = agent_of(&key, "main");
+    if !valid_agent_id(&agent) {
+        return Err(p.bad("at /sessionKey: the agent id in it must match ^[A-Za-z0-9_-]{1,64}$"));
+    }
+    let req = RunRequest {
+        agent_id: agent,
+        session_key: key,
+        message,
+        model: p.opt_str("model")?,
+        thinking: thinking(p)?,
+        timeout: p.opt_u64("timeoutMs", 1, 86_400_000)?.map(Duration::from_millis),
+        lane: "main",
+        origin: "chat.send".into(),
+    };
+    let run = agents::submit(s, req)?;
+    s.agents.remember("chat.send", &idem, &run);
+    Ok(json!({"runId": run.id, "status": "started"}))
+}
+
+pub fn chat_history(s: &Shared, caller: &Caller, p: &Params) -> Result<Value, ErrorShape> {
+    p.only(&["sessionKey", "limit"])?;
+    let key = p.str("sessionKey")?;
+    let limit = p.opt_u64("limit", 1, 1000)?.unwrap_or(200) as usize;
+    follow(s, caller, &key);
+    let state_dir = &s.load_options.paths.state_dir;
+    let agent = agent_of(&key, "main");
+    let Some((session_id, file)) = s.agents.transcript_of(state_dir, &agent, &key) else {
+        return Ok(json!({"sessionKey": key, "sessionId": null, "messages": []}));
+    };
+    let (entries, damaged) = transcript::read(&file);
+    let mut messages = transcript::messages(&entries);
+    let skip = messages.len().saturating_sub(limit);
+    messages.drain(..skip);
+    Ok(json!({"sessionKey": key, "sessionId": session_id, "messages": messages, "damagedLines": damaged}))
+}
+
+pub fn chat_abort(s: &Shared, p: &Params) -> Result<Value, ErrorShape> {
+    p.only(&["sessionKey", "runId"])?;
+    let key = p.str("sessionKey")?;
+    let ids = s.agents.abort(&key, p.opt_str("runId")?.as_deref());
+    Ok(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids}))
+}
+
+pub fn sessions_list(s: &Shared, p: &Params) -> Result<Value, ErrorShape> {
+    p.only(&["limit", "activeMinutes", "includeGlobal", "includeUnknown", "label", "spawnedBy", "agentId"])?;
+    let agent = agent_id(p, None)?;
+    let limit = p.opt_u64("limit", 1, 100_000)?.unwrap_or(1000) as usize;
+    let active_minutes = p.opt_u64("activeMinutes", 1, 525_600)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let running = s.agents.active_runs();
+    let state_dir = &s.load_options.paths.state_dir;
+    let sessions: Vec<Value> = s
+        .agents
+        .list(state_dir, &agent)
+        .into_iter()
+        .filter(|v| active_minutes.is_none_or(|m| now - v["updatedAt"].as_i64().unwrap_or(0) <= m as i64 * 60_000))
+        .take(limit)
+        .map(|mut v| {
+            let key = v["key"].as_str().unwrap_or_default().to_string();
+            v["activeRuns"] = json!(running.get(&key).cloned().unwrap_or_default());
+            v
+        })
+        .collect();
+    Ok(json!({"path": transcript::Index::path(state_dir, &agent), "count": sessions.len(), "sessions": sessions}))
+}
+
+pub fn sessions_forget(s: &Shared, p: &Params, reset: bool) -> Result<Value, ErrorShape> {
+    if reset {
+        p.only(&["key"])?;
+    } else {
+        p.only(&["key", "deleteTranscript"])?;
+    }
+    let key = p.str("key")?;
+    let delete = !reset && p.value.get("deleteTranscript").and_then(Value::as_bool).unwrap_or(false);
+    let aborted = s.agents.abort(&key, None);
+    let agent = agent_of(&key, "main");
+    let old = s
+        .agents
+        .forget(&s.load_options.paths.state_dir, &agent, &key, reset, delete)
+        .map_err(ErrorShape::unavailable)?;
+    let Some(old) = old else {
+        return Err(ErrorShape::invalid(format!("no session {key:?}")));
+    };
+    Ok(json!({"ok": true, "key": key, "previousSessionId": old, "abortedRuns": aborted,
+              "transcriptDeleted": delete}))
+}
+
+pub fn models_list(s: &Shared, p: &Params) -> Result<Value, ErrorShape> {
+    p.only(&["agentId"])?;
+    let agent = agent_id(p, None)?;
+    let file = models::path(&s.load_options.paths.state_dir, &agent);
+    let catalogue = models::load(&file).map_err(|e| ErrorShape::unavailable(format!("cannot read models: {e}")))?;
+    let defaults = &s.config().loaded.config.agents.defaults;
+    Ok(json!({"path": file, "models": catalogue.list(), "chain": models::chain(None, "main", defaults, &catalogue)}))
+}

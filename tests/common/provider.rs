@@ -1,0 +1,168 @@
+//! A local OpenAI-compatible chat-completions server for the tests (loopback only). What it
+//! does is chosen by the requested model id:
+//! - `ok`: streams "Hello" + ", world" with usage; `echo`: answers "turns=<n> last=<text>"
+//! - `slow-<n>-<ms>`: n deltas "tick " each `ms` apart
+//! - `e500`, `e429`, `e400`: that status with an error body; `hang`: never answers
+//! - `cut`: one delta, then the connection drops mid-stream
+//!
+//! It records every request body and the most requests it had in flight at once.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Seen {
+    pub bodies: Mutex<Vec<serde_json::Value>>,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+}
+
+pub struct MockProvider {
+    pub addr: SocketAddr,
+    pub seen: Arc<Seen>,
+}
+
+impl MockProvider {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock provider");
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Seen::default());
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &s);
+                });
+            }
+        });
+        Self { addr, seen }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The models.json of the production guide's shape, with one provider `mock` whose
+    /// models are `ids`; its key comes from `${MOCK_API_KEY}`.
+    pub fn models_json(&self, ids: &[&str]) -> String {
+        let models: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                serde_json::json!({"id": id, "name": id, "contextWindow": 64000, "maxTokens": 512,
+                                         "reasoning": id.starts_with("reason"), "input": ["text"],
+                                         "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0}})
+            })
+            .collect();
+        serde_json::json!({"providers": {"mock": {"baseUrl": self.base_url(), "apiKey": "${MOCK_API_KEY}",
+                                                   "api": "openai-completions", "models": models}}})
+        .to_string()
+    }
+
+    /// The models requested so far, in order.
+    pub fn models_called(&self) -> Vec<String> {
+        self.seen.bodies.lock().unwrap().iter().map(|b| b["model"].as_str().unwrap_or("").to_string()).collect()
+    }
+}
+
+struct InFlight<'a>(&'a Seen);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut len = 0usize;
+    let mut auth = String::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let lower = h.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("authorization:") {
+            auth = h["authorization:".len()..].trim().to_string();
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    let mut body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    body["_auth"] = serde_json::json!(auth);
+    let model = body["model"].as_str().unwrap_or("").to_string();
+    let turns = body["messages"].as_array().map_or(0, Vec::len);
+    let last = body["messages"].as_array().and_then(|m| m.last()).map(|m| m["content"].clone()).unwrap_or_default();
+    seen.bodies.lock().unwrap().push(body);
+    let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _guard = InFlight(seen);
+    let mut out = conn;
+    match model.as_str() {
+        "e500" | "e429" | "e400" => {
+            let code = &model[1..];
+            let text = format!("{{\"error\":{{\"message\":\"mock {code}\"}}}}");
+            write!(
+                out,
+                "HTTP/1.1 {code} Mock\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            )?;
+            return Ok(());
+        }
+        "hang" => {
+            std::thread::sleep(Duration::from_secs(120));
+            return Ok(());
+        }
+        _ => {}
+    }
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )?;
+    let delta = |out: &mut TcpStream, text: &str| -> std::io::Result<()> {
+        let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
+        chunk(out, &format!("data: {ev}\n\n"))
+    };
+    if let Some(rest) = model.strip_prefix("slow-") {
+        let mut it = rest.split('-');
+        let n: usize = it.next().and_then(|v| v.parse().ok()).unwrap_or(10);
+        let ms: u64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(100);
+        for _ in 0..n {
+            delta(&mut out, "tick ")?;
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    } else if model == "cut" {
+        delta(&mut out, "partial")?;
+        return Ok(()); // dropped without the terminating chunk
+    } else if model == "echo" {
+        delta(&mut out, &format!("turns={turns} last={}", last.as_str().unwrap_or("")))?;
+    } else {
+        delta(&mut out, "Hello")?;
+        delta(&mut out, ", world")?;
+    }
+    let fin = serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+    chunk(&mut out, &format!("data: {fin}\n\n"))?;
+    let usage =
+        serde_json::json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}});
+    chunk(&mut out, &format!("data: {usage}\n\ndata: [DONE]\n\n"))?;
+    out.write_all(b"0\r\n\r\n")?;
+    out.flush()
+}
+
+fn chunk(out: &mut TcpStream, data: &str) -> std::io::Result<()> {
+    write!(out, "{:x}\r\n{data}\r\n", data.len())?;
+    out.flush()
+}
