@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix::Actor;
 
 use crate::actors::supervisor::{self, ChildSpec, Supervisor};
-use crate::actors::{auth, bonjour, config as config_actor, lane, listener};
+use crate::actors::{auth, bonjour, config as config_actor, cron, lane, listener};
 use crate::config::model::{Config, LogFile, LogFormat};
 use crate::config::{LoadOptions, Paths, load};
 use crate::lifecycle::LIFECYCLE;
@@ -28,7 +28,7 @@ pub struct GatewayOptions {
 fn children() -> Vec<ChildSpec> {
     let mut specs = vec![config_actor::spec(), auth::spec()];
     specs.extend(lane::IDS.map(lane::spec));
-    specs.extend([listener::spec(), bonjour::spec()]);
+    specs.extend([cron::spec(), listener::spec(), bonjour::spec()]);
     specs
 }
 
@@ -132,6 +132,15 @@ fn wire_sessions(shared: &Arc<Shared>) {
             && let Some(s) = weak.upgrade()
         {
             s.lanes.apply(&ev.live.loaded.config);
+        }
+    });
+    let weak = Arc::downgrade(shared);
+    shared.bus.subscribe(move |ev| {
+        if ev.diff.touches("cron")
+            && let Some(s) = weak.upgrade()
+            && let Some(c) = s.registry.get::<cron::CronActor>(cron::ID)
+        {
+            c.do_send(cron::CronConfigChanged);
         }
     });
     let weak = Arc::downgrade(shared);

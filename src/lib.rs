@@ -16,6 +16,7 @@ pub mod agents;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cron;
 pub mod exit;
 pub mod gateway;
 pub mod http;

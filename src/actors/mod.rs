@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod bonjour;
 pub mod config;
+pub mod cron;
 pub mod hub;
 pub mod lane;
 pub mod listener;

@@ -335,7 +335,14 @@ pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorSh
     }
     let session_lane = shared.lanes.session(&req.session_key);
     let id = uuid::Uuid::new_v4().to_string();
-    let pending = session_lane.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?;
+    let mut pending = session_lane.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?;
+    // An idle session is granted at once: queue on the global lane now, so a full lane is
+    // answered to this request rather than failing the run later.
+    let early = match pending.granted() {
+        Some(Ok(slot)) => Some((slot, global.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?)),
+        Some(Err(e)) => return Err(e.to_error()),
+        None => None,
+    };
     let (abort, reg) = AbortHandle::new_pair();
     let state = RunState {
         status: RunStatus::Queued,
@@ -363,8 +370,14 @@ pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorSh
         actix_rt::spawn(async move {
             let label = format!("{} run {}", req.origin, r.id);
             let work = async {
-                let _session = pending.slot().await?;
-                let _global = global.enqueue(label)?.slot().await?;
+                let (_session, queued) = match early {
+                    Some((slot, queued)) => (slot, queued),
+                    None => {
+                        let slot = pending.slot().await?;
+                        (slot, global.enqueue(label)?)
+                    }
+                };
+                let _global = queued.slot().await?;
                 r.state.send_modify(|st| {
                     st.status = RunStatus::Running;
                     st.started_at = Some(chrono::Utc::now().timestamp_millis());

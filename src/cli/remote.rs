@@ -124,6 +124,17 @@ pub fn status(json_out: bool, args: &ConnectArgs, opts: &LoadOptions) -> i32 {
         println!("auth:    {}", s["auth"]["mode"].as_str().unwrap_or("?"));
         println!("config:  {} (generation {})", s["config"]["path"].as_str().unwrap_or("?"), s["config"]["generation"]);
         println!("clients: {} connected", s["sessions"]["active"]);
+        for lane in ["main", "subagent", "cron", "session"] {
+            let l = &s["lanes"][lane];
+            println!(
+                "lane {lane:<9} active {}/{}  queued {}/{}  rejected {}",
+                l["active"],
+                l["limit"],
+                l["queued"],
+                l["capacity"],
+                l.get("rejected").cloned().unwrap_or(Value::from(0))
+            );
+        }
         Ok(())
     })
 }

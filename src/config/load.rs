@@ -142,6 +142,17 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
     }
     let config: Config = serde_json::from_value(doc)
         .map_err(|e| fail(vec![Problem::new("<root>", format!("does not match the config model: {e}"))]))?;
+    let semantic: Vec<Problem> = crate::cron::check_config(&config)
+        .into_iter()
+        .map(|p| {
+            let loc =
+                text.as_deref().and_then(|t| validate::locate(t, &p.path)).map(|l| format!("{}:{l}", main.display()));
+            p.at(loc)
+        })
+        .collect();
+    if !semantic.is_empty() {
+        return Err(fail(semantic));
+    }
     let effective = serde_json::to_value(&config).expect("config serializes");
     Ok(Loaded { config, effective, sources, hash, file_exists, files })
 }

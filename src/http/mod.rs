@@ -147,6 +147,7 @@ async fn fault_panic(state: State, child: web::Path<String>) -> HttpResponse {
     let sent = match child.as_str() {
         "config" => state.registry.get::<ConfigActor>("config").map(|a| a.do_send(InjectPanic)),
         "listener" => state.registry.get::<ListenerActor>("listener").map(|a| a.do_send(InjectPanic)),
+        "cron" => state.registry.get::<crate::actors::cron::CronActor>("cron").map(|a| a.do_send(InjectPanic)),
         lane if lane.starts_with("lane.") => {
             state.registry.get::<crate::actors::lane::LaneActor>(lane).map(|a| a.do_send(InjectPanic))
         }

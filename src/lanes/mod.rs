@@ -280,6 +280,11 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// The slot, if it was granted already (a lane with room grants at once).
+    pub fn granted(&mut self) -> Option<Result<Slot, LaneError>> {
+        self.rx.try_recv().ok()
+    }
+
     pub async fn slot(self) -> Result<Slot, LaneError> {
         self.rx.await.unwrap_or_else(|_| {
             Err(LaneError::Draining { lane: "?".into(), reason: "the lane was torn down; retry".into() })

@@ -2,6 +2,7 @@
 //! scope checks, parameter checks, and dispatch. Used by WebSocket sessions and `POST /rpc`.
 
 mod agent;
+mod cron;
 mod logs;
 
 use std::future::Future;
@@ -65,6 +66,13 @@ pub const METHODS: &[Method] = &[
     m("sessions.delete", scope::ADMIN),
     m("models.list", scope::READ),
     m("lanes.status", scope::READ),
+    m("cron.list", scope::READ),
+    m("cron.status", scope::READ),
+    m("cron.runs", scope::READ),
+    m("cron.add", scope::ADMIN),
+    m("cron.update", scope::ADMIN),
+    m("cron.remove", scope::ADMIN),
+    m("cron.run", scope::ADMIN),
 ];
 
 /// Every event this gateway emits.
@@ -78,6 +86,7 @@ pub const EVENTS: &[&str] = &[
     "device.pair.resolved",
     "agent",
     "chat",
+    "cron",
 ];
 
 /// Node-role methods (none served yet: a node may call nothing else).
@@ -167,6 +176,7 @@ pub async fn call(shared: Arc<Shared>, caller: Caller, method: &str, params: Val
         },
         "agent.wait" => agent::agent_wait(&shared, &p).await,
         "chat.send" => agent::chat_send(&shared, &caller, &p),
+        m if m.starts_with("cron.") => cron::call(&shared, &p).await,
         "config.set" => {
             p.only(&["raw", "baseHash", "key", "value"])?;
             let edit = match (p.opt_str("raw")?, p.opt_str("key")?) {
@@ -291,6 +301,7 @@ fn status(s: &Shared) -> Value {
         "config": {"path": s.load_options.paths.config, "hash": live.loaded.hash, "generation": live.generation,
                    "lastReload": redact(&serde_json::to_value(&*s.last_reload.read()).unwrap_or_default())},
         "children": s.children.read().clone(),
+        "lanes": s.lanes.snapshot(),
     })
 }
 

@@ -50,15 +50,27 @@ pub struct Spawn {
     pub config: Option<String>,
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
+    /// A directory the gateway sees read-only (a bind mount in a private mount namespace).
+    pub read_only: Option<PathBuf>,
 }
 
 impl Default for Spawn {
     fn default() -> Self {
-        Self { state: tempfile::tempdir().expect("tempdir"), config: None, env: Vec::new(), args: Vec::new() }
+        Self::in_state(tempfile::tempdir().expect("tempdir"))
     }
 }
 
 impl Spawn {
+    /// A gateway on an existing state directory (a restart).
+    pub fn in_state(state: tempfile::TempDir) -> Self {
+        Self { state, config: None, env: Vec::new(), args: Vec::new(), read_only: None }
+    }
+
+    pub fn read_only(mut self, dir: &Path) -> Self {
+        self.read_only = Some(dir.to_path_buf());
+        self
+    }
+
     pub fn config(mut self, text: &str) -> Self {
         self.config = Some(text.to_string());
         self
@@ -77,7 +89,23 @@ impl Spawn {
         if let Some(text) = &self.config {
             std::fs::write(self.state.path().join("config.json5"), text).expect("write config");
         }
-        let mut c = command(self.state.path());
+        let mut c = match &self.read_only {
+            None => command(self.state.path()),
+            Some(dir) => {
+                // unshare execs in place: the child is the gateway itself.
+                let mut c = command(self.state.path());
+                let mut u = Command::new("unshare");
+                u.env_clear().envs(c.get_envs().filter_map(|(k, v)| Some((k, v?)))).args([
+                    "-m",
+                    "sh",
+                    "-c",
+                    "mount --bind -o ro \"$0\" \"$0\" && exec \"$@\"",
+                ]);
+                u.arg(dir).arg(BIN).args(c.get_args());
+                c = u;
+                c
+            }
+        };
         c.args(["gateway", "--log-format", "json"]);
         let file_sets_port = self.config.as_deref().is_some_and(|c| c.contains("port:"));
         if !file_sets_port && !self.args.iter().any(|a| a == "--port") {
@@ -180,6 +208,23 @@ impl Gateway {
 
     pub fn dump_logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
+    }
+}
+
+impl Gateway {
+    /// Stops the gateway with SIGTERM (it must exit 0) and hands back its state directory.
+    pub fn stop_keep_state(mut self) -> tempfile::TempDir {
+        self.signal(libc::SIGTERM);
+        let st = self.wait_exit(Duration::from_secs(20));
+        assert_eq!(st.code(), Some(0), "{}", self.dump_logs());
+        std::mem::replace(&mut self.state, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// Kills the gateway with SIGKILL and hands back its state directory.
+    pub fn kill_keep_state(mut self) -> tempfile::TempDir {
+        self.signal(libc::SIGKILL);
+        self.wait_exit(Duration::from_secs(10));
+        std::mem::replace(&mut self.state, tempfile::tempdir().expect("tempdir"))
     }
 }
 

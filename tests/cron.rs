@@ -1,0 +1,192 @@
+//! Cron end to end: jobs from config and from `cron.add`, firing through the cron lane,
+//! run history, `cron` events, catch-up of runs missed while the gateway was down, the
+//! backup-sessions command and agentTurn payloads.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::provider::MockProvider;
+use common::{Spawn, Ws, wait_until};
+use serde_json::{Value, json};
+
+fn client(addr: std::net::SocketAddr) -> Ws {
+    let mut ws = Ws::open(addr);
+    ws.connect(json!({})).expect("connect");
+    ws
+}
+
+/// The next `cron` event with `action: finished` for `job`.
+fn finished(ws: &mut Ws, job: &str) -> Value {
+    loop {
+        let e = ws.event("cron").expect("a cron event");
+        if e["payload"]["jobId"] == job && e["payload"]["action"] == "finished" {
+            return e["payload"].clone();
+        }
+    }
+}
+
+fn backups(state: &std::path::Path) -> usize {
+    std::fs::read_dir(state.join("backups"))
+        .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tar.gz")).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_config_job_fires_through_the_cron_lane_and_keeps_history() {
+    let gw = Spawn::default()
+        .config("{ cron: { jobs: [ { id: 'bk', schedule: '* * * * * *', payload: { kind: 'backupSessions', keep: 2 } } ] } }")
+        .start();
+    let mut ws = client(gw.addr);
+    let first = finished(&mut ws, "bk");
+    assert_eq!(first["status"], "ok", "{first}");
+    assert!(first["summary"].as_str().unwrap().contains("backups/sessions-"), "{first}");
+    assert!(first["nextRunAtMs"].as_i64().is_some(), "{first}");
+    finished(&mut ws, "bk");
+    finished(&mut ws, "bk");
+    assert_eq!(backups(gw.state_path()), 2, "retention keeps 2");
+    let runs = ws.call("cron.runs", json!({"id": "bk"}));
+    let list = runs["payload"]["runs"].as_array().unwrap();
+    assert!(list.len() >= 3, "{runs}");
+    assert!(list.iter().all(|r| r["status"] == "ok" && r["reason"] == "schedule"), "{runs}");
+    let lanes = ws.call("lanes.status", json!({}));
+    assert!(lanes["payload"]["lanes"]["cron"]["completed"].as_u64().unwrap() >= 3, "{lanes}");
+    // Config jobs are changed in the config file, not through RPC.
+    let r = ws.call("cron.remove", json!({"id": "bk"}));
+    assert!(r["error"]["message"].as_str().unwrap().contains("config file"), "{r}");
+}
+
+#[test]
+fn jobs_added_by_rpc_are_stored_listed_updated_run_and_removed() {
+    let gw = Spawn::default().start();
+    let mut ws = client(gw.addr);
+    let bad = ws.call(
+        "cron.add",
+        json!({"name": "x", "schedule": "61 * * * *", "payload": {"kind": "backupSessions", "keep": 1}}),
+    );
+    assert!(bad["error"]["message"].as_str().unwrap().contains("not valid"), "{bad}");
+    let bad = ws.call("cron.add", json!({"schedule": "every 1h", "payload": {"kind": "systemEvent", "text": "x"}}));
+    assert!(bad["error"]["message"].as_str().unwrap().contains("unknown variant"), "{bad}");
+
+    let added = ws.call(
+        "cron.add",
+        json!({"name": "nightly", "schedule": {"kind": "cron", "expr": "0 3 * * *", "tz": "Europe/Berlin"},
+               "payload": {"kind": "backupSessions", "keep": 3}}),
+    );
+    let id = added["payload"]["job"]["id"].as_str().unwrap().to_string();
+    assert!(added["payload"]["job"]["nextRunAtMs"].as_i64().unwrap() > 0, "{added}");
+    let stored = std::fs::read_to_string(gw.state_path().join("cron/jobs.json")).unwrap();
+    assert!(stored.contains("nightly"), "{stored}");
+
+    let up = ws.call("cron.update", json!({"id": id, "patch": {"enabled": false}}));
+    assert_eq!(up["payload"]["job"]["enabled"], false, "{up}");
+    let list = ws.call("cron.list", json!({}));
+    assert_eq!(list["payload"]["jobs"].as_array().unwrap().len(), 0, "disabled jobs are hidden by default");
+    let list = ws.call("cron.list", json!({"includeDisabled": true}));
+    assert_eq!(list["payload"]["jobs"][0]["source"], "store");
+
+    let due = ws.call("cron.run", json!({"id": id, "mode": "due"}));
+    assert_eq!(due["payload"]["ran"], false, "{due}");
+    assert_eq!(ws.call("cron.run", json!({"id": id}))["payload"]["ran"], true);
+    let done = finished(&mut ws, &id);
+    assert_eq!((done["status"].as_str(), done["reason"].as_str()), (Some("ok"), Some("manual")), "{done}");
+    assert_eq!(backups(gw.state_path()), 1);
+
+    let st = ws.call("cron.status", json!({}));
+    assert_eq!(st["payload"]["enabled"], true);
+    assert_eq!(ws.call("cron.remove", json!({"id": id}))["payload"]["removed"], id.as_str());
+    assert!(
+        ws.call("cron.runs", json!({"id": "../../etc"}))["error"]["message"].as_str().unwrap().contains("must match")
+    );
+}
+
+#[test]
+fn missed_runs_are_caught_up_once_or_recorded_as_skipped() {
+    let gw = Spawn::default().start();
+    let mut ws = client(gw.addr);
+    for (name, catch_up) in [("catch", true), ("skip", false)] {
+        let r = ws.call(
+            "cron.add",
+            json!({"name": name, "schedule": "every 1h", "catchUp": catch_up,
+                   "payload": {"kind": "backupSessions", "keep": 5}}),
+        );
+        assert!(r["ok"] == true, "{r}");
+    }
+    drop(ws);
+    let state = gw.stop_keep_state();
+    // Pretend the jobs were added, and the gateway stopped, three hours ago.
+    let three_hours = 3 * 3_600_000 - 60_000;
+    let file = state.path().join("cron/state.json");
+    let mut st: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for (_, job) in st.as_object_mut().unwrap() {
+        job["seenAtMs"] = json!(job["seenAtMs"].as_i64().unwrap() - three_hours);
+    }
+    std::fs::write(&file, st.to_string()).unwrap();
+    let file = state.path().join("cron/jobs.json");
+    let mut jobs: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for job in jobs["jobs"].as_array_mut().unwrap() {
+        job["createdAtMs"] = json!(job["createdAtMs"].as_i64().unwrap() - three_hours);
+    }
+    std::fs::write(&file, jobs.to_string()).unwrap();
+
+    let gw = Spawn::in_state(state).start();
+    let mut ws = client(gw.addr);
+    let list = ws.call("cron.list", json!({}));
+    let id = |name: &str| {
+        list["payload"]["jobs"].as_array().unwrap().iter().find(|j| j["name"] == name).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (catch, skip) = (id("catch"), id("skip"));
+    let runs_of = |ws: &mut Ws, id: &str| ws.call("cron.runs", json!({"id": id}))["payload"]["runs"].clone();
+    let caught = wait_until("the catch-up run to finish", Duration::from_secs(10), || {
+        let runs = runs_of(&mut ws, &catch);
+        runs.as_array().filter(|r| !r.is_empty()).map(|_| runs.clone())
+    });
+    assert_eq!(caught.as_array().unwrap().len(), 1, "one catch-up run, not two: {caught}");
+    assert_eq!(caught[0]["reason"], "catch-up", "{list}");
+    assert_eq!(caught[0]["status"], "ok");
+    let skipped = runs_of(&mut ws, &skip);
+    assert_eq!(skipped[0]["status"], "skipped", "{skipped}");
+    assert!(skipped[0]["error"].as_str().unwrap().contains("missed 2 run(s)"), "{skipped}");
+    assert_eq!(backups(gw.state_path()), 1);
+}
+
+#[test]
+fn an_agent_turn_job_runs_an_agent_on_the_cron_lane() {
+    let mock = MockProvider::start();
+    let spawn = Spawn::default().env("MOCK_API_KEY", "k").config(
+        "{ cron: { jobs: [ { id: 'hello', schedule: 'every 1s', payload: { kind: 'agentTurn', message: 'status?' } } ] } }",
+    );
+    let dir = spawn.state.path().join("agents/main/agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("models.json"), mock.models_json(&["ok"])).unwrap();
+    let gw = spawn.start();
+    let mut ws = client(gw.addr);
+    let started = Instant::now();
+    let done = finished(&mut ws, "hello");
+    assert_eq!(done["status"], "ok", "{done}");
+    assert!(done["summary"].as_str().unwrap().contains("Hello, world"), "{done}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let h = ws.call("chat.history", json!({"sessionKey": "agent:main:cron:hello"}));
+    assert_eq!(h["payload"]["messages"][0]["content"], "status?", "{h}");
+    let lanes = ws.call("lanes.status", json!({}));
+    assert!(lanes["payload"]["lanes"]["cron"]["completed"].as_u64().unwrap() >= 1, "{lanes}");
+    assert_eq!(lanes["payload"]["lanes"]["main"]["started"], 0, "{lanes}");
+}
+
+#[test]
+fn a_bad_schedule_in_the_config_file_is_a_config_error_with_its_line() {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(
+        state.path().join("config.json5"),
+        "{\n  cron: {\n    jobs: [\n      { schedule: '0 0 31 2 * * * *', command: 'backup-sessions' },\n    ],\n  },\n}\n",
+    )
+    .unwrap();
+    let (code, out, err) = common::run(state.path(), &["config", "validate"], &[]);
+    assert_eq!(code, 78, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("cron.jobs.0.schedule") && all.contains("8 fields"), "{all}");
+    assert!(all.contains("config.json5:4"), "{all}");
+}
