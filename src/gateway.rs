@@ -116,6 +116,11 @@ fn wire_sessions(shared: &Arc<Shared>) {
     shared.on_stopping(move |restarting| {
         if let Some(s) = weak.upgrade() {
             s.sessions.shutdown_all(restarting);
+            if !restarting {
+                // Nothing new starts once the stop begins; running jobs get the grace period
+                // while the lane children stop (last, after the listener).
+                s.lanes.drain_all(lane::DRAIN_REASON);
+            }
         }
     });
     let weak = Arc::downgrade(shared);

@@ -27,7 +27,7 @@ fn client(gw: &Gateway) -> Ws {
 /// Reads frames until the response with `id`, keeping events (in order) in `events`.
 fn until_response(ws: &mut Ws, id: &str, events: &mut Vec<Value>) -> Value {
     loop {
-        let v = ws.recv().unwrap_or_else(|c| panic!("closed waiting for {id}: {c:?}"));
+        let v = ws.recv().unwrap_or_else(|c| panic!("closed waiting for {id} after {} events: {c:?}", events.len()));
         if v["type"] == "res" && v["id"] == id {
             return v;
         }
@@ -165,4 +165,258 @@ fn a_run_over_its_time_limit_ends_with_agent_timeout() {
     let fin = until_response(&mut ws, "t1", &mut ev);
     assert_eq!(fin["ok"], false, "{fin}");
     assert_eq!(fin["error"]["code"], "AGENT_TIMEOUT", "{fin}");
+}
+
+fn lane(ws: &mut Ws, name: &str) -> Value {
+    ws.call("lanes.status", json!({}))["payload"]["lanes"][name].clone()
+}
+
+#[test]
+fn a_thousand_concurrent_submissions_never_exceed_the_lane_limit() {
+    let mock = MockProvider::start();
+    let cfg = "{ agents: { defaults: { maxConcurrent: 3 } }, lanes: { main: { queueCapacity: 1000 }, \
+               session: { queueCapacity: 1000 } } }";
+    let gw = gateway(&mock, &["slow-1-5"], cfg);
+    let mut ws = client(&gw);
+    // Pipelined: all 1,000 requests are written before any answer is read.
+    for i in 0..1000 {
+        let p =
+            json!({"sessionKey": format!("agent:main:s{}", i % 20), "message": "m", "idempotencyKey": format!("k{i}")});
+        send(&mut ws, &format!("q{i}"), "chat.send", p);
+    }
+    // Answers may come in any order (each request is handled as it arrives).
+    let mut accepted = std::collections::HashSet::new();
+    while accepted.len() < 1000 {
+        let v = ws.recv().unwrap_or_else(|c| panic!("closed after {} answers: {c:?}", accepted.len()));
+        if v["type"] == "res" {
+            assert_eq!(v["ok"], true, "{v}");
+            accepted.insert(v["id"].as_str().unwrap().to_string());
+        }
+    }
+    let done = wait_until("1,000 runs to complete", Duration::from_secs(120), || {
+        let main = lane(&mut ws, "main");
+        (main["completed"] == 1000).then_some(main)
+    });
+    assert_eq!(done["rejected"], 0, "{done}");
+    assert_eq!(done["limit"], 3);
+    let most = mock.seen.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most <= 3, "the provider saw {most} requests at once; the lane allows 3");
+    assert_eq!(most, 3, "the lane ran at its limit");
+    assert_eq!(mock.models_called().len(), 1000);
+}
+
+#[test]
+fn a_full_lane_answers_unavailable_with_retry_after() {
+    let mock = MockProvider::start();
+    let cfg = "{ agents: { defaults: { maxConcurrent: 1 } }, lanes: { main: { queueCapacity: 2 } } }";
+    let gw = gateway(&mock, &["slow-40-50"], cfg);
+    let mut ws = client(&gw);
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        let r = ws.call(
+            "chat.send",
+            json!({"sessionKey": format!("agent:main:o{i}"), "message": "m", "idempotencyKey": format!("o{i}")}),
+        );
+        assert_eq!(r["ok"], true, "{r}");
+        runs.push(r["payload"]["runId"].as_str().unwrap().to_string());
+    }
+    let r = ws.call("chat.send", json!({"sessionKey": "agent:main:o3", "message": "m", "idempotencyKey": "o3"}));
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["error"]["code"], "UNAVAILABLE");
+    assert_eq!(r["error"]["retryable"], true);
+    assert!(r["error"]["retryAfterMs"].as_u64().unwrap() >= 100, "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("lanes.main.queueCapacity"), "{r}");
+    // `agent` is refused before it is accepted.
+    let a = ws.call("agent", json!({"message": "m", "sessionKey": "agent:main:o4", "idempotencyKey": "o4"}));
+    assert_eq!(a["error"]["code"], "UNAVAILABLE", "{a}");
+    let main = lane(&mut ws, "main");
+    assert_eq!(
+        (main["active"].as_u64(), main["queued"].as_u64(), main["rejected"].as_u64()),
+        (Some(1), Some(2), Some(2))
+    );
+    // /health shows the same counters.
+    assert_eq!(gw.health()["lanes"]["main"]["rejected"], 2);
+    ws.call("chat.abort", json!({"sessionKey": "agent:main:o0"}));
+}
+
+#[test]
+fn a_reloaded_limit_applies_at_once_in_both_directions() {
+    let mock = MockProvider::start();
+    let cfg = |n: u32| {
+        format!("{{ gateway: {{ reload: {{ debounceMs: 50 }} }}, agents: {{ defaults: {{ maxConcurrent: {n} }} }} }}")
+    };
+    let gw = gateway(&mock, &["slow-30-50"], &cfg(1));
+    let mut ws = client(&gw);
+    for i in 0..8 {
+        let r = ws.call(
+            "chat.send",
+            json!({"sessionKey": format!("agent:main:r{i}"), "message": "m", "idempotencyKey": format!("r{i}")}),
+        );
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    assert_eq!(lane(&mut ws, "main")["active"], 1);
+    std::fs::write(gw.config_path(), cfg(3)).unwrap();
+    gw.signal(libc::SIGHUP);
+    let grown = wait_until("three runs active after raising the limit", Duration::from_secs(10), || {
+        let l = lane(&mut ws, "main");
+        (l["active"] == 3).then_some(l)
+    });
+    assert_eq!(grown["limit"], 3);
+    std::fs::write(gw.config_path(), cfg(1)).unwrap();
+    gw.signal(libc::SIGHUP);
+    wait_until("the limit back at 1", Duration::from_secs(10), || (lane(&mut ws, "main")["limit"] == 1).then_some(()));
+    // Running jobs are not killed; none start until fewer than one runs.
+    wait_until("running jobs to drain to the new limit", Duration::from_secs(15), || {
+        (lane(&mut ws, "main")["active"].as_u64() <= Some(1)).then_some(())
+    });
+    mock.seen.max_in_flight.store(0, std::sync::atomic::Ordering::SeqCst);
+    let l = wait_until("two more runs to finish at the new limit", Duration::from_secs(20), || {
+        let l = lane(&mut ws, "main");
+        (l["completed"].as_u64() >= Some(5)).then_some(l)
+    });
+    assert!(l["active"].as_u64() <= Some(1), "{l}");
+    assert_eq!(mock.seen.max_in_flight.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(mock.models_called().len() as u64, l["completed"].as_u64().unwrap() + l["active"].as_u64().unwrap());
+    for i in 0..8 {
+        ws.call("chat.abort", json!({"sessionKey": format!("agent:main:r{i}")}));
+    }
+}
+
+#[test]
+fn shutdown_lets_the_running_run_finish_and_answers_queued_ones() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["slow-5-100"], "{ agents: { defaults: { maxConcurrent: 1 } } }");
+    let mut ws = client(&gw);
+    for i in 0..3 {
+        let r = ws.call(
+            "chat.send",
+            json!({"sessionKey": format!("agent:main:d{i}"), "message": "m", "idempotencyKey": format!("d{i}")}),
+        );
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    ws.event("chat").expect("the first run is streaming");
+    let logs = gw.logs.clone();
+    let state = gw.stop_keep_state();
+    let logs = logs.lock().unwrap().join("\n");
+    assert!(logs.contains(r#""queued_answered":2"#), "{logs}");
+    assert_eq!(logs.matches("gateway stopping: the job was queued and had not started").count(), 2, "{logs}");
+    let dir = state.path().join("agents/main/sessions");
+    let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
+    let id = index["agent:main:d0"]["sessionId"].as_str().unwrap();
+    let (lines, _) = read_lines(&dir.join(format!("{id}.jsonl")));
+    assert_eq!(lines.len(), 2, "the running turn finished before exit: {lines:?}");
+    assert_eq!(lines[1]["message"]["content"], "tick tick tick tick tick ");
+    assert_eq!(mock.models_called().len(), 1, "queued runs never started");
+}
+
+fn read_lines(path: &std::path::Path) -> (Vec<Value>, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut bad = 0;
+    let good = text
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str(l).ok().or_else(|| {
+                bad += 1;
+                None
+            })
+        })
+        .collect();
+    (good, bad)
+}
+
+#[test]
+fn kill_9_mid_stream_leaves_earlier_turns_intact() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["echo", "slow-100-50"], "{ agents: { defaults: { model: 'mock/echo' } } }");
+    let mut ws = client(&gw);
+    for (i, m) in ["one", "two"].iter().enumerate() {
+        let r = ws
+            .call("chat.send", json!({"sessionKey": "agent:main:k", "message": m, "idempotencyKey": format!("k{i}")}));
+        let w = ws.call("agent.wait", json!({"runId": r["payload"]["runId"], "timeoutMs": 5000}));
+        assert_eq!(w["payload"]["status"], "ok", "{w}");
+    }
+    let third = ws.call(
+        "chat.send",
+        json!({"sessionKey": "agent:main:k", "message": "three", "model": "mock/slow-100-50", "idempotencyKey": "k2"}),
+    );
+    wait_until("the third turn streaming", Duration::from_secs(10), || {
+        let e = ws.event("chat").ok()?;
+        (e["payload"]["runId"] == third["payload"]["runId"]).then_some(())
+    });
+    let state = gw.kill_keep_state();
+    let dir = state.path().join("agents/main/sessions");
+    let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
+    let file = dir.join(format!("{}.jsonl", index["agent:main:k"]["sessionId"].as_str().unwrap()));
+    let (lines, bad) = read_lines(&file);
+    assert_eq!(bad, 0, "every line is whole");
+    let texts: Vec<_> = lines.iter().map(|l| l["message"]["content"].as_str().unwrap().to_string()).collect();
+    assert_eq!(texts, ["one", "turns=1 last=one", "two", "turns=3 last=two", "three"]);
+    // The session carries on after a restart, with its history.
+    let gw = Spawn::in_state(state)
+        .env("MOCK_API_KEY", "sk-test")
+        .config("{ agents: { defaults: { model: 'mock/echo' } } }")
+        .start();
+    let mut ws = client(&gw);
+    let r = ws.call("chat.send", json!({"sessionKey": "agent:main:k", "message": "four", "idempotencyKey": "k3"}));
+    let w = ws.call("agent.wait", json!({"runId": r["payload"]["runId"], "timeoutMs": 5000}));
+    assert_eq!(w["payload"]["status"], "ok", "{w}");
+    let h = ws.call("chat.history", json!({"sessionKey": "agent:main:k"}));
+    let last = h["payload"]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["content"], "turns=6 last=four", "{h}");
+}
+
+#[test]
+fn a_read_only_models_json_is_read_and_never_needed_writable() {
+    let mock = MockProvider::start();
+    let spawn = Spawn::default().env("MOCK_API_KEY", "sk-test");
+    let dir = spawn.state.path().join("agents/main/agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("models.json"), mock.models_json(&["ok"])).unwrap();
+    let gw = spawn.read_only(&dir).start();
+    let mut ws = client(&gw);
+    let models = ws.call("models.list", json!({}));
+    assert_eq!(models["payload"]["models"][0]["id"], "mock/ok", "{models}");
+    let r = ws.call("chat.send", json!({"sessionKey": "agent:main:ro", "message": "x", "idempotencyKey": "ro"}));
+    let w = ws.call("agent.wait", json!({"runId": r["payload"]["runId"], "timeoutMs": 5000}));
+    assert_eq!(w["payload"]["status"], "ok", "{w}");
+}
+
+#[test]
+fn a_read_only_agent_dir_without_models_json_starts_and_says_how_to_fix_it() {
+    let spawn = Spawn::default();
+    let dir = spawn.state.path().join("agents/main/agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    let gw = spawn.read_only(&dir).start();
+    let line = gw.dump_logs().lines().find(|l| l.contains("model catalogue not created")).map(str::to_string);
+    let line = line.unwrap_or_else(|| panic!("no warning: {}", gw.dump_logs()));
+    assert!(line.contains("models.json") && line.contains("Read-only file system"), "{line}");
+    assert!(line.contains("put the file there before start"), "{line}");
+    assert_eq!(gw.health()["status"], "ok");
+    let mut ws = client(&gw);
+    let r = ws.call("chat.send", json!({"sessionKey": "agent:main:x", "message": "x", "idempotencyKey": "x"}));
+    let w = ws.call("agent.wait", json!({"runId": r["payload"]["runId"], "timeoutMs": 5000}));
+    assert!(w["payload"]["error"].as_str().unwrap().contains("add a provider to"), "{w}");
+}
+
+#[test]
+fn bad_agent_params_are_rejected_with_the_field() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok"], "{}");
+    let mut ws = client(&gw);
+    let cases = [
+        ("agent", json!({"message": "x"}), "idempotencyKey"),
+        ("agent", json!({"message": "x", "idempotencyKey": "a", "thinking": "max"}), "/thinking"),
+        ("agent", json!({"message": "x", "idempotencyKey": "a", "lane": "fast"}), "/lane"),
+        ("agent", json!({"message": "x", "idempotencyKey": "a", "agentId": "../etc"}), "/agentId"),
+        ("agent", json!({"message": "x", "idempotencyKey": "a", "bogus": 1}), "bogus"),
+        ("chat.send", json!({"sessionKey": "s", "idempotencyKey": "a"}), "message"),
+        ("chat.history", json!({"sessionKey": "s", "limit": 5000}), "/limit"),
+        ("agent.wait", json!({"runId": "nope"}), "unknown runId"),
+        ("sessions.delete", json!({"key": "agent:main:none"}), "no session"),
+    ];
+    for (method, params, needle) in cases {
+        let r = ws.call(method, params.clone());
+        assert_eq!(r["ok"], false, "{method} {params}: {r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains(needle), "{method} {params}: {r}");
+    }
 }

@@ -16,6 +16,10 @@ use crate::shared::Shared;
 /// The child ids, one per named lane.
 pub const IDS: [&str; 3] = ["lane.main", "lane.subagent", "lane.cron"];
 
+/// What a job queued when the gateway stops is answered.
+pub const DRAIN_REASON: &str =
+    "gateway stopping: the job was queued and had not started; submit it again after restart";
+
 /// Command: start what the limit allows.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -78,14 +82,11 @@ impl Handler<StopChild> for LaneActor {
             ctx.stop();
             return;
         }
-        let reason = "gateway stopping: the job was queued and had not started; submit it again after restart";
-        let answered = self.lane.drain(reason);
-        if self.lane.name == "main" {
-            self.shared.lanes.drain_sessions(reason);
-        }
+        // Normally drained already when the stop began (a no-op then).
+        self.lane.drain(DRAIN_REASON);
         let grace = Duration::from_millis(self.shared.config().loaded.config.gateway.shutdown_timeout_ms);
         let running = self.lane.stats().active;
-        tracing::info!(lane = %self.lane.name, queued_answered = answered, running, "lane draining");
+        tracing::info!(lane = %self.lane.name, running, "lane stopping once its running jobs finish");
         let lane = self.lane.clone();
         ctx.wait(async move { lane.idle_within(grace).await }.into_actor(self).map(|finished, act, ctx| {
             if !finished {

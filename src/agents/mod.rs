@@ -330,9 +330,7 @@ pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorSh
         .get(req.lane)
         .cloned()
         .ok_or_else(|| ErrorShape::invalid(format!("unknown lane {:?} (main, subagent, cron)", req.lane)))?;
-    if let Some(e) = global.would_reject() {
-        return Err(e.to_error());
-    }
+    global.admit().map_err(|e| e.to_error())?;
     let session_lane = shared.lanes.session(&req.session_key);
     let id = uuid::Uuid::new_v4().to_string();
     let mut pending = session_lane.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?;

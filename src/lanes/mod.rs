@@ -157,17 +157,20 @@ impl Lane {
         Ok(Pending { rx })
     }
 
-    /// Whether a job submitted now would be rejected (for admission across two lanes).
-    pub fn would_reject(&self) -> Option<LaneError> {
-        let b = self.book.lock();
-        if let Some(reason) = &b.stats.draining {
-            return Some(LaneError::Draining { lane: self.name.clone(), reason: reason.clone() });
-        }
-        (b.queue.len() >= b.stats.capacity).then(|| LaneError::Full {
-            lane: self.name.clone(),
-            capacity: b.stats.capacity,
-            retry_after_ms: b.retry_after_ms(),
-        })
+    /// Rejects now (and counts it) what this lane would reject if submitted now: admission
+    /// for work that waits on another lane first.
+    pub fn admit(&self) -> Result<(), LaneError> {
+        let mut b = self.book.lock();
+        let err = if let Some(reason) = &b.stats.draining {
+            LaneError::Draining { lane: self.name.clone(), reason: reason.clone() }
+        } else if b.queue.len() >= b.stats.capacity {
+            LaneError::Full { lane: self.name.clone(), capacity: b.stats.capacity, retry_after_ms: b.retry_after_ms() }
+        } else {
+            return Ok(());
+        };
+        b.stats.submitted += 1;
+        b.stats.rejected += 1;
+        Err(err)
     }
 
     /// Starts what the limit allows: through the LaneActor when one is attached, else here.
@@ -396,11 +399,16 @@ impl Lanes {
         serde_json::Value::Object(out)
     }
 
-    /// Session lanes answer their queued jobs too when the gateway stops.
-    pub fn drain_sessions(&self, reason: &str) {
-        for l in self.sessions.lock().values() {
-            l.drain(reason);
+    /// Every lane stops admitting and answers its queued jobs with `reason`.
+    pub fn drain_all(&self, reason: &str) {
+        let mut answered = 0;
+        for l in self.named.values() {
+            answered += l.drain(reason);
         }
+        for l in self.sessions.lock().values() {
+            answered += l.drain(reason);
+        }
+        tracing::info!(queued_answered = answered, "lanes draining: queued jobs answered, running ones finish");
     }
 }
 

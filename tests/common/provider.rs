@@ -153,6 +153,9 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
         delta(&mut out, "Hello")?;
         delta(&mut out, ", world")?;
     }
+    // Done with this request before the gateway can see its end: a slot it frees is never
+    // counted twice here.
+    drop(_guard);
     let fin = serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
     chunk(&mut out, &format!("data: {fin}\n\n"))?;
     let usage =
