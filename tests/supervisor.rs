@@ -136,3 +136,44 @@ fn a_slow_consumer_is_cut_and_droppable_events_are_skipped() {
     assert_eq!(fresh.call("health", serde_json::json!({}))["ok"], true);
     drop(other);
 }
+
+#[test]
+fn a_lane_restarted_after_a_panic_runs_each_queued_job_exactly_once() {
+    let mock = common::provider::MockProvider::start();
+    let spawn = Spawn::default().env("MOCK_API_KEY", "k").config("{ agents: { defaults: { maxConcurrent: 1 } } }");
+    let dir = spawn.state.path().join("agents/main/agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("models.json"), mock.models_json(&["slow-3-100"])).unwrap();
+    let gw = spawn.start();
+    let mut ws = common::Ws::open(gw.addr);
+    ws.connect(serde_json::json!({})).unwrap();
+    let mut runs = Vec::new();
+    for i in 0..5 {
+        let p = serde_json::json!({"sessionKey": format!("agent:main:p{i}"), "message": "m", "idempotencyKey": format!("p{i}")});
+        runs.push(ws.call("chat.send", p)["payload"]["runId"].as_str().unwrap().to_string());
+    }
+    assert_eq!(http_post(gw.addr, "/__fault/panic/lane.main").unwrap().0, 202);
+    let h = gw.wait_health("lane.main restarted", |h| {
+        child(h, "lane.main")["restarts"] == 1 && child(h, "lane.main")["state"] == "running"
+    });
+    assert!(h["lanes"]["main"]["queued"].as_u64().unwrap() >= 3, "jobs still queued across the restart: {h}");
+    for run in &runs {
+        let w = ws.call("agent.wait", serde_json::json!({"runId": run, "timeoutMs": 15000}));
+        assert_eq!(w["payload"]["status"], "ok", "{w}");
+    }
+    assert_eq!(mock.models_called().len(), 5, "each queued job ran once: none lost, none twice");
+    assert_eq!(mock.seen.max_in_flight.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_panicking_cron_actor_is_restarted_with_its_jobs() {
+    let gw = Spawn::default()
+        .config("{ cron: { jobs: [ { id: 'b', schedule: '0 3 * * *', command: 'backup-sessions' } ] } }")
+        .start();
+    assert_eq!(http_post(gw.addr, "/__fault/panic/cron").unwrap().0, 202);
+    gw.wait_health("cron restarted", |h| child(h, "cron")["restarts"] == 1 && child(h, "cron")["state"] == "running");
+    let mut ws = common::Ws::open(gw.addr);
+    ws.connect(serde_json::json!({})).unwrap();
+    let list = ws.call("cron.list", serde_json::json!({}));
+    assert_eq!(list["payload"]["jobs"][0]["id"], "b", "{list}");
+}
