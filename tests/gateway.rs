@@ -28,7 +28,15 @@ fn probes_answer_and_health_has_the_documented_fields() {
     assert_eq!(h["sessions"]["active"], 0);
     assert_eq!(h["sessions"]["total"], 0);
     let children: Vec<&str> = h["children"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(children, ["config", "auth", "listener", "bonjour"]);
+    assert_eq!(children, ["config", "auth", "lane.main", "lane.subagent", "lane.cron", "cron", "listener", "bonjour"]);
+    for lane in ["main", "subagent", "cron"] {
+        for key in ["active", "limit", "queued", "capacity", "rejected"] {
+            assert!(h["lanes"][lane][key].is_u64(), "lanes.{lane}.{key}: {h}");
+        }
+    }
+    assert_eq!(h["lanes"]["main"]["limit"], 4);
+    assert_eq!(h["lanes"]["subagent"]["limit"], 2);
+    assert_eq!(h["lanes"]["cron"]["limit"], 1);
     assert!(h["children"].as_array().unwrap().iter().all(|c| c["state"] == "running"));
     assert_eq!(h["config"]["generation"], 1);
     assert_eq!(h["listen"][0], gw.addr.to_string());

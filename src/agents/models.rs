@@ -232,6 +232,16 @@ mod tests {
     }
 
     #[test]
+    fn the_example_catalogue_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/models.example.json");
+        let c = load(&file).unwrap();
+        let env = EnvSnapshot::from_pairs([("DEEPSEEK_API_KEY".into(), "sk".into())]);
+        let t = c.target("deepseek/deepseek-chat", &env, &file).unwrap();
+        assert_eq!(t.base_url, "https://api.deepseek.com/v1");
+        assert_eq!(c.list().len(), 1);
+    }
+
+    #[test]
     fn chain_resolves_aliases_and_keeps_fallback_order() {
         let mut d = AgentDefaults {
             model: Some(ModelRef::Chain(ModelChain {
