@@ -420,3 +420,53 @@ fn bad_agent_params_are_rejected_with_the_field() {
         assert!(r["error"]["message"].as_str().unwrap().contains(needle), "{method} {params}: {r}");
     }
 }
+
+#[test]
+fn sessions_reset_and_delete_and_reasoning_effort() {
+    let mock = MockProvider::start();
+    let cfg = "{ agents: { defaults: { thinkLevel: 'medium', model: 'deep', models: { 'mock/reason-1': { alias: 'deep' } } } } }";
+    let gw = gateway(&mock, &["reason-1", "ok"], cfg);
+    let mut ws = client(&gw);
+    let run = |ws: &mut Ws, key: &str, extra: Value| {
+        let mut p = json!({"sessionKey": key, "message": "m", "idempotencyKey": uuid()});
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let r = ws.call("chat.send", p);
+        let w = ws.call("agent.wait", json!({"runId": r["payload"]["runId"], "timeoutMs": 5000}));
+        assert_eq!(w["payload"]["status"], "ok", "{w}");
+    };
+    run(&mut ws, "agent:main:a", json!({}));
+    run(&mut ws, "agent:main:a", json!({"thinking": "xhigh"}));
+    run(&mut ws, "agent:main:b", json!({"model": "mock/ok", "thinking": "high"}));
+    let bodies = mock.seen.bodies.lock().unwrap().clone();
+    assert_eq!(bodies[0]["model"], "reason-1", "the alias resolves");
+    assert_eq!(bodies[0]["reasoning_effort"], "medium", "thinkLevel applies to reasoning models");
+    assert_eq!(bodies[1]["reasoning_effort"], "high", "xhigh maps to high");
+    assert!(bodies[2].get("reasoning_effort").is_none(), "not for models without reasoning");
+
+    let list = ws.call("sessions.list", json!({}));
+    assert_eq!(list["payload"]["count"], 2, "{list}");
+    let a = list["payload"]["sessions"].as_array().unwrap().iter().find(|s| s["key"] == "agent:main:a").unwrap().clone();
+    assert_eq!(a["turns"], 2);
+    let old_file = gw.state_path().join(format!("agents/main/sessions/{}.jsonl", a["sessionId"].as_str().unwrap()));
+    let reset = ws.call("sessions.reset", json!({"key": "agent:main:a"}));
+    assert_eq!(reset["payload"]["previousSessionId"], a["sessionId"], "{reset}");
+    let hist = ws.call("chat.history", json!({"sessionKey": "agent:main:a"}));
+    assert_eq!(hist["payload"]["messages"], json!([]), "a reset session starts empty: {hist}");
+    assert!(old_file.exists(), "reset keeps the old transcript");
+    let del = ws.call("sessions.delete", json!({"key": "agent:main:b", "deleteTranscript": true}));
+    assert_eq!(del["payload"]["transcriptDeleted"], true, "{del}");
+    let list = ws.call("sessions.list", json!({}));
+    assert_eq!(list["payload"]["count"], 1, "{list}");
+    // `openclaw status` shows the lanes.
+    let (code, out, err) = common::run(
+        gw.state_path(),
+        &["status", "--url", &format!("ws://{}", gw.addr)],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("lane main") && out.contains("active 0/4"), "{out}");
+}
+
+fn uuid() -> String {
+    format!("{:?}", std::time::Instant::now())
+}
