@@ -445,7 +445,8 @@ fn sessions_reset_and_delete_and_reasoning_effort() {
 
     let list = ws.call("sessions.list", json!({}));
     assert_eq!(list["payload"]["count"], 2, "{list}");
-    let a = list["payload"]["sessions"].as_array().unwrap().iter().find(|s| s["key"] == "agent:main:a").unwrap().clone();
+    let a =
+        list["payload"]["sessions"].as_array().unwrap().iter().find(|s| s["key"] == "agent:main:a").unwrap().clone();
     assert_eq!(a["turns"], 2);
     let old_file = gw.state_path().join(format!("agents/main/sessions/{}.jsonl", a["sessionId"].as_str().unwrap()));
     let reset = ws.call("sessions.reset", json!({"key": "agent:main:a"}));
@@ -458,11 +459,7 @@ fn sessions_reset_and_delete_and_reasoning_effort() {
     let list = ws.call("sessions.list", json!({}));
     assert_eq!(list["payload"]["count"], 1, "{list}");
     // `openclaw status` shows the lanes.
-    let (code, out, err) = common::run(
-        gw.state_path(),
-        &["status", "--url", &format!("ws://{}", gw.addr)],
-        &[],
-    );
+    let (code, out, err) = common::run(gw.state_path(), &["status", "--url", &format!("ws://{}", gw.addr)], &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("lane main") && out.contains("active 0/4"), "{out}");
 }
