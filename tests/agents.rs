@@ -276,7 +276,9 @@ fn a_reloaded_limit_applies_at_once_in_both_directions() {
     });
     assert!(l["active"].as_u64() <= Some(1), "{l}");
     assert_eq!(mock.seen.max_in_flight.load(std::sync::atomic::Ordering::SeqCst), 1);
-    assert_eq!(mock.models_called().len() as u64, l["completed"].as_u64().unwrap() + l["active"].as_u64().unwrap());
+    // Every finished run called the provider once; a started one may not have yet.
+    let (called, done) = (mock.models_called().len() as u64, l["completed"].as_u64().unwrap());
+    assert!(done <= called && called <= done + l["active"].as_u64().unwrap(), "{called} calls: {l}");
     for i in 0..8 {
         ws.call("chat.abort", json!({"sessionKey": format!("agent:main:r{i}")}));
     }
