@@ -23,6 +23,7 @@ pub mod http;
 pub mod lanes;
 pub mod lifecycle;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod rpc;

@@ -71,6 +71,7 @@ pub struct Shared {
     pub lanes: crate::lanes::Lanes,
     /// Agent runs and chat sessions.
     pub agents: crate::agents::Agents,
+    pub metrics: crate::metrics::Metrics,
     pub logging: Option<Logging>,
     rss: Mutex<(Option<Instant>, u64)>,
     stop_hooks: Mutex<Vec<StopHook>>,
@@ -98,6 +99,7 @@ impl Shared {
             registry: Registry::default(),
             lanes,
             agents: crate::agents::Agents::default(),
+            metrics: crate::metrics::Metrics::default(),
             logging,
             rss: Mutex::new((None, 0)),
             stop_hooks: Mutex::new(Vec::new()),

@@ -191,7 +191,9 @@ impl AuthActor {
     fn rate_limit(&mut self, peer: &Peer) -> Result<(), Denial> {
         let cfg = self.shared.config().loaded.config.gateway.auth.rate_limit.clone();
         let Some(ip) = peer.ip else { return Ok(()) };
+        let metrics = &self.shared.metrics;
         self.limiter.check(ip, Instant::now(), &cfg).map_err(|wait| {
+            metrics.auth_failed("rate limited");
             let ms = wait.as_millis() as u64;
             Denial::policy(
                 ErrorShape::new(
@@ -211,6 +213,7 @@ impl AuthActor {
             tracing::warn!(ip = %ip, lockout_ms = lock.as_millis() as u64, "address locked out after repeated authentication failures");
         }
         tracing::info!(ip = ?peer.ip, reason = %denial.error.message, "authentication failed");
+        self.shared.metrics.auth_failed(&denial.error.message);
         denial
     }
 

@@ -309,7 +309,9 @@ impl SessionActor {
             return self.send(err_response(&req.id, &ErrorShape::invalid("invalid request: already connected")), ctx);
         }
         let caller = Caller { role: *role, scopes: scopes.clone(), conn: Some(self.conn_id.clone()) };
+        let t0 = Instant::now();
         if let Some(done) = rpc::call_now(&self.shared, &caller, &req.method, &req.params) {
+            self.shared.metrics.observe(&req.method, t0.elapsed(), done.as_ref().err());
             let text = match done {
                 Ok(payload) => ok_response(&req.id, payload),
                 Err(e) => err_response(&req.id, &e),
@@ -318,8 +320,10 @@ impl SessionActor {
         }
         let shared = self.shared.clone();
         let id = req.id;
+        let method = req.method.clone();
         let fut = async move { rpc::call_staged(shared, caller, &req.method, req.params).await };
         ctx.spawn(actix::fut::wrap_future(fut).map(move |(res, outcome), act: &mut Self, ctx| {
+            act.shared.metrics.observe(&method, t0.elapsed(), res.as_ref().err());
             let text = match res {
                 Ok(payload) => ok_response(&id, payload),
                 Err(e) => err_response(&id, &e),

@@ -29,6 +29,7 @@ const RULES: &[(&str, Apply)] = &[
     ("gateway.handshakeTimeoutMs", Apply::Hot),
     ("gateway.trustedProxies", Apply::Hot),
     ("gateway.controlUi", Apply::Hot),
+    ("gateway.metrics", Apply::Hot),
     ("logging", Apply::Hot),
     ("agents", Apply::Hot),
     ("channels", Apply::Hot),

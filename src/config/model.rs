@@ -61,6 +61,31 @@ pub struct Gateway {
     pub handshake_timeout_ms: u64,
     /// Reverse proxies whose forwarding headers are trusted (IP addresses).
     pub trusted_proxies: Vec<String>,
+    /// `GET /metrics` (Prometheus text).
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// loopback (default): local clients freely, others with the gateway token;
+    /// token: always with the gateway token; public: anyone who reaches the port.
+    pub access: MetricsAccess,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, access: MetricsAccess::Loopback }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    Loopback,
+    Token,
+    Public,
 }
 
 impl Default for Gateway {
@@ -78,6 +103,7 @@ impl Default for Gateway {
             shutdown_timeout_ms: 10_000,
             handshake_timeout_ms: 10_000,
             trusted_proxies: Vec::new(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

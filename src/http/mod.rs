@@ -26,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/health", web::get().to(health))
         .route("/rpc", web::post().to(rpc::http_rpc))
+        .route("/metrics", web::get().to(rpc::metrics))
         // The WebSocket upgrade is accepted on `/`, `/ws` and any other non-route path.
         .default_service(web::to(fallback));
     #[cfg(feature = "fault-injection")]

@@ -57,7 +57,10 @@ pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpR
         }
     };
     let caller = Caller { role: grant.role, scopes: grant.scopes, conn: None };
-    match rpc::call(state.get_ref().clone(), caller, &method, params).await {
+    let t0 = std::time::Instant::now();
+    let res = rpc::call(state.get_ref().clone(), caller, &method, params).await;
+    state.metrics.observe(&method, t0.elapsed(), res.as_ref().err());
+    match res {
         Ok(payload) => HttpResponse::Ok().json(json!({"ok": true, "payload": payload})),
         Err(e) => reply(status_of(&e, false), &e),
     }
@@ -84,4 +87,49 @@ fn reply(status: StatusCode, e: &ErrorShape) -> HttpResponse {
         r.insert_header(("Retry-After", ms.div_ceil(1000).to_string()));
     }
     r.json(json!({"ok": false, "error": e}))
+}
+
+/// `GET /metrics`: Prometheus text. Who may read it: `gateway.metrics.access`.
+pub async fn metrics(req: HttpRequest, state: State) -> HttpResponse {
+    use crate::config::model::MetricsAccess;
+    let cfg = state.config().loaded.config.gateway.metrics.clone();
+    if !cfg.enabled {
+        return HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body("metrics disabled (gateway.metrics.enabled)\n");
+    }
+    let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
+    let info = super::peer_info(&req);
+    let peer = crate::auth::peer::resolve(&info, &trusted);
+    let free = match cfg.access {
+        MetricsAccess::Public => true,
+        MetricsAccess::Loopback => peer.local_direct,
+        MetricsAccess::Token => false,
+    };
+    if !free {
+        let bearer = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(|t| t.trim().to_string());
+        let Some(auth) = state.registry.get::<AuthActor>(crate::actors::auth::ID) else {
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ErrorShape::unavailable("gateway auth is restarting; retry"),
+            );
+        };
+        match auth.send(AuthenticateBearer { bearer, peer, tailscale_user: info.tailscale_user }).await {
+            Ok(Ok(g)) if g.method == crate::actors::auth::AuthMethod::LocalDirect => {
+                let e = ErrorShape::invalid("unauthorized: /metrics needs the gateway token (gateway.metrics.access)");
+                return reply(StatusCode::UNAUTHORIZED, &e);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(denial)) => return reply(status_of(&denial.error, true), &denial.error),
+            Err(e) => {
+                return reply(StatusCode::SERVICE_UNAVAILABLE, &ErrorShape::unavailable(format!("auth actor: {e}")));
+            }
+        }
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(&state))
 }

@@ -1,0 +1,204 @@
+//! Prometheus metrics (`GET /metrics`, text exposition format 0.0.4 through the `prometheus`
+//! crate): counters updated where things happen (requests, errors, auth failures) and gauges
+//! read from the shared state at scrape time (lanes, connections, reloads, children, process).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::shared::Shared;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    durations: HistogramVec,
+    errors: IntCounterVec,
+    auth_failures: IntCounterVec,
+    queue_depth: IntGaugeVec,
+    lane_active: IntGaugeVec,
+    lane_rejected: IntGaugeVec,
+    connections_active: IntGauge,
+    connections_total: prometheus::IntCounter,
+    reloads: IntCounterVec,
+    child_restarts: IntCounterVec,
+    rss: IntGauge,
+    cpu: prometheus::Counter,
+    fds: IntGauge,
+    /// One scrape at a time: the scrape-time gauges are set, then encoded.
+    scrape: Mutex<()>,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn gauges(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let r = Registry::new();
+        let durations = HistogramVec::new(
+            HistogramOpts::new("openclaw_response_duration_seconds", "RPC handling time, by method.")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["method"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(durations.clone())).expect("unique metric");
+        let build = gauges(&r, "openclaw_build_info", "Build information (always 1).", &["version"]);
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let cpu = prometheus::Counter::new("process_cpu_seconds_total", "User and system CPU time spent, in seconds.")
+            .expect("valid metric");
+        r.register(Box::new(cpu.clone())).expect("unique metric");
+        let connections_total =
+            prometheus::IntCounter::new("openclaw_connections_total", "WebSocket sessions since start.")
+                .expect("valid metric");
+        r.register(Box::new(connections_total.clone())).expect("unique metric");
+        Self {
+            requests: counter(&r, "openclaw_requests_total", "RPC requests handled, by method.", &["method"]),
+            errors: counter(&r, "openclaw_errors_total", "RPC requests answered with an error, by code.", &["code"]),
+            auth_failures: counter(
+                &r,
+                "openclaw_auth_failures_total",
+                "Refused authentications, by reason.",
+                &["reason"],
+            ),
+            queue_depth: gauges(&r, "openclaw_queue_depth", "Jobs waiting in each lane.", &["lane"]),
+            lane_active: gauges(&r, "openclaw_lane_active", "Jobs running in each lane.", &["lane"]),
+            lane_rejected: gauges(
+                &r,
+                "openclaw_lane_rejected",
+                "Jobs refused by each lane since start (queue full or draining).",
+                &["lane"],
+            ),
+            connections_active: gauge(&r, "openclaw_connections_active", "WebSocket sessions connected now."),
+            connections_total,
+            reloads: counter(&r, "openclaw_reloads_total", "Config reloads since start, by outcome.", &["outcome"]),
+            child_restarts: counter(
+                &r,
+                "openclaw_child_restarts_total",
+                "Restarts of each supervised child.",
+                &["child"],
+            ),
+            rss: gauge(&r, "process_resident_memory_bytes", "Resident memory size in bytes."),
+            fds: gauge(&r, "process_open_fds", "Open file descriptors."),
+            cpu,
+            durations,
+            registry: r,
+            scrape: Mutex::new(()),
+        }
+    }
+}
+
+/// A bounded label for a method name (unknown methods share one).
+fn method_label(method: &str) -> &str {
+    if crate::rpc::METHODS.iter().any(|m| m.name == method) || method == "connect" { method } else { "unknown" }
+}
+
+/// A bounded label from an auth failure message: "unauthorized: gateway token mismatch (...)"
+/// becomes "gateway_token_mismatch".
+pub fn reason_label(message: &str) -> String {
+    let m = message.strip_prefix("unauthorized: ").unwrap_or(message);
+    let m = m.split(['(', ';', ':']).next().unwrap_or(m).trim();
+    m.chars().take(48).map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+}
+
+impl Metrics {
+    /// One RPC request answered after `took`, with `error` code when it failed.
+    pub fn observe(&self, method: &str, took: Duration, error: Option<&crate::protocol::ErrorShape>) {
+        let m = method_label(method);
+        self.requests.with_label_values(&[m]).inc();
+        self.durations.with_label_values(&[m]).observe(took.as_secs_f64());
+        if let Some(e) = error {
+            let code = serde_json::to_value(e.code).ok().and_then(|v| v.as_str().map(str::to_string));
+            self.errors.with_label_values(&[code.as_deref().unwrap_or("UNKNOWN")]).inc();
+        }
+    }
+
+    pub fn auth_failed(&self, message: &str) {
+        self.auth_failures.with_label_values(&[&reason_label(message)]).inc();
+    }
+
+    /// The exposition text, with the scrape-time values read from `s`.
+    pub fn render(&self, s: &Shared) -> String {
+        let _one = self.scrape.lock();
+        for lane in crate::lanes::NAMED {
+            if let Some(l) = s.lanes.get(lane) {
+                let st = l.stats();
+                self.queue_depth.with_label_values(&[lane]).set(st.queued as i64);
+                self.lane_active.with_label_values(&[lane]).set(st.active as i64);
+                self.lane_rejected.with_label_values(&[lane]).set(st.rejected as i64);
+            }
+        }
+        self.connections_active.set(s.sessions.active() as i64);
+        catch_up(&self.connections_total, s.sessions.total.load(Ordering::Relaxed));
+        for (outcome, n) in
+            [("applied", &s.reloads.applied), ("unchanged", &s.reloads.unchanged), ("rejected", &s.reloads.rejected)]
+        {
+            catch_up(&self.reloads.with_label_values(&[outcome]), n.load(Ordering::Relaxed));
+        }
+        for c in s.children.read().iter() {
+            catch_up(&self.child_restarts.with_label_values(&[c.id]), c.restarts);
+        }
+        self.rss.set(s.rss_bytes() as i64);
+        if let Some(cpu) = cpu_seconds() {
+            let seen = self.cpu.get();
+            if cpu > seen {
+                self.cpu.inc_by(cpu - seen);
+            }
+        }
+        self.fds.set(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0));
+        let mut out = Vec::with_capacity(8 * 1024);
+        let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Brings a counter up to a total kept elsewhere (monotonic; one scrape at a time).
+fn catch_up(c: &prometheus::IntCounter, total: u64) {
+    let seen = c.get();
+    if total > seen {
+        c.inc_by(total - seen);
+    }
+}
+
+/// utime + stime of this process, in seconds.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(ticks / hz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_reasons_are_short_stable_labels() {
+        assert_eq!(
+            reason_label("unauthorized: gateway token mismatch (provide gateway auth token)"),
+            "gateway_token_mismatch"
+        );
+        assert_eq!(reason_label("pairing required"), "pairing_required");
+        assert_eq!(method_label("health"), "health");
+        assert_eq!(method_label("x".repeat(1000).as_str()), "unknown");
+    }
+}
