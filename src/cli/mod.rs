@@ -4,6 +4,7 @@ pub mod client;
 mod config_cmd;
 mod discover;
 mod remote;
+mod service;
 
 use std::path::PathBuf;
 
@@ -94,6 +95,18 @@ pub enum GatewaySub {
         #[arg(long)]
         json: bool,
     },
+    /// Install the gateway as a service (systemd unit or launchd agent); idempotent.
+    Install(service::ServiceArgs),
+    /// Stop and remove the service.
+    Uninstall(service::ServiceArgs),
+    /// Start the installed service.
+    Start(service::ServiceArgs),
+    /// Stop the installed service.
+    Stop(service::ServiceArgs),
+    /// Restart the installed service.
+    Restart(service::ServiceArgs),
+    /// Service state, PID, config path, listen addresses and an RPC probe.
+    Status(service::ServiceArgs),
     /// Call one RPC method on the running gateway and print the result.
     Call {
         /// Method name, e.g. health, config.get, device.pair.list.
@@ -184,6 +197,26 @@ pub fn main() -> i32 {
             let args = match g.sub {
                 Some(GatewaySub::Run(a)) => a,
                 Some(GatewaySub::Discover { timeout, json }) => return discover::run(timeout, json),
+                Some(
+                    sub @ (GatewaySub::Install(_)
+                    | GatewaySub::Uninstall(_)
+                    | GatewaySub::Start(_)
+                    | GatewaySub::Stop(_)
+                    | GatewaySub::Restart(_)
+                    | GatewaySub::Status(_)),
+                ) => {
+                    let load = LoadOptions { paths, env, flags: Vec::new(), require_file: false };
+                    let (action, args) = match sub {
+                        GatewaySub::Install(a) => (service::Action::Install, a),
+                        GatewaySub::Uninstall(a) => (service::Action::Uninstall, a),
+                        GatewaySub::Start(a) => (service::Action::Start, a),
+                        GatewaySub::Stop(a) => (service::Action::Stop, a),
+                        GatewaySub::Restart(a) => (service::Action::Restart, a),
+                        GatewaySub::Status(a) => (service::Action::Status, a),
+                        _ => unreachable!("matched above"),
+                    };
+                    return service::run(action, &args, &load);
+                }
                 Some(GatewaySub::Call { method, params, json, conn }) => {
                     let load = LoadOptions { paths, env, flags: Vec::new(), require_file: false };
                     return remote::call(&method, params.as_deref(), json, &conn, &load);
