@@ -1,5 +1,6 @@
 //! The command line: argument parsing and dispatch. Usage errors exit 64.
 
+mod backup;
 pub mod client;
 mod config_cmd;
 mod discover;
@@ -65,6 +66,23 @@ pub enum Command {
     /// The gateway's TLS certificate.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Back up or restore the state directory.
+    #[command(subcommand)]
+    Backup(backup::BackupCmd),
+    /// Print the gateway's log (through the running gateway's `logs.tail`).
+    Logs {
+        /// Keep printing new lines.
+        #[arg(long, short)]
+        follow: bool,
+        /// Raw JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// How many recent lines to start with.
+        #[arg(long, default_value_t = 200)]
+        lines: u64,
+        #[command(flatten)]
+        conn: client::ConnectArgs,
+    },
     /// List, approve, reject devices; revoke or rotate their tokens.
     Devices {
         #[command(subcommand)]
@@ -239,6 +257,14 @@ pub fn main() -> i32 {
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
+        Command::Backup(cmd) => backup::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Logs { follow, json, lines, conn } => backup::logs(
+            follow,
+            json,
+            lines,
+            &conn,
+            &LoadOptions { paths, env, flags: Vec::new(), require_file: false },
+        ),
         Command::Tls(cmd) => tls_cmd(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Config(cmd) => {
             let flags = match &cmd {
