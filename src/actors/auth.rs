@@ -172,12 +172,19 @@ fn unauthorized(msg: &str) -> Denial {
 
 impl AuthActor {
     /// Picks up a rewritten token file; the old token stays valid for the grace period.
+    /// How long a replaced token stays valid: what `token rotate` asked for, else the config.
+    fn grace(&self) -> Duration {
+        crate::auth::secret::rotation_grace(&self.shared.load_options.paths.state_dir).unwrap_or_else(|| {
+            Duration::from_millis(self.shared.config().loaded.config.gateway.auth.previous_token_grace_ms)
+        })
+    }
+
     fn refresh_token(&mut self) {
-        let grace = Duration::from_millis(self.shared.config().loaded.config.gateway.auth.previous_token_grace_ms);
         let Some(t) = self.token.as_mut() else { return };
         let old = t.value.clone();
         if t.refresh().is_some() {
             tracing::info!(source = %t.source, "gateway token changed on disk; new connections use the new token");
+            let grace = self.grace();
             self.previous = (!grace.is_zero()).then(|| (old, Instant::now() + grace));
         }
     }
@@ -500,7 +507,7 @@ impl Handler<AuthConfigChanged> for AuthActor {
     type Result = ();
 
     fn handle(&mut self, _: AuthConfigChanged, _: &mut Context<Self>) {
-        let grace = Duration::from_millis(self.shared.config().loaded.config.gateway.auth.previous_token_grace_ms);
+        let grace = self.grace();
         match resolve(&self.shared) {
             Ok((token, password)) => {
                 let old = self.token.as_ref().map(|t| t.value.clone());

@@ -129,3 +129,26 @@ pub fn resolve_password(loaded: &Loaded) -> Option<Secret> {
     };
     Some(Secret { value, source, stamp: None })
 }
+
+/// Written by `openclaw token rotate` next to the secrets: the grace period the operator asked
+/// for, honoured by the gateway for a rotation it sees within [`ROTATION_FRESH`].
+pub const ROTATION: &str = "rotation.json";
+const ROTATION_FRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+pub fn write_rotation(state_dir: &Path, grace: std::time::Duration) -> Result<(), String> {
+    let dir = state_dir.join("secrets");
+    state::ensure_dir(&dir).map_err(|e| e.to_string())?;
+    let body = serde_json::json!({"graceMs": grace.as_millis() as u64, "atMs": chrono::Utc::now().timestamp_millis()});
+    state::atomic_write(&dir.join(ROTATION), body.to_string().as_bytes(), FILE_MODE).map_err(|e| e.to_string())
+}
+
+/// The grace period of a recent `token rotate`, if there was one.
+pub fn rotation_grace(state_dir: &Path) -> Option<std::time::Duration> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_dir.join("secrets").join(ROTATION)).ok()?).ok()?;
+    let age = chrono::Utc::now().timestamp_millis() - v["atMs"].as_i64()?;
+    if !(0..ROTATION_FRESH.as_millis() as i64).contains(&age) {
+        return None;
+    }
+    Some(std::time::Duration::from_millis(v["graceMs"].as_u64()?))
+}

@@ -6,6 +6,7 @@ mod config_cmd;
 mod discover;
 mod remote;
 mod service;
+mod token;
 
 use std::path::PathBuf;
 
@@ -66,6 +67,9 @@ pub enum Command {
     /// The gateway's TLS certificate.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// The gateway's shared token.
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Back up or restore the state directory.
     #[command(subcommand)]
     Backup(backup::BackupCmd),
@@ -163,6 +167,20 @@ pub struct RunArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Replace the token with a new random one, in the source in use; the old one stays valid
+    /// for the grace period.
+    Rotate {
+        /// How long the old token keeps working (e.g. 30s, 10m, 1h) [default:
+        /// gateway.auth.previousTokenGraceMs].
+        #[arg(long)]
+        grace: Option<String>,
+        #[command(flatten)]
+        conn: client::ConnectArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum TlsCmd {
     /// Print the SHA-256 fingerprint of the certificate the gateway uses.
     Fingerprint,
@@ -256,6 +274,9 @@ pub fn main() -> i32 {
         }
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Token(TokenCmd::Rotate { grace, conn }) => {
+            token::rotate(grace.as_deref(), &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Backup(cmd) => backup::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Logs { follow, json, lines, conn } => backup::logs(
