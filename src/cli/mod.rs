@@ -5,6 +5,7 @@ pub mod client;
 mod config_cmd;
 mod discover;
 mod remote;
+mod security;
 mod service;
 mod token;
 
@@ -67,6 +68,9 @@ pub enum Command {
     /// The gateway's TLS certificate.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Audit the deployment, write a report, or watch the gateway live.
+    #[command(subcommand)]
+    Security(security::SecurityCmd),
     /// The gateway's shared token.
     #[command(subcommand)]
     Token(TokenCmd),
@@ -274,6 +278,9 @@ pub fn main() -> i32 {
         }
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Security(cmd) => {
+            security::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Token(TokenCmd::Rotate { grace, conn }) => {
             token::rotate(grace.as_deref(), &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })

@@ -1,0 +1,128 @@
+//! `openclaw security audit` finds each planted problem, `--fix` clears the safe ones, a
+//! critical finding keeps the exit code non-zero; `security report` writes Markdown.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::Value;
+
+fn audit(state: &std::path::Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["security", "audit", "--json"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = common::run(state, &args, &[]);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    (code, v)
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn audit_finds_each_planted_problem_and_fix_clears_the_safe_ones() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    std::fs::write(
+        s.join("config.json5"),
+        "{ gateway: { bind: 'custom', host: '127.0.0.2', auth: { tokenFile: 'secrets/tok' } },\n  \
+         channels: { slack: { enabled: true, botToken: 'xoxb-literal-secret' } },\n  \
+         discovery: { mdns: { mode: 'full' } } }",
+    )
+    .unwrap();
+    std::fs::create_dir_all(s.join("secrets")).unwrap();
+    std::fs::write(s.join("secrets/tok"), "changeme\n").unwrap();
+    std::fs::set_permissions(s.join("secrets/tok"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(s.join("config.json5"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let agent = s.join("agents/main/agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(
+        agent.join("models.json"),
+        r#"{"providers": {"deepseek": {"baseUrl": "https://x/v1", "apiKey": "sk-literal", "models": []}}}"#,
+    )
+    .unwrap();
+
+    let (code, v) = audit(s, &[]);
+    assert_eq!(code, 0, "no critical finding: {v}");
+    let found = ids(&v);
+    for id in [
+        "weak-token",
+        "token-file-mode",
+        "dir-mode",
+        "config-mode",
+        "literal-secret",
+        "literal-api-key",
+        "mdns-full",
+        "runs-as-root",
+    ] {
+        assert!(found.iter().any(|f| f == id), "{id} not found: {v:#}");
+    }
+    let sev = |id: &str| v["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).unwrap()["severity"].clone();
+    assert_eq!(sev("weak-token"), "high");
+    assert_eq!(sev("mdns-full"), "medium");
+
+    let (code, v) = audit(s, &["--fix"]);
+    assert_eq!(code, 0, "{v}");
+    let fixed: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["fixed"] == true)
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    for id in ["weak-token", "token-file-mode", "dir-mode", "config-mode"] {
+        assert!(fixed.contains(&id), "{id} not fixed: {v:#}");
+    }
+    assert_eq!(std::fs::metadata(s).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(s.join("secrets/tok")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(s.join("secrets/tok")).unwrap().trim().len(), 64);
+
+    // A re-run finds only what --fix may not touch.
+    let (_, v) = audit(s, &[]);
+    let left = ids(&v);
+    for id in ["weak-token", "token-file-mode", "dir-mode", "config-mode"] {
+        assert!(!left.iter().any(|f| f == id), "{id} still there: {v:#}");
+    }
+    assert!(left.iter().any(|f| f == "literal-api-key"), "secrets in files are for the operator to move");
+}
+
+#[test]
+fn auth_none_beyond_loopback_is_critical_and_fails_the_audit() {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("config.json5"), "{ gateway: { bind: 'lan', auth: { mode: 'none' } } }").unwrap();
+    let (code, v) = audit(state.path(), &[]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["critical"], true);
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["id"] == "auth-none").unwrap().clone();
+    assert_eq!(f["severity"], "critical");
+    assert!(ids(&v).iter().any(|i| i == "plaintext-lan"), "{v}");
+    let (code, out, _) = common::run(state.path(), &["security", "audit"], &[]);
+    assert_eq!(code, 2);
+    assert!(out.contains("CRITICAL") && out.contains("fix:"), "{out}");
+}
+
+#[test]
+fn report_is_markdown_with_status_findings_and_auth_failures() {
+    let gw = common::Spawn::default().config("{ gateway: { auth: { token: 'report-token' } } }").start();
+    let mut ws = common::Ws::open(gw.addr);
+    let _ = ws.connect(serde_json::json!({"auth": {"token": "wrong"}}));
+    gw.wait_log("authentication failed");
+    let out = gw.state_path().join("report.md");
+    let (code, _, err) = common::run(gw.state_path(), &["security", "report", "--out", out.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(&out).unwrap();
+    for h in [
+        "# OpenClaw gateway security report",
+        "## Status",
+        "## Container",
+        "## Findings",
+        "## Recent authentication failures",
+    ] {
+        assert!(md.contains(h), "{h}: {md}");
+    }
+    assert!(md.contains("running (pid"), "{md}");
+    assert!(md.contains("token-in-config") || md.contains("written in"), "{md}");
+    assert!(md.contains("authentication failed"), "{md}");
+    assert!(!md.contains("report-token"), "no secret in the report");
+}
