@@ -316,7 +316,7 @@ pub fn audit(loaded: &Loaded, opts: &LoadOptions) -> Vec<Finding> {
             ));
         }
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
 
