@@ -155,6 +155,21 @@ fn load_identity(state_dir: &Path) -> Result<(Identity, StoredIdentity), ClientE
     Ok((id, stored))
 }
 
+/// Drops the device tokens this CLI stored (a "device token mismatch" after the gateway's
+/// registry was reset or restored): the next connect uses the shared token and re-pairs.
+pub fn forget_device_tokens(state_dir: &Path) -> Result<bool, String> {
+    let path = identity_path(state_dir);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(false) };
+    let mut stored: StoredIdentity = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if stored.tokens.is_empty() {
+        return Ok(false);
+    }
+    stored.tokens.clear();
+    state::atomic_write(&path, &serde_json::to_vec_pretty(&stored).expect("json"), FILE_MODE)
+        .map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
 fn save_identity(state_dir: &Path, stored: &StoredIdentity) {
     let path = identity_path(state_dir);
     let result = state::ensure_dir(path.parent().expect("identity dir"))

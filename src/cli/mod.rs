@@ -4,6 +4,7 @@ mod backup;
 pub mod client;
 mod config_cmd;
 mod discover;
+mod doctor;
 mod remote;
 mod security;
 mod service;
@@ -68,6 +69,13 @@ pub enum Command {
     /// The gateway's TLS certificate.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Check the installation against the guides' troubleshooting list; --fix repairs what it safely can.
+    Doctor {
+        #[arg(long)]
+        fix: bool,
+        #[command(flatten)]
+        conn: client::ConnectArgs,
+    },
     /// Audit the deployment, write a report, or watch the gateway live.
     #[command(subcommand)]
     Security(security::SecurityCmd),
@@ -278,6 +286,9 @@ pub fn main() -> i32 {
         }
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Doctor { fix, conn } => {
+            doctor::run(fix, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Security(cmd) => {
             security::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
