@@ -34,6 +34,16 @@ fn children() -> Vec<ChildSpec> {
 
 /// Runs the gateway in the foreground until it is stopped; returns the process exit code.
 pub fn run(opts: GatewayOptions) -> i32 {
+    match crate::config::seed::apply(&opts.load) {
+        Ok(crate::config::seed::Seeded::Copied) => {
+            eprintln!("openclaw: copied the config seed into {}", opts.load.paths.config.display())
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("openclaw: {e}");
+            return exit::CONFIG;
+        }
+    }
     let loaded = match load(&opts.load) {
         Ok(l) => l,
         Err(e) => {

@@ -210,6 +210,12 @@ impl ConfigActor {
     /// Load, validate, diff, swap, publish. Returns the outcome and whether the listener
     /// must be rebuilt.
     fn reload(&mut self, trigger: Trigger) -> (ReloadOutcome, bool) {
+        // A changed read-only seed is copied in first, so this reload applies it.
+        match crate::config::seed::apply(&self.shared.load_options) {
+            Ok(crate::config::seed::Seeded::Copied) => tracing::info!("config seed changed; copied into the state dir"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "config seed not applied; the state copy stays"),
+        }
         let current = self.shared.config();
         let opts = LoadOptions { require_file: current.loaded.file_exists, ..self.shared.load_options.clone() };
         let loaded = match load(&opts) {

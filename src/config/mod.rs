@@ -10,6 +10,7 @@ pub mod load;
 pub mod model;
 pub mod paths;
 pub mod redact;
+pub mod seed;
 pub mod validate;
 
 use std::fmt;

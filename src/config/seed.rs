@@ -1,0 +1,81 @@
+//! The read-only config seed (`OPENCLAW_CONFIG_SEED`, the production guide's fix for EROFS):
+//! the operator mounts the config read-only anywhere; it is copied into the writable state
+//! volume when the volume has none, or when the seed changed since the last copy (tracked by
+//! its SHA-256 in `<state>/config.seed.sha256`). Otherwise the state copy, with any runtime
+//! edits, stays.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::LoadOptions;
+use crate::state::{self, FILE_MODE};
+
+pub const VAR: &str = "OPENCLAW_CONFIG_SEED";
+const MARKER: &str = "config.seed.sha256";
+
+/// What [`apply`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seeded {
+    /// No seed configured.
+    None,
+    /// The state copy is current.
+    Unchanged,
+    /// The seed was copied (first time, or it changed).
+    Copied,
+}
+
+/// Copies the seed into place when needed.
+pub fn apply(opts: &LoadOptions) -> Result<Seeded, String> {
+    let Some(seed) = opts.env.get(VAR) else { return Ok(Seeded::None) };
+    let seed = Path::new(seed);
+    let bytes = std::fs::read(seed).map_err(|e| {
+        format!("cannot read the config seed {} ({VAR}): {e}; mount the file there or unset {VAR}", seed.display())
+    })?;
+    let hash = super::load::hex(&Sha256::digest(&bytes));
+    let target = &opts.paths.config;
+    let marker = opts.paths.state_dir.join(MARKER);
+    let last = std::fs::read_to_string(&marker).ok().map(|s| s.trim().to_string());
+    if target.exists() && last.as_deref() == Some(hash.as_str()) {
+        return Ok(Seeded::Unchanged);
+    }
+    state::ensure_dir(&opts.paths.state_dir).map_err(|e| e.to_string())?;
+    state::atomic_write(target, &bytes, FILE_MODE).map_err(|e| format!("cannot copy the config seed: {e}"))?;
+    state::atomic_write(&marker, format!("{hash}\n").as_bytes(), FILE_MODE).map_err(|e| e.to_string())?;
+    Ok(Seeded::Copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Paths;
+    use crate::config::env::EnvSnapshot;
+
+    #[test]
+    fn copies_when_missing_or_changed_and_keeps_runtime_edits_otherwise() {
+        let d = tempfile::tempdir().unwrap();
+        let seed = d.path().join("seed.json5");
+        let state = d.path().join("state");
+        std::fs::write(&seed, "{ logging: { level: 'warn' } }").unwrap();
+        let env = EnvSnapshot::from_pairs([(VAR.to_string(), seed.display().to_string())]);
+        let opts = LoadOptions {
+            paths: Paths::resolve(None, Some(&state), &env),
+            env,
+            flags: Vec::new(),
+            require_file: false,
+        };
+        assert_eq!(apply(&opts).unwrap(), Seeded::Copied);
+        let target = state.join("config.json5");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "{ logging: { level: 'warn' } }");
+        // A runtime edit survives while the seed is unchanged.
+        std::fs::write(&target, "{ logging: { level: 'debug' } }").unwrap();
+        assert_eq!(apply(&opts).unwrap(), Seeded::Unchanged);
+        assert!(std::fs::read_to_string(&target).unwrap().contains("debug"));
+        // The operator changes the seed: it wins.
+        std::fs::write(&seed, "{ logging: { level: 'error' } }").unwrap();
+        assert_eq!(apply(&opts).unwrap(), Seeded::Copied);
+        assert!(std::fs::read_to_string(&target).unwrap().contains("error"));
+        std::fs::remove_file(&seed).unwrap();
+        assert!(apply(&opts).unwrap_err().contains(VAR));
+    }
+}
