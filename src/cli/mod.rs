@@ -5,6 +5,7 @@ pub mod client;
 mod config_cmd;
 mod discover;
 mod doctor;
+mod probe;
 mod remote;
 mod security;
 mod service;
@@ -69,6 +70,12 @@ pub enum Command {
     /// The gateway's TLS certificate.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Exit 0 when the local gateway is ready (GET /readyz): for container HEALTHCHECKs.
+    Healthcheck {
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout: u64,
+    },
     /// Check the installation against the guides' troubleshooting list; --fix repairs what it safely can.
     Doctor {
         #[arg(long)]
@@ -286,6 +293,9 @@ pub fn main() -> i32 {
         }
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Healthcheck { timeout } => {
+            probe::run(timeout, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Doctor { fix, conn } => {
             doctor::run(fix, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
