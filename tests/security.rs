@@ -126,3 +126,33 @@ fn report_is_markdown_with_status_findings_and_auth_failures() {
     assert!(md.contains("authentication failed"), "{md}");
     assert!(!md.contains("report-token"), "no secret in the report");
 }
+
+#[test]
+fn deploy_init_lays_out_a_valid_audited_deployment_and_keeps_existing_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = common::run(d, &["deploy", "init", "--dir", d.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    for p in ["config/secrets", "config/certs", "config/agents/main/agent"] {
+        assert_eq!(std::fs::metadata(d.join(p)).unwrap().permissions().mode() & 0o777, 0o700, "{p}");
+    }
+    let token = std::fs::read_to_string(d.join("config/secrets/gateway_token")).unwrap();
+    assert_eq!(token.trim().len(), 64);
+    assert_eq!(std::fs::metadata(d.join("config/secrets/gateway_token")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(d.join("config/certs/server.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    let models = std::fs::read_to_string(d.join("config/agents/main/agent/models.json")).unwrap();
+    assert!(models.contains("${DEEPSEEK_API_KEY}"), "{models}");
+    assert!(d.join("compose.yaml").exists() && d.join("compose.prod.yaml").exists());
+    assert!(out.contains("validated") && out.contains("compose -f compose.yaml -f compose.prod.yaml up -d"), "{out}");
+    assert!(out.contains("no high or critical findings"), "{out}");
+    assert!(!out.contains(token.trim()), "the token is not printed");
+    // The starter config validates as the gateway would load it.
+    let cfg = d.join("config/openclaw.json5");
+    let (code, out, err) = common::run(d, &["--config", cfg.to_str().unwrap(), "config", "validate"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    // A second run keeps the token and the certificate.
+    let (code, out, _) = common::run(d, &["deploy", "init", "--dir", d.to_str().unwrap()], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("kept") && out.contains("(your certificate)"), "{out}");
+    assert_eq!(std::fs::read_to_string(d.join("config/secrets/gateway_token")).unwrap(), token);
+}

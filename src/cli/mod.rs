@@ -3,6 +3,7 @@
 mod backup;
 pub mod client;
 mod config_cmd;
+mod deploy;
 mod discover;
 mod doctor;
 mod probe;
@@ -70,6 +71,9 @@ pub enum Command {
     /// The gateway's TLS certificate.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Prepare a container deployment (the production guide's one-step script).
+    #[command(subcommand)]
+    Deploy(DeployCmd),
     /// Exit 0 when the local gateway is ready (GET /readyz): for container HEALTHCHECKs.
     Healthcheck {
         /// Give up after this many milliseconds.
@@ -186,6 +190,16 @@ pub struct RunArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum DeployCmd {
+    /// Create config/ (secrets, certs, agents), a token file, a certificate, a starter config,
+    /// models.json and compose files in DIR; validate and audit them; print how to start.
+    Init {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum TokenCmd {
     /// Replace the token with a new random one, in the source in use; the old one stays valid
     /// for the grace period.
@@ -294,6 +308,7 @@ pub fn main() -> i32 {
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
+        Command::Deploy(DeployCmd::Init { dir }) => deploy::init(&dir),
         Command::Healthcheck { timeout } => {
             probe::run(timeout, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
