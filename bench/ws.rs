@@ -185,7 +185,27 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// `GET /metrics` timed `n` times (a Prometheus scrape): p50/p99 ms and the body size.
+fn scrapes(addr: SocketAddr, n: usize) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut ms = Vec::with_capacity(n);
+    let mut bytes = 0;
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let mut body = Vec::new();
+        s.read_to_end(&mut body).unwrap();
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(body.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&body[..body.len().min(200)]));
+        bytes = body.len();
+    }
+    ms.sort_by(f64::total_cmp);
+    json!({"scrapes": n, "p50_ms": ms[n / 2], "p99_ms": ms[(n * 99) / 100], "bytes": bytes})
+}
+
 async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
+    let scrape_empty = tokio::task::spawn_blocking(move || scrapes(addr, 50)).await.unwrap();
     let before = rss_kib(pid);
     let t0 = Instant::now();
     let mut conns = Vec::with_capacity(IDLE_CONNS);
@@ -208,10 +228,12 @@ async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
     let secs = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(pid);
+    let scrape_loaded = tokio::task::spawn_blocking(move || scrapes(addr, 50)).await.unwrap();
     let n = conns.len();
     drop(conns);
     json!({"connections": n, "open_per_s": n as f64 / secs, "rss_before_kib": before, "rss_after_kib": after,
-           "kib_per_connection": (after.saturating_sub(before)) as f64 / n as f64})
+           "kib_per_connection": (after.saturating_sub(before)) as f64 / n as f64,
+           "metrics_scrape_idle": scrape_empty, "metrics_scrape_with_connections": scrape_loaded})
 }
 
 /// The floor: a minimal tokio-tungstenite echo server with the gateway's thread count.

@@ -12,8 +12,8 @@ use crate::shared::Shared;
 
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    durations: HistogramVec,
+    /// Per-method children resolved once: a request's accounting takes no label lookup.
+    per_method: std::collections::HashMap<&'static str, (prometheus::IntCounter, prometheus::Histogram)>,
     errors: IntCounterVec,
     auth_failures: IntCounterVec,
     queue_depth: IntGaugeVec,
@@ -67,8 +67,15 @@ impl Default for Metrics {
             prometheus::IntCounter::new("openclaw_connections_total", "WebSocket sessions since start.")
                 .expect("valid metric");
         r.register(Box::new(connections_total.clone())).expect("unique metric");
+        let requests = counter(&r, "openclaw_requests_total", "RPC requests handled, by method.", &["method"]);
+        let per_method = crate::rpc::METHODS
+            .iter()
+            .map(|m| m.name)
+            .chain(["connect", "unknown"])
+            .map(|m| (m, (requests.with_label_values(&[m]), durations.with_label_values(&[m]))))
+            .collect();
         Self {
-            requests: counter(&r, "openclaw_requests_total", "RPC requests handled, by method.", &["method"]),
+            per_method,
             errors: counter(&r, "openclaw_errors_total", "RPC requests answered with an error, by code.", &["code"]),
             auth_failures: counter(
                 &r,
@@ -96,16 +103,10 @@ impl Default for Metrics {
             rss: gauge(&r, "process_resident_memory_bytes", "Resident memory size in bytes."),
             fds: gauge(&r, "process_open_fds", "Open file descriptors."),
             cpu,
-            durations,
             registry: r,
             scrape: Mutex::new(()),
         }
     }
-}
-
-/// A bounded label for a method name (unknown methods share one).
-fn method_label(method: &str) -> &str {
-    if crate::rpc::METHODS.iter().any(|m| m.name == method) || method == "connect" { method } else { "unknown" }
 }
 
 /// A bounded label from an auth failure message: "unauthorized: gateway token mismatch (...)"
@@ -119,9 +120,10 @@ pub fn reason_label(message: &str) -> String {
 impl Metrics {
     /// One RPC request answered after `took`, with `error` code when it failed.
     pub fn observe(&self, method: &str, took: Duration, error: Option<&crate::protocol::ErrorShape>) {
-        let m = method_label(method);
-        self.requests.with_label_values(&[m]).inc();
-        self.durations.with_label_values(&[m]).observe(took.as_secs_f64());
+        // Unknown methods share one label, so clients cannot grow the series without bound.
+        let (count, time) = self.per_method.get(method).unwrap_or_else(|| &self.per_method["unknown"]);
+        count.inc();
+        time.observe(took.as_secs_f64());
         if let Some(e) = error {
             let code = serde_json::to_value(e.code).ok().and_then(|v| v.as_str().map(str::to_string));
             self.errors.with_label_values(&[code.as_deref().unwrap_or("UNKNOWN")]).inc();
@@ -198,7 +200,10 @@ mod tests {
             "gateway_token_mismatch"
         );
         assert_eq!(reason_label("pairing required"), "pairing_required");
-        assert_eq!(method_label("health"), "health");
-        assert_eq!(method_label("x".repeat(1000).as_str()), "unknown");
+        let m = Metrics::default();
+        m.observe("health", Duration::from_millis(1), None);
+        m.observe(&"x".repeat(1000), Duration::from_millis(1), None);
+        assert_eq!(m.per_method["health"].0.get(), 1);
+        assert_eq!(m.per_method["unknown"].0.get(), 1);
     }
 }

@@ -156,3 +156,39 @@ fn deploy_init_lays_out_a_valid_audited_deployment_and_keeps_existing_secrets() 
     assert!(out.contains("kept") && out.contains("(your certificate)"), "{out}");
     assert_eq!(std::fs::read_to_string(d.join("config/secrets/gateway_token")).unwrap(), token);
 }
+
+#[test]
+fn monitor_highlights_a_burst_of_auth_failures() {
+    use std::io::{BufRead, BufReader};
+    let gw = common::Spawn::default().config("{ gateway: { auth: { token: 'monitor-token' } } }").start();
+    let mut child = common::command(gw.state_path())
+        .args(["security", "monitor", "--url", &format!("ws://{}", gw.addr)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    err.read_line(&mut banner).unwrap();
+    assert!(banner.contains("watching"), "{banner}");
+    // The banner comes after the first poll: from here on, events are shown.
+    for _ in 0..6 {
+        let mut ws = common::Ws::open(gw.addr);
+        let _ = ws.connect(serde_json::json!({"auth": {"token": "wrong"}}));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let burst = common::wait_until("a BURST line", std::time::Duration::from_secs(10), || {
+        rx.try_iter().find(|l| l.contains("BURST"))
+    });
+    assert!(burst.contains("auth failure") && !burst.contains('\u{1b}'), "plain text when not a TTY: {burst}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

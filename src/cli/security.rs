@@ -506,7 +506,6 @@ fn monitor(conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
             return e.exit_code();
         }
     };
-    eprintln!("watching the gateway (Ctrl-C to stop): auth failures, lockouts, pairing, reloads, restarts");
     let mut cursor = None;
     let mut recent: std::collections::VecDeque<std::time::Instant> = Default::default();
     loop {
@@ -524,6 +523,9 @@ fn monitor(conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
         // The first read only positions the cursor: the monitor shows what happens from now.
         let first = cursor.is_none();
         cursor = r["cursor"].as_u64();
+        if first {
+            eprintln!("watching the gateway (Ctrl-C to stop): auth failures, lockouts, pairing, reloads, restarts");
+        }
         for line in r["lines"].as_array().into_iter().flatten().filter_map(Value::as_str) {
             let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
             let Some((what, sev)) = classify(&v) else { continue };
