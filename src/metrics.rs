@@ -12,8 +12,12 @@ use crate::shared::Shared;
 
 pub struct Metrics {
     registry: Registry,
-    /// Per-method children resolved once: a request's accounting takes no label lookup.
-    per_method: std::collections::HashMap<&'static str, (prometheus::IntCounter, prometheus::Histogram)>,
+    requests: IntCounterVec,
+    durations: HistogramVec,
+    /// Per-method children, made on a method's first use and then reached without a label
+    /// lookup; unused methods add no series to the scrape.
+    per_method:
+        std::collections::HashMap<&'static str, std::sync::OnceLock<(prometheus::IntCounter, prometheus::Histogram)>>,
     errors: IntCounterVec,
     auth_failures: IntCounterVec,
     queue_depth: IntGaugeVec,
@@ -72,10 +76,12 @@ impl Default for Metrics {
             .iter()
             .map(|m| m.name)
             .chain(["connect", "unknown"])
-            .map(|m| (m, (requests.with_label_values(&[m]), durations.with_label_values(&[m]))))
+            .map(|m| (m, std::sync::OnceLock::new()))
             .collect();
         Self {
             per_method,
+            requests,
+            durations: durations.clone(),
             errors: counter(&r, "openclaw_errors_total", "RPC requests answered with an error, by code.", &["code"]),
             auth_failures: counter(
                 &r,
@@ -121,7 +127,12 @@ impl Metrics {
     /// One RPC request answered after `took`, with `error` code when it failed.
     pub fn observe(&self, method: &str, took: Duration, error: Option<&crate::protocol::ErrorShape>) {
         // Unknown methods share one label, so clients cannot grow the series without bound.
-        let (count, time) = self.per_method.get(method).unwrap_or_else(|| &self.per_method["unknown"]);
+        let (label, cell) = match self.per_method.get_key_value(method) {
+            Some((k, c)) => (*k, c),
+            None => ("unknown", &self.per_method["unknown"]),
+        };
+        let (count, time) = cell
+            .get_or_init(|| (self.requests.with_label_values(&[label]), self.durations.with_label_values(&[label])));
         count.inc();
         time.observe(took.as_secs_f64());
         if let Some(e) = error {
@@ -203,7 +214,8 @@ mod tests {
         let m = Metrics::default();
         m.observe("health", Duration::from_millis(1), None);
         m.observe(&"x".repeat(1000), Duration::from_millis(1), None);
-        assert_eq!(m.per_method["health"].0.get(), 1);
-        assert_eq!(m.per_method["unknown"].0.get(), 1);
+        assert_eq!(m.per_method["health"].get().unwrap().0.get(), 1);
+        assert_eq!(m.per_method["unknown"].get().unwrap().0.get(), 1);
+        assert!(m.per_method["status"].get().is_none(), "no series for methods never called");
     }
 }
