@@ -10,7 +10,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 
-use super::client::{Client, ConnectArgs};
+use super::client::{Client, ClientError, ConnectArgs};
 use crate::config::LoadOptions;
 use crate::exit;
 use crate::state::pidfile::{LockError, PidLock};
@@ -169,33 +169,41 @@ pub fn logs(follow: bool, json_out: bool, lines: u64, args: &ConnectArgs, opts: 
     };
     let mut cursor: Option<u64> = None;
     loop {
-        let mut params = json!({"limit": lines.clamp(1, 5000)});
-        if let Some(c) = cursor {
-            params["cursor"] = json!(c);
-        }
-        let r = match client.call("logs.tail", params) {
-            Ok(r) => r,
+        let (lines, reset) = match tail(&mut client, &mut cursor, lines.clamp(1, 5000)) {
+            Ok(t) => t,
             Err(e) => {
                 eprintln!("openclaw: {e}");
                 return e.exit_code();
             }
         };
-        if r["reset"] == true {
+        if reset {
             eprintln!("-- log file rotated --");
         }
-        for line in r["lines"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for line in &lines {
             if json_out {
                 println!("{line}");
             } else {
                 println!("{}", pretty(line));
             }
         }
-        cursor = r["cursor"].as_u64();
         if !follow {
             return exit::OK;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// The file-log lines after `cursor` (the last `limit` when there is none yet), moving the
+/// cursor on; also whether the log was rotated meanwhile.
+pub fn tail(client: &mut Client, cursor: &mut Option<u64>, limit: u64) -> Result<(Vec<String>, bool), ClientError> {
+    let mut params = json!({"limit": limit});
+    if let Some(c) = cursor {
+        params["cursor"] = json!(c);
+    }
+    let r = client.call("logs.tail", params)?;
+    *cursor = r["cursor"].as_u64();
+    let lines = r["lines"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+    Ok((lines, r["reset"] == true))
 }
 
 /// One JSON log line as `time LEVEL message key=value ...`.

@@ -509,24 +509,19 @@ fn monitor(conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
     let mut cursor = None;
     let mut recent: std::collections::VecDeque<std::time::Instant> = Default::default();
     loop {
-        let mut params = json!({"limit": 1000});
-        if let Some(c) = cursor {
-            params["cursor"] = json!(c);
-        }
-        let r = match client.call("logs.tail", params) {
-            Ok(r) => r,
+        // The first read only positions the cursor: the monitor shows what happens from now.
+        let first = cursor.is_none();
+        let (lines, _) = match super::backup::tail(&mut client, &mut cursor, 1000) {
+            Ok(t) => t,
             Err(e) => {
                 eprintln!("openclaw: {e}");
                 return e.exit_code();
             }
         };
-        // The first read only positions the cursor: the monitor shows what happens from now.
-        let first = cursor.is_none();
-        cursor = r["cursor"].as_u64();
         if first {
             eprintln!("watching the gateway (Ctrl-C to stop): auth failures, lockouts, pairing, reloads, restarts");
         }
-        for line in r["lines"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for line in &lines {
             let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
             let Some((what, sev)) = classify(&v) else { continue };
             if first {

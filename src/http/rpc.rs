@@ -10,26 +10,38 @@ use crate::actors::auth::{AuthActor, AuthenticateBearer};
 use crate::protocol::{ErrorCode, ErrorShape};
 use crate::rpc::{self, Caller};
 
-pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
-    let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
-    let info = super::peer_info(&req);
-    let peer = crate::auth::peer::resolve(&info, &trusted);
-    let bearer = req
-        .headers()
+/// The `Authorization: Bearer` credential of a request, if any.
+fn bearer(req: &HttpRequest) -> Option<String> {
+    req.headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|t| t.trim().to_string());
+        .map(|t| t.trim().to_string())
+}
+
+/// Authenticates an HTTP request through the AuthActor (bearer token or password, local-direct
+/// rule, rate limit); the refusal is the response to send.
+async fn authenticate(req: &HttpRequest, state: &State) -> Result<crate::actors::auth::Grant, HttpResponse> {
+    let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
+    let info = super::peer_info(req);
+    let peer = crate::auth::peer::resolve(&info, &trusted);
     let Some(auth) = state.registry.get::<AuthActor>(crate::actors::auth::ID) else {
-        return reply(
+        return Err(reply(
             StatusCode::SERVICE_UNAVAILABLE,
             &ErrorShape::unavailable("gateway auth is restarting; retry").retry_after(1000),
-        );
+        ));
     };
-    let grant = match auth.send(AuthenticateBearer { bearer, peer, tailscale_user: info.tailscale_user }).await {
-        Ok(Ok(g)) => g,
-        Ok(Err(denial)) => return reply(status_of(&denial.error, true), &denial.error),
-        Err(e) => return reply(StatusCode::SERVICE_UNAVAILABLE, &ErrorShape::unavailable(format!("auth actor: {e}"))),
+    match auth.send(AuthenticateBearer { bearer: bearer(req), peer, tailscale_user: info.tailscale_user }).await {
+        Ok(Ok(g)) => Ok(g),
+        Ok(Err(denial)) => Err(reply(status_of(&denial.error, true), &denial.error)),
+        Err(e) => Err(reply(StatusCode::SERVICE_UNAVAILABLE, &ErrorShape::unavailable(format!("auth actor: {e}")))),
+    }
+}
+
+pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
+    let grant = match authenticate(&req, &state).await {
+        Ok(g) => g,
+        Err(refused) => return refused,
     };
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let (method, params) = match parsed.as_ref().ok().and_then(Value::as_object) {
@@ -98,37 +110,22 @@ pub async fn metrics(req: HttpRequest, state: State) -> HttpResponse {
             .content_type("text/plain")
             .body("metrics disabled (gateway.metrics.enabled)\n");
     }
-    let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
-    let info = super::peer_info(&req);
-    let peer = crate::auth::peer::resolve(&info, &trusted);
     let free = match cfg.access {
         MetricsAccess::Public => true,
-        MetricsAccess::Loopback => peer.local_direct,
+        MetricsAccess::Loopback => {
+            let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
+            crate::auth::peer::resolve(&super::peer_info(&req), &trusted).local_direct
+        }
         MetricsAccess::Token => false,
     };
     if !free {
-        let bearer = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(|t| t.trim().to_string());
-        let Some(auth) = state.registry.get::<AuthActor>(crate::actors::auth::ID) else {
-            return reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &ErrorShape::unavailable("gateway auth is restarting; retry"),
-            );
-        };
-        match auth.send(AuthenticateBearer { bearer, peer, tailscale_user: info.tailscale_user }).await {
-            Ok(Ok(g)) if g.method == crate::actors::auth::AuthMethod::LocalDirect => {
+        match authenticate(&req, &state).await {
+            Ok(g) if g.method == crate::actors::auth::AuthMethod::LocalDirect => {
                 let e = ErrorShape::invalid("unauthorized: /metrics needs the gateway token (gateway.metrics.access)");
                 return reply(StatusCode::UNAUTHORIZED, &e);
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(denial)) => return reply(status_of(&denial.error, true), &denial.error),
-            Err(e) => {
-                return reply(StatusCode::SERVICE_UNAVAILABLE, &ErrorShape::unavailable(format!("auth actor: {e}")));
-            }
+            Ok(_) => {}
+            Err(refused) => return refused,
         }
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(&state))
