@@ -3,7 +3,10 @@
 //! # Layout
 //! - [`cli`]: the command line (`openclaw gateway`, `openclaw config ...`); `main.rs` only calls it.
 //! - [`gateway`]: the composition root; `run` returns the exit code.
-//! - [`actors`]: the supervisor and its children (config, listener); see its table.
+//! - [`actors`]: the supervisor and its children (config, auth, lanes, cron, listener,
+//!   bonjour) and the per-connection sessions; see its table.
+//! - [`lanes`]: bounded work queues; [`agents`]: agent runs, providers, transcripts;
+//!   [`cron`]: schedules, job store, backups; [`metrics`]: Prometheus metrics.
 //! - [`config`]: the typed model, the load pipeline, validation, diff, redaction.
 //! - [`http`]: routes on the gateway port (`/healthz`, `/readyz`, `/health`).
 //! - [`net`]: bind addresses and binding.
