@@ -32,7 +32,8 @@ State dir:   --state-dir, else $OPENCLAW_STATE_DIR, else ~/.openclaw (~ = $OPENC
 Precedence:  flags > environment > config file > built-in defaults
 Exit codes:  0 ok, 1 RPC error, 64 usage, 69 unavailable (port in use, already running, gateway
              not answering), 70 internal failure or restart budget exhausted, 73 state dir not
-             writable, 77 refused by the gateway (auth, pairing), 78 invalid config";
+             writable, 77 refused by the gateway (auth, pairing), 78 invalid config;
+             `doctor` exits 1 when a check fails, `security audit` 2 while a critical finding remains";
 
 #[derive(Parser, Debug)]
 #[command(name = "openclaw", version, about = ABOUT, after_help = AFTER_HELP)]
