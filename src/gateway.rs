@@ -120,7 +120,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
 /// Presence changes are coalesced into at most one broadcast per this interval.
 const PRESENCE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Sessions hear about stops and restarts; the AuthActor about auth settings.
+/// Who hears about a stop (sessions, lanes) and about config changes (Bonjour, lanes, cron, auth).
 fn wire_sessions(shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
     shared.on_stopping(move |restarting| {
@@ -133,38 +133,37 @@ fn wire_sessions(shared: &Arc<Shared>) {
             }
         }
     });
-    let weak = Arc::downgrade(shared);
-    shared.bus.subscribe(move |_| {
-        if let Some(s) = weak.upgrade()
-            && let Some(b) = s.registry.get::<bonjour::BonjourActor>(bonjour::ID)
-        {
+    on_change(shared, &[], |s, _| {
+        if let Some(b) = s.registry.get::<bonjour::BonjourActor>(bonjour::ID) {
             b.do_send(bonjour::Readvertise);
         }
     });
-    let weak = Arc::downgrade(shared);
-    shared.bus.subscribe(move |ev| {
-        if (ev.diff.touches("agents") || ev.diff.touches("cron") || ev.diff.touches("lanes"))
-            && let Some(s) = weak.upgrade()
-        {
-            s.lanes.apply(&ev.live.loaded.config);
-        }
-    });
-    let weak = Arc::downgrade(shared);
-    shared.bus.subscribe(move |ev| {
-        if ev.diff.touches("cron")
-            && let Some(s) = weak.upgrade()
-            && let Some(c) = s.registry.get::<cron::CronActor>(cron::ID)
-        {
+    on_change(shared, &["agents", "cron", "lanes"], |s, ev| s.lanes.apply(&ev.live.loaded.config));
+    on_change(shared, &["cron"], |s, _| {
+        if let Some(c) = s.registry.get::<cron::CronActor>(cron::ID) {
             c.do_send(cron::CronConfigChanged);
         }
     });
+    on_change(shared, &["gateway.auth", "gateway.bind", "gateway.host"], |s, _| {
+        if let Some(a) = s.registry.get::<auth::AuthActor>(auth::ID) {
+            a.do_send(auth::AuthConfigChanged);
+        }
+    });
+}
+
+/// Calls `f` on config changes under any of `prefixes` (on every change when empty), for as
+/// long as the gateway lives.
+fn on_change(
+    shared: &Arc<Shared>,
+    prefixes: &'static [&'static str],
+    f: impl Fn(&Shared, &config_actor::ConfigChanged) + Send + Sync + 'static,
+) {
     let weak = Arc::downgrade(shared);
     shared.bus.subscribe(move |ev| {
-        if (ev.diff.touches("gateway.auth") || ev.diff.touches("gateway.bind") || ev.diff.touches("gateway.host"))
+        if (prefixes.is_empty() || prefixes.iter().any(|p| ev.diff.touches(p)))
             && let Some(s) = weak.upgrade()
-            && let Some(a) = s.registry.get::<auth::AuthActor>(auth::ID)
         {
-            a.do_send(auth::AuthConfigChanged);
+            f(&s, ev);
         }
     });
 }

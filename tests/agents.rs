@@ -11,11 +11,7 @@ use serde_json::{Value, json};
 
 /// A gateway whose `main` agent has the mock provider's `models`, with `config`.
 fn gateway(mock: &MockProvider, models: &[&str], config: &str) -> Gateway {
-    let spawn = Spawn::default().config(config).env("MOCK_API_KEY", "sk-test");
-    let dir = spawn.state.path().join("agents/main/agent");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("models.json"), mock.models_json(models)).unwrap();
-    spawn.start()
+    mock.install(Spawn::default().config(config), models).start()
 }
 
 fn client(gw: &Gateway) -> Ws {
@@ -355,7 +351,7 @@ fn kill_9_mid_stream_leaves_earlier_turns_intact() {
     assert_eq!(texts, ["one", "turns=1 last=one", "two", "turns=3 last=two", "three"]);
     // The session carries on after a restart, with its history.
     let gw = Spawn::in_state(state)
-        .env("MOCK_API_KEY", "sk-test")
+        .env("MOCK_API_KEY", common::provider::API_KEY)
         .config("{ agents: { defaults: { model: 'mock/echo' } } }")
         .start();
     let mut ws = client(&gw);
@@ -370,10 +366,8 @@ fn kill_9_mid_stream_leaves_earlier_turns_intact() {
 #[test]
 fn a_read_only_models_json_is_read_and_never_needed_writable() {
     let mock = MockProvider::start();
-    let spawn = Spawn::default().env("MOCK_API_KEY", "sk-test");
-    let dir = spawn.state.path().join("agents/main/agent");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("models.json"), mock.models_json(&["ok"])).unwrap();
+    let spawn = mock.install(Spawn::default(), &["ok"]);
+    let dir = MockProvider::agent_dir(&spawn);
     let gw = spawn.read_only(&dir).start();
     let mut ws = client(&gw);
     let models = ws.call("models.list", json!({}));
@@ -429,8 +423,10 @@ fn sessions_reset_and_delete_and_reasoning_effort() {
     let cfg = "{ agents: { defaults: { thinkLevel: 'medium', model: 'deep', models: { 'mock/reason-1': { alias: 'deep' } } } } }";
     let gw = gateway(&mock, &["reason-1", "ok"], cfg);
     let mut ws = client(&gw);
-    let run = |ws: &mut Ws, key: &str, extra: Value| {
-        let mut p = json!({"sessionKey": key, "message": "m", "idempotencyKey": uuid()});
+    let mut sent = 0;
+    let mut run = |ws: &mut Ws, key: &str, extra: Value| {
+        sent += 1;
+        let mut p = json!({"sessionKey": key, "message": "m", "idempotencyKey": format!("s{sent}")});
         p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         let r = ws.call("chat.send", p);
         let w = ws.call("agent.wait", json!({"runId": r["payload"]["runId"], "timeoutMs": 5000}));
@@ -464,8 +460,4 @@ fn sessions_reset_and_delete_and_reasoning_effort() {
     let (code, out, err) = common::run(gw.state_path(), &["status", "--url", &format!("ws://{}", gw.addr)], &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("lane main") && out.contains("active 0/4"), "{out}");
-}
-
-fn uuid() -> String {
-    format!("{:?}", std::time::Instant::now())
 }

@@ -10,11 +10,7 @@ use serde_json::json;
 #[test]
 fn backup_then_restore_round_trips_devices_sessions_and_cron() {
     let mock = MockProvider::start();
-    let spawn = Spawn::default().env("MOCK_API_KEY", "k");
-    let dir = spawn.state.path().join("agents/main/agent");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("models.json"), mock.models_json(&["ok"])).unwrap();
-    let gw = spawn.start();
+    let gw = mock.install(Spawn::default(), &["ok"]).start();
     let url = format!("ws://{}", gw.addr);
     // The CLI connects with its device identity: a local device is paired silently.
     let (code, out, err) = common::run(gw.state_path(), &["status", "--url", &url], &[]);
@@ -47,7 +43,7 @@ fn backup_then_restore_round_trips_devices_sessions_and_cron() {
     let (code, out, err) = common::run(state.path(), &["backup", "restore", file.to_str().unwrap()], &[]);
     assert_eq!(code, 0, "{out}{err}");
 
-    let gw = Spawn::in_state(state).env("MOCK_API_KEY", "k").start();
+    let gw = Spawn::in_state(state).env("MOCK_API_KEY", common::provider::API_KEY).start();
     let mut ws = Ws::open(gw.addr);
     ws.connect(json!({})).unwrap();
     assert_eq!(ws.call("device.pair.list", json!({}))["payload"]["paired"], devices);

@@ -156,13 +156,10 @@ fn missed_runs_are_caught_up_once_or_recorded_as_skipped() {
 #[test]
 fn an_agent_turn_job_runs_an_agent_on_the_cron_lane() {
     let mock = MockProvider::start();
-    let spawn = Spawn::default().env("MOCK_API_KEY", "k").config(
+    let spawn = Spawn::default().config(
         "{ cron: { jobs: [ { id: 'hello', schedule: 'every 1s', payload: { kind: 'agentTurn', message: 'status?' } } ] } }",
     );
-    let dir = spawn.state.path().join("agents/main/agent");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("models.json"), mock.models_json(&["ok"])).unwrap();
-    let gw = spawn.start();
+    let gw = mock.install(spawn, &["ok"]).start();
     let mut ws = client(gw.addr);
     let started = Instant::now();
     let done = finished(&mut ws, "hello");

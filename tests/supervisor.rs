@@ -140,11 +140,8 @@ fn a_slow_consumer_is_cut_and_droppable_events_are_skipped() {
 #[test]
 fn a_lane_restarted_after_a_panic_runs_each_queued_job_exactly_once() {
     let mock = common::provider::MockProvider::start();
-    let spawn = Spawn::default().env("MOCK_API_KEY", "k").config("{ agents: { defaults: { maxConcurrent: 1 } } }");
-    let dir = spawn.state.path().join("agents/main/agent");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("models.json"), mock.models_json(&["slow-3-100"])).unwrap();
-    let gw = spawn.start();
+    let spawn = Spawn::default().config("{ agents: { defaults: { maxConcurrent: 1 } } }");
+    let gw = mock.install(spawn, &["slow-3-100"]).start();
     let mut ws = common::Ws::open(gw.addr);
     ws.connect(serde_json::json!({})).unwrap();
     let mut runs = Vec::new();

@@ -184,7 +184,7 @@ impl CronActor {
         for e in self.jobs.iter().filter(|e| e.spec.enabled) {
             let (Ok(sched), Some(st)) = (&e.sched, self.state.get(&e.spec.id)) else { continue };
             let from = st.last_scheduled_ms.unwrap_or(st.seen_at_ms);
-            let (n, first, last) = missed(sched, from, now);
+            let (n, first, last) = sched.missed(from, now, MISSED_CAP);
             if n > 0 {
                 due.push((e.spec.id.clone(), e.spec.catch_up, n, first, last));
             }
@@ -329,7 +329,7 @@ impl CronActor {
             let mut due = Vec::new();
             for e in self.jobs.iter().filter(|e| e.spec.enabled) {
                 let (Ok(sched), Some(st)) = (&e.sched, self.state.get(&e.spec.id)) else { continue };
-                let (n, _, last) = missed(sched, st.last_scheduled_ms.unwrap_or(st.seen_at_ms), now);
+                let (n, _, last) = sched.missed(st.last_scheduled_ms.unwrap_or(st.seen_at_ms), now, MISSED_CAP);
                 if n > 0 {
                     due.push((e.spec.id.clone(), last));
                 }
@@ -503,22 +503,6 @@ fn parse_spec(v: Value) -> Result<JobSpec, ErrorShape> {
         return Err(ErrorShape::invalid("invalid cron job: agentId must match ^[A-Za-z0-9_-]{1,64}$"));
     }
     Ok(spec)
-}
-
-/// Runs in `(from, to]`: count, first and last.
-fn missed(s: &Sched, from: i64, to: i64) -> (usize, Option<i64>, Option<i64>) {
-    let (n, first) = s.missed(from, to, MISSED_CAP);
-    if n == 0 {
-        return (0, None, None);
-    }
-    // The last run at or before `to`: step back from the next one after it.
-    let mut last = first;
-    let mut t = first.unwrap_or(from);
-    while let Some(next) = s.next_after(t).filter(|n| *n <= to) {
-        last = Some(next);
-        t = next;
-    }
-    (n, first, last)
 }
 
 impl Actor for CronActor {

@@ -62,7 +62,6 @@ pub struct ModelInfo {
 pub struct Target {
     /// "provider/model".
     pub reference: String,
-    pub provider: String,
     pub model: ModelInfo,
     pub base_url: String,
     pub api_key: Option<String>,
@@ -89,11 +88,9 @@ pub fn seed(state_dir: &Path, agent_id: &str) -> Result<bool, String> {
     if file.exists() {
         return Ok(false);
     }
-    let write = || -> Result<(), crate::state::StateError> {
-        crate::state::ensure_dir(file.parent().unwrap_or(state_dir))?;
-        crate::state::atomic_write(&file, b"{\n  \"providers\": {}\n}\n", crate::state::FILE_MODE)
-    };
-    write().map(|()| true).map_err(|e| write_error(&file, &e.source))
+    crate::state::write_file(&file, b"{\n  \"providers\": {}\n}\n", crate::state::FILE_MODE)
+        .map(|()| true)
+        .map_err(|e| write_error(&file, &e.source))
 }
 
 /// The message for a models.json that cannot be written.
@@ -161,7 +158,6 @@ impl Catalogue {
             p.headers.iter().map(|(k, v)| Ok((k.clone(), expand(v)?))).collect::<Result<BTreeMap<_, _>, String>>()?;
         Ok(Target {
             reference: reference.into(),
-            provider: pname.into(),
             model,
             base_url: expand(&p.base_url)?,
             api_key: p.api_key.as_deref().map(expand).transpose()?,

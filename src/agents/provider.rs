@@ -188,7 +188,6 @@ mod tests {
     fn reasoning_effort_only_for_reasoning_models() {
         let mut t = Target {
             reference: "p/m".into(),
-            provider: "p".into(),
             model: super::super::models::ModelInfo {
                 id: "m".into(),
                 name: None,

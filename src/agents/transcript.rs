@@ -99,12 +99,8 @@ impl Index {
     }
 
     pub fn save(&self, state_dir: &Path, agent_id: &str) -> Result<(), StateError> {
-        let file = Self::path(state_dir, agent_id);
-        if let Some(parent) = file.parent() {
-            state::ensure_dir(parent)?;
-        }
         let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        state::atomic_write(&file, &bytes, FILE_MODE)
+        state::write_file(&Self::path(state_dir, agent_id), &bytes, FILE_MODE)
     }
 }
 

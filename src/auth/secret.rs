@@ -136,10 +136,9 @@ pub const ROTATION: &str = "rotation.json";
 const ROTATION_FRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub fn write_rotation(state_dir: &Path, grace: std::time::Duration) -> Result<(), String> {
-    let dir = state_dir.join("secrets");
-    state::ensure_dir(&dir).map_err(|e| e.to_string())?;
     let body = serde_json::json!({"graceMs": grace.as_millis() as u64, "atMs": chrono::Utc::now().timestamp_millis()});
-    state::atomic_write(&dir.join(ROTATION), body.to_string().as_bytes(), FILE_MODE).map_err(|e| e.to_string())
+    state::write_file(&state_dir.join("secrets").join(ROTATION), body.to_string().as_bytes(), FILE_MODE)
+        .map_err(|e| e.to_string())
 }
 
 /// The grace period of a recent `token rotate`, if there was one.

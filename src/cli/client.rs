@@ -222,18 +222,22 @@ fn gateway_token_source(opts: &LoadOptions) -> String {
     }
 }
 
-fn local_url(opts: &LoadOptions) -> Result<String, ClientError> {
+/// The address a client on this host reaches the configured gateway at (a wildcard bind
+/// becomes loopback), and whether it speaks TLS.
+pub fn local_target(opts: &LoadOptions) -> Result<(std::net::SocketAddr, bool), ClientError> {
     let loaded = load(opts).map_err(|e| ClientError::Other(format!("{e}")))?;
-    let scheme = if loaded.config.gateway.tls.enabled { "wss" } else { "ws" };
     let addrs = crate::net::resolve(&loaded.config.gateway).map_err(|e| ClientError::Other(e.message))?;
-    let a = addrs.first().ok_or_else(|| ClientError::Other("the config names no address to connect to".into()))?;
-    let host = match a.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
-        ip if ip.is_unspecified() => "[::1]".to_string(),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        ip => ip.to_string(),
-    };
-    Ok(format!("{scheme}://{host}:{}", a.port()))
+    let mut a = *addrs.first().ok_or_else(|| ClientError::Other("the config names no address to connect to".into()))?;
+    if a.ip().is_unspecified() {
+        a.set_ip(if a.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    Ok((a, loaded.config.gateway.tls.enabled))
+}
+
+fn local_url(opts: &LoadOptions) -> Result<String, ClientError> {
+    let (a, tls) = local_target(opts)?;
+    // SocketAddr's Display brackets IPv6 hosts, as URLs need.
+    Ok(format!("{}://{a}", if tls { "wss" } else { "ws" }))
 }
 
 /// The local gateway's certificate fingerprint (same host: its certificate file is trusted).

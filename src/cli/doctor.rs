@@ -30,12 +30,6 @@ fn check(level: Level, name: &'static str, detail: impl Into<String>, fix: Optio
     Check { level, name, detail: detail.into(), fix }
 }
 
-fn pid_alive(state_dir: &Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(state_dir.join("gateway.pid")).ok()?.trim().parse().ok()?;
-    // SAFETY: signal 0 only checks that the process exists.
-    (unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
-}
-
 /// Who listens on `port` (through `ss`, from iproute2), if that can be told.
 fn port_owner(port: u16) -> Option<String> {
     let out = Command::new("ss").args(["-Hltnp", &format!("sport = :{port}")]).output().ok()?;
@@ -127,7 +121,7 @@ pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
     }
 
     // 3. The gateway process and its port.
-    let running = pid_alive(state);
+    let running = crate::state::pidfile::running_pid(state);
     if let Some(l) = &loaded
         && running.is_none()
         && let Ok(port) = u16::try_from(l.config.gateway.port)

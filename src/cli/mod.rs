@@ -6,6 +6,7 @@ mod config_cmd;
 mod deploy;
 mod discover;
 mod doctor;
+mod logs;
 mod probe;
 mod remote;
 mod security;
@@ -323,13 +324,9 @@ pub fn main() -> i32 {
             token::rotate(grace.as_deref(), &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Backup(cmd) => backup::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
-        Command::Logs { follow, json, lines, conn } => backup::logs(
-            follow,
-            json,
-            lines,
-            &conn,
-            &LoadOptions { paths, env, flags: Vec::new(), require_file: false },
-        ),
+        Command::Logs { follow, json, lines, conn } => {
+            logs::logs(follow, json, lines, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
         Command::Tls(cmd) => tls_cmd(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Config(cmd) => {
             let flags = match &cmd {

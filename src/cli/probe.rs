@@ -9,16 +9,6 @@ use std::time::Duration;
 use crate::config::LoadOptions;
 use crate::exit;
 
-fn target(opts: &LoadOptions) -> Result<(SocketAddr, bool), String> {
-    let loaded = crate::config::load(opts).map_err(|e| e.to_string())?;
-    let addrs = crate::net::resolve(&loaded.config.gateway).map_err(|e| e.message)?;
-    let mut a = *addrs.first().ok_or("the config names no address")?;
-    if a.ip().is_unspecified() {
-        a.set_ip(if a.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
-    }
-    Ok((a, loaded.config.gateway.tls.enabled))
-}
-
 fn get(addr: SocketAddr, tls: bool, timeout: Duration) -> Result<u16, String> {
     let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
     stream.set_read_timeout(Some(timeout)).ok();
@@ -44,7 +34,7 @@ fn get(addr: SocketAddr, tls: bool, timeout: Duration) -> Result<u16, String> {
 }
 
 pub fn run(timeout_ms: u64, opts: &LoadOptions) -> i32 {
-    let (addr, tls) = match target(opts) {
+    let (addr, tls) = match super::client::local_target(opts) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("openclaw: {e}");

@@ -138,8 +138,8 @@ fn cap_eff() -> u64 {
 
 /// The uid the gateway runs as: the running one's (from its pid file), else ours.
 fn gateway_uid(state_dir: &Path) -> u32 {
-    let pid = std::fs::read_to_string(state_dir.join("gateway.pid")).ok().and_then(|p| p.trim().parse::<u32>().ok());
-    pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+    crate::state::pidfile::running_pid(state_dir)
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
         .and_then(|s| {
             s.lines().find_map(|l| l.strip_prefix("Uid:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
         })
@@ -410,10 +410,10 @@ fn report(opts: &LoadOptions, out: Option<&Path>) -> i32 {
         crate::rpc::hostname()
     ));
     md.push_str("## Status\n\n");
-    let pid = std::fs::read_to_string(opts.paths.state_dir.join("gateway.pid")).ok();
+    let pid = crate::state::pidfile::running_pid(&opts.paths.state_dir);
     md.push_str(&format!(
         "- gateway: {}\n- config: {}\n- state dir: {}\n- auth mode: {:?}, bind: {:?}, TLS: {}\n\n",
-        pid.map(|p| format!("running (pid {})", p.trim())).unwrap_or_else(|| "not running".into()),
+        pid.map(|p| format!("running (pid {p})")).unwrap_or_else(|| "not running".into()),
         opts.paths.config.display(),
         opts.paths.state_dir.display(),
         loaded.config.gateway.auth.mode,
@@ -453,7 +453,7 @@ fn report(opts: &LoadOptions, out: Option<&Path>) -> i32 {
         .map(|t| {
             t.lines()
                 .filter(|l| l.contains("authentication failed") || l.contains("locked out"))
-                .map(super::backup::pretty)
+                .map(super::logs::pretty)
                 .collect()
         })
         .unwrap_or_default();
@@ -511,7 +511,7 @@ fn monitor(conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
     loop {
         // The first read only positions the cursor: the monitor shows what happens from now.
         let first = cursor.is_none();
-        let (lines, _) = match super::backup::tail(&mut client, &mut cursor, 1000) {
+        let (lines, _) = match super::logs::tail(&mut client, &mut cursor, 1000) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("openclaw: {e}");
@@ -539,7 +539,7 @@ fn monitor(conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
                 "{}{:14} {}",
                 if burst { format!("BURST ({} auth failures in 60 s) ", recent.len()) } else { String::new() },
                 what,
-                super::backup::pretty(line)
+                super::logs::pretty(line)
             );
             if color {
                 let code = if burst || sev >= Severity::High { "31" } else { "33" };

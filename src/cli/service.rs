@@ -144,18 +144,10 @@ pub fn render_systemd(
     };
     SYSTEMD_TEMPLATE
         .lines()
-        .filter(|l| {
-            !l.starts_with("# @BIN@") && !l.starts_with("# and @WANTED_BY@") && !l.starts_with("# from the state dir")
-        })
+        .filter(|l| !l.starts_with("#:"))
         .collect::<Vec<_>>()
         .join("\n")
-        .replace(
-            "# openclaw gateway: systemd unit template, rendered by `openclaw gateway install`.",
-            &format!(
-                "# openclaw gateway ({}), written by `openclaw gateway install`. No secrets in here.",
-                if system { "system unit" } else { "user unit" }
-            ),
-        )
+        .replace("@KIND@", if system { "system unit" } else { "user unit" })
         .replace("@ENVIRONMENT@", &env.join("\n"))
         .replace("@HARDENING@", &hardening)
         .replace("@WANTED_BY@", if system { "multi-user.target" } else { "default.target" })
@@ -385,8 +377,10 @@ fn status(p: &Plan, conn: &super::client::ConnectArgs, opts: &LoadOptions, ask_m
         }
     }
     println!("config:  {}", opts.paths.config.display());
-    let pid = std::fs::read_to_string(opts.paths.state_dir.join("gateway.pid")).ok();
-    println!("pid:     {}", pid.as_deref().map(str::trim).unwrap_or("none (no gateway.pid)"));
+    match crate::state::pidfile::running_pid(&opts.paths.state_dir) {
+        Some(pid) => println!("pid:     {pid}"),
+        None => println!("pid:     none (no live gateway.pid)"),
+    }
     let probe = super::client::Client::connect(conn, opts).and_then(|mut c| c.call("status", serde_json::json!({})));
     match probe {
         Ok(s) => {

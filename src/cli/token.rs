@@ -19,8 +19,8 @@ pub fn parse_grace(s: &str) -> Result<Duration, String> {
 }
 
 fn signal_gateway(opts: &LoadOptions) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(opts.paths.state_dir.join("gateway.pid")).ok()?.trim().parse().ok()?;
-    // SAFETY: kill(2) with a pid read from our own pid file.
+    let pid = crate::state::pidfile::running_pid(&opts.paths.state_dir)?;
+    // SAFETY: kill(2) on the gateway named by our own pid file.
     (unsafe { libc::kill(pid, libc::SIGHUP) } == 0).then_some(pid)
 }
 

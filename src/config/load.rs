@@ -133,23 +133,18 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
     }
 
     let text = text.as_deref().map(String::from_utf8_lossy);
-    problems.extend(validate::validate(&schema, &doc).into_iter().map(|p| {
+    // `file:line` for a problem's path, where the main file has it.
+    let located = |p: Problem| {
         let loc = text.as_deref().and_then(|t| validate::locate(t, &p.path)).map(|l| format!("{}:{l}", main.display()));
         p.at(loc)
-    }));
+    };
+    problems.extend(validate::validate(&schema, &doc).into_iter().map(located));
     if !problems.is_empty() {
         return Err(fail(problems));
     }
     let config: Config = serde_json::from_value(doc)
         .map_err(|e| fail(vec![Problem::new("<root>", format!("does not match the config model: {e}"))]))?;
-    let semantic: Vec<Problem> = crate::cron::check_config(&config)
-        .into_iter()
-        .map(|p| {
-            let loc =
-                text.as_deref().and_then(|t| validate::locate(t, &p.path)).map(|l| format!("{}:{l}", main.display()));
-            p.at(loc)
-        })
-        .collect();
+    let semantic: Vec<Problem> = crate::cron::check_config(&config).into_iter().map(located).collect();
     if !semantic.is_empty() {
         return Err(fail(semantic));
     }

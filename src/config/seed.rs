@@ -39,8 +39,7 @@ pub fn apply(opts: &LoadOptions) -> Result<Seeded, String> {
     if target.exists() && last.as_deref() == Some(hash.as_str()) {
         return Ok(Seeded::Unchanged);
     }
-    state::ensure_dir(&opts.paths.state_dir).map_err(|e| e.to_string())?;
-    state::atomic_write(target, &bytes, FILE_MODE).map_err(|e| format!("cannot copy the config seed: {e}"))?;
+    state::write_file(target, &bytes, FILE_MODE).map_err(|e| format!("cannot copy the config seed: {e}"))?;
     state::atomic_write(&marker, format!("{hash}\n").as_bytes(), FILE_MODE).map_err(|e| e.to_string())?;
     Ok(Seeded::Copied)
 }

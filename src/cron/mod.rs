@@ -138,10 +138,8 @@ pub fn load_store(state_dir: &Path) -> Result<Vec<JobSpec>, String> {
 }
 
 pub fn save_store(state_dir: &Path, jobs: &[JobSpec]) -> Result<(), StateError> {
-    let file = store_path(state_dir);
-    state::ensure_dir(&dir(state_dir))?;
     let body = serde_json::to_vec_pretty(&StoreFile { version: 1, jobs: jobs.to_vec() }).unwrap_or_default();
-    state::atomic_write(&file, &body, FILE_MODE)
+    state::write_file(&store_path(state_dir), &body, FILE_MODE)
 }
 
 /// What the scheduler remembers per job across restarts.
@@ -165,9 +163,8 @@ pub fn load_state(state_dir: &Path) -> BTreeMap<String, JobState> {
 }
 
 pub fn save_state(state_dir: &Path, st: &BTreeMap<String, JobState>) -> Result<(), StateError> {
-    state::ensure_dir(&dir(state_dir))?;
     let body = serde_json::to_vec_pretty(st).unwrap_or_default();
-    state::atomic_write(&dir(state_dir).join("state.json"), &body, FILE_MODE)
+    state::write_file(&dir(state_dir).join("state.json"), &body, FILE_MODE)
 }
 
 /// One run (or skipped run) of a job.

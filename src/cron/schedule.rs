@@ -111,22 +111,15 @@ impl Sched {
         }
     }
 
-    /// Runs in `(from_ms, to_ms]`: how many (counting at most `cap`) and the first.
-    pub fn missed(&self, from_ms: i64, to_ms: i64, cap: usize) -> (usize, Option<i64>) {
-        let mut n = 0;
-        let mut first = None;
-        let mut t = from_ms;
-        while n < cap {
-            match self.next_after(t) {
-                Some(next) if next <= to_ms => {
-                    first.get_or_insert(next);
-                    n += 1;
-                    t = next;
-                }
-                _ => break,
-            }
+    /// Runs in `(from_ms, to_ms]`: how many (counting at most `cap`), the first and the last.
+    pub fn missed(&self, from_ms: i64, to_ms: i64, cap: usize) -> (usize, Option<i64>, Option<i64>) {
+        let (mut n, mut first, mut last) = (0, None, None);
+        while let Some(next) = self.next_after(last.unwrap_or(from_ms)).filter(|t| *t <= to_ms) {
+            first.get_or_insert(next);
+            last = Some(next);
+            n = (n + 1).min(cap);
         }
-        (n, first)
+        (n, first, last)
     }
 }
 
@@ -155,7 +148,12 @@ mod tests {
         let s = parse(&Schedule::Text("every 5m".into()), None, 1_000).unwrap();
         assert_eq!(s.next_after(0), Some(1_000));
         assert_eq!(s.next_after(1_000), Some(301_000));
-        assert_eq!(s.missed(1_000, 1_000 + 3 * 300_000, 100), (3, Some(301_000)));
+        assert_eq!(s.missed(1_000, 1_000 + 3 * 300_000, 100), (3, Some(301_000), Some(901_000)));
+        assert_eq!(
+            s.missed(1_000, 1_000 + 3 * 300_000, 2),
+            (2, Some(301_000), Some(901_000)),
+            "capped count, true last"
+        );
         let s =
             parse(&Schedule::Spec(ScheduleSpec::At { at_ms: None, at: Some("2026-12-01T09:00:00Z".into()) }), None, 0)
                 .unwrap();

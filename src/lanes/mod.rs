@@ -86,17 +86,23 @@ impl LaneBook {
         Self { queue: VecDeque::new(), stats }
     }
 
-    /// Waiters to grant now (removed from the queue, counted active), oldest first.
-    fn take_ready(&mut self) -> Vec<Waiter> {
+    /// Waiters to grant now (removed from the queue, counted active, their wait recorded),
+    /// oldest first, each with how long it waited.
+    fn take_ready(&mut self) -> Vec<(Waiter, Duration)> {
         let mut out = Vec::new();
         while self.stats.active < self.stats.limit {
             let Some(w) = self.queue.pop_front() else { break };
             if w.tx.is_closed() {
                 continue; // its submitter gave up (abort) while it waited
             }
+            let waited = w.enqueued.elapsed();
             self.stats.active += 1;
             self.stats.started += 1;
-            out.push(w);
+            self.stats.max_wait_ms = self.stats.max_wait_ms.max(waited.as_millis() as u64);
+            if waited >= SLOW_WAIT {
+                self.stats.slow_waits += 1;
+            }
+            out.push((w, waited));
         }
         self.stats.queued = self.queue.len();
         out
@@ -185,26 +191,13 @@ impl Lane {
     /// Grants slots to the waiters the limit allows (the LaneActor's pump).
     pub fn grant_ready(self: &Arc<Self>) {
         let ready = self.book.lock().take_ready();
-        for w in ready {
-            let waited = w.enqueued.elapsed();
-            self.note_wait(&w.label, waited);
+        for (w, waited) in ready {
+            if waited >= SLOW_WAIT {
+                tracing::warn!(lane = %self.name, job = %w.label, waited_ms = waited.as_millis() as u64, "lane wait exceeded 2 s");
+            }
             let slot = Slot { lane: self.clone(), started: Instant::now() };
             // A submitter gone since the check drops the slot here, which releases it.
             let _ = w.tx.send(Ok(slot));
-        }
-    }
-
-    fn note_wait(&self, label: &str, waited: Duration) {
-        let ms = waited.as_millis() as u64;
-        {
-            let mut b = self.book.lock();
-            b.stats.max_wait_ms = b.stats.max_wait_ms.max(ms);
-            if waited >= SLOW_WAIT {
-                b.stats.slow_waits += 1;
-            }
-        }
-        if waited >= SLOW_WAIT {
-            tracing::warn!(lane = %self.name, job = %label, waited_ms = ms, "lane wait exceeded 2 s");
         }
     }
 
@@ -317,8 +310,13 @@ impl Drop for Slot {
 pub struct Lanes {
     named: HashMap<&'static str, Arc<Lane>>,
     sessions: Mutex<HashMap<String, Arc<Lane>>>,
+    /// Unused session lanes are swept when the map grows past this (then it doubles from
+    /// what is left), so a busy gateway does not scan the map on every run.
+    sweep_at: Mutex<usize>,
     session_capacity: Mutex<usize>,
 }
+
+const SWEEP_MIN: usize = 1024;
 
 /// The named lanes, in the order they are shown.
 pub const NAMED: [&str; 3] = ["main", "subagent", "cron"];
@@ -346,6 +344,7 @@ impl Lanes {
         Self {
             named,
             sessions: Mutex::new(HashMap::new()),
+            sweep_at: Mutex::new(SWEEP_MIN),
             session_capacity: Mutex::new(cfg.lanes.session.queue_capacity as usize),
         }
     }
@@ -357,9 +356,12 @@ impl Lanes {
     /// The concurrency-1 lane of one session (made on first use, dropped when unused).
     pub fn session(&self, key: &str) -> Arc<Lane> {
         let mut map = self.sessions.lock();
-        if map.len() > 1024 {
+        let mut sweep_at = self.sweep_at.lock();
+        if map.len() > *sweep_at {
             map.retain(|_, l| !l.is_unused());
+            *sweep_at = (map.len() * 2).max(SWEEP_MIN);
         }
+        drop(sweep_at);
         map.entry(key.to_string())
             .or_insert_with(|| Lane::new(format!("session:{key}"), 1, *self.session_capacity.lock()))
             .clone()

@@ -1,5 +1,6 @@
 //! The state directory: private directories, atomic files, and the single-instance pid lock.
 
+pub mod archive;
 pub mod pidfile;
 
 use std::fs::{self, File, OpenOptions};
@@ -38,6 +39,14 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateErr
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(|e| StateError::new(path, e))
+}
+
+/// [`atomic_write`] after creating the parent directory (0700) if it is missing.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+    if let Some(dir) = path.parent() {
+        ensure_dir(dir)?;
+    }
+    atomic_write(path, bytes, mode)
 }
 
 /// An I/O failure on a state path, with the path and the fix in its message.

@@ -70,6 +70,13 @@ impl Drop for PidLock {
     }
 }
 
+/// The pid of the gateway running on `state_dir`, if its pid file names a live process.
+pub fn running_pid(state_dir: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(state_dir.join(PID_FILE)).ok()?.trim().parse().ok()?;
+    // SAFETY: signal 0 only checks that the process exists.
+    (pid > 0 && unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
+}
+
 /// Removes the pid file if it still names this process (also used on the immediate-exit path).
 pub fn remove_if_ours(pid_path: &Path) {
     if std::fs::read_to_string(pid_path).is_ok_and(|s| s.trim() == std::process::id().to_string()) {

@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The API key `install` sets (`${MOCK_API_KEY}` in models.json).
+pub const API_KEY: &str = "sk-test";
+
 #[derive(Default)]
 pub struct Seen {
     pub bodies: Mutex<Vec<serde_json::Value>>,
@@ -62,6 +65,20 @@ impl MockProvider {
         serde_json::json!({"providers": {"mock": {"baseUrl": self.base_url(), "apiKey": "${MOCK_API_KEY}",
                                                    "api": "openai-completions", "models": models}}})
         .to_string()
+    }
+
+    /// `spawn` with this provider's models.json for the `main` agent (`ids` as its models) and
+    /// the API key it names set in the gateway's environment.
+    pub fn install(&self, spawn: super::Spawn, ids: &[&str]) -> super::Spawn {
+        let dir = Self::agent_dir(&spawn);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("models.json"), self.models_json(ids)).unwrap();
+        spawn.env("MOCK_API_KEY", API_KEY)
+    }
+
+    /// Where `spawn`'s `main` agent keeps models.json.
+    pub fn agent_dir(spawn: &super::Spawn) -> std::path::PathBuf {
+        spawn.state.path().join("agents/main/agent")
     }
 
     /// The models requested so far, in order.
