@@ -15,9 +15,7 @@ fn gateway(mock: &MockProvider, models: &[&str], config: &str) -> Gateway {
 }
 
 fn client(gw: &Gateway) -> Ws {
-    let mut ws = Ws::open(gw.addr);
-    ws.connect(json!({})).expect("connect");
-    ws
+    gw.ws()
 }
 
 /// Reads frames until the response with `id`, keeping events (in order) in `events`.

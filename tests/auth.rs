@@ -9,7 +9,9 @@ use common::{Spawn, Ws, wait_until};
 use openclaw::auth::device::Identity;
 use serde_json::{Value, json};
 
-const REMOTE: &[(&str, &str)] = &[("Host", "gateway.example.com")];
+/// A Host that is not a local name: the client counts as remote (an IP literal, which the
+/// DNS-rebinding rule lets through).
+const REMOTE: &[(&str, &str)] = &[("Host", "192.0.2.10:18789")];
 const TOKEN_CFG: &str = "{ gateway: { auth: { mode: 'token', token: 'shared-1' } } }";
 
 fn base(extra: Value) -> Value {
@@ -82,7 +84,10 @@ fn pairing_approve_then_reconnect_with_the_device_token_then_revoke_closes_the_s
     let gw = Spawn::default().config(TOKEN_CFG).start();
     // An operator watching pairing events (local, full scopes).
     let mut op = Ws::open(gw.addr);
-    op.connect(json!({"client": {"id": "test", "version": "1", "platform": "linux", "mode": "ui"}})).unwrap();
+    let hello = op
+        .connect(json!({"client": {"id": "test", "version": "1", "platform": "linux", "mode": "ui"}, "auth": {"token": "shared-1"}}))
+        .unwrap();
+    assert_eq!(hello["ok"], true, "{hello}");
 
     let id = Identity::generate();
     let mut ws = Ws::open_with(gw.addr, REMOTE);
@@ -144,9 +149,16 @@ fn pairing_approve_then_reconnect_with_the_device_token_then_revoke_closes_the_s
 fn local_devices_are_paired_silently_and_rotation_issues_a_new_token() {
     let gw = Spawn::default().config(TOKEN_CFG).start();
     let id = Identity::generate();
+    // Local-direct without the token: refused like anyone else (being local skips pairing only).
     let mut ws = Ws::open(gw.addr);
-    // Local-direct: v1 payload (no nonce) is accepted, pairing is silent.
-    let hello = connect_raw(&mut ws, with_device(&id, base(json!({})), "", None, now_ms()));
+    let r = connect_raw(&mut ws, with_device(&id, base(json!({})), "", None, now_ms()));
+    assert!(r["error"]["message"].as_str().unwrap().starts_with("unauthorized: gateway token missing"), "{r}");
+    assert_eq!(ws.closed().0, 1008);
+    assert!(!gw.state_path().join("devices/paired.json").exists(), "nothing paired");
+    // With the token: v1 payload (no nonce) is accepted, pairing is silent.
+    let mut ws = Ws::open(gw.addr);
+    let auth = json!({"auth": {"token": "shared-1"}});
+    let hello = connect_raw(&mut ws, with_device(&id, base(auth), "shared-1", None, now_ms()));
     assert_eq!(hello["ok"], true, "{hello}");
     let first = hello["payload"]["auth"]["deviceToken"].as_str().unwrap().to_string();
     let rotated = ws.call("device.token.rotate", json!({"deviceId": id.id(), "role": "operator"}));
@@ -242,10 +254,7 @@ fn forwarding_headers_from_an_untrusted_peer_are_not_local_and_a_trusted_proxy_i
     let proxied = &[("Host", "localhost"), ("X-Forwarded-For", "203.0.113.7")];
     let mut ws = Ws::open_with(gw.addr, proxied);
     let r = ws.connect(json!({})).unwrap();
-    assert_eq!(
-        r["error"]["message"], "unauthorized: gateway token missing (provide gateway auth token)",
-        "not exempt: {r}"
-    );
+    assert!(r["error"]["message"].as_str().unwrap().starts_with("unauthorized: gateway token missing"), "{r}");
     drop(gw);
 
     let cfg = "{ gateway: { trustedProxies: ['127.0.0.1'], auth: { token: 'shared-1', rateLimit: { maxAttempts: 1, exemptLoopback: true } } } }";
@@ -257,7 +266,7 @@ fn forwarding_headers_from_an_untrusted_peer_are_not_local_and_a_trusted_proxy_i
     assert_eq!(ws.connect(json!({"auth": {"token": "shared-1"}})).unwrap()["error"]["code"], "RATE_LIMITED");
     // A local client through the same proxy is local-direct, and not locked out.
     let mut ws = Ws::open_with(gw.addr, &[("Host", "localhost"), ("X-Forwarded-For", "127.0.0.1")]);
-    assert_eq!(ws.connect(json!({})).unwrap()["ok"], true);
+    assert_eq!(ws.connect(json!({"auth": {"token": "shared-1"}})).unwrap()["ok"], true);
 }
 
 #[test]
@@ -309,20 +318,28 @@ fn http_rpc_uses_the_same_auth_and_scopes() {
     assert_eq!(code, 404, "{raw}");
     let (code, _) = post_rpc(gw.addr, Some("shared-1"), &json!({"params": {}}), REMOTE);
     assert_eq!(code, 400);
-    // Local-direct without a token, as the guide's curl example does.
+    // Local-direct needs the token too, and the refusal says where it lives, not what it is.
     let (code, raw) = post_rpc(gw.addr, None, &json!({"method": "status"}), &[]);
+    assert_eq!(code, 401, "{raw}");
+    assert!(raw.contains("gateway.auth.token in the gateway's config"), "{raw}");
+    assert!(!raw.contains("shared-1") && !raw.contains(gw.state_path().to_str().unwrap()), "{raw}");
+    let (code, raw) = post_rpc(gw.addr, Some("shared-1"), &json!({"method": "status"}), &[]);
     assert_eq!(code, 200, "{raw}");
 }
 
 #[test]
 fn tailscale_identity_is_accepted_only_through_a_trusted_proxy() {
     let headers = &[
-        ("Host", "gw.tailnet.example"),
+        ("Host", "gw.tailnet.ts.net"),
         ("X-Forwarded-For", "100.100.1.2"),
         ("Tailscale-User-Login", "alice@example.com"),
     ];
     let gw = Spawn::default().config("{ gateway: { auth: { mode: 'tailscale' } } }").start();
-    let mut ws = Ws::open_with(gw.addr, headers);
+    // An untrusted peer's Host is not vouched for: a MagicDNS name on a loopback bind is refused.
+    let (status, body) = Ws::try_open_with(gw.addr, headers).err().expect("refused");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("host not allowed (gw.tailnet.ts.net)"), "{body}");
+    let mut ws = Ws::open_with(gw.addr, &[("Host", "100.100.1.1"), headers[1], headers[2]]);
     let r = ws.connect(json!({})).unwrap();
     assert!(r["error"]["message"].as_str().unwrap().contains("tailscale identity required"), "untrusted peer: {r}");
     drop(gw);
@@ -361,7 +378,8 @@ fn device_registry_files_are_private() {
     let gw = Spawn::default().config(TOKEN_CFG).start();
     let id = Identity::generate();
     let mut ws = Ws::open(gw.addr);
-    assert_eq!(connect_raw(&mut ws, with_device(&id, base(json!({})), "", None, now_ms()))["ok"], true);
+    let auth = json!({"auth": {"token": "shared-1"}});
+    assert_eq!(connect_raw(&mut ws, with_device(&id, base(auth), "shared-1", None, now_ms()))["ok"], true);
     use std::os::unix::fs::PermissionsExt;
     for f in ["devices/paired.json", "devices/pending.json"] {
         let mode = std::fs::metadata(gw.state_path().join(f)).unwrap().permissions().mode() & 0o777;

@@ -3,8 +3,8 @@
 
 mod common;
 
+use common::Spawn;
 use common::provider::MockProvider;
-use common::{Spawn, Ws};
 use serde_json::json;
 
 #[test]
@@ -15,8 +15,7 @@ fn backup_then_restore_round_trips_devices_sessions_and_cron() {
     // The CLI connects with its device identity: a local device is paired silently.
     let (code, out, err) = common::run(gw.state_path(), &["status", "--url", &url], &[]);
     assert_eq!(code, 0, "{out}{err}");
-    let mut ws = Ws::open(gw.addr);
-    ws.connect(json!({})).unwrap();
+    let mut ws = gw.ws();
     let r = ws
         .call("chat.send", json!({"sessionKey": "agent:main:keep", "message": "remember me", "idempotencyKey": "b1"}));
     let w = ws.call("agent.wait", json!({"runId": r["payload"]["runId"], "timeoutMs": 5000}));
@@ -44,8 +43,7 @@ fn backup_then_restore_round_trips_devices_sessions_and_cron() {
     assert_eq!(code, 0, "{out}{err}");
 
     let gw = Spawn::in_state(state).env("MOCK_API_KEY", common::provider::API_KEY).start();
-    let mut ws = Ws::open(gw.addr);
-    ws.connect(json!({})).unwrap();
+    let mut ws = gw.ws();
     assert_eq!(ws.call("device.pair.list", json!({}))["payload"]["paired"], devices);
     let h = ws.call("chat.history", json!({"sessionKey": "agent:main:keep"}));
     assert_eq!(h["payload"]["messages"][0]["content"], "remember me", "{h}");

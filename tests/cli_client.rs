@@ -77,7 +77,7 @@ fn pairing_required_prints_the_exact_approve_command() {
     let request_id = cmd_line.split_whitespace().last().unwrap().to_string();
     // An operator (local through the Host header) approves exactly that request.
     let mut op = Ws::open_with(gw.addr, &[("Host", "localhost")]);
-    op.connect(json!({})).unwrap();
+    assert_eq!(op.connect(json!({"auth": {"token": "pt"}})).unwrap()["ok"], true);
     let r = op.call("device.pair.approve", json!({"requestId": request_id}));
     assert_eq!(r["ok"], true, "{r}");
     let (code, out, err) = run(gw.state_path(), &["health", "--token", "pt"], &[]);

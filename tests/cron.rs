@@ -10,10 +10,8 @@ use common::provider::MockProvider;
 use common::{Spawn, Ws, wait_until};
 use serde_json::{Value, json};
 
-fn client(addr: std::net::SocketAddr) -> Ws {
-    let mut ws = Ws::open(addr);
-    ws.connect(json!({})).expect("connect");
-    ws
+fn client(gw: &common::Gateway) -> Ws {
+    gw.ws()
 }
 
 /// The next `cron` event with `action: finished` for `job`.
@@ -37,7 +35,7 @@ fn a_config_job_fires_through_the_cron_lane_and_keeps_history() {
     let gw = Spawn::default()
         .config("{ cron: { jobs: [ { id: 'bk', schedule: '* * * * * *', payload: { kind: 'backupSessions', keep: 2 } } ] } }")
         .start();
-    let mut ws = client(gw.addr);
+    let mut ws = client(&gw);
     let first = finished(&mut ws, "bk");
     assert_eq!(first["status"], "ok", "{first}");
     assert!(first["summary"].as_str().unwrap().contains("backups/sessions-"), "{first}");
@@ -59,7 +57,7 @@ fn a_config_job_fires_through_the_cron_lane_and_keeps_history() {
 #[test]
 fn jobs_added_by_rpc_are_stored_listed_updated_run_and_removed() {
     let gw = Spawn::default().start();
-    let mut ws = client(gw.addr);
+    let mut ws = client(&gw);
     let bad = ws.call(
         "cron.add",
         json!({"name": "x", "schedule": "61 * * * *", "payload": {"kind": "backupSessions", "keep": 1}}),
@@ -103,7 +101,7 @@ fn jobs_added_by_rpc_are_stored_listed_updated_run_and_removed() {
 #[test]
 fn missed_runs_are_caught_up_once_or_recorded_as_skipped() {
     let gw = Spawn::default().start();
-    let mut ws = client(gw.addr);
+    let mut ws = client(&gw);
     for (name, catch_up) in [("catch", true), ("skip", false)] {
         let r = ws.call(
             "cron.add",
@@ -130,7 +128,7 @@ fn missed_runs_are_caught_up_once_or_recorded_as_skipped() {
     std::fs::write(&file, jobs.to_string()).unwrap();
 
     let gw = Spawn::in_state(state).start();
-    let mut ws = client(gw.addr);
+    let mut ws = client(&gw);
     let list = ws.call("cron.list", json!({}));
     let id = |name: &str| {
         list["payload"]["jobs"].as_array().unwrap().iter().find(|j| j["name"] == name).unwrap()["id"]
@@ -160,7 +158,7 @@ fn an_agent_turn_job_runs_an_agent_on_the_cron_lane() {
         "{ cron: { jobs: [ { id: 'hello', schedule: 'every 1s', payload: { kind: 'agentTurn', message: 'status?' } } ] } }",
     );
     let gw = mock.install(spawn, &["ok"]).start();
-    let mut ws = client(gw.addr);
+    let mut ws = client(&gw);
     let started = Instant::now();
     let done = finished(&mut ws, "hello");
     assert_eq!(done["status"], "ok", "{done}");

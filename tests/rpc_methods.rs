@@ -49,7 +49,7 @@ fn config_get_redacts_and_set_with_a_stale_base_hash_writes_nothing() {
     assert!(
         std::fs::read_dir(gw.state_path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".bak"))
     );
-    let mut again = Ws::open_with(gw.addr, &[("Host", "gateway.example.com")]);
+    let mut again = Ws::open_with(gw.addr, &[("Host", "192.0.2.10:18789")]);
     assert_eq!(again.connect(json!({"auth": {"token": "shared-1"}})).unwrap()["ok"], true, "token unchanged");
 }
 
@@ -84,7 +84,7 @@ fn the_guides_key_value_form_rotates_the_token_over_http_and_ws() {
     let r = ws.call("config.set", json!({"key": "gateway.auth.token", "value": "rotated-2"}));
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["payload"]["applied"]["hot"], json!(["gateway.auth.token"]));
-    let mut remote = Ws::open_with(gw.addr, &[("Host", "gateway.example.com")]);
+    let mut remote = Ws::open_with(gw.addr, &[("Host", "192.0.2.10:18789")]);
     assert_eq!(remote.connect(json!({"auth": {"token": "rotated-2"}})).unwrap()["ok"], true);
     assert!(std::fs::read_to_string(gw.config_path()).unwrap().contains("rotated-2"));
 }

@@ -103,6 +103,49 @@ fn auth_none_beyond_loopback_is_critical_and_fails_the_audit() {
 }
 
 #[test]
+fn auth_none_on_loopback_is_still_critical() {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("config.json5"), "{ gateway: { auth: { mode: 'none' } } }").unwrap();
+    let (code, v) = audit(state.path(), &[]);
+    assert_eq!(code, 2, "{v}");
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["id"] == "auth-none").unwrap().clone();
+    assert_eq!(f["severity"], "critical");
+}
+
+#[test]
+fn audit_flags_public_endpoints_wildcard_origins_and_wide_proxy_ranges_on_a_lan_bind() {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(
+        state.path().join("config.json5"),
+        "{ gateway: { bind: 'lan', health: { access: 'public' }, metrics: { access: 'public' },\n  \
+         controlUi: { allowedOrigins: ['https://ui.example', '*'] }, trustedProxies: ['127.0.0.1', '10.0.0.0/8'] } }",
+    )
+    .unwrap();
+    let (_, v) = audit(state.path(), &[]);
+    let findings = v["findings"].as_array().unwrap();
+    let public: Vec<&str> =
+        findings.iter().filter(|f| f["id"] == "endpoint-public").map(|f| f["title"].as_str().unwrap()).collect();
+    assert!(public.iter().any(|m| m.contains("gateway.health.access")), "{v:#}");
+    assert!(public.iter().any(|m| m.contains("gateway.metrics.access")), "{v:#}");
+    for id in ["origins-wildcard", "trusted-proxy-range"] {
+        let f = findings.iter().find(|f| f["id"] == id).unwrap_or_else(|| panic!("{id}: {v:#}"));
+        assert_eq!(f["severity"], "high", "{id}");
+    }
+    assert!(findings.iter().any(|f| f["title"].as_str().unwrap().contains("10.0.0.0/8")));
+
+    // The same settings on a loopback bind, with a single proxy address: nothing to say.
+    std::fs::write(
+        state.path().join("config.json5"),
+        "{ gateway: { health: { access: 'public' }, metrics: { access: 'public' }, trustedProxies: ['10.0.0.5', '127.0.0.0/8'] } }",
+    )
+    .unwrap();
+    let (_, v) = audit(state.path(), &[]);
+    for id in ["endpoint-public", "origins-wildcard", "trusted-proxy-range"] {
+        assert!(!ids(&v).iter().any(|i| i == id), "{id}: {v:#}");
+    }
+}
+
+#[test]
 fn report_is_markdown_with_status_findings_and_auth_failures() {
     let gw = common::Spawn::default().config("{ gateway: { auth: { token: 'report-token' } } }").start();
     let mut ws = common::Ws::open(gw.addr);

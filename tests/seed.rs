@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Spawn, Ws};
+use common::Spawn;
 use serde_json::json;
 
 #[test]
@@ -22,8 +22,7 @@ fn a_read_only_seed_is_copied_reapplied_on_sighup_and_runtime_edits_survive() {
     gw.wait_health("the changed seed applied", |h| h["logging"]["level"] == "error");
 
     // A runtime edit goes to the state copy and survives a restart while the seed is unchanged.
-    let mut ws = Ws::open(gw.addr);
-    ws.connect(json!({})).unwrap();
+    let mut ws = gw.ws();
     let hash = ws.call("config.get", json!({}))["payload"]["hash"].clone();
     let r = ws.call("config.set", json!({"key": "logging.level", "value": "debug", "baseHash": hash}));
     assert_eq!(r["ok"], true, "{r}");

@@ -142,8 +142,7 @@ fn a_lane_restarted_after_a_panic_runs_each_queued_job_exactly_once() {
     let mock = common::provider::MockProvider::start();
     let spawn = Spawn::default().config("{ agents: { defaults: { maxConcurrent: 1 } } }");
     let gw = mock.install(spawn, &["slow-3-100"]).start();
-    let mut ws = common::Ws::open(gw.addr);
-    ws.connect(serde_json::json!({})).unwrap();
+    let mut ws = gw.ws();
     let mut runs = Vec::new();
     for i in 0..5 {
         let p = serde_json::json!({"sessionKey": format!("agent:main:p{i}"), "message": "m", "idempotencyKey": format!("p{i}")});
@@ -169,8 +168,7 @@ fn a_panicking_cron_actor_is_restarted_with_its_jobs() {
         .start();
     assert_eq!(http_post(gw.addr, "/__fault/panic/cron").unwrap().0, 202);
     gw.wait_health("cron restarted", |h| child(h, "cron")["restarts"] == 1 && child(h, "cron")["state"] == "running");
-    let mut ws = common::Ws::open(gw.addr);
-    ws.connect(serde_json::json!({})).unwrap();
+    let mut ws = gw.ws();
     let list = ws.call("cron.list", serde_json::json!({}));
     assert_eq!(list["payload"]["jobs"][0]["id"], "b", "{list}");
 }

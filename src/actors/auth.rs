@@ -29,7 +29,6 @@ pub const ID: &str = "auth";
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMethod {
     None,
-    LocalDirect,
     Token,
     Password,
     DeviceToken,
@@ -119,6 +118,9 @@ fn resolve(shared: &Shared) -> Result<(Option<Secret>, Option<Secret>), StartErr
     let bad = |m: String| StartError::new(exit::CONFIG, m);
     match auth.mode {
         AuthMode::None => {
+            tracing::warn!(
+                "gateway.auth.mode is \"none\": any process of any local user can control this gateway; set gateway.auth.mode to token"
+            );
             let listen = shared.listen.read().clone();
             let wanted = crate::net::resolve(&loaded.config.gateway).map_err(|e| bad(e.message))?;
             if wanted.iter().chain(listen.iter()).any(|a| !a.ip().is_loopback()) {
@@ -135,7 +137,8 @@ fn resolve(shared: &Shared) -> Result<(Option<Secret>, Option<Secret>), StartErr
             Ok((None, Some(pw)))
         }
         AuthMode::Token | AuthMode::DevicePairing | AuthMode::Tailscale => {
-            let generate = auth.mode == AuthMode::Token;
+            // Every mode that takes a token has one: local clients (the CLI) need it too.
+            let generate = true;
             let token = secret::resolve_token(loaded, paths, generate).map_err(|e| StartError::new(exit::CONFIG, e))?;
             if let Some(t) = &token {
                 tracing::info!(source = %t.source, "gateway token loaded");
@@ -249,14 +252,24 @@ impl AuthActor {
         }
     }
 
-    fn missing(mode: AuthMode) -> Denial {
+    /// The refusal for a client that offered no credential. Local clients are not exempt:
+    /// being local only makes a device's pairing silent. The message names where the
+    /// credential lives, never the credential or a path.
+    fn missing(&self, mode: AuthMode) -> Denial {
+        let source = self.token.as_ref().map_or_else(|| "the gateway's configuration".into(), |t| t.source.hint());
         match mode {
-            AuthMode::Password => unauthorized("gateway password missing"),
+            AuthMode::Password => unauthorized(
+                "gateway password missing (provide the password set by gateway.auth.password or OPENCLAW_GATEWAY_PASSWORD)",
+            ),
             AuthMode::DevicePairing => {
                 Denial::policy(ErrorShape::new(ErrorCode::NotPaired, "device identity required"))
             }
-            AuthMode::Tailscale => unauthorized("tailscale identity required (connect through the trusted proxy)"),
-            _ => unauthorized("gateway token missing (provide gateway auth token)"),
+            AuthMode::Tailscale => unauthorized(&format!(
+                "tailscale identity required (connect through the trusted proxy, or provide the gateway token from {source})"
+            )),
+            _ => unauthorized(&format!(
+                "gateway token missing (provide gateway auth token; the gateway reads it from {source}; `openclaw dashboard` on the gateway host prints a tokenized URL)"
+            )),
         }
     }
 
@@ -303,7 +316,7 @@ impl AuthActor {
             return Err(self.failed(&m.peer, unauthorized("device token mismatch (rotate/reissue device token)")));
         }
 
-        // 3. Shared secret, tailscale identity, or the local-direct exemption.
+        // 3. Shared secret or tailscale identity; no one is exempt, local clients included.
         let tailscale = mode == AuthMode::Tailscale && m.peer.via_trusted_proxy && m.tailscale_user.is_some();
         let method = match self.shared_secret(p.auth.token.as_deref(), p.auth.password.as_deref(), mode) {
             Some(Ok(method)) => method,
@@ -317,9 +330,11 @@ impl AuthActor {
                 return Err(self.failed(&m.peer, denial));
             }
             None if tailscale => AuthMethod::Tailscale,
-            None if local => AuthMethod::LocalDirect,
             None if mode == AuthMode::DevicePairing && p.device.is_some() => AuthMethod::None,
-            None => return Err(self.failed(&m.peer, Self::missing(mode))),
+            None => {
+                let denial = self.missing(mode);
+                return Err(self.failed(&m.peer, denial));
+            }
         };
 
         // 4. Devices pair (local-direct ones silently); nodes must present one.
@@ -346,7 +361,10 @@ impl AuthActor {
                 remote_ip: m.peer.ip.map(|i| i.to_string()),
             };
             let (req, new) = self.registry.request(ask, now).map_err(|e| Denial::policy(ErrorShape::unavailable(e)))?;
-            if local {
+            // Local-direct approves silently, but only a client that proved itself: a bare
+            // device key in device-pairing mode still waits for an operator.
+            let vouched = method != AuthMethod::None || mode == AuthMode::None;
+            if local && vouched {
                 self.registry.approve(&req.request_id, now).map_err(|e| Denial::policy(ErrorShape::unavailable(e)))?;
                 tracing::info!(device = %id, "local device paired silently");
                 self.resolved(&req.request_id, &id, "approved");
@@ -487,8 +505,10 @@ impl Handler<AuthenticateBearer> for AuthActor {
             Some(Ok(method)) => method,
             Some(Err(d)) => return Err(self.failed(&m.peer, d)),
             None if tailscale => AuthMethod::Tailscale,
-            None if m.peer.local_direct => AuthMethod::LocalDirect,
-            None => return Err(self.failed(&m.peer, Self::missing(mode))),
+            None => {
+                let denial = self.missing(mode);
+                return Err(self.failed(&m.peer, denial));
+            }
         };
         self.limiter_success(&m.peer);
         Ok(Grant { method, role: Role::Operator, scopes: all, device_id: None, device_token: None })

@@ -75,7 +75,11 @@ fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -
     let data = web::Data::new(cx.shared.clone());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
     let mut server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).wrap(tracing_actix_web::TracingLogger::default()).configure(http::routes)
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(http::guard::guard))
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(http::routes)
     })
     .workers(workers)
     .disable_signals()

@@ -84,8 +84,6 @@ pub struct SessionActor {
     nonce: String,
     /// Upgrade-request headers; taken at the handshake.
     tailscale_user: Option<String>,
-    origin: Option<String>,
-    host: Option<String>,
     peer: Peer,
     out: Outbox,
     phase: Phase,
@@ -115,8 +113,6 @@ impl SessionActor {
                 conn_id: uuid::Uuid::new_v4().to_string(),
                 nonce: uuid::Uuid::new_v4().to_string(),
                 tailscale_user: info.tailscale_user,
-                origin: info.origin,
-                host: info.host,
                 peer,
                 out,
                 phase: Phase::Handshake,
@@ -198,17 +194,7 @@ impl SessionActor {
                 return self.fail(&req.id, ErrorShape::invalid("invalid role"), close::POLICY, ctx);
             }
         };
-        let (origin, host) = (self.origin.take(), self.host.take());
-        if crate::auth::peer::BROWSER_CLIENTS.contains(&params.client.id.as_str()) {
-            let allowed = &self.shared.config().loaded.config.gateway.control_ui.allowed_origins;
-            if !crate::auth::peer::origin_allowed(origin.as_deref(), host.as_deref(), allowed) {
-                let msg = format!(
-                    "origin not allowed ({}); add it to gateway.controlUi.allowedOrigins",
-                    origin.unwrap_or_default()
-                );
-                return self.fail(&req.id, ErrorShape::invalid(msg), close::POLICY, ctx);
-            }
-        }
+        // The Origin was checked at the upgrade (http::guard), for every client.
         let Some(auth) = self.shared.registry.get::<AuthActor>(super::auth::ID) else {
             let e = ErrorShape::unavailable("gateway auth is restarting; reconnect").retry_after(1000);
             return self.fail(&req.id, e, close::RESTART, ctx);

@@ -1,10 +1,11 @@
 //! Authentication logic without actors: secret sources, the rate limiter, peers and proxies,
-//! device signatures and the device registry. The AuthActor (`actors::auth`) owns the state.
+//! device signatures and the device registry, the request-forgery and Host rules. The AuthActor (`actors::auth`) owns the state.
 
 pub mod device;
 pub mod peer;
 pub mod ratelimit;
 pub mod registry;
+pub mod request;
 pub mod secret;
 
 /// Constant-time comparison of two secrets (length is not secret).

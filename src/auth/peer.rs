@@ -12,7 +12,6 @@ pub struct PeerInfo {
     pub forwarded_for: Option<String>,
     /// Any forwarding header at all (X-Forwarded-*, Forwarded, X-Real-IP).
     pub has_forwarding: bool,
-    pub origin: Option<String>,
     /// `Tailscale-User-Login`.
     pub tailscale_user: Option<String>,
 }
@@ -55,18 +54,6 @@ fn host_is_local(host: Option<&str>) -> bool {
         h.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(h, |(n, _)| n)
     };
     matches!(name.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "::1") || name.ends_with(".ts.net")
-}
-
-/// Browser client ids whose Origin is checked.
-pub const BROWSER_CLIENTS: [&str; 3] = ["openclaw-control-ui", "webchat-ui", "webchat"];
-
-/// A browser's Origin must be the gateway's own Host or listed in
-/// `gateway.controlUi.allowedOrigins` ("*" allows any). No Origin: not a browser.
-pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[String]) -> bool {
-    let Some(origin) = origin else { return true };
-    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest).trim_end_matches('/');
-    host.is_some_and(|h| h.eq_ignore_ascii_case(origin_host))
-        || allowed.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 pub fn resolve(info: &PeerInfo, trusted: &[String]) -> Peer {
@@ -128,15 +115,6 @@ mod tests {
         assert!(!p.local_direct, "a remote client behind the proxy is remote");
         i.forwarded_for = Some("127.0.0.1".into());
         assert!(resolve(&i, &["127.0.0.0/8".into()]).local_direct);
-    }
-
-    #[test]
-    fn origins_must_match_the_host_or_be_listed() {
-        assert!(origin_allowed(None, Some("h:1"), &[]));
-        assert!(origin_allowed(Some("http://h:1"), Some("h:1"), &[]));
-        assert!(!origin_allowed(Some("https://evil.example"), Some("h:1"), &[]));
-        assert!(origin_allowed(Some("https://ui.example"), Some("h:1"), &["https://ui.example".into()]));
-        assert!(origin_allowed(Some("https://any"), Some("h:1"), &["*".into()]));
     }
 
     #[test]

@@ -36,6 +36,21 @@ impl fmt::Display for SecretSource {
     }
 }
 
+impl SecretSource {
+    /// Where the token lives, for refusal messages: names the source, never a path of this
+    /// machine (the message goes to clients that have not authenticated).
+    pub fn hint(&self) -> String {
+        match self {
+            Self::Flag => "the gateway's --token flag".into(),
+            Self::Env(v) => format!("the gateway's environment variable {v}"),
+            Self::File(p) if p == Path::new(DOCKER_SECRET) => "the container secret gateway_token".into(),
+            Self::File(_) => "the file named by gateway.auth.tokenFile".into(),
+            Self::Config(_) => "gateway.auth.token in the gateway's config".into(),
+            Self::Generated(_) => "the token file the gateway generated in its state directory".into(),
+        }
+    }
+}
+
 /// A resolved secret; file-backed ones remember the file's stamp to notice rewrites.
 #[derive(Debug, Clone)]
 pub struct Secret {

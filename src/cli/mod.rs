@@ -3,6 +3,7 @@
 mod backup;
 pub mod client;
 mod config_cmd;
+mod dashboard;
 mod deploy;
 mod discover;
 mod doctor;
@@ -76,6 +77,13 @@ pub enum Command {
     /// Prepare a container deployment (the production guide's one-step script).
     #[command(subcommand)]
     Deploy(DeployCmd),
+    /// Print the Control UI's URL with the gateway token (and open it in a desktop browser):
+    /// how a browser gets the token, which every client needs, local ones included.
+    Dashboard {
+        /// Print the URL only; do not start a browser.
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Exit 0 when the local gateway is ready (GET /readyz): for container HEALTHCHECKs.
     Healthcheck {
         /// Give up after this many milliseconds.
@@ -311,6 +319,9 @@ pub fn main() -> i32 {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Deploy(DeployCmd::Init { dir }) => deploy::init(&dir),
+        Command::Dashboard { no_open } => {
+            dashboard::run(no_open, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
         Command::Healthcheck { timeout } => {
             probe::run(timeout, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::client::{Client, ConnectArgs};
 use crate::auth::secret::{self, SecretSource};
-use crate::config::model::{AuthMode, MdnsMode};
+use crate::config::model::{AuthMode, BindMode, EndpointAccess, MdnsMode};
 use crate::config::{LoadOptions, Loaded};
 use crate::exit;
 
@@ -147,6 +147,19 @@ fn gateway_uid(state_dir: &Path) -> u32 {
         .unwrap_or_else(|| unsafe { libc::getuid() })
 }
 
+/// A `gateway.trustedProxies` entry that is a range (CIDR shorter than one address) reaching
+/// beyond loopback.
+fn proxy_range_beyond_loopback(entry: &str) -> bool {
+    let Some((net, bits)) = entry.split_once('/') else { return false };
+    let (Ok(net), Ok(bits)) = (net.trim().parse::<std::net::IpAddr>(), bits.trim().parse::<u32>()) else {
+        return false;
+    };
+    match net {
+        std::net::IpAddr::V4(a) => bits < 32 && !(a.is_loopback() && bits >= 8),
+        std::net::IpAddr::V6(a) => bits < 128 && !a.is_loopback(),
+    }
+}
+
 /// Every finding for this deployment.
 pub fn audit(loaded: &Loaded, opts: &LoadOptions) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -157,12 +170,11 @@ pub fn audit(loaded: &Loaded, opts: &LoadOptions) -> Vec<Finding> {
 
     // Authentication.
     if cfg.gateway.auth.mode == AuthMode::None {
-        let sev = if non_loopback { Severity::Critical } else { Severity::High };
         out.push(finding(
             "auth-none",
-            sev,
-            "gateway.auth.mode is none: anyone who reaches the port controls the gateway",
-            "set gateway.auth.mode to token (the default) and give clients the token",
+            Severity::Critical,
+            "gateway.auth.mode is none: every process of every local user (and anyone who reaches the port) controls the gateway",
+            "set gateway.auth.mode to token (the default); the CLI reads the token itself, browsers get it from `openclaw dashboard`",
         ));
     }
     match secret::resolve_token(loaded, &opts.paths, false) {
@@ -278,6 +290,34 @@ pub fn audit(loaded: &Loaded, opts: &LoadOptions) -> Vec<Finding> {
             Severity::High,
             "the gateway listens beyond loopback without TLS: tokens cross the network in clear",
             "set gateway.tls.enabled (autoGenerate or your certificate), or put it behind a TLS reverse proxy",
+        ));
+    }
+    for (key, access) in [("health", cfg.gateway.health.access), ("metrics", cfg.gateway.metrics.access)] {
+        if non_loopback && access == EndpointAccess::Public {
+            out.push(finding(
+                "endpoint-public",
+                Severity::High,
+                format!("gateway.{key}.access is public on a non-loopback bind: anyone on the network reads /{key}"),
+                format!("set gateway.{key}.access to loopback (the default) or token"),
+            ));
+        }
+    }
+    if cfg.gateway.control_ui.allowed_origins.iter().any(|o| o.trim() == "*") {
+        out.push(finding(
+            "origins-wildcard",
+            Severity::High,
+            "gateway.controlUi.allowedOrigins contains \"*\": any web page may send requests to the gateway",
+            "list the exact origins (scheme://host:port) of the pages that need the gateway",
+        ));
+    }
+    if cfg.gateway.bind == BindMode::Lan
+        && let Some(range) = cfg.gateway.trusted_proxies.iter().find(|t| proxy_range_beyond_loopback(t))
+    {
+        out.push(finding(
+            "trusted-proxy-range",
+            Severity::High,
+            format!("gateway.trustedProxies has the non-loopback range {range} on a lan bind: any host in it can forge client addresses and Host headers"),
+            "list the proxy's own address (or bind loopback behind the proxy)",
         ));
     }
     if cfg.discovery.mdns.mode == MdnsMode::Full {
@@ -561,6 +601,16 @@ mod tests {
         assert!(entropy_bits(&"a".repeat(64)) >= 256.0);
         assert!(entropy_bits("changeme") < 256.0);
         assert!(entropy_bits(&crate::auth::random_token()) >= 256.0);
+    }
+
+    #[test]
+    fn proxy_ranges_beyond_loopback() {
+        for wide in ["10.0.0.0/8", "0.0.0.0/0", "192.168.1.0/24", "fd00::/8", "::/0"] {
+            assert!(proxy_range_beyond_loopback(wide), "{wide}");
+        }
+        for ok in ["10.0.0.5", "10.0.0.5/32", "127.0.0.0/8", "::1/128", "garbage/8", "fd00::1"] {
+            assert!(!proxy_range_beyond_loopback(ok), "{ok}");
+        }
     }
 
     #[test]

@@ -30,6 +30,8 @@ const RULES: &[(&str, Apply)] = &[
     ("gateway.trustedProxies", Apply::Hot),
     ("gateway.controlUi", Apply::Hot),
     ("gateway.metrics", Apply::Hot),
+    ("gateway.health", Apply::Hot),
+    ("gateway.allowedHosts", Apply::Hot),
     ("logging", Apply::Hot),
     ("agents", Apply::Hot),
     ("channels", Apply::Hot),

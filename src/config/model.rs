@@ -61,8 +61,28 @@ pub struct Gateway {
     pub handshake_timeout_ms: u64,
     /// Reverse proxies whose forwarding headers are trusted (IP addresses).
     pub trusted_proxies: Vec<String>,
+    /// Host names this gateway answers to besides local names, IP literals, `host`, this
+    /// machine's name (and `<name>.local`): e.g. a DNS name for a `lan` bind. A leading dot
+    /// matches subdomains (".home.arpa"). Other Host headers are refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
     /// `GET /metrics` (Prometheus text).
     pub metrics: MetricsConfig,
+    /// `GET /health` (the full health document; `/healthz` and `/readyz` are always public).
+    pub health: HealthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthConfig {
+    /// loopback (default): local clients freely, others with the gateway token;
+    /// token: always with the gateway token; public: anyone who reaches the port.
+    pub access: EndpointAccess,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self { access: EndpointAccess::Loopback }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -71,18 +91,19 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// loopback (default): local clients freely, others with the gateway token;
     /// token: always with the gateway token; public: anyone who reaches the port.
-    pub access: MetricsAccess,
+    pub access: EndpointAccess,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { enabled: true, access: MetricsAccess::Loopback }
+        Self { enabled: true, access: EndpointAccess::Loopback }
     }
 }
 
+/// Who may read a read-only HTTP endpoint (`/metrics`, `/health`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum MetricsAccess {
+pub enum EndpointAccess {
     Loopback,
     Token,
     Public,
@@ -103,7 +124,9 @@ impl Default for Gateway {
             shutdown_timeout_ms: 10_000,
             handshake_timeout_ms: 10_000,
             trusted_proxies: Vec::new(),
+            allowed_hosts: Vec::new(),
             metrics: MetricsConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }

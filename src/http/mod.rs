@@ -1,6 +1,8 @@
 //! HTTP routes on the gateway port: liveness, readiness, the health document, `POST /rpc`,
-//! and the WebSocket upgrade. Probes read shared state only (no disk I/O per request).
+//! and the WebSocket upgrade, all behind `guard`. Probes read shared state only (no disk I/O
+//! per request); `/healthz` and `/readyz` are public and say only ok / not ready.
 
+pub mod guard;
 mod rpc;
 
 use std::sync::Arc;
@@ -58,7 +60,6 @@ pub fn peer_info(req: &HttpRequest) -> PeerInfo {
         host: h("host"),
         forwarded_for: h("x-forwarded-for"),
         has_forwarding: forwarding.iter().any(|f| req.headers().contains_key(*f)),
-        origin: h("origin"),
         tailscale_user: h("tailscale-user-login"),
     }
 }
@@ -75,8 +76,13 @@ async fn readyz(state: State) -> HttpResponse {
     if phase.is_ready() { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
-async fn health(state: State) -> HttpResponse {
-    HttpResponse::Ok().json(health_document(&state))
+/// The full document names paths, hashes, the pid and addresses: `gateway.health.access`.
+async fn health(req: HttpRequest, state: State) -> HttpResponse {
+    let access = state.config().loaded.config.gateway.health.access;
+    match rpc::endpoint_access(&req, &state, access, "health").await {
+        Ok(()) => HttpResponse::Ok().json(health_document(&state)),
+        Err(refused) => refused,
+    }
 }
 
 /// The deployment guide's §7.1 document plus children, reload state and listen addresses.

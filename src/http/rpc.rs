@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::State;
 use crate::actors::auth::{AuthActor, AuthenticateBearer};
+use crate::config::model::EndpointAccess;
 use crate::protocol::{ErrorCode, ErrorShape};
 use crate::rpc::{self, Caller};
 
@@ -19,29 +20,30 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .map(|t| t.trim().to_string())
 }
 
-/// Authenticates an HTTP request through the AuthActor (bearer token or password, local-direct
-/// rule, rate limit); the refusal is the response to send.
-async fn authenticate(req: &HttpRequest, state: &State) -> Result<crate::actors::auth::Grant, HttpResponse> {
+/// Authenticates an HTTP request through the AuthActor (bearer token or password, tailscale
+/// identity, rate limit); the refusal is the status and error to answer.
+async fn authenticate(
+    req: &HttpRequest,
+    state: &State,
+) -> Result<crate::actors::auth::Grant, (StatusCode, ErrorShape)> {
     let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
     let info = super::peer_info(req);
     let peer = crate::auth::peer::resolve(&info, &trusted);
     let Some(auth) = state.registry.get::<AuthActor>(crate::actors::auth::ID) else {
-        return Err(reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &ErrorShape::unavailable("gateway auth is restarting; retry").retry_after(1000),
-        ));
+        let e = ErrorShape::unavailable("gateway auth is restarting; retry").retry_after(1000);
+        return Err((StatusCode::SERVICE_UNAVAILABLE, e));
     };
     match auth.send(AuthenticateBearer { bearer: bearer(req), peer, tailscale_user: info.tailscale_user }).await {
         Ok(Ok(g)) => Ok(g),
-        Ok(Err(denial)) => Err(reply(status_of(&denial.error, true), &denial.error)),
-        Err(e) => Err(reply(StatusCode::SERVICE_UNAVAILABLE, &ErrorShape::unavailable(format!("auth actor: {e}")))),
+        Ok(Err(denial)) => Err((status_of(&denial.error, true), denial.error)),
+        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, ErrorShape::unavailable(format!("auth actor: {e}")))),
     }
 }
 
 pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
     let grant = match authenticate(&req, &state).await {
         Ok(g) => g,
-        Err(refused) => return refused,
+        Err((status, e)) => return reply(status, &e),
     };
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let (method, params) = match parsed.as_ref().ok().and_then(Value::as_object) {
@@ -101,32 +103,43 @@ fn reply(status: StatusCode, e: &ErrorShape) -> HttpResponse {
     r.json(json!({"ok": false, "error": e}))
 }
 
+/// Who may read a read-only endpoint: `public` anyone; `loopback` local-direct clients freely
+/// and others with a credential; `token` everyone with a credential. The refusal never
+/// says more than the auth error.
+pub async fn endpoint_access(
+    req: &HttpRequest,
+    state: &State,
+    access: EndpointAccess,
+    key: &str,
+) -> Result<(), HttpResponse> {
+    let free = match access {
+        EndpointAccess::Public => true,
+        EndpointAccess::Loopback => {
+            let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
+            crate::auth::peer::resolve(&super::peer_info(req), &trusted).local_direct
+        }
+        EndpointAccess::Token => false,
+    };
+    if free {
+        return Ok(());
+    }
+    authenticate(req, state).await.map(drop).map_err(|(status, mut e)| {
+        let access = serde_json::to_value(access).unwrap_or_default();
+        e.message = format!("{} (/{key} needs it: gateway.{key}.access is {access})", e.message);
+        reply(status, &e)
+    })
+}
+
 /// `GET /metrics`: Prometheus text. Who may read it: `gateway.metrics.access`.
 pub async fn metrics(req: HttpRequest, state: State) -> HttpResponse {
-    use crate::config::model::MetricsAccess;
     let cfg = state.config().loaded.config.gateway.metrics.clone();
     if !cfg.enabled {
         return HttpResponse::NotFound()
             .content_type("text/plain")
             .body("metrics disabled (gateway.metrics.enabled)\n");
     }
-    let free = match cfg.access {
-        MetricsAccess::Public => true,
-        MetricsAccess::Loopback => {
-            let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
-            crate::auth::peer::resolve(&super::peer_info(&req), &trusted).local_direct
-        }
-        MetricsAccess::Token => false,
-    };
-    if !free {
-        match authenticate(&req, &state).await {
-            Ok(g) if g.method == crate::actors::auth::AuthMethod::LocalDirect => {
-                let e = ErrorShape::invalid("unauthorized: /metrics needs the gateway token (gateway.metrics.access)");
-                return reply(StatusCode::UNAUTHORIZED, &e);
-            }
-            Ok(_) => {}
-            Err(refused) => return refused,
-        }
+    if let Err(refused) = endpoint_access(&req, &state, cfg.access, "metrics").await {
+        return refused;
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(&state))
 }

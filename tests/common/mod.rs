@@ -169,6 +169,19 @@ impl Gateway {
         assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill({sig})");
     }
 
+    /// The token the gateway generated (token mode with nothing configured).
+    pub fn token(&self) -> String {
+        generated_token(self.state_path())
+    }
+
+    /// A WebSocket session authenticated with the generated token.
+    pub fn ws(&self) -> Ws {
+        let mut ws = Ws::open(self.addr);
+        let hello = ws.connect(serde_json::json!({"auth": {"token": self.token()}})).expect("connect");
+        assert_eq!(hello["ok"], true, "{hello}");
+        ws
+    }
+
     pub fn health(&self) -> serde_json::Value {
         let (status, body) = self.get("/health").expect("GET /health");
         assert_eq!(status, 200, "{body}");
@@ -259,9 +272,9 @@ pub fn https_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)>
     parse_response(&raw)
 }
 
-/// One HTTP/1.1 POST with an empty body.
+/// One HTTP/1.1 POST with an empty JSON body (writes must be JSON: the forgery rule).
 pub fn http_post(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    http(addr, "POST", path)
+    request(addr, "POST", path, &[("Content-Type", "application/json")])
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
@@ -344,6 +357,11 @@ impl Ws {
     }
 
     pub fn open_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Self {
+        Self::try_open_with(addr, headers).unwrap_or_else(|(status, body)| panic!("upgrade refused: {status} {body}"))
+    }
+
+    /// Connects, or returns the HTTP status and body of a refused upgrade.
+    pub fn try_open_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Result<Self, (u16, String)> {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{addr}/")).unwrap();
@@ -353,13 +371,20 @@ impl Ws {
                 tungstenite::http::HeaderValue::from_str(v).unwrap(),
             );
         }
-        let (mut ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
+        let mut ws = match tungstenite::client(req, stream) {
+            Ok((ws, _)) => ws,
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+                let body = r.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                return Err((r.status().as_u16(), body));
+            }
+            Err(e) => panic!("websocket handshake: {e}"),
+        };
         let challenge: serde_json::Value = match ws.read().expect("challenge") {
             tungstenite::Message::Text(t) => serde_json::from_str(t.as_str()).unwrap(),
             other => panic!("expected the challenge, got {other:?}"),
         };
         assert_eq!(challenge["event"], "connect.challenge");
-        Self { ws, challenge, next_id: 0, skipped: Default::default() }
+        Ok(Self { ws, challenge, next_id: 0, skipped: Default::default() })
     }
 
     pub fn nonce(&self) -> String {

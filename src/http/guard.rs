@@ -1,0 +1,89 @@
+//! The gate in front of every route: the Host rule (DNS rebinding), the request-forgery rules
+//! for writes and WebSocket upgrades, CORS preflights, and CORS headers for listed origins only.
+//! The rules themselves live in `auth::request`; this module applies them to actix requests.
+
+use std::sync::{Arc, OnceLock};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::auth::request::{self, Facts, Policy, Refusal};
+use crate::config::model::BindMode;
+use crate::protocol::ErrorShape;
+use crate::shared::Shared;
+
+/// This machine's name, read once (it is part of the Host rule).
+fn machine() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(crate::rpc::hostname)
+}
+
+fn refused(r: &Refusal) -> HttpResponse {
+    let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
+    HttpResponse::build(status).json(json!({"ok": false, "error": ErrorShape::invalid(r.message())}))
+}
+
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(shared) = req.app_data::<web::Data<Arc<Shared>>>().map(|d| d.get_ref().clone()) else {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    };
+    let (refusal, cors, origin) = {
+        let live = shared.config();
+        let gw = &live.loaded.config.gateway;
+        let h = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let policy = Policy {
+            configured_host: gw.host.as_deref(),
+            allowed_hosts: &gw.allowed_hosts,
+            allowed_origins: &gw.control_ui.allowed_origins,
+            machine: machine(),
+            tailnet: gw.bind == BindMode::Tailnet,
+        };
+        let (host, origin) = (h(header::HOST), h(header::ORIGIN));
+        let facts = Facts {
+            method: req.method().as_str(),
+            host,
+            origin,
+            sec_fetch_site: req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+            content_type: h(header::CONTENT_TYPE),
+            upgrade: h(header::UPGRADE).is_some_and(|v| v.eq_ignore_ascii_case("websocket")),
+            via_trusted_proxy: req
+                .peer_addr()
+                .is_some_and(|a| gw.trusted_proxies.iter().any(|t| crate::auth::peer::matches(t, a.ip()))),
+        };
+        let cors = request::cors_origin(origin, host, policy.allowed_origins).map(str::to_string);
+        (request::check(&facts, &policy).err(), cors, origin.map(str::to_string))
+    };
+    if let Some(r) = refusal {
+        tracing::info!(reason = %r.message(), peer = ?req.peer_addr(), path = %req.path(), "request refused");
+        return Ok(req.into_response(refused(&r)).map_into_right_body());
+    }
+    if req.method() == Method::OPTIONS {
+        // A preflight is granted to listed origins only; others get no CORS headers at all.
+        let resp = match &cors {
+            Some(o) => HttpResponse::NoContent()
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o.as_str()))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type"))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+                .insert_header((header::VARY, "Origin"))
+                .finish(),
+            None => refused(&Refusal::Origin(origin.unwrap_or_else(|| "none".into()))),
+        };
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    let mut res = next.call(req).await?;
+    if let Some(o) = cors
+        && let Ok(v) = header::HeaderValue::from_str(&o)
+    {
+        res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        res.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    }
+    Ok(res.map_into_left_body())
+}
