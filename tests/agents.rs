@@ -1,5 +1,6 @@
 //! Agent runs end to end: the real gateway, a local OpenAI-compatible streaming server, the
-//! real protocol. Fallback order, abort, timeout, idempotent replay, transcripts, lanes.
+//! real protocol. Fallback order, abort, timeout, idempotent replay (the key is the run id),
+//! the final payload over WebSocket and `POST /rpc`, transcripts, lanes.
 
 mod common;
 
@@ -14,8 +15,13 @@ fn gateway(mock: &MockProvider, models: &[&str], config: &str) -> Gateway {
     mock.install(Spawn::default().config(config), models).start()
 }
 
+/// A client authenticated with the gateway's token (loopback is not exempt).
 fn client(gw: &Gateway) -> Ws {
-    gw.ws()
+    let token = common::generated_token(gw.state_path());
+    let mut ws = Ws::open(gw.addr);
+    let hello = ws.connect(json!({"auth": {"token": token}})).expect("connect");
+    assert_eq!(hello["ok"], true, "{hello}");
+    ws
 }
 
 /// Reads frames until the response with `id`, keeping events (in order) in `events`.
@@ -44,19 +50,24 @@ fn agent_is_two_stage_streams_deltas_and_records_the_transcript() {
     let mut events = Vec::new();
     let accepted = until_response(&mut ws, "a1", &mut events);
     assert_eq!(accepted["payload"]["status"], "accepted", "{accepted}");
-    let run_id = accepted["payload"]["runId"].as_str().unwrap().to_string();
+    // The run id is the client's key.
+    assert_eq!(accepted["payload"]["runId"], "k1", "{accepted}");
     let fin = until_response(&mut ws, "a1", &mut events);
     assert_eq!(fin["ok"], true, "{fin}");
-    assert_eq!(fin["payload"]["runId"], run_id.as_str());
+    assert_eq!(fin["payload"]["runId"], "k1");
     assert_eq!(fin["payload"]["status"], "ok");
-    assert_eq!(fin["payload"]["result"]["text"], "Hello, world");
-    assert_eq!(fin["payload"]["result"]["usage"]["total_tokens"], 7);
+    assert_eq!(fin["payload"]["summary"], "completed");
+    assert_eq!(fin["payload"]["result"]["payloads"], json!([{"text": "Hello, world"}]), "{fin}");
+    let meta = &fin["payload"]["result"]["meta"]["agentMeta"];
+    assert_eq!(meta["usage"], json!({"input": 5, "output": 2, "total": 7}), "{fin}");
+    assert_eq!((&meta["provider"], &meta["model"]), (&json!("mock"), &json!("ok")), "{fin}");
     let deltas: Vec<_> = events
         .iter()
         .filter(|e| e["event"] == "agent" && e["payload"]["stream"] == "assistant")
         .map(|e| e["payload"]["data"]["delta"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(deltas, ["Hello", ", world"]);
+    assert!(events.iter().all(|e| e["payload"]["runId"] == "k1"), "every event carries the key: {events:?}");
     let chat: Vec<_> = events.iter().filter(|e| e["event"] == "chat").map(|e| e["payload"]["state"].clone()).collect();
     assert_eq!(chat.first().unwrap(), "delta");
     // The chat final event is sent before the final response.
@@ -74,7 +85,12 @@ fn agent_is_two_stage_streams_deltas_and_records_the_transcript() {
     assert_eq!(msgs[1]["content"], "Hello, world");
     let sessions = ws.call("sessions.list", json!({}));
     assert_eq!(sessions["payload"]["sessions"][0]["key"], "agent:main:main", "{sessions}");
-    let wait = ws.call("agent.wait", json!({"runId": run_id, "timeoutMs": 1000}));
+    assert_eq!(meta["sessionId"], sessions["payload"]["sessions"][0]["sessionId"], "{fin}");
+    // The transcript records the run under the key too.
+    let file = gw.state_path().join(format!("agents/main/sessions/{}.jsonl", meta["sessionId"].as_str().unwrap()));
+    let (lines, _) = read_lines(&file);
+    assert!(lines.iter().all(|l| l["runId"] == "k1"), "{lines:?}");
+    let wait = ws.call("agent.wait", json!({"runId": "k1", "timeoutMs": 1000}));
     assert_eq!(wait["payload"]["status"], "ok", "{wait}");
 }
 
@@ -91,38 +107,138 @@ fn falls_back_on_5xx_429_and_timeouts_in_order_but_not_on_other_4xx() {
     assert_eq!(w["payload"]["status"], "ok", "{w}");
     assert_eq!(mock.models_called(), ["e500", "e429", "hang", "ok"]);
 
-    // A 400 is the request's fault: no fallback.
+    // A 400 is the request's fault: no fallback; the run ends as an error.
     let before = mock.models_called().len();
-    let r = ws.call("agent", json!({"message": "x", "model": "mock/e400", "idempotencyKey": "f2"}));
-    assert_eq!(r["payload"]["status"], "accepted");
+    send(&mut ws, "e1", "agent", json!({"message": "x", "model": "mock/e400", "idempotencyKey": "f2"}));
     let mut ev = Vec::new();
-    let fin = until_response(&mut ws, "r3", &mut ev);
+    assert_eq!(until_response(&mut ws, "e1", &mut ev)["payload"]["status"], "accepted");
+    let fin = until_response(&mut ws, "e1", &mut ev);
+    assert_eq!((&fin["ok"], &fin["error"]["code"]), (&json!(false), &json!("UNAVAILABLE")), "{fin}");
     assert_eq!(fin["payload"]["status"], "error", "{fin}");
-    assert!(fin["payload"]["error"].as_str().unwrap().contains("400"), "{fin}");
+    assert_eq!(fin["payload"]["runId"], "f2", "{fin}");
+    let summary = fin["payload"]["summary"].as_str().unwrap();
+    assert!(summary.contains("400"), "{fin}");
+    assert_eq!(fin["error"]["message"], summary, "{fin}");
     assert_eq!(&mock.models_called()[before..], ["e400"]);
 }
 
 #[test]
-fn idempotent_replay_returns_the_same_run_and_calls_the_provider_once() {
+fn the_same_key_during_a_run_is_in_flight_and_after_it_the_stored_outcome() {
     let mock = MockProvider::start();
-    let gw = gateway(&mock, &["ok"], "{}");
+    // Slow enough (2 s) that both repeats arrive while it runs, even on a loaded machine.
+    let gw = gateway(&mock, &["slow-10-200"], "{}");
     let mut ws = client(&gw);
-    let a = ws.call("chat.send", json!({"sessionKey": "agent:main:i", "message": "x", "idempotencyKey": "same"}));
-    let b = ws.call("chat.send", json!({"sessionKey": "agent:main:i", "message": "x", "idempotencyKey": "same"}));
-    assert_eq!(a["payload"]["runId"], b["payload"]["runId"]);
-    assert_eq!(b["payload"]["replayed"], true);
-    let w = ws.call("agent.wait", json!({"runId": a["payload"]["runId"], "timeoutMs": 5000}));
-    assert_eq!(w["payload"]["status"], "ok");
-    // `agent` replays too: the same run id, accepted and then the same outcome.
-    send(&mut ws, "x1", "agent", json!({"message": "y", "idempotencyKey": "ag"}));
+    let p = json!({"sessionKey": "agent:main:i", "message": "x", "idempotencyKey": "same"});
+    let a = ws.call("chat.send", p.clone());
+    assert_eq!(a["payload"], json!({"runId": "same", "status": "started"}));
+    // Sent again while it runs, by `chat.send` or `agent`: nothing new starts.
+    let b = ws.call("chat.send", p.clone());
+    assert_eq!(b["payload"], json!({"runId": "same", "status": "in_flight", "sessionKey": "agent:main:i"}));
+    let c = ws.call("agent", json!({"message": "x", "idempotencyKey": "same"}));
+    assert_eq!(c["payload"]["status"], "in_flight", "{c}");
+    let w = ws.call("agent.wait", json!({"runId": "same", "timeoutMs": 10000}));
+    assert_eq!(w["payload"]["status"], "ok", "{w}");
+    // After the run: the stored final payload, once, for either method.
+    let d = ws.call("chat.send", p);
+    assert_eq!(d["payload"]["status"], "ok", "{d}");
+    assert_eq!(d["payload"]["result"]["payloads"], json!([{"text": "tick ".repeat(10)}]), "{d}");
+    send(&mut ws, "x1", "agent", json!({"message": "y", "idempotencyKey": "same"}));
     let mut ev = Vec::new();
-    let first = until_response(&mut ws, "x1", &mut ev)["payload"]["runId"].clone();
-    until_response(&mut ws, "x1", &mut ev);
-    send(&mut ws, "x2", "agent", json!({"message": "y", "idempotencyKey": "ag"}));
-    assert_eq!(until_response(&mut ws, "x2", &mut ev)["payload"]["runId"], first);
-    let fin = until_response(&mut ws, "x2", &mut ev);
-    assert_eq!(fin["payload"]["status"], "ok");
-    assert_eq!(mock.models_called().len(), 2, "two runs, not four");
+    let e = until_response(&mut ws, "x1", &mut ev);
+    assert_eq!(e["payload"], d["payload"], "the same outcome");
+    assert_eq!(mock.models_called().len(), 1, "one provider call for one key");
+    // No second response follows the stored outcome: the next response is the probe's.
+    send(&mut ws, "probe", "lanes.status", json!({}));
+    loop {
+        let v = ws.recv().expect("the probe's response");
+        assert_ne!(v["id"], "x1", "a second response to a replayed key: {v}");
+        if v["id"] == "probe" {
+            break;
+        }
+    }
+}
+
+#[test]
+fn the_same_key_from_several_connections_at_once_starts_one_run() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["slow-10-200"], "{}");
+    let mut clients: Vec<Ws> = (0..4).map(|_| client(&gw)).collect();
+    // Written before any answer is read: the requests race inside the gateway.
+    for ws in &mut clients {
+        send(ws, "r", "chat.send", json!({"sessionKey": "agent:main:race", "message": "x", "idempotencyKey": "race"}));
+    }
+    let mut statuses: Vec<String> = clients
+        .iter_mut()
+        .map(|ws| until_response(ws, "r", &mut Vec::new())["payload"]["status"].as_str().unwrap().to_string())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["in_flight", "in_flight", "in_flight", "started"]);
+    let w = clients[0].call("agent.wait", json!({"runId": "race", "timeoutMs": 10000}));
+    assert_eq!(w["payload"]["status"], "ok", "{w}");
+    assert_eq!(mock.models_called().len(), 1);
+}
+
+#[test]
+fn post_rpc_answers_the_final_payload_and_mints_a_run_id_when_none_is_given() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok", "e400"], "{ agents: { defaults: { model: 'mock/ok' } } }");
+    let token = common::generated_token(gw.state_path());
+    let (code, body) = post_rpc(&gw, &token, &json!({"method": "agent", "params": {"message": "hi"}}));
+    assert_eq!(code, 200, "{body}");
+    let p = &body["payload"];
+    let run_id = p["runId"].as_str().unwrap();
+    assert!(uuid_like(run_id), "{body}");
+    assert_eq!((&p["status"], &p["summary"]), (&json!("ok"), &json!("completed")), "{body}");
+    assert_eq!(p["result"]["payloads"], json!([{"text": "Hello, world"}]), "{body}");
+    // The minted id is the run's id everywhere: agent.wait finds it.
+    let (_, w) = post_rpc(&gw, &token, &json!({"method": "agent.wait", "params": {"runId": run_id}}));
+    assert_eq!(w["payload"]["status"], "ok", "{w}");
+    // With a key: the key is the run id; the same key again is the stored outcome.
+    let req = json!({"method": "agent", "params": {"message": "hi", "idempotencyKey": "h1"}});
+    let (_, first) = post_rpc(&gw, &token, &req);
+    let (_, again) = post_rpc(&gw, &token, &req);
+    assert_eq!(first["payload"]["runId"], "h1");
+    assert_eq!(first, again);
+    // A failed run: the payload beside the error, with the error's HTTP status.
+    let req = json!({"method": "agent", "params": {"message": "x", "model": "mock/e400", "idempotencyKey": "h2"}});
+    let (code, body) = post_rpc(&gw, &token, &req);
+    assert_eq!(code, 503, "{body}");
+    assert_eq!((&body["ok"], &body["error"]["code"]), (&json!(false), &json!("UNAVAILABLE")), "{body}");
+    assert_eq!((&body["payload"]["runId"], &body["payload"]["status"]), (&json!("h2"), &json!("error")), "{body}");
+    assert_eq!(body["payload"]["summary"], body["error"]["message"], "{body}");
+    // chat.send too mints an id when none is given.
+    let req = json!({"method": "chat.send", "params": {"sessionKey": "agent:main:h", "message": "x"}});
+    let (_, body) = post_rpc(&gw, &token, &req);
+    assert_eq!(body["payload"]["status"], "started", "{body}");
+    let run_id = body["payload"]["runId"].as_str().unwrap();
+    assert!(uuid_like(run_id), "{body}");
+    let (_, w) = post_rpc(&gw, &token, &json!({"method": "agent.wait", "params": {"runId": run_id}}));
+    assert_eq!(w["payload"]["status"], "ok", "{w}");
+    assert_eq!(mock.models_called().len(), 4, "one provider call per run");
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+/// `POST /rpc` with the gateway token; the status and the JSON body.
+fn post_rpc(gw: &Gateway, token: &str, body: &Value) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let body = body.to_string();
+    write!(
+        s,
+        "POST /rpc HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let json = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (code, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {raw}")))
 }
 
 #[test]
@@ -132,6 +248,7 @@ fn abort_stops_a_streaming_run_and_keeps_what_was_said() {
     let mut ws = client(&gw);
     let r = ws.call("chat.send", json!({"sessionKey": "agent:main:ab", "message": "go", "idempotencyKey": "a"}));
     let run = r["payload"]["runId"].as_str().unwrap().to_string();
+    assert_eq!(run, "a", "the client's key is the run id");
     ws.event("chat").expect("a first delta");
     let a = ws.call("chat.abort", json!({"sessionKey": "agent:main:ab"}));
     assert_eq!(a["payload"]["runIds"], json!([run]), "{a}");
@@ -159,6 +276,8 @@ fn a_run_over_its_time_limit_ends_with_agent_timeout() {
     let fin = until_response(&mut ws, "t1", &mut ev);
     assert_eq!(fin["ok"], false, "{fin}");
     assert_eq!(fin["error"]["code"], "AGENT_TIMEOUT", "{fin}");
+    assert_eq!((&fin["payload"]["runId"], &fin["payload"]["status"]), (&json!("t"), &json!("error")), "{fin}");
+    assert!(fin["payload"]["summary"].as_str().unwrap().contains("timed out after 1s"), "{fin}");
 }
 
 fn lane(ws: &mut Ws, name: &str) -> Value {
@@ -399,6 +518,9 @@ fn bad_agent_params_are_rejected_with_the_field() {
     let mut ws = client(&gw);
     let cases = [
         ("agent", json!({"message": "x"}), "idempotencyKey"),
+        ("agent", json!({"message": "x", "idempotencyKey": ""}), "/idempotencyKey"),
+        ("agent", json!({"message": "x", "idempotencyKey": "k".repeat(257)}), "/idempotencyKey"),
+        ("chat.send", json!({"sessionKey": "s", "message": "x"}), "idempotencyKey"),
         ("agent", json!({"message": "x", "idempotencyKey": "a", "thinking": "max"}), "/thinking"),
         ("agent", json!({"message": "x", "idempotencyKey": "a", "lane": "fast"}), "/lane"),
         ("agent", json!({"message": "x", "idempotencyKey": "a", "agentId": "../etc"}), "/agentId"),

@@ -309,20 +309,12 @@ impl SessionActor {
         let method = req.method.clone();
         let fut = async move { rpc::call_staged(shared, caller, &req.method, req.params).await };
         ctx.spawn(actix::fut::wrap_future(fut).map(move |(res, outcome), act: &mut Self, ctx| {
-            act.shared.metrics.observe(&method, t0.elapsed(), res.as_ref().err());
-            let text = match res {
-                Ok(payload) => ok_response(&id, payload),
-                Err(e) => err_response(&id, &e),
-            };
-            act.send(text, ctx);
+            act.shared.metrics.observe(&method, t0.elapsed(), res.error());
+            act.send(res.frame(&id), ctx);
             // Two-stage methods (`agent`): the outcome follows with the same id.
             if let Some(outcome) = outcome {
-                ctx.spawn(actix::fut::wrap_future(outcome).map(move |res, act: &mut Self, ctx| {
-                    let text = match res {
-                        Ok(payload) => ok_response(&id, payload),
-                        Err(e) => err_response(&id, &e),
-                    };
-                    act.send(text, ctx);
+                ctx.spawn(actix::fut::wrap_future(outcome).map(move |res: rpc::Reply, act: &mut Self, ctx| {
+                    act.send(res.frame(&id), ctx);
                 }));
             }
         }));

@@ -1,6 +1,10 @@
 //! Agent runs: admission through the session's lane and a global lane, the turn itself
 //! (transcript, model chain with fallback, streamed deltas as `agent` and `chat` events),
 //! abort, timeout, `agent.wait`, idempotent replay, and the session index.
+//!
+//! A run's id is the client's `idempotencyKey` (upstream clients match events and answers
+//! by it), so the book of runs is also the idempotency record: one run per key while the
+//! run is going and for five minutes after it ended.
 
 pub mod models;
 pub mod provider;
@@ -20,10 +24,10 @@ use self::provider::ProviderError;
 use crate::actors::hub::Push;
 use crate::config::model::ThinkLevel;
 use crate::lanes::LaneError;
-use crate::protocol::ErrorShape;
+use crate::protocol::{ErrorCode, ErrorShape};
 use crate::shared::Shared;
 
-/// How long idempotency keys and finished runs are remembered, and how many.
+/// How long finished runs (and so their idempotency keys) are remembered, and how many.
 const REMEMBER: Duration = Duration::from_secs(5 * 60);
 const REMEMBER_MAX: usize = 1000;
 /// Transcript messages sent to the provider (the most recent ones).
@@ -72,6 +76,10 @@ pub struct RunState {
     pub ended_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The session the turn was recorded in (known once the run started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// "provider/model": the one that answered, or the one being tried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,19 +119,65 @@ impl Run {
                "endedAt": s.ended_at, "error": s.error})
     }
 
-    /// The final `agent` response (the second `res` with the request's id).
-    pub fn final_answer(&self, s: &RunState) -> Result<Value, ErrorShape> {
-        if s.status == RunStatus::Timeout {
-            return Err(ErrorShape::new(
-                crate::protocol::ErrorCode::AgentTimeout,
-                s.error.clone().unwrap_or_else(|| "agent run timed out".into()),
-            )
-            .with_details(json!({"runId": self.id})));
+    /// What the run answers now, in upstream's shapes: `{runId, status:"in_flight", sessionKey}`
+    /// while it goes, then its outcome (the final `agent` payload), with the error to send
+    /// beside the payload when it failed. A repeated idempotency key is answered with this too.
+    pub fn answer(&self) -> (Value, Option<ErrorShape>) {
+        let s = self.state();
+        if !s.status.is_final() {
+            return (json!({"runId": self.id, "status": "in_flight", "sessionKey": self.session_key}), None);
         }
-        let status = if s.status == RunStatus::Ok { "ok" } else { "error" };
-        Ok(json!({"runId": self.id, "status": status, "runStatus": s.status, "sessionKey": self.session_key,
-                  "result": {"text": s.text, "model": s.model, "usage": s.usage},
-                  "error": s.error, "startedAt": s.started_at, "endedAt": s.ended_at}))
+        let mut p = json!({"runId": self.id, "sessionKey": self.session_key, "acceptedAt": s.accepted_at});
+        let o = p.as_object_mut().expect("an object");
+        for (k, v) in [("startedAt", s.started_at), ("endedAt", s.ended_at)] {
+            if let Some(v) = v {
+                o.insert(k.into(), v.into());
+            }
+        }
+        match s.status {
+            RunStatus::Error | RunStatus::Timeout => {
+                let summary = s.error.clone().unwrap_or_else(|| "agent run failed".into());
+                o.insert("status".into(), "error".into());
+                o.insert("summary".into(), summary.clone().into());
+                let code =
+                    if s.status == RunStatus::Timeout { ErrorCode::AgentTimeout } else { ErrorCode::Unavailable };
+                (p, Some(ErrorShape::new(code, summary)))
+            }
+            // An abort ends the run as upstream's does: what was said so far, `meta.aborted`.
+            _ => {
+                let aborted = s.status == RunStatus::Aborted;
+                o.insert("status".into(), "ok".into());
+                o.insert("summary".into(), if aborted { "aborted" } else { "completed" }.into());
+                o.insert("result".into(), self.result(&s));
+                (p, None)
+            }
+        }
+    }
+
+    /// `{payloads:[{text}], meta:{durationMs, agentMeta:{sessionId, sessionKey, provider, model,
+    /// usage}, aborted?}}`: upstream's embedded-run result, with what this run knows.
+    fn result(&self, s: &RunState) -> Value {
+        let payloads = if s.text.is_empty() { json!([]) } else { json!([{"text": s.text}]) };
+        let mut agent_meta = json!({"sessionKey": self.session_key});
+        if let Some(id) = &s.session_id {
+            agent_meta["sessionId"] = json!(id);
+        }
+        if let Some((provider, model)) = s.model.as_deref().and_then(|m| m.split_once('/')) {
+            agent_meta["provider"] = json!(provider);
+            agent_meta["model"] = json!(model);
+        }
+        if let Some(u) = &s.usage {
+            agent_meta["usage"] = usage(u);
+        }
+        let duration = match (s.started_at, s.ended_at) {
+            (Some(a), Some(b)) => (b - a).max(0),
+            _ => 0,
+        };
+        let mut meta = json!({"durationMs": duration, "agentMeta": agent_meta});
+        if s.status == RunStatus::Aborted {
+            meta["aborted"] = json!(true);
+        }
+        json!({"payloads": payloads, "meta": meta})
     }
 
     fn next_seq(&self) -> u64 {
@@ -135,12 +189,11 @@ impl Run {
 
 #[derive(Default)]
 struct Book {
+    /// runId (= the client's idempotencyKey) -> run: every running run, and finished ones
+    /// until evicted, so a repeated key finds its run.
     runs: HashMap<String, Arc<Run>>,
     /// Finished runs, oldest first, for eviction.
     finished: VecDeque<(String, Instant)>,
-    /// (method, idempotencyKey) -> runId.
-    idem: HashMap<(String, String), String>,
-    idem_order: VecDeque<((String, String), Instant)>,
 }
 
 impl Book {
@@ -151,12 +204,6 @@ impl Book {
         {
             let (id, _) = self.finished.pop_front().expect("front exists");
             self.runs.remove(&id);
-        }
-        while let Some((_, at)) = self.idem_order.front()
-            && (self.idem_order.len() > REMEMBER_MAX || now.duration_since(*at) > REMEMBER)
-        {
-            let (k, _) = self.idem_order.pop_front().expect("front exists");
-            self.idem.remove(&k);
         }
     }
 }
@@ -182,25 +229,29 @@ pub fn valid_agent_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// An OpenAI-style usage report in upstream's shape, `{input, output, cacheRead?, total}`:
+/// `input` leaves out the cached prompt tokens, which `cacheRead` counts, so the parts add
+/// up to `total` as in upstream's accounting.
+pub fn usage(u: &Value) -> Value {
+    let n = |v: Option<&Value>| v.and_then(Value::as_u64);
+    let prompt = n(u.get("prompt_tokens")).unwrap_or(0);
+    let output = n(u.get("completion_tokens")).unwrap_or(0);
+    let cached = n(u.pointer("/prompt_tokens_details/cached_tokens"));
+    let input = prompt.saturating_sub(cached.unwrap_or(0));
+    let total = n(u.get("total_tokens")).unwrap_or(prompt + output);
+    let mut out = json!({"input": input, "output": output, "total": total});
+    if let Some(c) = cached {
+        out["cacheRead"] = json!(c);
+    }
+    out
+}
+
 impl Agents {
+    /// The run `id`, while it goes and for five minutes after (the latest 1000 finished).
     pub fn run(&self, id: &str) -> Option<Arc<Run>> {
-        self.book.lock().runs.get(id).cloned()
-    }
-
-    /// The run an earlier call with this key started, if remembered.
-    pub fn replay(&self, method: &str, key: &str) -> Option<Arc<Run>> {
         let mut b = self.book.lock();
         b.evict();
-        let id = b.idem.get(&(method.to_string(), key.to_string()))?.clone();
-        b.runs.get(&id).cloned()
-    }
-
-    pub fn remember(&self, method: &str, key: &str, run: &Run) {
-        let mut b = self.book.lock();
-        let k = (method.to_string(), key.to_string());
-        b.idem.insert(k.clone(), run.id.clone());
-        b.idem_order.push_back((k, Instant::now()));
-        b.evict();
+        b.runs.get(id).cloned()
     }
 
     /// Aborts the runs of a session (queued or running), or just `run_id`; returns their ids.
@@ -322,9 +373,32 @@ impl Agents {
     }
 }
 
-/// Admits a run (session lane, then its global lane) and starts it on the gateway's main
-/// arbiter; rejected at once when either lane is full or draining.
+/// What [`submit_as`] did with a run id.
+pub enum Submitted {
+    /// A new run, admitted and started.
+    Started(Arc<Run>),
+    /// The id names a run already (running, or finished and still remembered): nothing was
+    /// started; the caller answers with [`Run::answer`].
+    Known(Arc<Run>),
+}
+
+/// Admits a run under a fresh id (cron and other callers without a client key).
 pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorShape> {
+    match submit_as(shared, req, uuid::Uuid::new_v4().to_string())? {
+        Submitted::Started(run) | Submitted::Known(run) => Ok(run),
+    }
+}
+
+/// Admits a run named `id` (session lane, then its global lane) and starts it on the
+/// gateway's main arbiter; rejected at once when either lane is full or draining. An id
+/// already in the book starts nothing: checked and claimed under one lock, so the same key
+/// sent twice at once still makes one run.
+pub fn submit_as(shared: &Arc<Shared>, req: RunRequest, id: String) -> Result<Submitted, ErrorShape> {
+    let mut book = shared.agents.book.lock();
+    book.evict();
+    if let Some(run) = book.runs.get(&id) {
+        return Ok(Submitted::Known(run.clone()));
+    }
     let global = shared
         .lanes
         .get(req.lane)
@@ -332,7 +406,6 @@ pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorSh
         .ok_or_else(|| ErrorShape::invalid(format!("unknown lane {:?} (main, subagent, cron)", req.lane)))?;
     global.admit().map_err(|e| e.to_error())?;
     let session_lane = shared.lanes.session(&req.session_key);
-    let id = uuid::Uuid::new_v4().to_string();
     let mut pending = session_lane.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?;
     // An idle session is granted at once: queue on the global lane now, so a full lane is
     // answered to this request rather than failing the run later.
@@ -348,6 +421,7 @@ pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorSh
         started_at: None,
         ended_at: None,
         error: None,
+        session_id: None,
         model: None,
         usage: None,
         text: String::new(),
@@ -360,7 +434,8 @@ pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorSh
         abort,
         seq: Mutex::new(0),
     });
-    shared.agents.book.lock().runs.insert(id.clone(), run.clone());
+    book.runs.insert(id, run.clone());
+    drop(book);
     let (s, r) = (shared.clone(), run.clone());
     // Runs live on the system arbiter, not on the connection's worker: a client that leaves
     // (or a listener restart) does not end them.
@@ -383,26 +458,27 @@ pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorSh
                 let limit = req
                     .timeout
                     .unwrap_or(Duration::from_secs(s.config().loaded.config.agents.defaults.timeout_seconds));
-                Ok::<_, LaneError>(tokio::time::timeout(limit, execute(&s, &r, &req)).await)
+                Ok::<_, LaneError>((limit, tokio::time::timeout(limit, execute(&s, &r, &req)).await))
             };
             let end = match Abortable::new(work, reg).await {
                 Err(_) => End::Aborted,
                 Ok(Err(lane)) => End::Failed(lane.to_error().message),
-                Ok(Ok(Err(_))) => End::TimedOut,
-                Ok(Ok(Ok(Ok(())))) => End::Done,
-                Ok(Ok(Ok(Err(e)))) => End::Failed(e),
+                Ok(Ok((limit, Err(_)))) => End::TimedOut(limit),
+                Ok(Ok((_, Ok(Ok(()))))) => End::Done,
+                Ok(Ok((_, Ok(Err(e))))) => End::Failed(e),
             };
             finish(&s, &r, end);
         });
     });
-    Ok(run)
+    Ok(Submitted::Started(run))
 }
 
 enum End {
     Done,
     Failed(String),
     Aborted,
-    TimedOut,
+    /// Over its limit (the request's `timeout`, else `agents.defaults.timeoutSeconds`).
+    TimedOut(Duration),
 }
 
 fn event(shared: &Shared, run: &Run, name: &'static str, payload: Value) {
@@ -437,6 +513,7 @@ async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunRequest) -> Resu
     let defaults = &live.loaded.config.agents.defaults;
     let state_dir = &shared.load_options.paths.state_dir;
     let (session_id, file) = shared.agents.session(state_dir, &req.agent_id, &req.session_key)?;
+    run.state.send_modify(|s| s.session_id = Some(session_id.clone()));
     let (entries, damaged) = transcript::read(&file);
     if damaged > 0 {
         tracing::warn!(file = %file.display(), damaged, "transcript lines unreadable (torn by a crash?); skipped");
@@ -472,6 +549,8 @@ async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunRequest) -> Resu
                 continue;
             }
         };
+        // Recorded before the answer: an aborted run reports the model it was streaming from.
+        run.state.send_modify(|s| s.model = Some(reference.clone()));
         let body = provider::body(&target, &messages, think);
         let result = provider::stream(&target, &body, idle, |delta| {
             let mut text = String::new();
@@ -485,10 +564,7 @@ async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunRequest) -> Resu
         .await;
         match result {
             Ok(done) => {
-                run.state.send_modify(|s| {
-                    s.model = Some(reference.clone());
-                    s.usage = done.usage.clone();
-                });
+                run.state.send_modify(|s| s.usage = done.usage.clone());
                 let entry = json!({"type": "message", "ts": chrono::Utc::now().timestamp_millis(), "runId": run.id,
                                    "model": reference, "usage": done.usage, "stopReason": done.finish_reason,
                                    "message": {"role": "assistant", "content": done.text}});
@@ -510,7 +586,12 @@ fn finish(shared: &Arc<Shared>, run: &Arc<Run>, end: End) {
         End::Done => (RunStatus::Ok, None),
         End::Failed(e) => (RunStatus::Error, Some(e)),
         End::Aborted => (RunStatus::Aborted, Some("aborted".to_string())),
-        End::TimedOut => (RunStatus::Timeout, Some("agent run timed out (agents.defaults.timeoutSeconds)".into())),
+        End::TimedOut(limit) => (
+            RunStatus::Timeout,
+            Some(format!(
+                "agent run timed out after {limit:?} (the request's timeout, else agents.defaults.timeoutSeconds)"
+            )),
+        ),
     };
     // Events first, the state last: a caller woken by the final state has its events already.
     let mut st = run.state();
@@ -552,4 +633,101 @@ fn finish(shared: &Arc<Shared>, run: &Arc<Run>, end: End) {
     }
     run.state.send_replace(st);
     shared.agents.finished(&run.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_in(status: RunStatus, edit: impl FnOnce(&mut RunState)) -> Run {
+        let mut st = RunState {
+            status,
+            accepted_at: 1000,
+            started_at: Some(1010),
+            ended_at: Some(1250),
+            error: None,
+            session_id: Some("s-1".into()),
+            model: Some("deepseek/deepseek-chat".into()),
+            usage: Some(json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})),
+            text: "Hello".into(),
+        };
+        edit(&mut st);
+        Run {
+            id: "key-1".into(),
+            session_key: "agent:main:main".into(),
+            agent_id: "main".into(),
+            state: watch::Sender::new(st),
+            abort: AbortHandle::new_pair().0,
+            seq: Mutex::new(0),
+        }
+    }
+
+    #[test]
+    fn usage_is_reported_in_upstreams_shape_with_cached_tokens_apart() {
+        assert_eq!(
+            usage(&json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})),
+            json!({"input": 5, "output": 2, "total": 7})
+        );
+        let cached = json!({"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110,
+                            "prompt_tokens_details": {"cached_tokens": 60}});
+        assert_eq!(usage(&cached), json!({"input": 40, "output": 10, "cacheRead": 60, "total": 110}));
+        assert_eq!(usage(&json!({})), json!({"input": 0, "output": 0, "total": 0}));
+    }
+
+    #[test]
+    fn a_finished_run_answers_upstreams_final_shape() {
+        let (payload, error) = run_in(RunStatus::Ok, |_| {}).answer();
+        assert_eq!(error, None);
+        assert_eq!(
+            payload,
+            json!({"runId": "key-1", "status": "ok", "summary": "completed", "sessionKey": "agent:main:main",
+                   "acceptedAt": 1000, "startedAt": 1010, "endedAt": 1250,
+                   "result": {"payloads": [{"text": "Hello"}],
+                              "meta": {"durationMs": 240,
+                                       "agentMeta": {"sessionId": "s-1", "sessionKey": "agent:main:main",
+                                                     "provider": "deepseek", "model": "deepseek-chat",
+                                                     "usage": {"input": 5, "output": 2, "total": 7}}}}})
+        );
+    }
+
+    #[test]
+    fn an_aborted_run_keeps_what_was_said_and_says_it_was_aborted() {
+        let (payload, error) = run_in(RunStatus::Aborted, |s| s.usage = None).answer();
+        assert_eq!(error, None);
+        assert_eq!((&payload["status"], &payload["summary"]), (&json!("ok"), &json!("aborted")));
+        assert_eq!(payload["result"]["payloads"], json!([{"text": "Hello"}]));
+        assert_eq!(payload["result"]["meta"]["aborted"], true);
+        // Aborted while queued: no text, no model, no session yet.
+        let (payload, _) = run_in(RunStatus::Aborted, |s| {
+            (s.text, s.model, s.session_id, s.started_at, s.usage) = (String::new(), None, None, None, None);
+        })
+        .answer();
+        assert_eq!(
+            payload["result"],
+            json!({"payloads": [], "meta": {"durationMs": 0, "aborted": true,
+                                            "agentMeta": {"sessionKey": "agent:main:main"}}})
+        );
+    }
+
+    #[test]
+    fn a_failed_run_answers_status_error_with_its_summary_and_the_error_code() {
+        let (payload, error) = run_in(RunStatus::Error, |s| s.error = Some("every model failed: x".into())).answer();
+        assert_eq!(
+            payload,
+            json!({"runId": "key-1", "status": "error", "summary": "every model failed: x",
+                   "sessionKey": "agent:main:main", "acceptedAt": 1000, "startedAt": 1010, "endedAt": 1250})
+        );
+        assert_eq!(error, Some(ErrorShape::new(ErrorCode::Unavailable, "every model failed: x")));
+        let (_, error) = run_in(RunStatus::Timeout, |s| s.error = Some("timed out".into())).answer();
+        assert_eq!(error.map(|e| e.code), Some(ErrorCode::AgentTimeout));
+    }
+
+    #[test]
+    fn a_run_still_going_answers_in_flight() {
+        for status in [RunStatus::Queued, RunStatus::Running] {
+            let (payload, error) = run_in(status, |_| {}).answer();
+            assert_eq!(payload, json!({"runId": "key-1", "status": "in_flight", "sessionKey": "agent:main:main"}));
+            assert_eq!(error, None);
+        }
+    }
 }

@@ -9,7 +9,7 @@ use super::State;
 use crate::actors::auth::{AuthActor, AuthenticateBearer};
 use crate::config::model::EndpointAccess;
 use crate::protocol::{ErrorCode, ErrorShape};
-use crate::rpc::{self, Caller};
+use crate::rpc::{self, Caller, Reply};
 
 /// The `Authorization: Bearer` credential of a request, if any.
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -72,11 +72,17 @@ pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpR
     };
     let caller = Caller { role: grant.role, scopes: grant.scopes, conn: None };
     let t0 = std::time::Instant::now();
-    let res = rpc::call(state.get_ref().clone(), caller, &method, params).await;
-    state.metrics.observe(&method, t0.elapsed(), res.as_ref().err());
+    // A two-stage method (`agent`) answers here with its outcome: the same final payload a
+    // WebSocket client gets as its second response.
+    let res = rpc::call_final(state.get_ref().clone(), caller, &method, params).await;
+    state.metrics.observe(&method, t0.elapsed(), res.error());
     match res {
-        Ok(payload) => HttpResponse::Ok().json(json!({"ok": true, "payload": payload})),
-        Err(e) => reply(status_of(&e, false), &e),
+        Reply::Ok(payload) => HttpResponse::Ok().json(json!({"ok": true, "payload": payload})),
+        Reply::Err(e, None) => reply(status_of(&e, false), &e),
+        // A failed run: its payload (`status: "error"`, `summary`) beside the error.
+        Reply::Err(e, Some(payload)) => {
+            HttpResponse::build(status_of(&e, false)).json(json!({"ok": false, "payload": payload, "error": e}))
+        }
     }
 }
 

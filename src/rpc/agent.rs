@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Caller, Final, Params};
-use crate::agents::{self, RunRequest, agent_of, models, transcript, valid_agent_id};
+use super::{Caller, Final, Params, Reply};
+use crate::agents::{self, Run, RunRequest, Submitted, agent_of, models, transcript, valid_agent_id};
 use crate::config::model::ThinkLevel;
 use crate::protocol::ErrorShape;
 use crate::shared::Shared;
@@ -34,7 +34,17 @@ const AGENT_KEYS: &[&str] = &[
     "spawnedBy",
     "idempotencyKey",
     "model",
+    // Sent by the upstream CLI's `openclaw agent --reply-account`.
+    "replyAccountId",
 ];
+
+/// `chat.send`'s keys (`deliver` and `attachments`, sent by the Control UI, are not acted on).
+const CHAT_SEND_KEYS: &[&str] =
+    &["sessionKey", "message", "thinking", "deliver", "attachments", "timeoutMs", "idempotencyKey", "model"];
+
+/// Longest idempotency key: it becomes the run id, in every event, log line and transcript
+/// entry of the run (a UUID, what upstream clients send, is 36).
+const KEY_MAX: usize = 256;
 
 fn thinking(p: &Params) -> Result<Option<ThinkLevel>, ErrorShape> {
     match p.opt_str("thinking")? {
@@ -71,21 +81,41 @@ fn follow(s: &Shared, caller: &Caller, key: &str) {
     }
 }
 
-/// `agent`: `{runId, status:"accepted", acceptedAt}` now, the outcome later.
-pub fn agent(s: &Arc<Shared>, caller: &Caller, p: &Params) -> (Result<Value, ErrorShape>, Option<Final>) {
-    let run = (|| {
+/// The run id: the client's `idempotencyKey`, as upstream, so clients match events and
+/// answers by the key they sent. `POST /rpc` may leave it out; a fresh one is made then and
+/// returned as `runId`.
+fn run_id(p: &Params, caller: &Caller) -> Result<String, ErrorShape> {
+    match p.opt_str("idempotencyKey")? {
+        Some(k) if k.is_empty() => Err(p.bad("at /idempotencyKey: must NOT have fewer than 1 characters")),
+        Some(k) if k.len() > KEY_MAX => {
+            Err(p.bad(&format!("at /idempotencyKey: must NOT have more than {KEY_MAX} characters")))
+        }
+        Some(k) => Ok(k),
+        None if caller.conn.is_none() => Ok(uuid::Uuid::new_v4().to_string()),
+        None => Err(p.bad("must have required property 'idempotencyKey'")),
+    }
+}
+
+/// A run's answer now (`in_flight`, or its outcome) as a response.
+fn answer(run: &Run) -> Reply {
+    match run.answer() {
+        (payload, None) => Reply::Ok(payload),
+        (payload, Some(e)) => Reply::Err(e, Some(payload)),
+    }
+}
+
+/// `agent`: `{runId, status:"accepted", acceptedAt, sessionKey}` now, the outcome later with
+/// the same request id. A key already in use answers once: `in_flight`, or the outcome.
+pub fn agent(s: &Arc<Shared>, caller: &Caller, p: &Params) -> (Reply, Option<Final>) {
+    let submitted = (|| {
         p.only(AGENT_KEYS)?;
         let message = p.str("message")?;
-        let idem = p.str("idempotencyKey")?;
-        if let Some(run) = s.agents.replay("agent", &idem) {
-            follow(s, caller, &run.session_key);
-            return Ok(run);
-        }
+        let id = run_id(p, caller)?;
         let agent = agent_id(p, p.opt_str("sessionKey")?.as_deref())?;
         let key = p.opt_str("sessionKey")?.unwrap_or_else(|| format!("agent:{agent}:main"));
         let req = RunRequest {
             agent_id: agent,
-            session_key: key.clone(),
+            session_key: key,
             message,
             model: p.opt_str("model")?,
             thinking: thinking(p)?,
@@ -93,22 +123,26 @@ pub fn agent(s: &Arc<Shared>, caller: &Caller, p: &Params) -> (Result<Value, Err
             lane: lane(p)?,
             origin: "agent".into(),
         };
-        follow(s, caller, &key);
-        let run = agents::submit(s, req)?;
-        s.agents.remember("agent", &idem, &run);
-        Ok(run)
+        // Before the run exists: its first events may come before `submit_as` returns.
+        follow(s, caller, &req.session_key);
+        agents::submit_as(s, req, id)
     })();
-    match run {
-        Err(e) => (Err(e), None),
-        Ok(run) => {
+    match submitted {
+        Err(e) => (Reply::Err(e, None), None),
+        // The same key again (a retry): this caller gets the run's events too.
+        Ok(Submitted::Known(run)) => {
+            follow(s, caller, &run.session_key);
+            (answer(&run), None)
+        }
+        Ok(Submitted::Started(run)) => {
             let st = run.state();
             let accepted = json!({"runId": run.id, "status": "accepted", "acceptedAt": st.accepted_at,
                                   "sessionKey": run.session_key});
             let fut: Final = Box::pin(async move {
-                let st = run.wait(Duration::MAX).await;
-                run.final_answer(&st)
+                run.wait(Duration::MAX).await;
+                answer(&run)
             });
-            (Ok(accepted), Some(fut))
+            (Reply::Ok(accepted), Some(fut))
         }
     }
 }
@@ -122,32 +156,40 @@ pub async fn agent_wait(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape>
     Ok(run.wait_answer(&st))
 }
 
-pub fn chat_send(s: &Arc<Shared>, caller: &Caller, p: &Params) -> Result<Value, ErrorShape> {
-    p.only(&["sessionKey", "message", "thinking", "deliver", "attachments", "timeoutMs", "idempotencyKey", "model"])?;
-    let key = p.str("sessionKey")?;
-    let message = p.str("message")?;
-    let idem = p.str("idempotencyKey")?;
-    follow(s, caller, &key);
-    if let Some(run) = s.agents.replay("chat.send", &idem) {
-        return Ok(json!({"runId": run.id, "status": "started", "replayed": true}));
+/// `chat.send`: `{runId, status:"started"}`; the reply streams as `chat` events. A key
+/// already in use answers `in_flight`, or the run's outcome once it is over.
+pub fn chat_send(s: &Arc<Shared>, caller: &Caller, p: &Params) -> Reply {
+    let submitted = (|| {
+        p.only(CHAT_SEND_KEYS)?;
+        let key = p.str("sessionKey")?;
+        let message = p.str("message")?;
+        let id = run_id(p, caller)?;
+        let agent = agent_of(&key, "main");
+        if !valid_agent_id(&agent) {
+            return Err(p.bad("at /sessionKey: the agent id in it must match ^[A-Za-z0-9_-]{1,64}$"));
+        }
+        let req = RunRequest {
+            agent_id: agent,
+            session_key: key,
+            message,
+            model: p.opt_str("model")?,
+            thinking: thinking(p)?,
+            timeout: p.opt_u64("timeoutMs", 1, 86_400_000)?.map(Duration::from_millis),
+            lane: "main",
+            origin: "chat.send".into(),
+        };
+        // Before the run exists: its first events may come before `submit_as` returns.
+        follow(s, caller, &req.session_key);
+        agents::submit_as(s, req, id)
+    })();
+    match submitted {
+        Err(e) => Reply::Err(e, None),
+        Ok(Submitted::Known(run)) => {
+            follow(s, caller, &run.session_key);
+            answer(&run)
+        }
+        Ok(Submitted::Started(run)) => Reply::Ok(json!({"runId": run.id, "status": "started"})),
     }
-    let agent = agent_of(&key, "main");
-    if !valid_agent_id(&agent) {
-        return Err(p.bad("at /sessionKey: the agent id in it must match ^[A-Za-z0-9_-]{1,64}$"));
-    }
-    let req = RunRequest {
-        agent_id: agent,
-        session_key: key,
-        message,
-        model: p.opt_str("model")?,
-        thinking: thinking(p)?,
-        timeout: p.opt_u64("timeoutMs", 1, 86_400_000)?.map(Duration::from_millis),
-        lane: "main",
-        origin: "chat.send".into(),
-    };
-    let run = agents::submit(s, req)?;
-    s.agents.remember("chat.send", &idem, &run);
-    Ok(json!({"runId": run.id, "status": "started"}))
 }
 
 pub fn chat_history(s: &Shared, caller: &Caller, p: &Params) -> Result<Value, ErrorShape> {
@@ -157,14 +199,17 @@ pub fn chat_history(s: &Shared, caller: &Caller, p: &Params) -> Result<Value, Er
     follow(s, caller, &key);
     let state_dir = &s.load_options.paths.state_dir;
     let agent = agent_of(&key, "main");
+    // The Control UI shows the session's thinking level from here (upstream's shape).
+    let thinking = s.config().loaded.config.agents.defaults.think_level;
     let Some((session_id, file)) = s.agents.transcript_of(state_dir, &agent, &key) else {
-        return Ok(json!({"sessionKey": key, "sessionId": null, "messages": []}));
+        return Ok(json!({"sessionKey": key, "sessionId": null, "messages": [], "thinkingLevel": thinking}));
     };
     let (entries, damaged) = transcript::read(&file);
     let mut messages = transcript::messages(&entries);
     let skip = messages.len().saturating_sub(limit);
     messages.drain(..skip);
-    Ok(json!({"sessionKey": key, "sessionId": session_id, "messages": messages, "damagedLines": damaged}))
+    Ok(json!({"sessionKey": key, "sessionId": session_id, "messages": messages, "damagedLines": damaged,
+              "thinkingLevel": thinking}))
 }
 
 pub fn chat_abort(s: &Shared, p: &Params) -> Result<Value, ErrorShape> {

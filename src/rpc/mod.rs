@@ -27,8 +27,53 @@ pub struct Caller {
     pub conn: Option<String>,
 }
 
+/// One response: a payload, or an error with, for a failed agent run, a payload beside it
+/// (upstream answers `ok:false` with `{runId, status:"error", summary}` and the error).
+#[derive(Debug)]
+pub enum Reply {
+    Ok(Value),
+    Err(ErrorShape, Option<Value>),
+}
+
+impl Reply {
+    pub fn error(&self) -> Option<&ErrorShape> {
+        match self {
+            Reply::Ok(_) => None,
+            Reply::Err(e, _) => Some(e),
+        }
+    }
+
+    /// The WebSocket `res` frame with request id `id`.
+    pub fn frame(&self, id: &str) -> String {
+        match self {
+            Reply::Ok(payload) => crate::protocol::frames::ok_response(id, payload.clone()),
+            Reply::Err(e, None) => crate::protocol::frames::err_response(id, e),
+            Reply::Err(e, Some(payload)) => {
+                json!({"type": "res", "id": id, "ok": false, "payload": payload, "error": e}).to_string()
+            }
+        }
+    }
+
+    /// The answer without a payload beside an error (callers that only take a `Result`).
+    pub fn into_result(self) -> Result<Value, ErrorShape> {
+        match self {
+            Reply::Ok(v) => Ok(v),
+            Reply::Err(e, _) => Err(e),
+        }
+    }
+}
+
+impl From<Result<Value, ErrorShape>> for Reply {
+    fn from(r: Result<Value, ErrorShape>) -> Self {
+        match r {
+            Ok(v) => Reply::Ok(v),
+            Err(e) => Reply::Err(e, None),
+        }
+    }
+}
+
 /// The second answer of a two-stage method (`agent`): the outcome, sent with the same id.
-pub type Final = Pin<Box<dyn Future<Output = Result<Value, ErrorShape>> + Send>>;
+pub type Final = Pin<Box<dyn Future<Output = Reply> + Send>>;
 
 pub struct Method {
     pub name: &'static str,
@@ -147,35 +192,43 @@ pub fn call_now(shared: &Shared, caller: &Caller, method: &str, params: &Value) 
 
 /// Like [`call`], but a two-stage method answers at once and hands back its outcome to
 /// send later with the same request id (WebSocket sessions use this).
-pub async fn call_staged(
-    shared: Arc<Shared>,
-    caller: Caller,
-    method: &str,
-    params: Value,
-) -> (Result<Value, ErrorShape>, Option<Final>) {
-    if method == "agent" {
+pub async fn call_staged(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> (Reply, Option<Final>) {
+    if method == "agent" || method == "chat.send" {
         if let Err(e) = authorize(&caller, method) {
-            return (Err(e), None);
+            return (Reply::Err(e, None), None);
         }
-        return agent::agent(&shared, &caller, &Params { method, value: &params });
+        let p = Params { method, value: &params };
+        return if method == "agent" {
+            agent::agent(&shared, &caller, &p)
+        } else {
+            (agent::chat_send(&shared, &caller, &p), None)
+        };
     }
-    (call(shared, caller, method, params).await, None)
+    (plain(shared, caller, method, params).await.into(), None)
 }
 
 /// Checks the caller may call `method` and runs it; a two-stage method answers with its
 /// outcome (`POST /rpc`).
+pub async fn call_final(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Reply {
+    match call_staged(shared, caller, method, params).await {
+        (_, Some(outcome)) => outcome.await,
+        (first, None) => first,
+    }
+}
+
+/// [`call_final`] as a `Result` (a failed run's payload is left out).
 pub async fn call(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
+    call_final(shared, caller, method, params).await.into_result()
+}
+
+/// Every method but `agent` and `chat.send`, which [`call_staged`] answers.
+async fn plain(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
     if let Some(done) = call_now(&shared, &caller, method, &params) {
         return done;
     }
     let p = Params { method, value: &params };
     match method {
-        "agent" => match agent::agent(&shared, &caller, &p) {
-            (Ok(_), Some(outcome)) => outcome.await,
-            (first, _) => first,
-        },
         "agent.wait" => agent::agent_wait(&shared, &p).await,
-        "chat.send" => agent::chat_send(&shared, &caller, &p),
         m if m.starts_with("cron.") => cron::call(&shared, &p).await,
         "config.set" => {
             p.only(&["raw", "baseHash", "key", "value"])?;
