@@ -15,6 +15,16 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+/// `POST /rpc` calls: one keep-alive connection, then several at once.
+const RPC_CALLS: usize = 3_000;
+const RPC_CONNS: usize = 8;
+const RPC_SECS: u64 = 5;
+
+/// The gateway binary: this build's, or `OPENCLAW_BENCH_BIN` (an earlier build, to compare
+/// two versions with the same client on the same machine).
+fn gateway_bin() -> String {
+    std::env::var("OPENCLAW_BENCH_BIN").unwrap_or_else(|_| BIN.to_string())
+}
 const TOKEN: &str = "bench-token";
 const SEQ_CALLS: usize = 5_000;
 const CONNS: usize = 50;
@@ -272,7 +282,7 @@ fn spawn_gateway(state: &Path, port: u16, tls: bool) -> Child {
         ),
     )
     .unwrap();
-    Command::new(BIN)
+    Command::new(gateway_bin())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .args(["--state-dir", state.to_str().unwrap(), "gateway"])
@@ -280,6 +290,80 @@ fn spawn_gateway(state: &Path, port: u16, tls: bool) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// One `POST /rpc {"method":"health"}` on a keep-alive connection; returns when the whole
+/// response (headers and `Content-Length` body) has been read.
+fn rpc_call(s: &mut std::net::TcpStream, buf: &mut Vec<u8>) {
+    use std::io::{Read, Write};
+    const BODY: &str = r#"{"method":"health"}"#;
+    let req = format!(
+        "POST /rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    buf.clear();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed mid-response");
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("content-length");
+        if buf.len() >= end + 4 + len {
+            return;
+        }
+    }
+}
+
+/// `POST /rpc`: sequential p50/p99 on one keep-alive connection, then calls/s with
+/// `RPC_CONNS` connections (one call in flight each) for `RPC_SECS`.
+fn http_rpc(addr: SocketAddr) -> serde_json::Value {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..200 {
+        rpc_call(&mut s, &mut buf);
+    }
+    let mut us = Vec::with_capacity(RPC_CALLS);
+    for _ in 0..RPC_CALLS {
+        let t = Instant::now();
+        rpc_call(&mut s, &mut buf);
+        us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    us.sort_by(f64::total_cmp);
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..RPC_CONNS)
+        .map(|_| {
+            let (stop, total) = (stop.clone(), total.clone());
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut buf = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    rpc_call(&mut s, &mut buf);
+                    total.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(RPC_SECS));
+    stop.store(true, Ordering::Relaxed);
+    workers.into_iter().for_each(|w| w.join().unwrap());
+    json!({
+        "sequential_calls": RPC_CALLS,
+        "p50_us": us[RPC_CALLS / 2],
+        "p99_us": us[RPC_CALLS * 99 / 100],
+        "connections": RPC_CONNS,
+        "calls_per_s": total.load(Ordering::Relaxed) as f64 / RPC_SECS as f64,
+    })
 }
 
 fn main() {
@@ -312,6 +396,7 @@ fn main() {
     std::thread::sleep(SETTLE);
     let seq = rt.block_on(sequential(addr, true));
     let tp = rt.block_on(throughput(addr, true));
+    let rpc = http_rpc(addr);
     let idle = rt.block_on(idle(addr, gw.id()));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(gw.id() as i32, libc::SIGTERM) };
@@ -335,7 +420,8 @@ fn main() {
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "gateway": {"sequential": seq, "throughput": tp, "idle": idle},
+        "binary": gateway_bin(),
+        "gateway": {"sequential": seq, "throughput": tp, "http_rpc": rpc, "idle": idle},
         "echo_floor": {"sequential": echo_seq, "throughput": echo_tp},
         "throughput_ratio_vs_echo": ratio,
         "tls": {"handshakes": hs, "wss_throughput": wss_tp, "wss_vs_ws_ratio": wss_ratio},
