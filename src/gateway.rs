@@ -1,14 +1,13 @@
 //! The composition root: load config, take the state dir, set up logging, start the
 //! supervisor with its children, handle signals, and return the exit code.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::Actor;
 
 use crate::actors::supervisor::{self, ChildSpec, Supervisor};
 use crate::actors::{auth, bonjour, config as config_actor, cron, lane, listener};
-use crate::config::model::{Config, LogFile, LogFormat};
+use crate::config::model::LogFormat;
 use crate::config::{LoadOptions, Paths, load};
 use crate::lifecycle::LIFECYCLE;
 use crate::logging::Logging;
@@ -28,7 +27,7 @@ pub struct GatewayOptions {
 fn children() -> Vec<ChildSpec> {
     let mut specs = vec![config_actor::spec(), auth::spec()];
     specs.extend(lane::IDS.map(lane::spec));
-    specs.extend([cron::spec(), listener::spec(), bonjour::spec()]);
+    specs.extend([cron::spec(), listener::spec(crate::http::routes), bonjour::spec()]);
     specs
 }
 
@@ -60,7 +59,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
     let logging = Logging::init(
         cfg.logging.level,
         opts.log_format.or(cfg.logging.format),
-        log_file_path(cfg, &paths),
+        crate::logging::log_file_path(cfg, &paths),
         opts.level_from_flag,
     );
     supervisor::install_panic_hook();
@@ -168,15 +167,6 @@ fn on_change(
     });
 }
 
-/// The file log path `logging.file` asks for.
-pub fn log_file_path(cfg: &Config, paths: &Paths) -> Option<PathBuf> {
-    match &cfg.logging.file {
-        LogFile::Enabled(true) => Some(paths.default_log_file()),
-        LogFile::Enabled(false) => None,
-        LogFile::Path(p) => Some(paths.state_dir.join(p)),
-    }
-}
-
 /// Logging follows config changes: this subscriber is the proof that `ConfigChanged` reaches
 /// its subscribers end to end.
 fn subscribe_logging(shared: &Arc<Shared>, logging: Logging, paths: Paths) {
@@ -186,7 +176,7 @@ fn subscribe_logging(shared: &Arc<Shared>, logging: Logging, paths: Paths) {
             logging.set_level(cfg.logging.level);
         }
         if ev.diff.touches("logging.file") {
-            logging.set_file(log_file_path(cfg, &paths));
+            logging.set_file(crate::logging::log_file_path(cfg, &paths));
         }
     });
 }

@@ -33,3 +33,4 @@ pub mod rpc;
 pub mod shared;
 pub mod signals;
 pub mod state;
+pub mod sys;

@@ -13,7 +13,8 @@ use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
-use crate::config::model::{LogFormat, LogLevel};
+use crate::config::Paths;
+use crate::config::model::{self, Config, LogFormat, LogLevel};
 
 type Filtered = Layered<reload::Layer<EnvFilter, Registry>, Registry>;
 type BoxedLayer = Box<dyn Layer<Filtered> + Send + Sync>;
@@ -145,5 +146,13 @@ impl<'a> MakeWriter<'a> for FileWriter {
     type Writer = &'a LogFile;
     fn make_writer(&'a self) -> Self::Writer {
         &self.0
+    }
+}
+/// The file log path `logging.file` asks for (the log file is this module's to write).
+pub fn log_file_path(cfg: &Config, paths: &Paths) -> Option<PathBuf> {
+    match &cfg.logging.file {
+        model::LogFile::Enabled(true) => Some(paths.default_log_file()),
+        model::LogFile::Enabled(false) => None,
+        model::LogFile::Path(p) => Some(paths.state_dir.join(p)),
     }
 }

@@ -72,7 +72,7 @@ impl Default for Metrics {
                 .expect("valid metric");
         r.register(Box::new(connections_total.clone())).expect("unique metric");
         let requests = counter(&r, "openclaw_requests_total", "RPC requests handled, by method.", &["method"]);
-        let per_method = crate::rpc::METHODS
+        let per_method = crate::protocol::methods::METHODS
             .iter()
             .map(|m| m.name)
             .chain(["connect", "unknown"])

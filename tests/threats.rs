@@ -155,7 +155,7 @@ fn a_rebinding_host_is_refused_on_every_route() {
     for host in ["gw.home.arpa", "127.0.0.1", "[::1]:1"] {
         assert_eq!(send(gw.addr, "GET", "/healthz", &[("Host", host)], "").0, 200, "{host}");
     }
-    let machine = openclaw::rpc::hostname();
+    let machine = openclaw::sys::hostname();
     assert_eq!(send(gw.addr, "GET", "/healthz", &[("Host", &format!("{machine}.local"))], "").0, 200);
 }
 

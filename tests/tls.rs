@@ -31,7 +31,7 @@ fn wss_with_the_fingerprint_checked() {
     let sans = cert.subject_alt_names().unwrap();
     let dns: Vec<String> = sans.iter().filter_map(|n| n.dnsname().map(str::to_string)).collect();
     let ips: Vec<Vec<u8>> = sans.iter().filter_map(|n| n.ipaddress().map(<[u8]>::to_vec)).collect();
-    let host = openclaw::rpc::hostname();
+    let host = openclaw::sys::hostname();
     assert!(
         dns.contains(&host) && dns.contains(&format!("{host}.local")) && dns.contains(&"localhost".to_string()),
         "{dns:?}"

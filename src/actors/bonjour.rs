@@ -163,7 +163,7 @@ impl BonjourActor {
             env_disabled,
             &listen,
             fp.as_deref(),
-            &crate::rpc::hostname(),
+            &crate::sys::hostname(),
             self.tailnet.as_deref(),
         );
         let pid = avahi_pid();

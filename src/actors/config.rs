@@ -410,7 +410,7 @@ fn write_config(shared: &Shared, msg: &WriteConfig) -> Result<String, ErrorShape
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(ErrorShape::unavailable(format!("cannot read {}: {e}", path.display()))),
     };
-    let current_hash = current.as_deref().map(|b| crate::config::load::hex(&Sha256::digest(b)));
+    let current_hash = current.as_deref().map(|b| crate::sys::hex(&Sha256::digest(b)));
     let keyed = matches!(msg.edit, ConfigEdit::Set { .. });
     match (&current_hash, &msg.base_hash) {
         (Some(_), None) if !keyed => {
@@ -467,7 +467,7 @@ fn write_config(shared: &Shared, msg: &WriteConfig) -> Result<String, ErrorShape
     }
     state::atomic_write(path, text.as_bytes(), FILE_MODE).map_err(|e| write_error(path, &e))?;
     tracing::info!(path = %path.display(), "config written");
-    Ok(crate::config::load::hex(&Sha256::digest(text.as_bytes())))
+    Ok(crate::sys::hex(&Sha256::digest(text.as_bytes())))
 }
 
 fn write_error(path: &std::path::Path, e: &state::StateError) -> ErrorShape {

@@ -1,5 +1,5 @@
-//! The Listener child: the actix-web server (HTTP probes now, WebSocket RPC later) on the
-//! configured addresses. Listening sockets are kept by the spec across incarnations, so a
+//! The Listener child: the actix-web server on the configured addresses, serving the routes
+//! the gateway hands it (HTTP, `POST /rpc`, the WebSocket upgrade). Listening sockets are kept by the spec across incarnations, so a
 //! restart of the listener never refuses a connection on an unchanged address.
 
 use std::cell::RefCell;
@@ -15,7 +15,10 @@ use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, S
 use std::sync::Arc;
 
 use crate::net::tls::{self, TlsStore};
-use crate::{exit, http, net};
+use crate::{exit, net};
+
+/// The routes to serve (the HTTP edge's, handed down by the gateway).
+pub type Routes = fn(&mut web::ServiceConfig);
 
 pub const ID: &str = "listener";
 /// HTTP worker threads; the control plane is light, and each worker costs memory.
@@ -31,12 +34,16 @@ pub struct ListenerActor {
     _watch: ExitWatch,
 }
 
-pub fn spec() -> ChildSpec {
+pub fn spec(routes: Routes) -> ChildSpec {
     let sockets: Rc<RefCell<HashMap<SocketAddr, TcpListener>>> = Rc::default();
-    ChildSpec::permanent(ID, Duration::from_secs(10), move |cx| start(cx, &sockets))
+    ChildSpec::permanent(ID, Duration::from_secs(10), move |cx| start(cx, &sockets, routes))
 }
 
-fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -> Result<Child, StartError> {
+fn start(
+    cx: &ChildContext,
+    cache: &RefCell<HashMap<SocketAddr, TcpListener>>,
+    routes: Routes,
+) -> Result<Child, StartError> {
     let live = cx.shared.config();
     let gateway = &live.loaded.config.gateway;
     let wanted = net::wanted(gateway).map_err(|e| StartError::new(e.code, e.message))?;
@@ -75,11 +82,7 @@ fn start(cx: &ChildContext, cache: &RefCell<HashMap<SocketAddr, TcpListener>>) -
     let data = web::Data::new(cx.shared.clone());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
     let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .wrap(actix_web::middleware::from_fn(http::guard::guard))
-            .wrap(tracing_actix_web::TracingLogger::default())
-            .configure(http::routes)
+        App::new().app_data(data.clone()).wrap(tracing_actix_web::TracingLogger::default()).configure(routes)
     })
     .workers(workers)
     .disable_signals()

@@ -21,5 +21,4 @@ pub mod cron;
 pub mod hub;
 pub mod lane;
 pub mod listener;
-pub mod session;
 pub mod supervisor;

@@ -38,7 +38,7 @@ pub fn raw_public_key(s: &str) -> Option<Vec<u8>> {
 
 /// Lowercase hex SHA-256 of the raw public key.
 pub fn device_id(raw: &[u8]) -> String {
-    crate::config::load::hex(&Sha256::digest(raw))
+    crate::sys::hex(&Sha256::digest(raw))
 }
 
 /// The bytes a device signs: v2 includes the challenge nonce, v1 does not.

@@ -18,7 +18,7 @@ pub fn secret_eq(a: &str, b: &str) -> bool {
 pub fn random_token() -> String {
     let mut buf = [0u8; 32];
     random_bytes(&mut buf);
-    crate::config::load::hex(&buf)
+    crate::sys::hex(&buf)
 }
 
 /// Kernel randomness (getrandom(2)): no user-space RNG to initialise, so an idle gateway
@@ -40,5 +40,5 @@ pub fn random_bytes(buf: &mut [u8]) {
 /// Tokens are stored only as this hash.
 pub fn token_hash(token: &str) -> String {
     use sha2::Digest;
-    crate::config::load::hex(&sha2::Sha256::digest(token.as_bytes()))
+    crate::sys::hex(&sha2::Sha256::digest(token.as_bytes()))
 }

@@ -447,7 +447,7 @@ fn report(opts: &LoadOptions, out: Option<&Path>) -> i32 {
     md.push_str(&format!(
         "# OpenClaw gateway security report\n\nGenerated {} on {}.\n\n",
         chrono::Utc::now().to_rfc3339(),
-        crate::rpc::hostname()
+        crate::sys::hostname()
     ));
     md.push_str("## Status\n\n");
     let pid = crate::state::pidfile::running_pid(&opts.paths.state_dir);
@@ -487,7 +487,7 @@ fn report(opts: &LoadOptions, out: Option<&Path>) -> i32 {
         md.push('\n');
     }
     md.push_str("## Recent authentication failures\n\n");
-    let log = crate::gateway::log_file_path(&loaded.config, &opts.paths);
+    let log = crate::logging::log_file_path(&loaded.config, &opts.paths);
     let failures: Vec<String> = log
         .and_then(|p| std::fs::read_to_string(p).ok())
         .map(|t| {

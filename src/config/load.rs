@@ -100,7 +100,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Value, Problem> {
 fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> Result<Loaded, ConfigError> {
     let main = opts.paths.config.clone();
     let fail = |problems: Vec<Problem>| ConfigError { file: main.clone(), problems };
-    let hash = hex(&Sha256::digest(text.as_deref().unwrap_or_default()));
+    let hash = crate::sys::hex(&Sha256::digest(text.as_deref().unwrap_or_default()));
 
     let mut files = vec![main.clone()];
     let mut doc = match &text {
@@ -398,10 +398,6 @@ pub fn leaves(value: &Value) -> Vec<(String, &Value)> {
     let mut out = Vec::new();
     walk(value, "", &mut out);
     out
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

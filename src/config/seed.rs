@@ -32,7 +32,7 @@ pub fn apply(opts: &LoadOptions) -> Result<Seeded, String> {
     let bytes = std::fs::read(seed).map_err(|e| {
         format!("cannot read the config seed {} ({VAR}): {e}; mount the file there or unset {VAR}", seed.display())
     })?;
-    let hash = super::load::hex(&Sha256::digest(&bytes));
+    let hash = crate::sys::hex(&Sha256::digest(&bytes));
     let target = &opts.paths.config;
     let marker = opts.paths.state_dir.join(MARKER);
     let last = std::fs::read_to_string(&marker).ok().map(|s| s.trim().to_string());

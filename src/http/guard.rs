@@ -19,7 +19,7 @@ use crate::shared::Shared;
 /// This machine's name, read once (it is part of the Host rule).
 fn machine() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(crate::rpc::hostname)
+    NAME.get_or_init(crate::sys::hostname)
 }
 
 fn refused(r: &Refusal) -> HttpResponse {

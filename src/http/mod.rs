@@ -4,36 +4,37 @@
 
 pub mod guard;
 mod rpc;
+pub mod session;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::actors::session::SessionActor;
+use self::session::SessionActor;
 use crate::auth::peer::PeerInfo;
 use serde_json::json;
 
-use crate::actors::supervisor::ChildState;
-use crate::config::redact::redact;
-use crate::lifecycle::Phase;
 use crate::shared::Shared;
 
 type State = web::Data<Arc<Shared>>;
 
+/// Every route, behind the request guard; the listener mounts this.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(crate::protocol::MAX_PAYLOAD))
+    let scope = web::scope("")
+        .wrap(actix_web::middleware::from_fn(guard::guard))
+        .app_data(web::PayloadConfig::new(crate::protocol::MAX_PAYLOAD))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/health", web::get().to(health))
         .route("/rpc", web::post().to(rpc::http_rpc))
-        .route("/metrics", web::get().to(rpc::metrics))
-        // The WebSocket upgrade is accepted on `/`, `/ws` and any other non-route path.
-        .default_service(web::to(fallback));
+        .route("/metrics", web::get().to(rpc::metrics));
     #[cfg(feature = "fault-injection")]
-    cfg.route("/__fault/panic/{child}", web::post().to(fault_panic))
+    let scope = scope
+        .route("/__fault/panic/{child}", web::post().to(fault_panic))
         .route("/__fault/flood/{count}/{bytes}/{droppable}", web::post().to(fault_flood));
+    // The WebSocket upgrade is accepted on `/`, `/ws` and any other non-route path.
+    cfg.service(scope.default_service(web::to(fallback)));
 }
 
 async fn fallback(req: HttpRequest, body: web::Payload, state: State) -> Result<HttpResponse, actix_web::Error> {
@@ -80,58 +81,9 @@ async fn readyz(state: State) -> HttpResponse {
 async fn health(req: HttpRequest, state: State) -> HttpResponse {
     let access = state.config().loaded.config.gateway.health.access;
     match rpc::endpoint_access(&req, &state, access, "health").await {
-        Ok(()) => HttpResponse::Ok().json(health_document(&state)),
+        Ok(()) => HttpResponse::Ok().json(crate::rpc::health::document(&state)),
         Err(refused) => refused,
     }
-}
-
-/// The deployment guide's §7.1 document plus children, reload state and listen addresses.
-pub fn health_document(s: &Shared) -> serde_json::Value {
-    let phase = s.phase.get();
-    let children = s.children.read().clone();
-    let all_running = children.iter().all(|c| c.state == ChildState::Running);
-    let status = match phase {
-        Phase::Ready | Phase::Reloading if all_running => "ok",
-        Phase::Ready | Phase::Reloading => "degraded",
-        Phase::Starting => "starting",
-        Phase::Draining | Phase::Stopped => "draining",
-    };
-    let live = s.config();
-    let loaded = &live.loaded;
-    json!({
-        "status": status,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime": s.started.elapsed().as_secs(),
-        "phase": phase,
-        "pid": std::process::id(),
-        "memory": { "rss": s.rss_bytes() },
-        "sessions": {
-            "active": s.sessions.active(),
-            "total": s.sessions.total.load(Ordering::Relaxed),
-        },
-        "listen": s.listen.read().iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "children": children,
-        "config": {
-            "path": s.load_options.paths.config,
-            "exists": loaded.file_exists,
-            "hash": loaded.hash,
-            "generation": live.generation,
-            "reloadMode": loaded.config.gateway.reload.mode,
-            "lastReload": redact(&serde_json::to_value(&*s.last_reload.read()).unwrap_or_default()),
-            "reloads": {
-                "applied": s.reloads.applied.load(Ordering::Relaxed),
-                "unchanged": s.reloads.unchanged.load(Ordering::Relaxed),
-                "rejected": s.reloads.rejected.load(Ordering::Relaxed),
-            },
-        },
-        "logging": { "level": loaded.config.logging.level },
-        "mdns": s.mdns.read().clone(),
-        "lanes": s.lanes.snapshot(),
-        "tls": match s.tls.read().as_ref() {
-            Some(t) => json!({"enabled": true, "fingerprint": t.fingerprint(), "cert": t.files().0}),
-            None => json!({"enabled": false}),
-        },
-    })
 }
 
 /// Test builds only: push `count` events of `bytes` each to every session.

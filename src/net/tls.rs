@@ -45,7 +45,7 @@ pub fn pair_paths(cfg: &Tls, paths: &Paths) -> Result<(PathBuf, PathBuf, bool), 
 
 /// Lowercase hex SHA-256 of the certificate's DER form.
 pub fn fingerprint(cert: &X509) -> String {
-    cert.digest(MessageDigest::sha256()).map(|d| crate::config::load::hex(&d)).unwrap_or_default()
+    cert.digest(MessageDigest::sha256()).map(|d| crate::sys::hex(&d)).unwrap_or_default()
 }
 
 /// A loaded, usable pair.
@@ -96,7 +96,7 @@ fn version(v: TlsVersion) -> SslVersion {
 /// Generates a self-signed EC P-256 certificate for this host (SANs: hostname,
 /// hostname.local, localhost, 127.0.0.1, ::1 and the LAN addresses). Returns the fingerprint.
 pub fn generate(cert_path: &Path, key_path: &Path) -> Result<String, String> {
-    let host = crate::rpc::hostname();
+    let host = crate::sys::hostname();
     let err = |e: openssl::error::ErrorStack| format!("certificate generation failed: {e}");
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(err)?;
     let key = PKey::from_ec_key(EcKey::generate(&group).map_err(err)?).map_err(err)?;

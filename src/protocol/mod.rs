@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod frames;
+pub mod methods;
 
 pub use frames::{ErrorCode, ErrorShape, Request};
 

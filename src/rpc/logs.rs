@@ -17,7 +17,7 @@ pub fn tail(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape> {
     let limit = p.opt_u64("limit", 1, 5000)?.unwrap_or(DEFAULT_LIMIT) as usize;
     let max_bytes = p.opt_u64("maxBytes", 1, 1_000_000)?.unwrap_or(DEFAULT_MAX_BYTES);
     let live = s.config();
-    let Some(file) = crate::gateway::log_file_path(&live.loaded.config, &s.load_options.paths) else {
+    let Some(file) = crate::logging::log_file_path(&live.loaded.config, &s.load_options.paths) else {
         return Err(ErrorShape::unavailable("file logging is off (logging.file: false)"));
     };
     let mut f = match std::fs::File::open(&file) {

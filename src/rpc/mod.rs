@@ -3,6 +3,7 @@
 
 mod agent;
 mod cron;
+pub mod health;
 mod logs;
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use crate::actors::auth::{AuthActor, DeviceCommand};
 use crate::actors::config::{ConfigActor, ConfigEdit, WriteConfig};
 use crate::config::redact::redact;
 use crate::protocol::connect::Role;
+use crate::protocol::methods::METHODS;
 use crate::protocol::{ErrorShape, scope};
 use crate::shared::Shared;
 
@@ -75,78 +77,8 @@ impl From<Result<Value, ErrorShape>> for Reply {
 /// The second answer of a two-stage method (`agent`): the outcome, sent with the same id.
 pub type Final = Pin<Box<dyn Future<Output = Reply> + Send>>;
 
-pub struct Method {
-    pub name: &'static str,
-    /// The scope needed (`operator.admin` satisfies all).
-    pub scope: &'static str,
-}
-
-const fn m(name: &'static str, scope: &'static str) -> Method {
-    Method { name, scope }
-}
-
-/// Every method this gateway serves.
-pub const METHODS: &[Method] = &[
-    m("health", scope::READ),
-    m("status", scope::READ),
-    m("system-presence", scope::READ),
-    m("logs.tail", scope::READ),
-    m("config.get", scope::ADMIN),
-    m("config.schema", scope::ADMIN),
-    m("config.set", scope::ADMIN),
-    m("config.patch", scope::ADMIN),
-    m("config.apply", scope::ADMIN),
-    m("device.pair.list", scope::PAIRING),
-    m("device.pair.approve", scope::PAIRING),
-    m("device.pair.reject", scope::PAIRING),
-    m("device.token.rotate", scope::PAIRING),
-    m("device.token.revoke", scope::PAIRING),
-    m("agent", scope::WRITE),
-    m("agent.wait", scope::WRITE),
-    m("chat.send", scope::WRITE),
-    m("chat.history", scope::READ),
-    m("chat.abort", scope::WRITE),
-    m("sessions.list", scope::READ),
-    m("sessions.reset", scope::ADMIN),
-    m("sessions.delete", scope::ADMIN),
-    m("models.list", scope::READ),
-    m("lanes.status", scope::READ),
-    m("cron.list", scope::READ),
-    m("cron.status", scope::READ),
-    m("cron.runs", scope::READ),
-    m("cron.add", scope::ADMIN),
-    m("cron.update", scope::ADMIN),
-    m("cron.remove", scope::ADMIN),
-    m("cron.run", scope::ADMIN),
-];
-
-/// Every event this gateway emits.
-pub const EVENTS: &[&str] = &[
-    "connect.challenge",
-    "tick",
-    "presence",
-    "health",
-    "shutdown",
-    "device.pair.requested",
-    "device.pair.resolved",
-    "agent",
-    "chat",
-    "cron",
-];
-
 /// Node-role methods (none served yet: a node may call nothing else).
 const NODE_METHODS: &[&str] = &["node.invoke.result", "node.event", "skills.bins"];
-
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
 
 fn authorize(caller: &Caller, method: &str) -> Result<(), ErrorShape> {
     let Some(entry) = METHODS.iter().find(|m| m.name == method) else {
@@ -169,8 +101,8 @@ pub fn call_now(shared: &Shared, caller: &Caller, method: &str, params: &Value) 
     }
     let p = Params { method, value: params };
     Some(match method {
-        "health" => Ok(crate::http::health_document(shared)),
-        "status" => Ok(status(shared)),
+        "health" => Ok(health::document(shared)),
+        "status" => Ok(health::status(shared)),
         "system-presence" => {
             Ok(json!({"presence": shared.sessions.presence(), "stateVersion": shared.sessions.state_version()}))
         }
@@ -338,30 +270,10 @@ impl Params<'_> {
     }
 }
 
-fn status(s: &Shared) -> Value {
-    let live = s.config();
-    let cfg = &live.loaded.config;
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptimeMs": s.started.elapsed().as_millis() as u64,
-        "phase": s.phase.get(),
-        "pid": std::process::id(),
-        "host": hostname(),
-        "bind": cfg.gateway.bind,
-        "listen": s.listen.read().iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "auth": {"mode": cfg.gateway.auth.mode},
-        "sessions": {"active": s.sessions.active(), "total": s.sessions.total.load(std::sync::atomic::Ordering::Relaxed)},
-        "config": {"path": s.load_options.paths.config, "hash": live.loaded.hash, "generation": live.generation,
-                   "lastReload": redact(&serde_json::to_value(&*s.last_reload.read()).unwrap_or_default())},
-        "children": s.children.read().clone(),
-        "lanes": s.lanes.snapshot(),
-    })
-}
-
 fn config_get(s: &Shared) -> Value {
     let path = &s.load_options.paths.config;
     let bytes = std::fs::read(path).ok();
-    let hash = bytes.as_deref().map(|b| crate::config::load::hex(&<sha2::Sha256 as sha2::Digest>::digest(b)));
+    let hash = bytes.as_deref().map(|b| crate::sys::hex(&<sha2::Sha256 as sha2::Digest>::digest(b)));
     let parsed = bytes.as_deref().map(|b| crate::config::load::parse_file(path, &String::from_utf8_lossy(b)));
     let (parsed_value, parse_issue) = match parsed {
         Some(Ok(v)) => (Some(redact(&v)), None),

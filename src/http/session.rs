@@ -1,4 +1,4 @@
-//! SessionActor: one per WebSocket connection (temporary: never restarted). Sends the
+//! SessionActor, the WebSocket edge: one per connection (temporary: never restarted). Sends the
 //! challenge, runs the handshake (through the AuthActor), then serves requests, pushes events
 //! with a per-connection `seq`, keeps the connection alive with ping/pong and `tick`, and
 //! enforces the frame-size and slow-consumer rules.
@@ -16,12 +16,13 @@ use std::collections::VecDeque;
 
 use tokio::sync::Notify;
 
-use super::auth::{AuthActor, Authenticate, Grant};
-use super::hub::{Push, SessionEntry};
+use crate::actors::auth::{AuthActor, Authenticate, Grant};
+use crate::actors::hub::{Push, SessionEntry};
 use crate::auth::peer::{Peer, PeerInfo};
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
 use crate::protocol::frames::{self, err_response, ok_response, parse_request};
+use crate::protocol::methods;
 use crate::protocol::{
     ErrorShape, MAX_BUFFERED_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, TICK_INTERVAL_MS, close, close_reason,
 };
@@ -195,7 +196,7 @@ impl SessionActor {
             }
         };
         // The Origin was checked at the upgrade (http::guard), for every client.
-        let Some(auth) = self.shared.registry.get::<AuthActor>(super::auth::ID) else {
+        let Some(auth) = self.shared.registry.get::<AuthActor>(crate::actors::auth::ID) else {
             let e = ErrorShape::unavailable("gateway auth is restarting; reconnect").retry_after(1000);
             return self.fail(&req.id, e, close::RESTART, ctx);
         };
@@ -253,11 +254,11 @@ impl SessionActor {
         let mut hello = json!({
             "type": "hello-ok",
             "protocol": PROTOCOL_VERSION,
-            "server": {"version": env!("CARGO_PKG_VERSION"), "host": crate::rpc::hostname(), "connId": self.conn_id},
-            "features": {"methods": rpc::METHODS.iter().map(|m| m.name).collect::<Vec<_>>(), "events": rpc::EVENTS},
+            "server": {"version": env!("CARGO_PKG_VERSION"), "host": crate::sys::hostname(), "connId": self.conn_id},
+            "features": {"methods": methods::METHODS.iter().map(|m| m.name).collect::<Vec<_>>(), "events": methods::EVENTS},
             "snapshot": {
                 "presence": s.sessions.presence(),
-                "health": crate::http::health_document(s),
+                "health": crate::rpc::health::document(s),
                 "stateVersion": s.sessions.state_version(),
                 "uptimeMs": s.started.elapsed().as_millis() as u64,
                 "configPath": paths.config, "stateDir": paths.state_dir,

@@ -1,0 +1,63 @@
+//! The wire contract's catalogue: every method this gateway serves with the scope it needs,
+//! and every event it emits (`hello-ok.features`, authorization, per-method metrics).
+
+use super::scope;
+
+pub struct Method {
+    pub name: &'static str,
+    /// The scope needed (`operator.admin` satisfies all).
+    pub scope: &'static str,
+}
+
+const fn m(name: &'static str, scope: &'static str) -> Method {
+    Method { name, scope }
+}
+
+/// Every method this gateway serves.
+pub const METHODS: &[Method] = &[
+    m("health", scope::READ),
+    m("status", scope::READ),
+    m("system-presence", scope::READ),
+    m("logs.tail", scope::READ),
+    m("config.get", scope::ADMIN),
+    m("config.schema", scope::ADMIN),
+    m("config.set", scope::ADMIN),
+    m("config.patch", scope::ADMIN),
+    m("config.apply", scope::ADMIN),
+    m("device.pair.list", scope::PAIRING),
+    m("device.pair.approve", scope::PAIRING),
+    m("device.pair.reject", scope::PAIRING),
+    m("device.token.rotate", scope::PAIRING),
+    m("device.token.revoke", scope::PAIRING),
+    m("agent", scope::WRITE),
+    m("agent.wait", scope::WRITE),
+    m("chat.send", scope::WRITE),
+    m("chat.history", scope::READ),
+    m("chat.abort", scope::WRITE),
+    m("sessions.list", scope::READ),
+    m("sessions.reset", scope::ADMIN),
+    m("sessions.delete", scope::ADMIN),
+    m("models.list", scope::READ),
+    m("lanes.status", scope::READ),
+    m("cron.list", scope::READ),
+    m("cron.status", scope::READ),
+    m("cron.runs", scope::READ),
+    m("cron.add", scope::ADMIN),
+    m("cron.update", scope::ADMIN),
+    m("cron.remove", scope::ADMIN),
+    m("cron.run", scope::ADMIN),
+];
+
+/// Every event this gateway emits.
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "presence",
+    "health",
+    "shutdown",
+    "device.pair.requested",
+    "device.pair.resolved",
+    "agent",
+    "chat",
+    "cron",
+];
