@@ -45,7 +45,7 @@ fn main() {
         require_file: false,
     };
     let loaded = openclaw::config::load(&opts).expect("default config");
-    let shared = Shared::new(loaded, opts, None);
+    let (shared, _config_writer) = Shared::new(loaded, opts, None);
     let system = actix::System::new();
     let results = system.block_on(run(shared));
     let out = serde_json::json!({

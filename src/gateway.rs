@@ -24,8 +24,8 @@ pub struct GatewayOptions {
 }
 
 /// The children, in start order. Later features add theirs here.
-fn children() -> Vec<ChildSpec> {
-    let mut specs = vec![config_actor::spec(), auth::spec()];
+fn children(config_writer: crate::config::live::LiveWriter) -> Vec<ChildSpec> {
+    let mut specs = vec![config_actor::spec(config_writer), auth::spec()];
     specs.extend(lane::IDS.map(lane::spec));
     specs.extend([cron::spec(), listener::spec(crate::http::routes), bonjour::spec()]);
     specs
@@ -88,7 +88,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "model catalogue not created"),
     }
-    let shared = Shared::new(loaded, opts.load, Some(logging.clone()));
+    let (shared, config_writer) = Shared::new(loaded, opts.load, Some(logging.clone()));
     subscribe_logging(&shared, logging, paths);
     wire_sessions(&shared);
 
@@ -96,7 +96,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
     let setup = system.block_on(async {
         // `start` only schedules the supervisor; the signal handlers are in place before
         // its `started` runs, so a stop during start-up is already graceful.
-        let addr = Supervisor::new(children(), shared.clone()).start();
+        let addr = Supervisor::new(children(config_writer), shared.clone()).start();
         let hub = shared.clone();
         actix_rt::spawn(async move {
             let mut every = actix_rt::time::interval(PRESENCE_FLUSH);

@@ -12,17 +12,11 @@ use parking_lot::{Mutex, RwLock};
 use crate::actors::config::ConfigBus;
 use crate::actors::hub::SessionHub;
 use crate::actors::supervisor::{ChildStatus, Registry};
+pub use crate::config::live::Live;
+use crate::config::live::{LiveConfig, LiveWriter};
 use crate::config::{LoadOptions, Loaded, Problem};
 use crate::lifecycle::PhaseCell;
 use crate::logging::Logging;
-
-/// A config generation as currently applied.
-#[derive(Debug)]
-pub struct Live {
-    pub loaded: Loaded,
-    /// 1 for the boot config, +1 per applied reload.
-    pub generation: u64,
-}
 
 /// The last reload and its outcome (for `/health` and the RPC).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -52,7 +46,7 @@ pub struct ReloadCounters {
 pub struct Shared {
     pub started: Instant,
     pub phase: PhaseCell,
-    config: RwLock<Arc<Live>>,
+    config: LiveConfig,
     /// What later reloads start from (paths, environment snapshot, flags).
     pub load_options: LoadOptions,
     pub children: RwLock<Vec<ChildStatus>>,
@@ -81,12 +75,14 @@ pub struct Shared {
 pub type StopHook = Box<dyn Fn(bool) + Send + Sync>;
 
 impl Shared {
-    pub fn new(loaded: Loaded, load_options: LoadOptions, logging: Option<Logging>) -> Arc<Self> {
+    /// The shared facts and the one write handle of the live config (for the ConfigActor).
+    pub fn new(loaded: Loaded, load_options: LoadOptions, logging: Option<Logging>) -> (Arc<Self>, LiveWriter) {
         let lanes = crate::lanes::Lanes::new(&loaded.config);
-        Arc::new(Self {
+        let (config, writer) = LiveConfig::new(loaded);
+        let shared = Arc::new(Self {
             started: Instant::now(),
             phase: PhaseCell::default(),
-            config: RwLock::new(Arc::new(Live { loaded, generation: 1 })),
+            config,
             load_options,
             children: RwLock::new(Vec::new()),
             last_reload: RwLock::new(None),
@@ -103,20 +99,18 @@ impl Shared {
             logging,
             rss: Mutex::new((None, 0)),
             stop_hooks: Mutex::new(Vec::new()),
-        })
+        });
+        (shared, writer)
     }
 
     /// The config in effect now.
     pub fn config(&self) -> Arc<Live> {
-        self.config.read().clone()
+        self.config.get()
     }
 
-    /// Swaps in a new config (only the ConfigActor calls this).
-    pub fn swap_config(&self, loaded: Loaded) -> Arc<Live> {
-        let mut guard = self.config.write();
-        let next = Arc::new(Live { loaded, generation: guard.generation + 1 });
-        *guard = next.clone();
-        next
+    /// A read handle on the live config, for parts that keep one.
+    pub fn live(&self) -> LiveConfig {
+        self.config.clone()
     }
 
     pub fn on_stopping(&self, hook: impl Fn(bool) + Send + Sync + 'static) {

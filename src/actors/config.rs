@@ -2,6 +2,7 @@
 //! sends the same [`ReloadConfig`]; the actor builds the new config completely, diffs it,
 //! swaps it in and publishes [`ConfigChanged`], or keeps the old one and reports why.
 
+use crate::config::live::LiveWriter;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,6 +139,8 @@ pub struct InjectPanic;
 
 pub struct ConfigActor {
     shared: Arc<Shared>,
+    /// The only write handle on the live config.
+    writer: Arc<LiveWriter>,
     supervisor: Addr<super::supervisor::Supervisor>,
     watcher: Option<notify::RecommendedWatcher>,
     watched: Vec<PathBuf>,
@@ -146,11 +149,14 @@ pub struct ConfigActor {
 }
 
 /// The child spec: a permanent child that starts from the live config (never from a
-/// half-applied state) and re-arms its file watcher.
-pub fn spec() -> ChildSpec {
-    ChildSpec::permanent(ID, Duration::from_secs(2), |cx: &ChildContext| -> Result<Child, StartError> {
+/// half-applied state) and re-arms its file watcher. Every incarnation gets the config's
+/// one write handle.
+pub fn spec(writer: LiveWriter) -> ChildSpec {
+    let writer = Arc::new(writer);
+    ChildSpec::permanent(ID, Duration::from_secs(2), move |cx: &ChildContext| -> Result<Child, StartError> {
         let mut actor = ConfigActor {
             shared: cx.shared.clone(),
+            writer: writer.clone(),
             supervisor: cx.supervisor.clone(),
             watcher: None,
             watched: Vec::new(),
@@ -234,7 +240,7 @@ impl ConfigActor {
         if diff.is_empty() {
             if loaded.hash != current.loaded.hash || loaded.files != current.loaded.files {
                 // Comments or layout changed: keep the hash (baseHash) and watch list current.
-                self.shared.swap_config(loaded);
+                self.writer.swap(loaded);
             }
             tracing::info!(trigger = trigger.as_str(), "config reloaded: nothing changed");
             self.record(trigger, &ReloadOutcome::Unchanged);
@@ -264,7 +270,7 @@ impl ConfigActor {
         let outcome = ReloadOutcome::Applied { hot, listener, restart_required, listener_error: None };
         // Recorded before the swap, so /health never shows a new config with an old record.
         self.record(trigger, &outcome);
-        let live = self.shared.swap_config(loaded);
+        let live = self.writer.swap(loaded);
         self.shared.bus.publish(&ConfigChanged { live, diff: Arc::new(diff) });
         (outcome, rebuild_listener)
     }

@@ -157,3 +157,12 @@ fn deliver(s: &SessionEntry, push: Push) {
         s.addr.do_send(Push::Close { code: crate::protocol::close::POLICY, reason: "slow consumer".into() });
     }
 }
+impl crate::protocol::events::EventSink for SessionHub {
+    fn to_followers(&self, key: &str, name: &'static str, payload: Arc<Value>) {
+        SessionHub::to_followers(self, key, Push::Event { name, payload, droppable: false, scope: None });
+    }
+
+    fn broadcast(&self, name: &'static str, payload: Arc<Value>, scope: Option<&'static str>) {
+        SessionHub::broadcast(self, Push::Event { name, payload, droppable: false, scope });
+    }
+}

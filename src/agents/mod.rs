@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use self::provider::ProviderError;
-use crate::actors::hub::Push;
 use crate::config::model::ThinkLevel;
 use crate::lanes::LaneError;
+use crate::protocol::events::EventSink;
 use crate::protocol::{ErrorCode, ErrorShape};
 use crate::shared::Shared;
 
@@ -482,10 +482,8 @@ enum End {
 }
 
 fn event(shared: &Shared, run: &Run, name: &'static str, payload: Value) {
-    shared.sessions.to_followers(
-        &run.session_key,
-        Push::Event { name, payload: Arc::new(payload), droppable: false, scope: None },
-    );
+    let sink: &dyn EventSink = &shared.sessions;
+    sink.to_followers(&run.session_key, name, Arc::new(payload));
 }
 
 fn agent_event(shared: &Shared, run: &Run, stream: &str, data: Value) {

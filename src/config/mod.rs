@@ -6,6 +6,7 @@
 
 pub mod diff;
 pub mod env;
+pub mod live;
 pub mod load;
 pub mod model;
 pub mod paths;

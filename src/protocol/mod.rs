@@ -2,6 +2,7 @@
 //! close codes and policy numbers. No actix here: pure types and validation.
 
 pub mod connect;
+pub mod events;
 pub mod frames;
 pub mod methods;
 
