@@ -1,50 +1,33 @@
 //! AuthActor: owns the gateway's secrets (token or password, with a grace period for the
 //! previous token), the per-address rate limiter and the device registry. Sessions and
-//! `POST /rpc` ask it to authenticate; the device methods change the registry through it.
+//! `POST /rpc` ask it to authenticate: it checks the rate limit, asks `auth::policy`, performs
+//! the decision's effects and answers in wire form. The device methods change the registry
+//! through it. A rewritten token file reaches it through a watch on the file's directory.
 
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use serde_json::{Value, json};
 
 use super::hub::Push;
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
-use crate::auth::device::{self, DeviceError};
 use crate::auth::peer::Peer;
+use crate::auth::policy::{self, AuthError, ConnectRequest, Effect, Grant, Now, Outcome, Secrets};
 use crate::auth::ratelimit::RateLimiter;
-use crate::auth::registry::{PairingAsk, Registry};
+use crate::auth::registry::{PendingRequest, Registry};
 use crate::auth::secret::{self, Secret};
-use crate::auth::secret_eq;
 use crate::config::model::AuthMode;
 use crate::exit;
-use crate::protocol::connect::{ConnectParams, Role};
+use crate::protocol::connect::ConnectParams;
 use crate::protocol::{ErrorCode, ErrorShape, close, scope};
 use crate::shared::Shared;
 
 pub const ID: &str = "auth";
-
-/// How a client proved itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AuthMethod {
-    None,
-    Token,
-    Password,
-    DeviceToken,
-    Tailscale,
-}
-
-/// A successful authentication.
-#[derive(Debug, Clone)]
-pub struct Grant {
-    pub method: AuthMethod,
-    pub role: Role,
-    pub scopes: Vec<String>,
-    pub device_id: Option<String>,
-    /// `(token, issuedAtMs)` for `hello-ok.auth`.
-    pub device_token: Option<(String, i64)>,
-}
 
 /// A refusal: the error to answer and the close code.
 #[derive(Debug, Clone)]
@@ -53,10 +36,28 @@ pub struct Denial {
     pub close: u16,
 }
 
-impl Denial {
-    fn policy(error: ErrorShape) -> Self {
-        Self { error, close: close::POLICY }
-    }
+/// The one place an [`AuthError`] becomes a wire error: codes, the `unauthorized: ` prefix,
+/// details and the close code.
+pub fn to_wire(e: &AuthError) -> Denial {
+    let message = e.to_string();
+    let error = match e {
+        AuthError::RateLimited { retry_after_ms } => {
+            ErrorShape::new(ErrorCode::RateLimited, message).retry_after(*retry_after_ms)
+        }
+        AuthError::DeviceProof(_) => ErrorShape::invalid(message),
+        AuthError::TokenMissing { .. }
+        | AuthError::TokenMismatch
+        | AuthError::PasswordMissing
+        | AuthError::PasswordMismatch
+        | AuthError::DeviceTokenMismatch
+        | AuthError::TailscaleIdentityRequired { .. } => ErrorShape::invalid(format!("unauthorized: {message}")),
+        AuthError::DeviceIdentityRequired => ErrorShape::new(ErrorCode::NotPaired, message),
+        AuthError::PairingRequired { request_id, code } => {
+            ErrorShape::new(ErrorCode::NotPaired, message).with_details(json!({"requestId": request_id, "code": code}))
+        }
+        AuthError::Registry(_) => ErrorShape::unavailable(message),
+    };
+    Denial { error, close: close::POLICY }
 }
 
 /// Command: authenticate a WebSocket `connect`.
@@ -94,16 +95,42 @@ pub enum DeviceCommand {
 #[rtype(result = "()")]
 pub struct AuthConfigChanged;
 
+/// Internal: something happened to the token file (sent from the watcher thread).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct TokenFileChanged;
+
 /// Where the CLI should look to learn the token's source (never the token).
 #[derive(Message)]
 #[rtype(result = "Option<String>")]
 pub struct TokenSource;
 
+/// How a rewritten token file reaches the actor.
+enum TokenWatch {
+    /// The token does not come from a file.
+    Off,
+    /// inotify on the file's directory, so an atomic rename over the file is seen too.
+    Watching { file: PathBuf, _watcher: notify::RecommendedWatcher },
+    /// No watcher could be set up: the file's stamp is checked on authenticate, at most once
+    /// per [`POLL_EVERY`].
+    Polling { file: PathBuf, checked: Instant },
+}
+
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
+impl TokenWatch {
+    fn file(&self) -> Option<&Path> {
+        match self {
+            Self::Off => None,
+            Self::Watching { file, .. } | Self::Polling { file, .. } => Some(file),
+        }
+    }
+}
+
 pub struct AuthActor {
     shared: Arc<Shared>,
-    token: Option<Secret>,
-    previous: Option<(String, Instant)>,
-    password: Option<Secret>,
+    secrets: Secrets,
+    token_watch: TokenWatch,
     limiter: RateLimiter,
     registry: Registry,
     _watch: ExitWatch,
@@ -152,16 +179,19 @@ pub fn spec() -> ChildSpec {
     ChildSpec::permanent(ID, Duration::from_secs(2), |cx: &ChildContext| -> Result<Child, StartError> {
         let (token, password) = resolve(&cx.shared)?;
         let registry = Registry::load(&cx.shared.load_options.paths.state_dir.join("devices"));
-        let actor = AuthActor {
+        let mut actor = AuthActor {
             shared: cx.shared.clone(),
-            token,
-            previous: None,
-            password,
+            secrets: Secrets { token, previous: None, password },
+            token_watch: TokenWatch::Off,
             limiter: RateLimiter::default(),
             registry,
             _watch: cx.watch(),
         };
-        Ok(Child::actor(actor.start()))
+        // Armed before the child counts as started: a rewrite right after "ready" is seen.
+        Ok(Child::actor(AuthActor::create(|ctx| {
+            actor.arm_token_watch(ctx);
+            actor
+        })))
     })
 }
 
@@ -169,12 +199,26 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn unauthorized(msg: &str) -> Denial {
-    Denial::policy(ErrorShape::invalid(format!("unauthorized: {msg}")))
+/// Watches the directory of `file` (a rename over it replaces the inode a file watch would
+/// follow) and reports events that name it.
+fn watch_token_file(file: &Path, addr: Addr<AuthActor>) -> notify::Result<notify::RecommendedWatcher> {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name: Option<OsString> = file.file_name().map(Into::into);
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(ev) = res else { return };
+        // Reads are noise; a finished write (close_write) is the surest sign the rewrite is whole.
+        if matches!(ev.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write)) {
+            return;
+        }
+        if ev.paths.iter().any(|p| p.file_name() == name.as_deref()) {
+            addr.do_send(TokenFileChanged);
+        }
+    })?;
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
 }
 
 impl AuthActor {
-    /// Picks up a rewritten token file; the old token stays valid for the grace period.
     /// How long a replaced token stays valid: what `token rotate` asked for, else the config.
     fn grace(&self) -> Duration {
         crate::auth::secret::rotation_grace(&self.shared.load_options.paths.state_dir).unwrap_or_else(|| {
@@ -182,20 +226,49 @@ impl AuthActor {
         })
     }
 
-    fn refresh_token(&mut self) {
-        let Some(t) = self.token.as_mut() else { return };
-        let old = t.value.clone();
-        if t.refresh().is_some() {
+    fn mode(&self) -> AuthMode {
+        self.shared.config().loaded.config.gateway.auth.mode
+    }
+
+    /// Follows the file the token comes from (none, or another one after a config reload).
+    fn arm_token_watch(&mut self, ctx: &mut Context<Self>) {
+        let file = self.secrets.token.as_ref().and_then(Secret::file).map(Path::to_path_buf);
+        if file.as_deref() == self.token_watch.file() {
+            return;
+        }
+        self.token_watch = match file {
+            None => TokenWatch::Off,
+            Some(file) => match watch_token_file(&file, ctx.address()) {
+                Ok(w) => TokenWatch::Watching { file, _watcher: w },
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), error = %e, "cannot watch the token file; checking it for changes at most once a second on authenticate instead");
+                    TokenWatch::Polling { file, checked: Instant::now() }
+                }
+            },
+        };
+    }
+
+    /// Applies a rewritten token file; the old token stays valid for the grace period.
+    fn reread_token_file(&mut self) {
+        let Some(fresh) = self.secrets.token.as_ref().and_then(Secret::reread) else { return };
+        let grace = self.grace();
+        if self.secrets.replace_token(Some(fresh), grace, Instant::now())
+            && let Some(t) = &self.secrets.token
+        {
             tracing::info!(source = %t.source, "gateway token changed on disk; new connections use the new token");
-            let grace = self.grace();
-            self.previous = (!grace.is_zero()).then(|| (old, Instant::now() + grace));
         }
     }
 
-    fn token_matches(&self, given: &str) -> bool {
-        let current = self.token.as_ref().is_some_and(|t| secret_eq(&t.value, given));
-        let previous = self.previous.as_ref().is_some_and(|(p, until)| *until > Instant::now() && secret_eq(p, given));
-        current || previous
+    /// The fallback when the token file cannot be watched.
+    fn poll_token_file(&mut self) {
+        let TokenWatch::Polling { checked, .. } = &mut self.token_watch else { return };
+        if checked.elapsed() < POLL_EVERY {
+            return;
+        }
+        *checked = Instant::now();
+        if self.secrets.token.as_ref().is_some_and(Secret::changed_on_disk) {
+            self.reread_token_file();
+        }
     }
 
     fn rate_limit(&mut self, peer: &Peer) -> Result<(), Denial> {
@@ -204,201 +277,80 @@ impl AuthActor {
         let metrics = &self.shared.metrics;
         self.limiter.check(ip, Instant::now(), &cfg).map_err(|wait| {
             metrics.auth_failed("rate limited");
-            let ms = wait.as_millis() as u64;
-            Denial::policy(
-                ErrorShape::new(
-                    ErrorCode::RateLimited,
-                    format!("too many failed authentication attempts; retry in {}s", ms.div_ceil(1000)),
-                )
-                .retry_after(ms),
-            )
+            to_wire(&AuthError::RateLimited { retry_after_ms: wait.as_millis() as u64 })
         })
     }
 
-    fn failed(&mut self, peer: &Peer, denial: Denial) -> Denial {
+    fn failed(&mut self, peer: &Peer, reason: &str) {
         let cfg = self.shared.config().loaded.config.gateway.auth.rate_limit.clone();
         if let Some(ip) = peer.ip
             && let Some(lock) = self.limiter.fail(ip, Instant::now(), &cfg)
         {
             tracing::warn!(ip = %ip, lockout_ms = lock.as_millis() as u64, "address locked out after repeated authentication failures");
         }
-        tracing::info!(ip = ?peer.ip, reason = %denial.error.message, "authentication failed");
-        self.shared.metrics.auth_failed(&denial.error.message);
-        denial
+        tracing::info!(ip = ?peer.ip, reason = %reason, "authentication failed");
+        self.shared.metrics.auth_failed(reason);
     }
 
-    /// Shared-secret check for the mode; `None` when no shared credential was offered.
-    fn shared_secret(
-        &self,
-        token: Option<&str>,
-        password: Option<&str>,
-        mode: AuthMode,
-    ) -> Option<Result<AuthMethod, Denial>> {
-        match mode {
-            AuthMode::None => Some(Ok(AuthMethod::None)),
-            AuthMode::Password => {
-                let given = password.or(token)?;
-                let ok = self.password.as_ref().is_some_and(|p| secret_eq(&p.value, given));
-                Some(if ok { Ok(AuthMethod::Password) } else { Err(unauthorized("gateway password mismatch")) })
-            }
-            AuthMode::Token | AuthMode::DevicePairing | AuthMode::Tailscale => {
-                let given = token?;
-                Some(if self.token_matches(given) {
-                    Ok(AuthMethod::Token)
-                } else {
-                    Err(unauthorized("gateway token mismatch (provide gateway auth token)"))
-                })
+    /// Performs a decision's effects and answers it.
+    fn settle(&mut self, peer: &Peer, outcome: Outcome) -> Result<Grant, Denial> {
+        let answer = outcome.result.map_err(|e| to_wire(&e));
+        for effect in outcome.effects {
+            match effect {
+                Effect::Failed => {
+                    let reason = answer.as_ref().err().map_or("", |d| d.error.message.as_str());
+                    self.failed(peer, reason);
+                }
+                Effect::Succeeded => {
+                    if let Some(ip) = peer.ip {
+                        self.limiter.succeed(ip);
+                    }
+                }
+                Effect::PairingRequested(req) => self.pairing_requested(&req),
+                Effect::PairedSilently { request_id, device_id } => {
+                    tracing::info!(device = %device_id, "local device paired silently");
+                    self.resolved(&request_id, &device_id, "approved");
+                }
             }
         }
-    }
-
-    /// The refusal for a client that offered no credential. Local clients are not exempt:
-    /// being local only makes a device's pairing silent. The message names where the
-    /// credential lives, never the credential or a path.
-    fn missing(&self, mode: AuthMode) -> Denial {
-        let source = self.token.as_ref().map_or_else(|| "the gateway's configuration".into(), |t| t.source.hint());
-        match mode {
-            AuthMode::Password => unauthorized(
-                "gateway password missing (provide the password set by gateway.auth.password or OPENCLAW_GATEWAY_PASSWORD)",
-            ),
-            AuthMode::DevicePairing => {
-                Denial::policy(ErrorShape::new(ErrorCode::NotPaired, "device identity required"))
-            }
-            AuthMode::Tailscale => unauthorized(&format!(
-                "tailscale identity required (connect through the trusted proxy, or provide the gateway token from {source})"
-            )),
-            _ => unauthorized(&format!(
-                "gateway token missing (provide gateway auth token; the gateway reads it from {source}; `openclaw dashboard` on the gateway host prints a tokenized URL)"
-            )),
-        }
+        answer
     }
 
     fn authenticate(&mut self, m: Authenticate) -> Result<Grant, Denial> {
-        self.refresh_token();
+        self.poll_token_file();
         self.rate_limit(&m.peer)?;
-        let mode = self.shared.config().loaded.config.gateway.auth.mode;
-        let p = &m.params;
-        let local = m.peer.local_direct;
-        let requested: Vec<String> = p.scopes.clone().unwrap_or_else(|| match p.role {
-            Role::Operator => scope::ALL.iter().map(|s| s.to_string()).collect(),
-            Role::Node => Vec::new(),
-        });
-        let now = now_ms();
-
-        // 1. A device proof must be valid before anything else counts.
-        let proof_token = p.auth.token.clone().or_else(|| p.auth.device_token.as_ref().map(|(_, t)| t.clone()));
-        if let Some(d) = &p.device
-            && let Err(e) = device::verify(p, d, proof_token.as_deref().unwrap_or(""), &m.nonce, now, local)
-        {
-            return Err(self.failed(&m.peer, Denial::policy(device_error(e))));
-        }
-        let device_id = p
-            .device
-            .as_ref()
-            .map(|d| d.id.to_ascii_lowercase())
-            .or_else(|| p.auth.device_token.as_ref().map(|(id, _)| id.clone()));
-
-        // 2. A device token (`auth.token` or `device:<id>:<token>`) for this device and role.
-        if let (Some(id), Some(tok)) = (&device_id, &proof_token)
-            && let Some(token_scopes) = self.registry.check_token(id, p.role.as_str(), tok, now)
-        {
-            self.limiter_success(&m.peer);
-            let scopes = requested.into_iter().filter(|s| token_scopes.contains(s)).collect();
-            return Ok(Grant {
-                method: AuthMethod::DeviceToken,
-                role: p.role,
-                scopes,
-                device_id: Some(id.clone()),
-                device_token: Some((tok.clone(), now)),
-            });
-        }
-        if p.auth.device_token.is_some() {
-            return Err(self.failed(&m.peer, unauthorized("device token mismatch (rotate/reissue device token)")));
-        }
-
-        // 3. Shared secret or tailscale identity; no one is exempt, local clients included.
-        let tailscale = mode == AuthMode::Tailscale && m.peer.via_trusted_proxy && m.tailscale_user.is_some();
-        let method = match self.shared_secret(p.auth.token.as_deref(), p.auth.password.as_deref(), mode) {
-            Some(Ok(method)) => method,
-            Some(Err(denial)) => {
-                let paired = device_id.as_ref().is_some_and(|id| self.registry.paired.contains_key(id));
-                let denial = if paired && p.auth.token.is_some() {
-                    unauthorized("device token mismatch (rotate/reissue device token)")
-                } else {
-                    denial
-                };
-                return Err(self.failed(&m.peer, denial));
-            }
-            None if tailscale => AuthMethod::Tailscale,
-            None if mode == AuthMode::DevicePairing && p.device.is_some() => AuthMethod::None,
-            None => {
-                let denial = self.missing(mode);
-                return Err(self.failed(&m.peer, denial));
-            }
+        let req = ConnectRequest {
+            params: &m.params,
+            peer: &m.peer,
+            nonce: &m.nonce,
+            tailscale_user: m.tailscale_user.as_deref(),
         };
-
-        // 4. Devices pair (local-direct ones silently); nodes must present one.
-        let Some(d) = &p.device else {
-            if p.role == Role::Node || mode == AuthMode::DevicePairing && method == AuthMethod::None {
-                return Err(Denial::policy(ErrorShape::new(ErrorCode::NotPaired, "device identity required")));
-            }
-            self.limiter_success(&m.peer);
-            return Ok(Grant { method, role: p.role, scopes: requested, device_id: None, device_token: None });
-        };
-        let id = d.id.to_ascii_lowercase();
-        let paired_for_role =
-            self.registry.paired.get(&id).is_some_and(|dev| dev.roles.iter().any(|r| r == p.role.as_str()));
-        if !paired_for_role {
-            let ask = PairingAsk {
-                device_id: id.clone(),
-                public_key: d.public_key.clone(),
-                display_name: p.client.display_name.clone(),
-                platform: Some(p.client.platform.clone()),
-                client_id: Some(p.client.id.clone()),
-                client_mode: Some(p.client.mode.clone()),
-                role: p.role.as_str().into(),
-                scopes: requested.clone(),
-                remote_ip: m.peer.ip.map(|i| i.to_string()),
-            };
-            let (req, new) = self.registry.request(ask, now).map_err(|e| Denial::policy(ErrorShape::unavailable(e)))?;
-            // Local-direct approves silently, but only a client that proved itself: a bare
-            // device key in device-pairing mode still waits for an operator.
-            let vouched = method != AuthMethod::None || mode == AuthMode::None;
-            if local && vouched {
-                self.registry.approve(&req.request_id, now).map_err(|e| Denial::policy(ErrorShape::unavailable(e)))?;
-                tracing::info!(device = %id, "local device paired silently");
-                self.resolved(&req.request_id, &id, "approved");
-            } else {
-                if new {
-                    tracing::info!(device = %id, request = %req.request_id, code = %req.code, "pairing requested; approve with `openclaw devices approve {}`", req.request_id);
-                    self.shared.sessions.broadcast(Push::Event {
-                        name: "device.pair.requested",
-                        payload: Arc::new(serde_json::to_value(&req).unwrap_or_default()),
-                        droppable: false,
-                        scope: Some(scope::PAIRING),
-                    });
-                }
-                return Err(Denial::policy(
-                    ErrorShape::new(ErrorCode::NotPaired, "pairing required")
-                        .with_details(json!({"requestId": req.request_id, "code": req.code})),
-                ));
-            }
-        }
-        let approved = self.registry.paired.get(&id).map(|d| d.scopes.clone()).unwrap_or_default();
-        let scopes: Vec<String> = requested.into_iter().filter(|s| approved.contains(s)).collect();
-        self.registry.seen(&id, now);
-        let (token, _) = self
-            .registry
-            .issue_token(&id, p.role.as_str(), Some(scopes.clone()), now)
-            .map_err(|e| Denial::policy(ErrorShape::unavailable(e)))?;
-        self.limiter_success(&m.peer);
-        Ok(Grant { method, role: p.role, scopes, device_id: Some(id), device_token: Some((token, now)) })
+        let outcome = policy::authenticate(self.mode(), &self.secrets, &mut self.registry, &req, Now::current());
+        self.settle(&m.peer, outcome)
     }
 
-    fn limiter_success(&mut self, peer: &Peer) {
-        if let Some(ip) = peer.ip {
-            self.limiter.succeed(ip);
-        }
+    fn authenticate_bearer(&mut self, m: AuthenticateBearer) -> Result<Grant, Denial> {
+        self.poll_token_file();
+        self.rate_limit(&m.peer)?;
+        let outcome = policy::authenticate_bearer(
+            self.mode(),
+            &self.secrets,
+            m.bearer.as_deref(),
+            &m.peer,
+            m.tailscale_user.as_deref(),
+            Instant::now(),
+        );
+        self.settle(&m.peer, outcome)
+    }
+
+    fn pairing_requested(&self, req: &PendingRequest) {
+        tracing::info!(device = %req.ask.device_id, request = %req.request_id, code = %req.code, "pairing requested; approve with `openclaw devices approve {}`", req.request_id);
+        self.shared.sessions.broadcast(Push::Event {
+            name: "device.pair.requested",
+            payload: Arc::new(serde_json::to_value(req).unwrap_or_default()),
+            droppable: false,
+            scope: Some(scope::PAIRING),
+        });
     }
 
     fn resolved(&self, request_id: &str, device_id: &str, decision: &str) {
@@ -466,10 +418,6 @@ impl AuthActor {
     }
 }
 
-fn device_error(e: DeviceError) -> ErrorShape {
-    ErrorShape::invalid(e.to_string())
-}
-
 impl Actor for AuthActor {
     type Context = Context<Self>;
 
@@ -495,23 +443,7 @@ impl Handler<AuthenticateBearer> for AuthActor {
     type Result = Result<Grant, Denial>;
 
     fn handle(&mut self, m: AuthenticateBearer, _: &mut Context<Self>) -> Self::Result {
-        self.refresh_token();
-        self.rate_limit(&m.peer)?;
-        let mode = self.shared.config().loaded.config.gateway.auth.mode;
-        let all: Vec<String> = scope::ALL.iter().map(|s| s.to_string()).collect();
-        let tailscale = mode == AuthMode::Tailscale && m.peer.via_trusted_proxy && m.tailscale_user.is_some();
-        let bearer = m.bearer.as_deref();
-        let method = match self.shared_secret(bearer, bearer, mode) {
-            Some(Ok(method)) => method,
-            Some(Err(d)) => return Err(self.failed(&m.peer, d)),
-            None if tailscale => AuthMethod::Tailscale,
-            None => {
-                let denial = self.missing(mode);
-                return Err(self.failed(&m.peer, denial));
-            }
-        };
-        self.limiter_success(&m.peer);
-        Ok(Grant { method, role: Role::Operator, scopes: all, device_id: None, device_token: None })
+        self.authenticate_bearer(m)
     }
 }
 
@@ -526,16 +458,13 @@ impl Handler<DeviceCommand> for AuthActor {
 impl Handler<AuthConfigChanged> for AuthActor {
     type Result = ();
 
-    fn handle(&mut self, _: AuthConfigChanged, _: &mut Context<Self>) {
+    fn handle(&mut self, _: AuthConfigChanged, ctx: &mut Context<Self>) {
         let grace = self.grace();
         match resolve(&self.shared) {
             Ok((token, password)) => {
-                let old = self.token.as_ref().map(|t| t.value.clone());
-                if old.is_some() && old != token.as_ref().map(|t| t.value.clone()) && !grace.is_zero() {
-                    self.previous = old.map(|o| (o, Instant::now() + grace));
-                }
-                self.token = token;
-                self.password = password;
+                self.secrets.replace_token(token, grace, Instant::now());
+                self.secrets.password = password;
+                self.arm_token_watch(ctx);
                 tracing::info!("auth settings reloaded");
             }
             Err(e) => tracing::error!(error = %e.message, "auth settings not applied; the previous ones stay"),
@@ -543,11 +472,19 @@ impl Handler<AuthConfigChanged> for AuthActor {
     }
 }
 
+impl Handler<TokenFileChanged> for AuthActor {
+    type Result = ();
+
+    fn handle(&mut self, _: TokenFileChanged, _: &mut Context<Self>) {
+        self.reread_token_file();
+    }
+}
+
 impl Handler<TokenSource> for AuthActor {
     type Result = Option<String>;
 
     fn handle(&mut self, _: TokenSource, _: &mut Context<Self>) -> Option<String> {
-        self.token.as_ref().map(|t| t.source.to_string())
+        self.secrets.token.as_ref().map(|t| t.source.to_string())
     }
 }
 
@@ -556,5 +493,44 @@ impl Handler<StopChild> for AuthActor {
 
     fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(e: AuthError) -> Value {
+        let d = to_wire(&e);
+        assert_eq!(d.close, close::POLICY);
+        serde_json::to_value(d.error).unwrap()
+    }
+
+    #[test]
+    fn refusals_keep_their_codes_and_messages_on_the_wire() {
+        assert_eq!(
+            wire(AuthError::TokenMissing { hint: "the gateway's --token flag".into() }),
+            json!({"code": "INVALID_REQUEST", "message": "unauthorized: gateway token missing (provide gateway auth token; the gateway reads it from the gateway's --token flag; `openclaw dashboard` on the gateway host prints a tokenized URL)"})
+        );
+        assert_eq!(
+            wire(AuthError::DeviceTokenMismatch)["message"],
+            "unauthorized: device token mismatch (rotate/reissue device token)"
+        );
+        assert_eq!(
+            wire(AuthError::DeviceProof(crate::auth::device::DeviceError::NonceMismatch)),
+            json!({"code": "INVALID_REQUEST", "message": "device nonce mismatch"})
+        );
+        assert_eq!(
+            wire(AuthError::PairingRequired { request_id: "r1".into(), code: "123456".into() }),
+            json!({"code": "NOT_PAIRED", "message": "pairing required", "details": {"requestId": "r1", "code": "123456"}})
+        );
+        assert_eq!(
+            wire(AuthError::RateLimited { retry_after_ms: 1500 }),
+            json!({"code": "RATE_LIMITED", "message": "too many failed authentication attempts; retry in 2s", "retryable": true, "retryAfterMs": 1500})
+        );
+        assert_eq!(
+            wire(AuthError::Registry("disk full".into())),
+            json!({"code": "UNAVAILABLE", "message": "disk full"})
+        );
     }
 }

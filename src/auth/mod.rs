@@ -1,8 +1,10 @@
 //! Authentication logic without actors: secret sources, the rate limiter, peers and proxies,
-//! device signatures and the device registry, the request-forgery and Host rules. The AuthActor (`actors::auth`) owns the state.
+//! device signatures and the device registry, the request-forgery and Host rules, and the
+//! grant-or-refuse decision (`policy`). The AuthActor (`actors::auth`) owns the state.
 
 pub mod device;
 pub mod peer;
+pub mod policy;
 pub mod ratelimit;
 pub mod registry;
 pub mod request;

@@ -60,6 +60,11 @@ pub struct Secret {
 }
 
 impl Secret {
+    /// A secret that is not backed by a file (flag, environment, config).
+    pub fn new(value: impl Into<String>, source: SecretSource) -> Self {
+        Self { value: value.into(), source, stamp: None }
+    }
+
     /// The file behind this secret, when it has one.
     pub fn file(&self) -> Option<&Path> {
         match &self.source {
@@ -68,16 +73,18 @@ impl Secret {
         }
     }
 
-    /// Re-reads a file-backed secret when the file changed; returns the new value if it did.
-    pub fn refresh(&mut self) -> Option<String> {
+    /// Whether the file behind this secret has another stamp (mtime, size) than when it was
+    /// read; a missing file is no change (a rewrite in progress keeps the current value).
+    pub fn changed_on_disk(&self) -> bool {
+        self.file().and_then(stamp).is_some_and(|now| Some(now) != self.stamp)
+    }
+
+    /// The file-backed secret read again whatever its stamp says (a same-size rewrite within
+    /// the mtime granularity still counts); `None` when there is no file or it is unreadable
+    /// or empty (mid-rewrite), so the current value stays.
+    pub fn reread(&self) -> Option<Secret> {
         let path = self.file()?.to_path_buf();
-        let now = stamp(&path);
-        if now.is_none() || now == self.stamp {
-            return None;
-        }
-        let value = read_secret_file(&path).ok()?;
-        self.stamp = now;
-        (value != self.value).then(|| std::mem::replace(&mut self.value, value.clone())).map(|_| value)
+        from_file(path, |_| self.source.clone()).ok()
     }
 }
 
@@ -103,10 +110,10 @@ pub fn resolve_token(loaded: &Loaded, paths: &Paths, generate: bool) -> Result<O
     let configured = auth.token.clone().filter(|t| !t.is_empty());
     match loaded.source_of("gateway.auth.token") {
         Source::Flag(_) => {
-            return Ok(configured.map(|value| Secret { value, source: SecretSource::Flag, stamp: None }));
+            return Ok(configured.map(|value| Secret::new(value, SecretSource::Flag)));
         }
         Source::Env(var) => {
-            return Ok(configured.map(|value| Secret { value, source: SecretSource::Env(var), stamp: None }));
+            return Ok(configured.map(|value| Secret::new(value, SecretSource::Env(var))));
         }
         _ => {}
     }
@@ -114,7 +121,7 @@ pub fn resolve_token(loaded: &Loaded, paths: &Paths, generate: bool) -> Result<O
         return from_file(paths.state_dir.join(file), SecretSource::File).map(Some);
     }
     if let Some(value) = configured {
-        return Ok(Some(Secret { value, source: SecretSource::Config(paths.config.clone()), stamp: None }));
+        return Ok(Some(Secret::new(value, SecretSource::Config(paths.config.clone()))));
     }
     if Path::new(DOCKER_SECRET).is_file() {
         return from_file(PathBuf::from(DOCKER_SECRET), SecretSource::File).map(Some);
@@ -142,7 +149,7 @@ pub fn resolve_password(loaded: &Loaded) -> Option<Secret> {
         Source::Env(v) => SecretSource::Env(v),
         _ => SecretSource::Config(PathBuf::new()),
     };
-    Some(Secret { value, source, stamp: None })
+    Some(Secret::new(value, source))
 }
 
 /// Written by `openclaw token rotate` next to the secrets: the grace period the operator asked

@@ -25,7 +25,7 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 async fn authenticate(
     req: &HttpRequest,
     state: &State,
-) -> Result<crate::actors::auth::Grant, (StatusCode, ErrorShape)> {
+) -> Result<crate::auth::policy::Grant, (StatusCode, ErrorShape)> {
     let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
     let info = super::peer_info(req);
     let peer = crate::auth::peer::resolve(&info, &trusted);

@@ -16,9 +16,10 @@ use std::collections::VecDeque;
 
 use tokio::sync::Notify;
 
-use crate::actors::auth::{AuthActor, Authenticate, Grant};
+use crate::actors::auth::{AuthActor, Authenticate};
 use crate::actors::hub::{Push, SessionEntry};
 use crate::auth::peer::{Peer, PeerInfo};
+use crate::auth::policy::Grant;
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
 use crate::protocol::frames::{self, err_response, ok_response, parse_request};
