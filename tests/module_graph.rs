@@ -25,8 +25,6 @@ const KNOWN: &[(&str, &str)] = &[
     // Back-edges: domain -> runtime/edges.
     ("agents", "shared"),  // agent runs read Shared
     ("metrics", "shared"), // the metrics render reads Shared
-    // Back-edges: config -> domain.
-    ("config::load", "cron"), // cron::check_config in semantic validation
     // Intra-runtime: the rest of the cycle once the back-edges above are cut.
     ("shared", "actors::config"),           // Shared holds the ConfigBus
     ("shared", "actors::supervisor"),       // Shared holds the Registry and ChildStatus

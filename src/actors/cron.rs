@@ -1,7 +1,8 @@
-//! CronActor: schedules the jobs of config `cron.jobs[]` and of the store onto the cron
-//! lane, catches up (or records as skipped) runs missed while the gateway was down, keeps
-//! run history, and answers the `cron.*` methods. Runs are tasks of their own: a restart of
-//! this actor neither stops them nor loses their records (they write their own).
+//! CronActor: owns the job list (config `cron.jobs[]` and the store), what ran when, and the
+//! timer; carries out `cron::plan` (due runs onto the cron lane, missed ones caught up or
+//! recorded as skipped) and the `cron.*` commands, answering with typed views that
+//! `rpc::cron` shapes into payloads. Runs are tasks of their own: a restart of this actor
+//! neither stops them nor loses their records (they write their own).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -12,18 +13,17 @@ use serde_json::{Value, json};
 
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use crate::actors::hub::Push;
-use crate::agents::{self, RunRequest, RunStatus};
+use crate::agents::{self, RunRequest};
 use crate::config::model::CronPayload;
-use crate::cron::schedule::{self, Sched};
-use crate::cron::{self as jobs, JobSpec, JobState, RunRecord, Source};
+use crate::config::schedule::{self, Sched};
+use crate::cron::plan::{self, Action, Pass};
+use crate::cron::{self as jobs, JobSpec, JobState, RunRecord, RunStatus, Source};
 use crate::protocol::{ErrorShape, scope};
 use crate::shared::Shared;
 
 pub const ID: &str = "cron";
 /// The timer never sleeps longer than this (clock changes, far-away jobs).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
-/// Missed runs counted at most (a job every second, down for a day, is "86400+").
-const MISSED_CAP: usize = 100_000;
 
 /// A `cron.*` method call.
 #[derive(Debug)]
@@ -38,8 +38,49 @@ pub enum CronCommand {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<CronReply, ErrorShape>")]
 pub struct CronCall(pub CronCommand);
+
+/// What a `cron.*` command found or did.
+#[derive(Debug)]
+pub enum CronReply {
+    List {
+        enabled: bool,
+        jobs: Vec<JobView>,
+    },
+    Status(StatusView),
+    /// The job as it is after `cron.add` or `cron.update`.
+    Saved(Box<JobView>),
+    Removed(String),
+    /// `Some(id)` when a run started, `None` when the job was not due.
+    Ran(Option<String>),
+    Runs {
+        id: String,
+        runs: Vec<Value>,
+    },
+}
+
+/// One job with what the scheduler knows of it.
+#[derive(Debug)]
+pub struct JobView {
+    pub spec: JobSpec,
+    pub source: Source,
+    /// `None` while the job or cron is disabled.
+    pub next_run_at_ms: Option<i64>,
+    pub last_run: Option<RunRecord>,
+    pub running: bool,
+    pub schedule_error: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct StatusView {
+    pub enabled: bool,
+    pub store_path: std::path::PathBuf,
+    pub store_error: Option<String>,
+    pub jobs: usize,
+    pub running: Vec<String>,
+    pub next_wake_at_ms: Option<i64>,
+}
 
 /// Fact: config changed under `cron` (or `agents`): rebuild the job list.
 #[derive(Message)]
@@ -105,10 +146,10 @@ fn record(shared: &Shared, r: RunRecord, next_run_at_ms: Option<i64>) {
     if let Err(e) = jobs::append_run(&shared.load_options.paths.state_dir, &r) {
         tracing::warn!(job = %r.job_id, error = %e, "cron run history not written");
     }
-    match r.status.as_str() {
-        "error" => tracing::warn!(job = %r.job_id, error = ?r.error, "cron run failed"),
-        "skipped" => tracing::warn!(job = %r.job_id, reason = ?r.error, "cron run skipped"),
-        _ => tracing::info!(job = %r.job_id, duration_ms = r.duration_ms, "cron run finished"),
+    match r.status {
+        RunStatus::Error => tracing::warn!(job = %r.job_id, error = ?r.error, "cron run failed"),
+        RunStatus::Skipped => tracing::warn!(job = %r.job_id, reason = ?r.error, "cron run skipped"),
+        RunStatus::Ok => tracing::info!(job = %r.job_id, duration_ms = r.duration_ms, "cron run finished"),
     }
     broadcast(
         shared,
@@ -168,45 +209,43 @@ impl CronActor {
         }
     }
 
-    fn next_run(&self, e: &Entry) -> Option<i64> {
-        let sched = e.sched.as_ref().ok()?;
-        let st = self.state.get(&e.spec.id)?;
-        sched.next_after(st.last_scheduled_ms.unwrap_or(st.seen_at_ms))
+    /// A job as the planner sees it; `enabled` folds in whether cron as a whole is.
+    fn planned<'a>(&'a self, e: &'a Entry) -> plan::Job<'a> {
+        plan::Job {
+            id: &e.spec.id,
+            enabled: e.spec.enabled && self.enabled,
+            catch_up: e.spec.catch_up,
+            sched: e.sched.as_ref().ok(),
+            state: self.state.get(&e.spec.id),
+        }
     }
 
-    /// Runs missed while the gateway was down: once now with `catchUp`, else recorded as skipped.
-    fn catch_up(&mut self, ctx: &mut Context<Self>) {
-        if !self.enabled {
-            return;
-        }
-        let now = now_ms();
-        let mut due = Vec::new();
-        for e in self.jobs.iter().filter(|e| e.spec.enabled) {
-            let (Ok(sched), Some(st)) = (&e.sched, self.state.get(&e.spec.id)) else { continue };
-            let from = st.last_scheduled_ms.unwrap_or(st.seen_at_ms);
-            let (n, first, last) = sched.missed(from, now, MISSED_CAP);
-            if n > 0 {
-                due.push((e.spec.id.clone(), e.spec.catch_up, n, first, last));
+    fn all_planned(&self) -> Vec<plan::Job<'_>> {
+        self.jobs.iter().map(|e| self.planned(e)).collect()
+    }
+
+    fn next_run(&self, e: &Entry) -> Option<i64> {
+        plan::next_run(&self.planned(e))
+    }
+
+    /// Carries out what `pass` finds due now; whether anything was.
+    fn run_due(&mut self, pass: Pass, ctx: &mut Context<Self>) -> bool {
+        let due = plan::due(&self.all_planned(), now_ms(), pass);
+        for d in &due {
+            if let Some(st) = self.state.get_mut(&d.id) {
+                st.last_scheduled_ms = Some(d.last_ms);
+            }
+            match &d.action {
+                Action::Run => {
+                    if pass == Pass::Startup {
+                        tracing::info!(job = %d.id, missed = d.missed, "running a missed cron job once (catchUp)");
+                    }
+                    self.fire(&d.id, pass.reason(), Some(d.last_ms), ctx);
+                }
+                Action::Skip { first_ms, why } => self.skip(&d.id, pass.reason(), Some(*first_ms), why.clone()),
             }
         }
-        for (id, catch_up, n, first, last) in due {
-            if let Some(st) = self.state.get_mut(&id) {
-                st.last_scheduled_ms = last;
-            }
-            if catch_up {
-                tracing::info!(job = %id, missed = n, "running a missed cron job once (catchUp)");
-                self.fire(&id, "catch-up", last, ctx);
-            } else {
-                let more = if n >= MISSED_CAP { "+" } else { "" };
-                self.skip(
-                    &id,
-                    "catch-up",
-                    first,
-                    format!("missed {n}{more} run(s) while the gateway was down (set catchUp to run once at start)"),
-                );
-            }
-        }
-        self.save_state();
+        !due.is_empty()
     }
 
     fn skip(&mut self, id: &str, reason: &str, scheduled_for: Option<i64>, why: String) {
@@ -214,7 +253,7 @@ impl CronActor {
             job_id: id.into(),
             run_at_ms: now_ms(),
             scheduled_for_ms: scheduled_for,
-            status: "skipped".into(),
+            status: RunStatus::Skipped,
             duration_ms: 0,
             reason: reason.into(),
             error: Some(why),
@@ -240,11 +279,11 @@ impl CronActor {
             broadcast(shared, json!({"jobId": job_id, "action": "started", "runAtMs": started, "reason": reason}));
         };
         let job_id = spec.id.clone();
-        let done = move |status: &str, error: Option<String>, summary: Option<String>, took: Duration| RunRecord {
+        let done = move |status: RunStatus, error: Option<String>, summary: Option<String>, took: Duration| RunRecord {
             job_id: job_id.clone(),
             run_at_ms: started,
             scheduled_for_ms: scheduled_for,
-            status: status.into(),
+            status,
             duration_ms: took.as_millis() as u64,
             reason: reason.into(),
             error,
@@ -267,7 +306,7 @@ impl CronActor {
                 actix_rt::spawn(async move {
                     let t0 = Instant::now();
                     let r = match pending.slot().await {
-                        Err(err) => done("skipped", Some(err.to_error().message), None, t0.elapsed()),
+                        Err(err) => done(RunStatus::Skipped, Some(err.to_error().message), None, t0.elapsed()),
                         Ok(_slot) => {
                             begin(&shared);
                             let out = tokio::task::spawn_blocking(move || jobs::backup::backup_sessions(&dir, keep))
@@ -276,9 +315,9 @@ impl CronActor {
                             match out {
                                 Ok((path, n)) => {
                                     let s = format!("{n} file(s) into {}", path.display());
-                                    done("ok", None, Some(s), t0.elapsed())
+                                    done(RunStatus::Ok, None, Some(s), t0.elapsed())
                                 }
-                                Err(e) => done("error", Some(e), None, t0.elapsed()),
+                                Err(e) => done(RunStatus::Error, Some(e), None, t0.elapsed()),
                             }
                         }
                     };
@@ -311,10 +350,10 @@ impl CronActor {
                     let t0 = Instant::now();
                     let st = run.wait(Duration::MAX).await;
                     let summary = Some(format!("run {}: {}", run.id, st.text.chars().take(200).collect::<String>()));
-                    let r = if st.status == RunStatus::Ok {
-                        done("ok", None, summary, t0.elapsed())
+                    let r = if st.status == agents::RunStatus::Ok {
+                        done(RunStatus::Ok, None, summary, t0.elapsed())
                     } else {
-                        done("error", st.error.clone(), summary, t0.elapsed())
+                        done(RunStatus::Error, st.error.clone(), summary, t0.elapsed())
                     };
                     record(&shared, r, next_of());
                 });
@@ -324,34 +363,14 @@ impl CronActor {
 
     /// Fires what is due and sets the timer for the next job.
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.enabled {
-            let now = now_ms();
-            let mut due = Vec::new();
-            for e in self.jobs.iter().filter(|e| e.spec.enabled) {
-                let (Ok(sched), Some(st)) = (&e.sched, self.state.get(&e.spec.id)) else { continue };
-                let (n, _, last) = sched.missed(st.last_scheduled_ms.unwrap_or(st.seen_at_ms), now, MISSED_CAP);
-                if n > 0 {
-                    due.push((e.spec.id.clone(), last));
-                }
-            }
-            for (id, last) in &due {
-                if let Some(st) = self.state.get_mut(id) {
-                    st.last_scheduled_ms = *last;
-                }
-                self.fire(id, "schedule", *last, ctx);
-            }
-            if !due.is_empty() {
-                self.save_state();
-            }
+        if self.run_due(Pass::Timer, ctx) {
+            self.save_state();
         }
         self.reschedule(ctx);
     }
 
     fn next_wake(&self) -> Option<i64> {
-        if !self.enabled {
-            return None;
-        }
-        self.jobs.iter().filter(|e| e.spec.enabled).filter_map(|e| self.next_run(e)).min()
+        plan::next_wake(&self.all_planned())
     }
 
     fn reschedule(&mut self, ctx: &mut Context<Self>) {
@@ -366,17 +385,16 @@ impl CronActor {
         }));
     }
 
-    fn describe(&self, e: &Entry) -> Value {
-        let mut v = serde_json::to_value(&e.spec).unwrap_or_default();
-        let st = self.state.get(&e.spec.id);
-        v["source"] = json!(e.source);
-        v["nextRunAtMs"] = json!(if e.spec.enabled && self.enabled { self.next_run(e) } else { None });
-        v["lastRun"] = json!(st.and_then(|s| s.last_run.clone()));
-        v["running"] = json!(self.running.contains(&e.spec.id));
-        if let Err(err) = &e.sched {
-            v["scheduleError"] = json!(err);
+    fn view(&self, e: &Entry) -> JobView {
+        let job = self.planned(e);
+        JobView {
+            spec: e.spec.clone(),
+            source: e.source,
+            next_run_at_ms: if job.enabled { plan::next_run(&job) } else { None },
+            last_run: job.state.and_then(|s| s.last_run.clone()),
+            running: self.running.contains(&e.spec.id),
+            schedule_error: e.sched.as_ref().err().cloned(),
         }
-        v
     }
 
     fn store_jobs(&self) -> Vec<JobSpec> {
@@ -412,20 +430,20 @@ impl CronActor {
         }
     }
 
-    fn command(&mut self, cmd: CronCommand, ctx: &mut Context<Self>) -> Result<Value, ErrorShape> {
+    fn command(&mut self, cmd: CronCommand, ctx: &mut Context<Self>) -> Result<CronReply, ErrorShape> {
         match cmd {
             CronCommand::List { include_disabled } => {
-                let list: Vec<Value> =
-                    self.jobs.iter().filter(|e| include_disabled || e.spec.enabled).map(|e| self.describe(e)).collect();
-                Ok(json!({"enabled": self.enabled, "jobs": list}))
+                let jobs =
+                    self.jobs.iter().filter(|e| include_disabled || e.spec.enabled).map(|e| self.view(e)).collect();
+                Ok(CronReply::List { enabled: self.enabled, jobs })
             }
-            CronCommand::Status => Ok(json!({
-                "enabled": self.enabled,
-                "storePath": jobs::store_path(&self.state_dir()),
-                "storeError": self.store_error,
-                "jobs": self.jobs.len(),
-                "running": self.running.iter().collect::<Vec<_>>(),
-                "nextWakeAtMs": self.next_wake(),
+            CronCommand::Status => Ok(CronReply::Status(StatusView {
+                enabled: self.enabled,
+                store_path: jobs::store_path(&self.state_dir()),
+                store_error: self.store_error.clone(),
+                jobs: self.jobs.len(),
+                running: self.running.iter().cloned().collect(),
+                next_wake_at_ms: self.next_wake(),
             })),
             CronCommand::Add(mut params) => {
                 let id = uuid::Uuid::new_v4().to_string();
@@ -437,7 +455,7 @@ impl CronActor {
                 let mut all = self.store_jobs();
                 all.push(spec);
                 self.write_store(all, ctx)?;
-                Ok(json!({"ok": true, "job": self.describe(self.find(&id)?)}))
+                Ok(CronReply::Saved(Box::new(self.view(self.find(&id)?))))
             }
             CronCommand::Update { id, patch } => {
                 self.store_only(&id)?;
@@ -461,27 +479,25 @@ impl CronActor {
                 }
                 *job = parse_spec(v)?;
                 self.write_store(all, ctx)?;
-                Ok(json!({"ok": true, "job": self.describe(self.find(&id)?)}))
+                Ok(CronReply::Saved(Box::new(self.view(self.find(&id)?))))
             }
             CronCommand::Remove { id } => {
                 self.store_only(&id)?;
                 let all = self.store_jobs().into_iter().filter(|j| j.id != id).collect();
                 self.write_store(all, ctx)?;
-                Ok(json!({"ok": true, "removed": id}))
+                Ok(CronReply::Removed(id))
             }
             CronCommand::Run { id, force } => {
                 let e = self.find(&id)?;
-                if !force {
-                    let due = self.next_run(e).is_some_and(|t| t <= now_ms());
-                    if !due || !e.spec.enabled || !self.enabled {
-                        return Ok(json!({"ok": true, "ran": false, "reason": "not due"}));
-                    }
+                if !force && !plan::is_due(&self.planned(e), now_ms()) {
+                    return Ok(CronReply::Ran(None));
                 }
                 self.fire(&id, "manual", None, ctx);
-                Ok(json!({"ok": true, "ran": true, "jobId": id}))
+                Ok(CronReply::Ran(Some(id)))
             }
             CronCommand::Runs { id, limit } => {
-                Ok(json!({"jobId": id, "runs": jobs::runs(&self.state_dir(), &id, limit)}))
+                let runs = jobs::runs(&self.state_dir(), &id, limit);
+                Ok(CronReply::Runs { id, runs })
             }
         }
     }
@@ -510,7 +526,8 @@ impl Actor for CronActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.rebuild();
-        self.catch_up(ctx);
+        // Runs missed while the gateway was down.
+        self.run_due(Pass::Startup, ctx);
         self.save_state();
         self.reschedule(ctx);
         tracing::info!(jobs = self.jobs.len(), enabled = self.enabled, next_wake_ms = ?self.next_wake(), "cron ready");
@@ -518,7 +535,7 @@ impl Actor for CronActor {
 }
 
 impl Handler<CronCall> for CronActor {
-    type Result = Result<Value, ErrorShape>;
+    type Result = Result<CronReply, ErrorShape>;
 
     fn handle(&mut self, msg: CronCall, ctx: &mut Context<Self>) -> Self::Result {
         self.command(msg.0, ctx)

@@ -13,7 +13,7 @@ use crate::exit;
 
 /// `30s`, `10m`, `2h`, `1500ms`.
 pub fn parse_grace(s: &str) -> Result<Duration, String> {
-    crate::cron::schedule::duration_ms(s)
+    crate::config::schedule::duration_ms(s)
         .map(|ms| Duration::from_millis(ms.max(0) as u64))
         .map_err(|e| e.replace("every: ", "--grace: "))
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::env::{self, EnvSnapshot};
-use super::{Config, ConfigError, Paths, Problem, validate};
+use super::{Config, ConfigError, Paths, Problem, jobs, validate};
 
 /// `$include` nesting limit.
 pub const MAX_INCLUDE_DEPTH: usize = 10;
@@ -144,7 +144,7 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
     }
     let config: Config = serde_json::from_value(doc)
         .map_err(|e| fail(vec![Problem::new("<root>", format!("does not match the config model: {e}"))]))?;
-    let semantic: Vec<Problem> = crate::cron::check_config(&config).into_iter().map(located).collect();
+    let semantic: Vec<Problem> = jobs::check(&config).into_iter().map(located).collect();
     if !semantic.is_empty() {
         return Err(fail(semantic));
     }

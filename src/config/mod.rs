@@ -1,4 +1,5 @@
-//! Configuration: the typed model, the load pipeline, validation, diffing and redaction.
+//! Configuration: the typed model, the load pipeline, validation (cron job schedules
+//! included), diffing and redaction.
 //!
 //! Pipeline (one function, used by the daemon, `config validate` and every reload):
 //! read -> parse JSON5 -> `$include` -> `${VAR}` -> env overrides -> flags -> validate
@@ -6,11 +7,13 @@
 
 pub mod diff;
 pub mod env;
+pub mod jobs;
 pub mod live;
 pub mod load;
 pub mod model;
 pub mod paths;
 pub mod redact;
+pub mod schedule;
 pub mod seed;
 pub mod validate;
 

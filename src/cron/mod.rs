@@ -1,9 +1,10 @@
 //! Cron jobs: their model (from config `cron.jobs[]` and from the store), the files under
 //! `<state>/cron/` (`jobs.json` for jobs added by RPC, `state.json` for what ran when,
-//! `runs/<jobId>.jsonl` for run history), and the config check of schedules.
+//! `runs/<jobId>.jsonl` for run history), and the planning of what is due ([`plan`]).
+//! Schedules are parsed by `config::schedule`: config loading checks them too.
 
 pub mod backup;
-pub mod schedule;
+pub mod plan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::Problem;
-use crate::config::model::{Config, CronJob, CronPayload, Schedule};
+use crate::config::jobs as config_jobs;
+use crate::config::model::{CronJob, CronPayload, Schedule};
 use crate::state::{self, FILE_MODE, StateError};
 
 /// A job as stored in `jobs.json` (and as config jobs are shown).
@@ -58,22 +59,11 @@ pub enum Source {
     Store,
 }
 
-/// The id of config job `i` unless it names its own.
-pub fn config_id(job: &CronJob, i: usize) -> String {
-    job.id.clone().unwrap_or_else(|| format!("config-{i}"))
-}
-
 /// A config job in the store's shape.
 pub fn from_config(job: &CronJob, i: usize) -> Result<JobSpec, String> {
-    let payload = match (&job.command, &job.payload) {
-        (Some(c), None) if c == "backup-sessions" => CronPayload::BackupSessions { keep: 7 },
-        (Some(c), None) => return Err(format!("unknown command {c:?} (built-in: backup-sessions; or give a payload)")),
-        (None, Some(p)) => p.clone(),
-        (Some(_), Some(_)) => return Err("give either command or payload, not both".into()),
-        (None, None) => return Err("needs a command (e.g. \"backup-sessions\") or a payload".into()),
-    };
+    let payload = config_jobs::payload(job)?;
     Ok(JobSpec {
-        id: config_id(job, i),
+        id: config_jobs::id(job, i),
         name: job.name.clone(),
         description: None,
         enabled: job.enabled,
@@ -87,25 +77,6 @@ pub fn from_config(job: &CronJob, i: usize) -> Result<JobSpec, String> {
         agent_id: None,
         created_at_ms: 0,
     })
-}
-
-/// Config problems the schema cannot see: schedules that do not parse, unknown commands,
-/// duplicate ids.
-pub fn check_config(cfg: &Config) -> Vec<Problem> {
-    let mut out = Vec::new();
-    let mut ids = std::collections::HashSet::new();
-    for (i, job) in cfg.cron.jobs.iter().enumerate() {
-        if let Err(e) = schedule::parse(&job.schedule, job.tz.as_deref(), 0) {
-            out.push(Problem::new(format!("cron.jobs.{i}.schedule"), e));
-        }
-        if let Err(e) = from_config(job, i) {
-            out.push(Problem::new(format!("cron.jobs.{i}"), e));
-        }
-        if !ids.insert(config_id(job, i)) {
-            out.push(Problem::new(format!("cron.jobs.{i}.id"), format!("duplicate job id {:?}", config_id(job, i))));
-        }
-    }
-    out
 }
 
 pub fn dir(state_dir: &Path) -> PathBuf {
@@ -175,8 +146,7 @@ pub struct RunRecord {
     pub run_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for_ms: Option<i64>,
-    /// ok, error or skipped.
-    pub status: String,
+    pub status: RunStatus,
     pub duration_ms: u64,
     /// schedule, catch-up or manual.
     pub reason: String,
@@ -184,6 +154,16 @@ pub struct RunRecord {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+}
+
+/// How a run ended; stored and sent as `ok`, `error` or `skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Ok,
+    Error,
+    /// Not run: missed while the gateway was down, or it could not start.
+    Skipped,
 }
 
 fn runs_file(state_dir: &Path, job_id: &str) -> PathBuf {
@@ -214,18 +194,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_jobs_are_checked_beyond_the_schema() {
-        let cfg: Config = serde_json::from_value(serde_json::json!({"cron": {"jobs": [
-            {"schedule": "0 */6 * * *", "command": "backup-sessions"},
-            {"schedule": "every 5 weeks", "command": "backup-sessions"},
-            {"schedule": "0 * * * *", "command": "make-coffee"},
-            {"id": "config-0", "schedule": "0 * * * *", "payload": {"kind": "agentTurn", "message": "hi"}},
-        ]}}))
+    fn run_records_keep_their_stored_shape() {
+        // History lines and state.json written before the status was an enum.
+        for status in ["ok", "error", "skipped"] {
+            let line = format!(
+                r#"{{"jobId":"bk","runAtMs":5,"scheduledForMs":4,"status":"{status}","durationMs":1,"reason":"schedule"}}"#
+            );
+            let r: RunRecord = serde_json::from_str(&line).unwrap();
+            assert_eq!(serde_json::to_string(&r).unwrap(), line);
+        }
+        let r: RunRecord = serde_json::from_str(
+            r#"{"jobId":"x","runAtMs":1,"status":"error","durationMs":0,"reason":"manual","error":"boom"}"#,
+        )
         .unwrap();
-        let p: Vec<String> = check_config(&cfg).into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
-        assert_eq!(p.len(), 3, "{p:?}");
-        assert!(p[0].starts_with("cron.jobs.1.schedule: every:"), "{p:?}");
-        assert!(p[1].contains("cron.jobs.2: unknown command \"make-coffee\""), "{p:?}");
-        assert!(p[2].contains("duplicate job id \"config-0\""), "{p:?}");
+        assert_eq!((r.status, r.error.as_deref()), (RunStatus::Error, Some("boom")));
+        assert!(
+            serde_json::from_str::<RunRecord>(
+                r#"{"jobId":"x","runAtMs":1,"status":"OK","durationMs":0,"reason":"manual"}"#
+            )
+            .is_err()
+        );
     }
 }

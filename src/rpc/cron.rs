@@ -1,10 +1,10 @@
 //! `cron.list`, `cron.status`, `cron.runs`, `cron.add`, `cron.update`, `cron.remove`,
-//! `cron.run`: parameters checked here, answered by the CronActor.
+//! `cron.run`: parameters checked and payloads shaped here, answered by the CronActor.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::Params;
-use crate::actors::cron::{CronActor, CronCall, CronCommand, ID};
+use crate::actors::cron::{CronActor, CronCall, CronCommand, CronReply, ID, JobView, StatusView};
 use crate::protocol::ErrorShape;
 use crate::shared::Shared;
 
@@ -60,5 +60,41 @@ pub async fn call(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape> {
         .registry
         .get::<CronActor>(ID)
         .ok_or_else(|| ErrorShape::unavailable("the cron actor is restarting; retry").retry_after(500))?;
-    addr.send(CronCall(cmd)).await.map_err(|e| ErrorShape::unavailable(format!("cron actor: {e}")))?
+    let reply = addr.send(CronCall(cmd)).await.map_err(|e| ErrorShape::unavailable(format!("cron actor: {e}")))??;
+    Ok(payload(reply))
+}
+
+fn payload(reply: CronReply) -> Value {
+    match reply {
+        CronReply::List { enabled, jobs } => {
+            json!({"enabled": enabled, "jobs": jobs.into_iter().map(job).collect::<Vec<_>>()})
+        }
+        CronReply::Status(StatusView { enabled, store_path, store_error, jobs, running, next_wake_at_ms }) => json!({
+            "enabled": enabled,
+            "storePath": store_path,
+            "storeError": store_error,
+            "jobs": jobs,
+            "running": running,
+            "nextWakeAtMs": next_wake_at_ms,
+        }),
+        CronReply::Saved(v) => json!({"ok": true, "job": job(*v)}),
+        CronReply::Removed(id) => json!({"ok": true, "removed": id}),
+        CronReply::Ran(None) => json!({"ok": true, "ran": false, "reason": "not due"}),
+        CronReply::Ran(Some(id)) => json!({"ok": true, "ran": true, "jobId": id}),
+        CronReply::Runs { id, runs } => json!({"jobId": id, "runs": runs}),
+    }
+}
+
+/// A job as `cron.list`, `cron.add` and `cron.update` show it: the stored shape plus what the
+/// scheduler knows.
+fn job(v: JobView) -> Value {
+    let mut out = serde_json::to_value(&v.spec).unwrap_or_default();
+    out["source"] = json!(v.source);
+    out["nextRunAtMs"] = json!(v.next_run_at_ms);
+    out["lastRun"] = json!(v.last_run);
+    out["running"] = json!(v.running);
+    if let Some(err) = v.schedule_error {
+        out["scheduleError"] = json!(err);
+    }
+    out
 }

@@ -1,12 +1,14 @@
 //! Cron schedules: 5- or 6-field cron expressions in a time zone, `every` intervals and
 //! one-shot `at` times; the next run after a moment, and the runs missed between two.
+//! In `config` because loading a config checks that its schedules parse, and config sits
+//! below `cron`, which plans and runs them.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::config::model::{Schedule, ScheduleSpec};
+use super::model::{Schedule, ScheduleSpec};
 
 /// A parsed schedule. Times are Unix milliseconds.
 #[derive(Debug, Clone)]
