@@ -26,6 +26,7 @@ use crate::exit;
 use crate::protocol::connect::ConnectParams;
 use crate::protocol::{ErrorCode, ErrorShape, close, scope};
 use crate::shared::Shared;
+use crate::sys::now_ms;
 
 pub const ID: &str = "auth";
 
@@ -193,10 +194,6 @@ pub fn spec() -> ChildSpec {
             actor
         })))
     })
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Watches the directory of `file` (a rename over it replaces the inode a file watch would

@@ -20,6 +20,7 @@ use crate::cron::plan::{self, Action, Pass};
 use crate::cron::{self as jobs, JobSpec, JobState, RunRecord, RunStatus, Source};
 use crate::protocol::{ErrorShape, scope};
 use crate::shared::Shared;
+use crate::sys::now_ms;
 
 pub const ID: &str = "cron";
 /// The timer never sleeps longer than this (clock changes, far-away jobs).
@@ -126,10 +127,6 @@ fn start(cx: &ChildContext) -> Result<Child, StartError> {
         _watch: cx.watch(),
     };
     Ok(Child::actor(actor.start()))
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn broadcast(shared: &Shared, payload: Value) {
