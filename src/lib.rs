@@ -1,18 +1,23 @@
 //! openclaw: the OpenClaw gateway as a supervised actor runtime.
 //!
 //! # Layout
-//! - [`cli`]: the command line (`openclaw gateway`, `openclaw config ...`); `main.rs` only calls it.
-//! - [`gateway`]: the composition root; `run` returns the exit code.
-//! - [`actors`]: the supervisor and its children (config, auth, lanes, cron, listener,
-//!   bonjour) and the per-connection sessions; see its table.
-//! - [`lanes`]: bounded work queues; [`agents`]: agent runs, providers, transcripts;
-//!   [`cron`]: schedules, job store, backups; [`metrics`]: Prometheus metrics.
-//! - [`config`]: the typed model, the load pipeline, validation, diff, redaction.
-//! - [`http`]: routes on the gateway port (`/healthz`, `/readyz`, `/health`).
-//! - [`net`]: bind addresses and binding.
-//! - [`state`]: the state directory, atomic files, the pid lock.
-//! - [`lifecycle`]: phases and sd_notify; [`signals`]: signals to intents.
-//! - [`shared`]: facts every part reads; [`logging`]: tracing setup; [`exit`]: exit codes.
+//! Layers, lowest first; a module imports only from its own layer and those below
+//! (`tests/module_graph.rs` checks it, with a list of known exceptions that may only shrink):
+//! - base: [`exit`] codes, [`protocol`] (frames, connect, the method and event catalogue, the
+//!   event sink trait), [`state`] (state dir, atomic files, pid lock), [`sys`] (host name,
+//!   hex, clock).
+//! - config: [`config`]: the typed model, load pipeline, validation, diff, redaction, cron
+//!   schedules and jobs as config, and the live-config handle (one writer: the ConfigActor).
+//! - domain, no actors: [`auth`] (secrets, peers, the request rules, the pure auth policy,
+//!   devices), [`lanes`], [`agents`] (runs, providers, transcripts), [`cron`] (job store,
+//!   the pure planner, backups), [`net`] (binding, TLS), [`metrics`], [`lifecycle`],
+//!   [`logging`].
+//! - runtime: [`actors`] (the supervisor and its children, the session hub; see its table) and
+//!   [`shared`] (the facts not yet given an owner's handle).
+//! - edges: [`http`] (routes, the request guard, the WebSocket session) and [`rpc`] (the
+//!   methods, the health document).
+//! - top: [`gateway`] (the composition root), [`signals`], [`cli`]; `main.rs` only calls
+//!   `cli::main`.
 
 pub mod actors;
 pub mod agents;

@@ -12,7 +12,9 @@
 //!
 //! Children are started in spec order (config, auth, lanes, cron, listener, bonjour) and
 //! stopped in reverse. Other
-//! parts reach a child only through `Shared::registry`, never by keeping its `Addr`.
+//! parts reach a child only through `Shared::registry`, never by keeping its `Addr`. The
+//! per-connection `SessionActor` lives at the HTTP edge (`http::session`); the hub it registers
+//! with (`hub`) is here.
 
 pub mod auth;
 pub mod bonjour;

@@ -1,5 +1,5 @@
 //! The live config: the generation in effect now. Everyone reads it; only the ConfigActor
-//! swaps it (the `swap` half is handed to it alone, see [`LiveConfig::writer`]).
+//! swaps it (the [`LiveWriter`] half is handed to it alone, by its child spec).
 
 use std::sync::Arc;
 
