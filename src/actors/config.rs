@@ -15,7 +15,8 @@ use parking_lot::Mutex;
 
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, RestartInPlace, StartError, StopChild};
 use crate::config::diff::{Apply, ConfigDiff};
-use crate::config::load::{load_candidate, parse_file};
+use crate::config::edit;
+use crate::config::load::load_candidate;
 use crate::config::model::ReloadMode;
 use crate::config::{LoadOptions, Problem, load};
 use crate::protocol::ErrorShape;
@@ -362,16 +363,7 @@ impl ConfigActor {
     }
 }
 
-/// How `config.set/patch/apply` change the file.
-#[derive(Debug, Clone)]
-pub enum ConfigEdit {
-    /// The whole file.
-    Raw(String),
-    /// One dotted path set to a value (the guide's `{key, value}` form).
-    Set { key: String, value: Value },
-    /// An RFC 7396 merge patch (JSON5 object text; null deletes).
-    Patch(String),
-}
+pub use crate::config::edit::ConfigEdit;
 
 /// Command: validate, write atomically (keeping one `.bak`) and apply a config edit.
 #[derive(Message)]
@@ -417,53 +409,12 @@ fn write_config(shared: &Shared, msg: &WriteConfig) -> Result<String, ErrorShape
         Err(e) => return Err(ErrorShape::unavailable(format!("cannot read {}: {e}", path.display()))),
     };
     let current_hash = current.as_deref().map(|b| crate::sys::hex(&Sha256::digest(b)));
-    let keyed = matches!(msg.edit, ConfigEdit::Set { .. });
-    match (&current_hash, &msg.base_hash) {
-        (Some(_), None) if !keyed => {
-            return Err(ErrorShape::invalid("config base hash required; re-run config.get and retry"));
-        }
-        (Some(h), Some(b)) if h != b => {
-            return Err(ErrorShape::invalid("config changed since last load; re-run config.get and retry"));
-        }
-        _ => {}
-    }
-    let current_doc = match current.as_deref() {
-        Some(b) => parse_file(path, &String::from_utf8_lossy(b)).map_err(|p| {
-            ErrorShape::invalid("invalid config; fix before editing").with_details(json!({"issues": [p]}))
-        })?,
-        None => Value::Object(Default::default()),
-    };
-    let mut doc = match &msg.edit {
-        ConfigEdit::Raw(raw) => parse_file(path, raw)
-            .map_err(|p| ErrorShape::invalid("invalid config").with_details(json!({"issues": [p]})))?,
-        ConfigEdit::Set { key, value } => {
-            let mut d = current_doc.clone();
-            let segs: Vec<&str> = key.split('.').filter(|s| !s.is_empty()).collect();
-            if segs.is_empty() {
-                return Err(ErrorShape::invalid(
-                    "invalid config.set params: key must be a dotted path like gateway.auth.token",
-                ));
-            }
-            set_dotted(&mut d, &segs, value.clone());
-            d
-        }
-        ConfigEdit::Patch(raw) => {
-            let patch: Value =
-                json5::from_str(raw).map_err(|e| ErrorShape::invalid(format!("invalid config.patch params: {e}")))?;
-            if !patch.is_object() {
-                return Err(ErrorShape::invalid("config.patch raw must be an object"));
-            }
-            let mut d = current_doc.clone();
-            merge_patch(&mut d, patch);
-            d
-        }
-    };
-    restore_redacted(&mut doc, &current_doc, &mut Vec::new())?;
-    let text = match &msg.edit {
-        // A whole file keeps its comments and layout when it needs no redaction restore.
-        ConfigEdit::Raw(raw) if !raw.contains(crate::config::redact::REDACTED) => raw.clone(),
-        _ => serde_json::to_string_pretty(&doc).expect("json") + "\n",
-    };
+    let text = edit::check_base(current_hash.as_deref(), msg.base_hash.as_deref(), &msg.edit)
+        .and_then(|()| edit::apply(path, current.as_deref(), &msg.edit))
+        .map_err(|e| match e.problem() {
+            Some(p) => ErrorShape::invalid(e.to_string()).with_details(json!({"issues": [p]})),
+            None => ErrorShape::invalid(e.to_string()),
+        })?;
     if let Err(e) = load_candidate(opts, text.as_bytes()) {
         return Err(ErrorShape::invalid("invalid config").with_details(json!({"issues": e.problems})));
     }
@@ -481,75 +432,6 @@ fn write_error(path: &std::path::Path, e: &state::StateError) -> ErrorShape {
         "cannot write the config {}: {e}. Mount it writable, or point OPENCLAW_CONFIG_PATH at a writable copy",
         path.display()
     ))
-}
-
-fn set_dotted(doc: &mut Value, segs: &[&str], value: Value) {
-    let mut cur = doc;
-    for seg in &segs[..segs.len() - 1] {
-        if !cur.is_object() {
-            *cur = Value::Object(Default::default());
-        }
-        cur = cur
-            .as_object_mut()
-            .expect("object")
-            .entry(seg.to_string())
-            .or_insert_with(|| Value::Object(Default::default()));
-    }
-    if !cur.is_object() {
-        *cur = Value::Object(Default::default());
-    }
-    cur.as_object_mut().expect("object").insert(segs[segs.len() - 1].to_string(), value);
-}
-
-/// RFC 7396: objects merge, null deletes, anything else replaces.
-pub fn merge_patch(target: &mut Value, patch: Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = Value::Object(Default::default());
-            }
-            let t = target.as_object_mut().expect("object");
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(&k);
-                } else {
-                    merge_patch(t.entry(k).or_insert(Value::Null), v);
-                }
-            }
-        }
-        other => *target = other,
-    }
-}
-
-/// A secret sent back as `<redacted>` (from `config.get`) keeps the value it has in the file.
-fn restore_redacted(doc: &mut Value, current: &Value, path: &mut Vec<String>) -> Result<(), ErrorShape> {
-    match doc {
-        Value::String(s) if s == crate::config::redact::REDACTED => {
-            let pointer = format!(
-                "/{}",
-                path.iter().map(|p| p.replace('~', "~0").replace('/', "~1")).collect::<Vec<_>>().join("/")
-            );
-            match current.pointer(&pointer) {
-                Some(v) => *doc = v.clone(),
-                None => {
-                    return Err(ErrorShape::invalid(format!(
-                        "{}: the value is \"{}\" and there is no earlier value to keep; send the real value",
-                        path.join("."),
-                        crate::config::redact::REDACTED
-                    )));
-                }
-            }
-        }
-        Value::Object(m) => {
-            for (k, v) in m.iter_mut() {
-                path.push(k.clone());
-                restore_redacted(v, current, path)?;
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 impl Handler<FileChanged> for ConfigActor {

@@ -357,20 +357,24 @@ fn is_var_name(n: &str) -> bool {
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn set_path(doc: &mut Value, path: &[String], value: Value) {
+/// Sets `path` in `doc` to `value`, making objects on the way (replacing non-objects).
+pub fn set_path<S: AsRef<str>>(doc: &mut Value, path: &[S], value: Value) {
+    let Some((last, parents)) = path.split_last() else { return };
     let mut cur = doc;
-    for seg in &path[..path.len().saturating_sub(1)] {
+    for seg in parents {
         if !cur.is_object() {
             *cur = Value::Object(Map::new());
         }
-        cur = cur.as_object_mut().expect("object").entry(seg.clone()).or_insert_with(|| Value::Object(Map::new()));
+        cur = cur
+            .as_object_mut()
+            .expect("object")
+            .entry(seg.as_ref().to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
-    if let Some(last) = path.last() {
-        if !cur.is_object() {
-            *cur = Value::Object(Map::new());
-        }
-        cur.as_object_mut().expect("object").insert(last.clone(), value);
+    if !cur.is_object() {
+        *cur = Value::Object(Map::new());
     }
+    cur.as_object_mut().expect("object").insert(last.as_ref().to_string(), value);
 }
 
 fn mark(sources: &mut BTreeMap<String, Source>, path: &[String], value: &Value, source: Source) {

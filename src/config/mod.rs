@@ -6,6 +6,7 @@
 //! (every problem at once) -> typed [`Config`] with defaults.
 
 pub mod diff;
+pub mod edit;
 pub mod env;
 pub mod jobs;
 pub mod live;
