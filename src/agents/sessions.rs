@@ -1,0 +1,98 @@
+//! The session index: which session (and transcript file) each session key of an agent has.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::{Agents, transcript};
+
+impl Agents {
+    /// The session for `key` (created on first use) and its transcript path.
+    pub fn session(&self, state_dir: &std::path::Path, agent: &str, key: &str) -> Result<(String, PathBuf), String> {
+        let mut idx = self.indexes.lock();
+        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let now = chrono::Utc::now().timestamp_millis();
+        let meta = match index.sessions.get_mut(key) {
+            Some(m) => {
+                m.updated_at = now;
+                m.turns += 1;
+                m.clone()
+            }
+            None => {
+                let m = transcript::SessionMeta {
+                    session_id: uuid::Uuid::new_v4().to_string(),
+                    created_at: now,
+                    updated_at: now,
+                    turns: 1,
+                    model: None,
+                };
+                index.sessions.insert(key.to_string(), m.clone());
+                m
+            }
+        };
+        index.save(state_dir, agent).map_err(|e| format!("cannot record the session: {e}"))?;
+        Ok((meta.session_id.clone(), transcript::dir(state_dir, agent).join(format!("{}.jsonl", meta.session_id))))
+    }
+
+    /// The transcript of `key`, if the session exists.
+    pub fn transcript_of(&self, state_dir: &std::path::Path, agent: &str, key: &str) -> Option<(String, PathBuf)> {
+        let mut idx = self.indexes.lock();
+        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let m = index.sessions.get(key)?;
+        Some((m.session_id.clone(), transcript::dir(state_dir, agent).join(format!("{}.jsonl", m.session_id))))
+    }
+
+    /// Every session of `agent`, newest first.
+    pub fn list(&self, state_dir: &std::path::Path, agent: &str) -> Vec<Value> {
+        let mut idx = self.indexes.lock();
+        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let mut out: Vec<Value> = index
+            .sessions
+            .iter()
+            .map(|(k, m)| {
+                json!({"key": k, "agentId": agent, "sessionId": m.session_id, "createdAt": m.created_at,
+                                 "updatedAt": m.updated_at, "turns": m.turns})
+            })
+            .collect();
+        out.sort_by_key(|v| std::cmp::Reverse(v["updatedAt"].as_i64().unwrap_or(0)));
+        out
+    }
+
+    /// Forgets the session of `key` (its transcript is kept unless `delete_transcript`);
+    /// `reset` keeps the key with a fresh session id. Returns the old session id.
+    pub fn forget(
+        &self,
+        state_dir: &std::path::Path,
+        agent: &str,
+        key: &str,
+        reset: bool,
+        delete_transcript: bool,
+    ) -> Result<Option<String>, String> {
+        let mut idx = self.indexes.lock();
+        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let Some(old) = index.sessions.remove(key) else { return Ok(None) };
+        if reset {
+            let now = chrono::Utc::now().timestamp_millis();
+            index.sessions.insert(
+                key.to_string(),
+                transcript::SessionMeta {
+                    session_id: uuid::Uuid::new_v4().to_string(),
+                    created_at: now,
+                    updated_at: now,
+                    turns: 0,
+                    model: None,
+                },
+            );
+        }
+        index.save(state_dir, agent).map_err(|e| e.to_string())?;
+        if delete_transcript {
+            let f = transcript::dir(state_dir, agent).join(format!("{}.jsonl", old.session_id));
+            match std::fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{}: {e}", f.display())),
+            }
+        }
+        Ok(Some(old.session_id))
+    }
+}

@@ -1,0 +1,283 @@
+//! Admission and the turn: a run admitted through its session's lane and a global lane, then
+//! the transcript, the model chain with fallback, streamed deltas as `agent` and `chat`
+//! events, and how it ends (done, failed, aborted, timed out).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::{AbortHandle, Abortable};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use serde_json::{Value, json};
+
+use super::provider::{self, ProviderError};
+use super::run::{Run, RunRequest, RunState, RunStatus};
+use super::{models, transcript};
+use crate::lanes::LaneError;
+use crate::protocol::ErrorShape;
+use crate::protocol::events::EventSink;
+use crate::shared::Shared;
+
+/// Transcript messages sent to the provider (the most recent ones).
+const HISTORY_MAX: usize = 200;
+
+/// What [`submit_as`] did with a run id.
+pub enum Submitted {
+    /// A new run, admitted and started.
+    Started(Arc<Run>),
+    /// The id names a run already (running, or finished and still remembered): nothing was
+    /// started; the caller answers with [`Run::answer`].
+    Known(Arc<Run>),
+}
+
+/// Admits a run under a fresh id (cron and other callers without a client key).
+pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorShape> {
+    match submit_as(shared, req, uuid::Uuid::new_v4().to_string())? {
+        Submitted::Started(run) | Submitted::Known(run) => Ok(run),
+    }
+}
+
+/// Admits a run named `id` (session lane, then its global lane) and starts it on the
+/// gateway's main arbiter; rejected at once when either lane is full or draining. An id
+/// already in the book starts nothing: checked and claimed under one lock, so the same key
+/// sent twice at once still makes one run.
+pub fn submit_as(shared: &Arc<Shared>, req: RunRequest, id: String) -> Result<Submitted, ErrorShape> {
+    let mut book = shared.agents.book.lock();
+    book.evict();
+    if let Some(run) = book.runs.get(&id) {
+        return Ok(Submitted::Known(run.clone()));
+    }
+    let global = shared
+        .lanes
+        .get(req.lane)
+        .cloned()
+        .ok_or_else(|| ErrorShape::invalid(format!("unknown lane {:?} (main, subagent, cron)", req.lane)))?;
+    global.admit().map_err(|e| e.to_error())?;
+    let session_lane = shared.lanes.session(&req.session_key);
+    let mut pending = session_lane.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?;
+    // An idle session is granted at once: queue on the global lane now, so a full lane is
+    // answered to this request rather than failing the run later.
+    let early = match pending.granted() {
+        Some(Ok(slot)) => Some((slot, global.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?)),
+        Some(Err(e)) => return Err(e.to_error()),
+        None => None,
+    };
+    let (abort, reg) = AbortHandle::new_pair();
+    let state = RunState {
+        status: RunStatus::Queued,
+        accepted_at: chrono::Utc::now().timestamp_millis(),
+        started_at: None,
+        ended_at: None,
+        error: None,
+        session_id: None,
+        model: None,
+        usage: None,
+        text: String::new(),
+    };
+    let run = Arc::new(Run {
+        id: id.clone(),
+        session_key: req.session_key.clone(),
+        agent_id: req.agent_id.clone(),
+        state: watch::Sender::new(state),
+        abort,
+        seq: Mutex::new(0),
+    });
+    book.runs.insert(id, run.clone());
+    drop(book);
+    let (s, r) = (shared.clone(), run.clone());
+    // Runs live on the system arbiter, not on the connection's worker: a client that leaves
+    // (or a listener restart) does not end them.
+    actix::System::current().arbiter().spawn_fn(move || {
+        actix_rt::spawn(async move {
+            let label = format!("{} run {}", req.origin, r.id);
+            let work = async {
+                let (_session, queued) = match early {
+                    Some((slot, queued)) => (slot, queued),
+                    None => {
+                        let slot = pending.slot().await?;
+                        (slot, global.enqueue(label)?)
+                    }
+                };
+                let _global = queued.slot().await?;
+                r.state.send_modify(|st| {
+                    st.status = RunStatus::Running;
+                    st.started_at = Some(chrono::Utc::now().timestamp_millis());
+                });
+                let limit = req
+                    .timeout
+                    .unwrap_or(Duration::from_secs(s.config().loaded.config.agents.defaults.timeout_seconds));
+                Ok::<_, LaneError>((limit, tokio::time::timeout(limit, execute(&s, &r, &req)).await))
+            };
+            let end = match Abortable::new(work, reg).await {
+                Err(_) => End::Aborted,
+                Ok(Err(lane)) => End::Failed(lane.to_error().message),
+                Ok(Ok((limit, Err(_)))) => End::TimedOut(limit),
+                Ok(Ok((_, Ok(Ok(()))))) => End::Done,
+                Ok(Ok((_, Ok(Err(e))))) => End::Failed(e),
+            };
+            finish(&s, &r, end);
+        });
+    });
+    Ok(Submitted::Started(run))
+}
+
+pub(super) enum End {
+    Done,
+    Failed(String),
+    Aborted,
+    /// Over its limit (the request's `timeout`, else `agents.defaults.timeoutSeconds`).
+    TimedOut(Duration),
+}
+
+fn event(shared: &Shared, run: &Run, name: &'static str, payload: Value) {
+    let sink: &dyn EventSink = &shared.sessions;
+    sink.to_followers(&run.session_key, name, Arc::new(payload));
+}
+
+fn agent_event(shared: &Shared, run: &Run, stream: &str, data: Value) {
+    let seq = run.next_seq();
+    let ts = chrono::Utc::now().timestamp_millis();
+    event(shared, run, "agent", json!({"runId": run.id, "seq": seq, "stream": stream, "ts": ts, "data": data}));
+}
+
+fn chat_event(shared: &Shared, run: &Run, state: &str, extra: Value) {
+    let seq = run.next_seq();
+    let mut p = json!({"runId": run.id, "sessionKey": run.session_key, "seq": seq, "state": state});
+    if let (Some(o), Value::Object(e)) = (p.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    event(shared, run, "chat", p);
+}
+
+fn assistant_message(text: &str) -> Value {
+    json!({"role": "assistant", "content": [{"type": "text", "text": text}]})
+}
+
+/// One turn: transcript, models in order, streamed answer.
+pub(super) async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunRequest) -> Result<(), String> {
+    let live = shared.config();
+    let defaults = &live.loaded.config.agents.defaults;
+    let state_dir = &shared.load_options.paths.state_dir;
+    let (session_id, file) = shared.agents.session(state_dir, &req.agent_id, &req.session_key)?;
+    run.state.send_modify(|s| s.session_id = Some(session_id.clone()));
+    let (entries, damaged) = transcript::read(&file);
+    if damaged > 0 {
+        tracing::warn!(file = %file.display(), damaged, "transcript lines unreadable (torn by a crash?); skipped");
+    }
+    let mut messages = transcript::messages(&entries);
+    let skip = messages.len().saturating_sub(HISTORY_MAX);
+    messages.drain(..skip);
+    let user = json!({"role": "user", "content": req.message});
+    messages.push(user.clone());
+    let ts = chrono::Utc::now().timestamp_millis();
+    transcript::append(&file, &json!({"type": "message", "ts": ts, "runId": run.id, "message": user}))
+        .map_err(|e| format!("cannot write the transcript: {e}"))?;
+    agent_event(shared, run, "lifecycle", json!({"phase": "start", "sessionId": session_id}));
+
+    let models_file = models::path(state_dir, &req.agent_id);
+    let catalogue = models::load(&models_file)?;
+    let chain = models::chain(req.model.as_deref(), req.lane, defaults, &catalogue);
+    if chain.is_empty() {
+        return Err(format!(
+            "no model to use: add a provider to {} or set agents.defaults.model",
+            models_file.display()
+        ));
+    }
+    let think = req.thinking.unwrap_or(defaults.think_level);
+    let idle = Duration::from_millis(defaults.provider_timeout_ms);
+    let mut failures = Vec::new();
+    for reference in &chain {
+        let target = match catalogue.target(reference, &shared.load_options.env, &models_file) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(run = %run.id, model = %reference, error = %e, "model unusable; trying the next");
+                failures.push(e);
+                continue;
+            }
+        };
+        // Recorded before the answer: an aborted run reports the model it was streaming from.
+        run.state.send_modify(|s| s.model = Some(reference.clone()));
+        let body = provider::body(&target, &messages, think);
+        let result = provider::stream(&target, &body, idle, |delta| {
+            let mut text = String::new();
+            run.state.send_modify(|s| {
+                s.text.push_str(delta);
+                text = s.text.clone();
+            });
+            agent_event(shared, run, "assistant", json!({"delta": delta}));
+            chat_event(shared, run, "delta", json!({"message": assistant_message(&text)}));
+        })
+        .await;
+        match result {
+            Ok(done) => {
+                run.state.send_modify(|s| s.usage = done.usage.clone());
+                let entry = json!({"type": "message", "ts": chrono::Utc::now().timestamp_millis(), "runId": run.id,
+                                   "model": reference, "usage": done.usage, "stopReason": done.finish_reason,
+                                   "message": {"role": "assistant", "content": done.text}});
+                transcript::append(&file, &entry).map_err(|e| format!("cannot write the transcript: {e}"))?;
+                return Ok(());
+            }
+            Err(ProviderError::Retryable(m)) => {
+                tracing::warn!(run = %run.id, model = %reference, error = %m, "model failed; falling back");
+                failures.push(m);
+            }
+            Err(ProviderError::Fatal(m)) => return Err(m),
+        }
+    }
+    Err(format!("every model failed: {}", failures.join("; ")))
+}
+
+pub(super) fn finish(shared: &Arc<Shared>, run: &Arc<Run>, end: End) {
+    let (status, error) = match end {
+        End::Done => (RunStatus::Ok, None),
+        End::Failed(e) => (RunStatus::Error, Some(e)),
+        End::Aborted => (RunStatus::Aborted, Some("aborted".to_string())),
+        End::TimedOut(limit) => (
+            RunStatus::Timeout,
+            Some(format!(
+                "agent run timed out after {limit:?} (the request's timeout, else agents.defaults.timeoutSeconds)"
+            )),
+        ),
+    };
+    // Events first, the state last: a caller woken by the final state has its events already.
+    let mut st = run.state();
+    st.status = status;
+    st.error = error;
+    st.ended_at = Some(chrono::Utc::now().timestamp_millis());
+    // What was streamed before an abort or timeout is kept, marked as such.
+    if matches!(status, RunStatus::Aborted | RunStatus::Timeout) && !st.text.is_empty() {
+        let state_dir = &shared.load_options.paths.state_dir;
+        if let Some((_, file)) = shared.agents.transcript_of(state_dir, &run.agent_id, &run.session_key) {
+            let entry = json!({"type": "message", "ts": st.ended_at, "runId": run.id, "stopReason": status,
+                               "message": {"role": "assistant", "content": st.text}});
+            if let Err(e) = transcript::append(&file, &entry) {
+                tracing::warn!(run = %run.id, error = %e, "partial answer not recorded");
+            }
+        }
+    }
+    match status {
+        RunStatus::Ok => {
+            agent_event(shared, run, "lifecycle", json!({"phase": "end"}));
+            chat_event(
+                shared,
+                run,
+                "final",
+                json!({"message": assistant_message(&st.text), "usage": st.usage, "model": st.model}),
+            );
+            tracing::info!(run = %run.id, session = %run.session_key, model = ?st.model, "agent run finished");
+        }
+        RunStatus::Aborted => {
+            agent_event(shared, run, "lifecycle", json!({"phase": "end", "aborted": true}));
+            chat_event(shared, run, "aborted", json!({}));
+            tracing::info!(run = %run.id, session = %run.session_key, "agent run aborted");
+        }
+        _ => {
+            agent_event(shared, run, "lifecycle", json!({"phase": "error", "error": st.error}));
+            chat_event(shared, run, "error", json!({"errorMessage": st.error}));
+            tracing::warn!(run = %run.id, session = %run.session_key, error = ?st.error, "agent run failed");
+        }
+    }
+    run.state.send_replace(st);
+    shared.agents.finished(&run.id);
+}
