@@ -16,8 +16,8 @@
 //!   [`shared`] (the facts not yet given an owner's handle).
 //! - edges: [`http`] (routes, the request guard, the WebSocket session) and [`rpc`] (the
 //!   methods, the health document).
-//! - top: [`gateway`] (the composition root), [`signals`], [`cli`]; `main.rs` only calls
-//!   `cli::main`.
+//! - top: [`gateway`] (the composition root: `run` for the process, `Gateway::serve` in
+//!   process), [`signals`] (signals to intents), [`cli`]; `main.rs` only calls `cli::main`.
 
 pub mod actors;
 pub mod agents;

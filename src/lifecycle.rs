@@ -1,6 +1,6 @@
 //! Lifecycle phases, mirrored to `/readyz` and to systemd through sd_notify.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use sd_notify::NotifyState;
 
@@ -39,18 +39,33 @@ impl Phase {
 
 /// The current phase, shared by every thread.
 #[derive(Debug, Default)]
-pub struct PhaseCell(AtomicU8);
+pub struct PhaseCell {
+    phase: AtomicU8,
+    service: AtomicBool,
+}
 
 impl PhaseCell {
     pub fn get(&self) -> Phase {
-        Phase::from_u8(self.0.load(Ordering::Acquire))
+        Phase::from_u8(self.phase.load(Ordering::Acquire))
+    }
+
+    /// Marks this gateway as the process's service (`openclaw gateway`): from now on phase
+    /// changes go to systemd. A gateway embedded in another process (a test) is not the
+    /// service manager's unit, so it never speaks for the process.
+    pub fn serve_as_service(&self) {
+        self.service.store(true, Ordering::Release);
+    }
+
+    /// Whether this gateway is the process's service (see `serve_as_service`).
+    pub fn is_service(&self) -> bool {
+        self.service.load(Ordering::Acquire)
     }
 
     /// Moves to `next` and tells systemd.
     pub fn set(&self, next: Phase, status: &str) {
-        let prev = Phase::from_u8(self.0.swap(next as u8, Ordering::AcqRel));
+        let prev = Phase::from_u8(self.phase.swap(next as u8, Ordering::AcqRel));
         if prev != next {
-            announce(next, status);
+            self.announce(next, status);
         }
     }
 
@@ -65,11 +80,17 @@ impl PhaseCell {
     }
 
     fn transition(&self, from: Phase, to: Phase, status: &str) -> bool {
-        let moved = self.0.compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let moved = self.phase.compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire).is_ok();
         if moved {
-            announce(to, status);
+            self.announce(to, status);
         }
         moved
+    }
+
+    fn announce(&self, phase: Phase, status: &str) {
+        if self.is_service() {
+            announce(phase, status);
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The one place signals are handled (actix-web's own handling is disabled): each becomes an
-//! intent for the supervisor or the ConfigActor.
+//! intent for the running gateway, sent through its [`Handle`] like any other asker's.
 //!
 //! | signal          | intent                                                        |
 //! |-----------------|---------------------------------------------------------------|
@@ -7,21 +7,18 @@
 //! | SIGTERM, SIGINT | graceful stop (exit 0); a second one exits at once (128+sig) |
 //! | SIGUSR1         | restart every child in place                                  |
 
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use actix::Addr;
 use futures_util::StreamExt;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_tokio::Signals;
 
-use crate::actors::config::{ReloadOutcome, Trigger, request_reload};
-use crate::actors::supervisor::{RestartAll, Shutdown, Supervisor};
-use crate::exit;
-use crate::shared::Shared;
+use crate::gateway::{Handle, Intent};
 use crate::state::pidfile;
 
-/// Registers the handlers and spawns the loop on the current arbiter.
-pub fn listen(shared: Arc<Shared>, supervisor: Addr<Supervisor>) -> std::io::Result<()> {
+/// Registers the handlers and spawns the loop on the current arbiter. `pid_file` is removed
+/// (when still ours) before a second stop signal exits without draining.
+pub fn listen(gateway: Handle, pid_file: PathBuf) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT, SIGUSR1])?;
     actix_rt::spawn(async move {
         let mut stopping = false;
@@ -29,32 +26,22 @@ pub fn listen(shared: Arc<Shared>, supervisor: Addr<Supervisor>) -> std::io::Res
             match sig {
                 SIGHUP => {
                     tracing::info!("SIGHUP: reopening the log file and reloading the config");
-                    if let Some(l) = &shared.logging {
-                        l.reopen();
-                    }
-                    let shared = shared.clone();
-                    actix_rt::spawn(async move { log_outcome(request_reload(&shared, Trigger::Signal).await) });
+                    gateway.send(Intent::Reload { by: "SIGHUP" });
                 }
                 SIGTERM | SIGINT if !stopping => {
                     stopping = true;
                     let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
-                    supervisor.do_send(Shutdown { code: exit::OK, reason: format!("{name} received") });
+                    gateway.stop(format!("{name} received"));
                 }
                 SIGTERM | SIGINT => {
                     tracing::warn!("second stop signal: exiting at once without draining");
-                    pidfile::remove_if_ours(&shared.load_options.paths.state_dir.join(pidfile::PID_FILE));
+                    pidfile::remove_if_ours(&pid_file);
                     std::process::exit(128 + sig);
                 }
-                SIGUSR1 => supervisor.do_send(RestartAll),
+                SIGUSR1 => gateway.send(Intent::RestartAll),
                 _ => {}
             }
         }
     });
     Ok(())
-}
-
-fn log_outcome(outcome: ReloadOutcome) {
-    if let ReloadOutcome::Skipped { reason } = outcome {
-        tracing::warn!(reason = %reason, "SIGHUP reload skipped");
-    }
 }

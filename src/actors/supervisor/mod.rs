@@ -406,6 +406,11 @@ impl Actor for Supervisor {
         let listen: Vec<String> = self.shared.listen.read().iter().map(ToString::to_string).collect();
         self.shared.phase.set(Phase::Ready, &format!("Ready: listening on {}", listen.join(", ")));
         tracing::info!(target: LIFECYCLE, listen = %listen.join(","), pid = std::process::id(), "gateway ready");
+        // The binary's code pages and the systemd watchdog belong to the process, not to a
+        // gateway embedded in another one.
+        if !self.shared.phase.is_service() {
+            return;
+        }
         // Start-up code is done with; let its pages go once things have settled.
         ctx.run_later(STARTUP_SETTLE, |_, _| crate::lifecycle::release_startup_code());
         if let Some(every) = crate::lifecycle::watchdog_interval() {
