@@ -114,6 +114,30 @@ fn the_shutdown_budget_bounds_a_slow_stop() {
     assert!(gw.has_log("shutdown budget"), "{}", gw.dump_logs());
 }
 
+/// The listener holds its stop (fault injection) past the budget: the children not stopped by
+/// then are named in the log, and the final line counts them.
+#[test]
+fn children_still_running_at_the_shutdown_deadline_are_named_and_counted() {
+    let mut gw = Spawn::default()
+        .config("{ gateway: { shutdownTimeoutMs: 300 } }")
+        .env("OPENCLAW_FAULT_STOP_DELAY_MS", "20000")
+        .start();
+    gw.signal(libc::SIGTERM);
+    assert_eq!(gw.wait_exit(Duration::from_secs(5)).code(), Some(0));
+    gw.wait_log("gateway stopped");
+    let fields = |needle: &str| {
+        let logs = gw.logs.lock().unwrap().clone();
+        let line = logs.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}: {}", logs.join("\n")));
+        serde_json::from_str::<serde_json::Value>(line).unwrap()["fields"].clone()
+    };
+    let report = fields("still running at the shutdown deadline");
+    let named: Vec<&str> = report["children"].as_str().unwrap().split(',').collect();
+    assert_eq!(named[0], "listener", "the child that ignored its stop comes first: {report}");
+    assert!(!named.contains(&"bonjour"), "bonjour stopped before the listener: {report}");
+    assert_eq!(report["count"], named.len());
+    assert_eq!(fields("gateway stopped")["still_running"], named.len());
+}
+
 /// A client that reads nothing while events pile up is cut with 1008 `slow consumer`;
 /// droppable events are skipped instead, and other clients are unaffected.
 #[test]

@@ -189,10 +189,10 @@ pub fn spec() -> ChildSpec {
             _watch: cx.watch(),
         };
         // Armed before the child counts as started: a rewrite right after "ready" is seen.
-        Ok(Child::actor(AuthActor::create(|ctx| {
+        Ok(cx.spawn(|ctx| {
             actor.arm_token_watch(ctx);
             actor
-        })))
+        }))
     })
 }
 

@@ -2,7 +2,9 @@
 //! zeroconf). Every few seconds it recomputes what should be advertised and re-registers when
 //! that changed (config reload, listener move, new certificate) or when avahi restarted (which
 //! zeroconf does not report: its pid file tells). Without avahi it warns once and retries with
-//! backoff; mDNS is never fatal.
+//! the supervisor's backoff (`budget::backoff_delay`), but inside the actor: mDNS is never
+//! fatal, and failing the child instead would spend the gateway-wide restart budget, so a
+//! host without avahi would end with exit 70.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use serde_json::json;
 use zeroconf::prelude::*;
 use zeroconf::{EventLoop, MdnsService, ServiceType, TxtRecord};
 
+use super::supervisor::budget::backoff_delay;
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use crate::config::Config;
 use crate::config::model::MdnsMode;
@@ -25,6 +28,8 @@ pub const SERVICE: &str = "openclaw-gw";
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// How often the responder's callbacks are polled.
 const POLL_EVERY: Duration = Duration::from_millis(100);
+/// Retry delays after failed registrations: 1 s, doubling up to a minute.
+const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// avahi-daemon's pid file: a new pid means our registration is gone.
 const AVAHI_PID: &str = "/run/avahi-daemon/pid";
@@ -116,7 +121,8 @@ pub struct BonjourActor {
     outcome: Arc<Mutex<Option<Result<String, String>>>>,
     collisions: u32,
     retry_at: Option<Instant>,
-    backoff: Duration,
+    /// Registrations failed in a row; sets the next retry's delay.
+    failures: usize,
     warned: bool,
     _watch: ExitWatch,
 }
@@ -135,11 +141,11 @@ pub fn spec() -> ChildSpec {
             outcome: Arc::default(),
             collisions: 0,
             retry_at: None,
-            backoff: Duration::from_secs(1),
+            failures: 0,
             warned: false,
             _watch: cx.watch(),
         };
-        Ok(Child::actor(actor.start()))
+        Ok(cx.spawn(|_| actor))
     })
 }
 
@@ -218,7 +224,7 @@ impl BonjourActor {
         })();
         match result {
             Ok((event_loop, service)) => {
-                self.backoff = Duration::from_secs(1);
+                self.failures = 0;
                 self.retry_at = None;
                 self.warned = false;
                 self.state(json!({"state": "registering", "name": name}));
@@ -230,10 +236,14 @@ impl BonjourActor {
                     self.warned = true;
                 }
                 self.state(json!({"state": "unavailable", "reason": e.to_string()}));
-                self.retry_at = Some(Instant::now() + self.backoff);
-                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                self.retry_later();
             }
         }
+    }
+
+    fn retry_later(&mut self) {
+        self.failures += 1;
+        self.retry_at = Some(Instant::now() + backoff_delay(BACKOFF_INITIAL, BACKOFF_MAX, self.failures));
     }
 
     fn poll(&mut self) {
@@ -262,8 +272,7 @@ impl BonjourActor {
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "mDNS registration failed; retrying");
                 self.current = None;
-                self.retry_at = Some(Instant::now() + self.backoff);
-                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                self.retry_later();
             }
             None => {}
         }

@@ -165,10 +165,10 @@ pub fn spec(writer: LiveWriter) -> ChildSpec {
             _watch: cx.watch(),
         };
         // Armed before the child counts as started: an edit right after "ready" is seen.
-        Ok(Child::actor(ConfigActor::create(|ctx| {
+        Ok(cx.spawn(|ctx| {
             actor.arm_watcher(ctx);
             actor
-        })))
+        }))
     })
 }
 

@@ -126,7 +126,7 @@ fn start(cx: &ChildContext) -> Result<Child, StartError> {
         enabled: cx.shared.config().loaded.config.cron.enabled,
         _watch: cx.watch(),
     };
-    Ok(Child::actor(actor.start()))
+    Ok(cx.spawn(|_| actor))
 }
 
 fn broadcast(shared: &Shared, payload: Value) {

@@ -1,5 +1,6 @@
-//! The session hub: every live WebSocket session registers here (in `started`) and leaves
-//! (in `stopping`). It feeds `/health` session counts and presence, and fans events out.
+//! The session hub: a WebSocket session registers here once its `connect` is accepted (not
+//! when the socket opens) and leaves when its actor has stopped (`stopped`). It feeds
+//! `/health` session counts and presence, and fans events out.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -47,7 +47,7 @@ fn start(cx: &ChildContext, id: &'static str) -> Result<Child, StartError> {
         .cloned()
         .ok_or_else(|| StartError::new(crate::exit::SOFTWARE, format!("no lane named {name}")))?;
     let actor = LaneActor { lane, shared: cx.shared.clone(), stopping: false, watch: cx.watch() };
-    Ok(Child::actor(actor.start()))
+    Ok(cx.spawn(|_| actor))
 }
 
 impl Actor for LaneActor {

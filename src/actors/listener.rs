@@ -107,7 +107,7 @@ fn start(
     tracing::info!(addresses = %actual.iter().map(ToString::to_string).collect::<Vec<_>>().join(","), "listening");
 
     let watch = cx.watch();
-    let addr = ListenerActor::create(move |ctx| {
+    Ok(cx.spawn(move |ctx| {
         // The server runs as its own task, not in this actor's context: if the actor dies,
         // the server (and the sessions on it) keeps running until it is drained.
         let me = ctx.address();
@@ -116,8 +116,7 @@ fn start(
             me.do_send(ServerEnded(result.map_err(|e| e.to_string())));
         });
         ListenerActor { handle, stopping: false, _watch: watch }
-    });
-    Ok(Child::actor(addr))
+    }))
 }
 
 /// The certificate store for this incarnation: the current one when its files are unchanged

@@ -1,17 +1,26 @@
 //! The supervisor: starts children from their specs in order, restarts failed ones with
 //! backoff inside a restart budget, escalates to a graceful exit 70, and stops children in
 //! reverse order on shutdown. It knows nothing about what its children do.
+//!
+//! Every child is permanent: any end it was not asked for is a failure and is restarted.
+//! A child's actor runs inside a task that catches its panics (`ChildContext::spawn`), so a
+//! panic's message travels to the supervisor with that incarnation's exit report.
 
 pub mod budget;
 pub mod registry;
 
-use std::cell::RefCell;
+use std::any::Any;
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 pub use registry::Registry;
@@ -23,17 +32,6 @@ use crate::shared::Shared;
 
 /// How long after "ready" the start-up code pages are released.
 const STARTUP_SETTLE: Duration = Duration::from_secs(2);
-
-/// When a child that stopped on its own is restarted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restart {
-    /// Always.
-    Permanent,
-    /// Only after a failure (not after a normal exit).
-    Transient,
-    /// Never.
-    Temporary,
-}
 
 /// Why a child could not start; `code` is the process exit code at boot.
 #[derive(Debug, Clone)]
@@ -54,13 +52,61 @@ pub struct ChildContext {
     pub incarnation: u64,
     pub shared: Arc<Shared>,
     pub supervisor: Addr<Supervisor>,
+    /// This incarnation's panic message, put there by the task that runs its actor.
+    panic: PanicSlot,
 }
+
+type PanicSlot = Arc<Mutex<Option<String>>>;
 
 impl ChildContext {
     /// The token the child keeps for its whole life; dropping it reports the exit.
     pub fn watch(&self) -> ExitWatch {
-        ExitWatch { id: self.id, incarnation: self.incarnation, supervisor: self.supervisor.clone(), normal: false }
+        ExitWatch {
+            id: self.id,
+            incarnation: self.incarnation,
+            report: self.supervisor.clone().recipient(),
+            normal: false,
+            panic: self.panic.clone(),
+        }
     }
+
+    /// Starts the child's actor, built by `f` as `Actor::create` does. A panic in any of its
+    /// handlers ends it, and the panic's message reaches the supervisor with its exit.
+    pub fn spawn<A>(&self, f: impl FnOnce(&mut Context<A>) -> A) -> Child
+    where
+        A: Actor<Context = Context<A>> + Handler<StopChild>,
+    {
+        Child::actor(spawn_catching(f, self.panic.clone()))
+    }
+}
+
+/// Runs the actor in a task of its own, like `Context::run`, but catches a panic from its
+/// context (handlers, `started`, spawned actor futures) and writes the message into `slot`
+/// before the actor, and with it the child's `ExitWatch`, is dropped.
+fn spawn_catching<A>(f: impl FnOnce(&mut Context<A>) -> A, slot: PanicSlot) -> Addr<A>
+where
+    A: Actor<Context = Context<A>>,
+{
+    let mut ctx = Context::new();
+    let actor = f(&mut ctx);
+    let mut fut = ctx.into_future(actor);
+    let addr = fut.address();
+    actix_rt::spawn(async move {
+        let panicked = std::future::poll_fn(|cx| {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut fut).poll(cx))) {
+                Ok(poll) => poll.map(|()| None),
+                Err(payload) => Poll::Ready(Some(panic_message(&*payload))),
+            }
+        })
+        .await;
+        if let Some(msg) = panicked {
+            *slot.lock() = Some(msg);
+        }
+        // Dropping the context runs the actor's `stopped` and drops the actor, as tokio
+        // would after a panic; its ExitWatch then reports the exit with the slot's message.
+        drop(fut);
+    });
+    addr
 }
 
 pub type StartFn = Box<dyn Fn(&ChildContext) -> Result<Child, StartError>>;
@@ -68,31 +114,31 @@ pub type StartFn = Box<dyn Fn(&ChildContext) -> Result<Child, StartError>>;
 /// How to start, restart and stop one child.
 pub struct ChildSpec {
     pub id: &'static str,
-    pub restart: Restart,
     /// Time the child gets to stop before it is abandoned.
     pub shutdown: Duration,
     pub start: StartFn,
 }
 
 impl ChildSpec {
-    /// A child that is always restarted, stopped within `shutdown`.
+    /// A child that is always restarted after a failure, stopped within `shutdown`.
     pub fn permanent(
         id: &'static str,
         shutdown: Duration,
         start: impl Fn(&ChildContext) -> Result<Child, StartError> + 'static,
     ) -> Self {
-        Self { id, restart: Restart::Permanent, shutdown, start: Box::new(start) }
+        Self { id, shutdown, start: Box::new(start) }
     }
 }
 
-/// A started child: its address (for the registry) and how to ask it to stop.
+/// A started child: its address (for the registry) and how to ask it to stop. Made by
+/// `ChildContext::spawn` only, so every child's panics are caught and reported.
 pub struct Child {
-    addr: Box<dyn std::any::Any + Send + Sync>,
+    addr: Box<dyn Any + Send + Sync>,
     stop: Box<dyn Fn()>,
 }
 
 impl Child {
-    pub fn actor<A>(addr: Addr<A>) -> Self
+    fn actor<A>(addr: Addr<A>) -> Self
     where
         A: Actor<Context = Context<A>> + Handler<StopChild>,
     {
@@ -107,7 +153,7 @@ impl Child {
 pub struct StopChild;
 
 /// How a child ended.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitCause {
     /// It said it was done (`ExitWatch::exit_normally`).
     Normal,
@@ -125,22 +171,22 @@ pub struct ChildExited {
     pub cause: ExitCause,
 }
 
-thread_local! {
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+/// A panic payload as text: the message of `panic!`, or "panic" for other payloads.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
-/// Logs every panic and remembers its message for the child that dies of it.
+/// Logs every panic where it happens, with its location (the supervisor learns a child's
+/// panic from the child's exit report, not from here).
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".into());
+        let msg = panic_message(info.payload());
         let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         tracing::error!(panic = %msg, location = %at, "a task panicked");
-        LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
     }));
 }
 
@@ -148,12 +194,14 @@ pub fn install_panic_hook() {
 pub struct ExitWatch {
     id: &'static str,
     incarnation: u64,
-    supervisor: Addr<Supervisor>,
+    report: Recipient<ChildExited>,
     normal: bool,
+    panic: PanicSlot,
 }
 
 impl ExitWatch {
-    /// Marks the coming exit as a normal one (matters for `Restart::Transient`).
+    /// Marks the coming exit as deliberate: should nobody have asked for it, the failure
+    /// reads "exited" rather than "stopped unexpectedly".
     pub fn exit_normally(&mut self) {
         self.normal = true;
     }
@@ -161,15 +209,28 @@ impl ExitWatch {
 
 impl Drop for ExitWatch {
     fn drop(&mut self) {
-        let panic = LAST_PANIC.with(|p| p.borrow_mut().take());
-        let cause = match panic {
+        let cause = match self.panic.lock().take() {
             Some(msg) => ExitCause::Panicked(msg),
+            // Dropped while unwinding outside the catching task (a panic in a destructor).
             None if std::thread::panicking() => ExitCause::Panicked("panic".into()),
             None if self.normal => ExitCause::Normal,
             None => ExitCause::Stopped,
         };
-        self.supervisor.do_send(ChildExited { id: self.id, incarnation: self.incarnation, cause });
+        self.report.do_send(ChildExited { id: self.id, incarnation: self.incarnation, cause });
     }
+}
+
+/// The failure an ended incarnation amounts to, if any: none when it was asked to stop
+/// (or the gateway is stopping); otherwise, every child being permanent, a failure.
+fn failure_reason(asked_to_stop: bool, cause: &ExitCause) -> Option<String> {
+    if asked_to_stop {
+        return None;
+    }
+    Some(match cause {
+        ExitCause::Panicked(m) => format!("panicked: {m}"),
+        ExitCause::Stopped => "stopped unexpectedly".to_string(),
+        ExitCause::Normal => "exited".to_string(),
+    })
 }
 
 /// A child's state as shown in `/health`.
@@ -263,7 +324,13 @@ impl Supervisor {
     fn start_slot(&mut self, i: usize, ctx: &mut Context<Self>) -> Result<Option<Box<dyn Fn()>>, StartError> {
         let spec = &self.specs[i];
         let incarnation = self.slots[i].status.incarnation + 1;
-        let cctx = ChildContext { id: spec.id, incarnation, shared: self.shared.clone(), supervisor: ctx.address() };
+        let cctx = ChildContext {
+            id: spec.id,
+            incarnation,
+            shared: self.shared.clone(),
+            supervisor: ctx.address(),
+            panic: PanicSlot::default(),
+        };
         let Child { addr, stop } = (spec.start)(&cctx)?;
         self.shared.registry.insert_any(spec.id, addr);
         let slot = &mut self.slots[i];
@@ -357,8 +424,18 @@ impl Supervisor {
             }
         };
         ctx.spawn(fut.into_actor(self).map(move |_, act, _| {
+            // A child still has a waiter when its exit was never reported: it is running yet.
+            let still_running: Vec<&str> =
+                act.specs.iter().rev().map(|s| s.id).filter(|id| act.waiters.keys().any(|(w, _)| w == id)).collect();
+            if !still_running.is_empty() {
+                tracing::warn!(
+                    count = still_running.len(),
+                    children = %still_running.join(","),
+                    "children still running at the shutdown deadline; exiting without them"
+                );
+            }
             act.shared.phase.set(Phase::Stopped, "Stopped");
-            tracing::info!(target: LIFECYCLE, exit_code = code, "gateway stopped");
+            tracing::info!(target: LIFECYCLE, exit_code = code, still_running = still_running.len(), "gateway stopped");
             System::current().stop_with_code(code);
         }));
     }
@@ -433,26 +510,11 @@ impl Handler<ChildExited> for Supervisor {
         self.shared.registry.remove(msg.id);
         let slot = &mut self.slots[i];
         slot.stop = None;
-        let requested = slot.stop_requested;
-        if requested || self.shutting_down {
-            slot.status.state = ChildState::Stopped;
-            self.publish();
-            return;
-        }
-        let restart = self.specs[i].restart;
-        match (&msg.cause, restart) {
-            (_, Restart::Temporary) | (ExitCause::Normal, Restart::Transient) => {
-                tracing::info!(child = msg.id, cause = ?msg.cause, "child ended; not restarted (by its restart type)");
+        match failure_reason(slot.stop_requested || self.shutting_down, &msg.cause) {
+            Some(reason) => self.on_failure(i, reason, ctx),
+            None => {
                 slot.status.state = ChildState::Stopped;
                 self.publish();
-            }
-            (cause, _) => {
-                let reason = match cause {
-                    ExitCause::Panicked(m) => format!("panicked: {m}"),
-                    ExitCause::Stopped => "stopped unexpectedly".to_string(),
-                    ExitCause::Normal => "exited".to_string(),
-                };
-                self.on_failure(i, reason, ctx);
             }
         }
     }
@@ -490,5 +552,88 @@ impl Handler<RestartAll> for Supervisor {
         for i in 0..self.specs.len() {
             let _ = self.restart_in_place(i, ctx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_end_nobody_asked_for_is_a_failure_whatever_its_cause() {
+        let causes = [ExitCause::Normal, ExitCause::Stopped, ExitCause::Panicked("boom".into())];
+        for cause in &causes {
+            assert_eq!(failure_reason(true, cause), None, "{cause:?}");
+        }
+        let reasons: Vec<_> = causes.iter().map(|c| failure_reason(false, c).unwrap()).collect();
+        assert_eq!(reasons, ["exited", "stopped unexpectedly", "panicked: boom"]);
+    }
+
+    /// Receives the exit reports a supervisor would.
+    struct Probe(Option<oneshot::Sender<ExitCause>>);
+
+    impl Actor for Probe {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ChildExited> for Probe {
+        type Result = ();
+
+        fn handle(&mut self, msg: ChildExited, _: &mut Context<Self>) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(msg.cause);
+            }
+        }
+    }
+
+    struct Victim {
+        _watch: ExitWatch,
+    }
+
+    impl Actor for Victim {
+        type Context = Context<Self>;
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    enum Do {
+        Panic,
+        Stop,
+    }
+
+    impl Handler<Do> for Victim {
+        type Result = ();
+
+        fn handle(&mut self, msg: Do, ctx: &mut Context<Self>) {
+            match msg {
+                Do::Panic => panic!("boom in a handler"),
+                Do::Stop => ctx.stop(),
+            }
+        }
+    }
+
+    /// Starts a child on a probe, runs `before` on the same thread, sends `msg`: the cause.
+    fn exit_cause(before: impl FnOnce(), msg: Do) -> ExitCause {
+        System::new().block_on(async move {
+            let (tx, rx) = oneshot::channel();
+            let report = Probe(Some(tx)).start().recipient();
+            let slot = PanicSlot::default();
+            let watch = ExitWatch { id: "victim", incarnation: 1, report, normal: false, panic: slot.clone() };
+            let victim = spawn_catching(|_| Victim { _watch: watch }, slot);
+            before();
+            victim.do_send(msg);
+            actix_rt::time::timeout(Duration::from_secs(5), rx).await.expect("an exit report").unwrap()
+        })
+    }
+
+    #[test]
+    fn a_panic_in_a_handler_reaches_the_supervisor_with_the_exit() {
+        assert_eq!(exit_cause(|| {}, Do::Panic), ExitCause::Panicked("boom in a handler".into()));
+    }
+
+    #[test]
+    fn a_panic_elsewhere_on_the_thread_is_not_blamed_on_a_child_that_stops() {
+        let unrelated = || assert!(std::panic::catch_unwind(|| panic!("not the child's")).is_err());
+        assert_eq!(exit_cause(unrelated, Do::Stop), ExitCause::Stopped);
     }
 }
