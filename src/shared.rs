@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::actors::config::ConfigBus;
 use crate::actors::hub::SessionHub;
-use crate::actors::supervisor::{ChildStatus, Registry};
+use crate::actors::supervisor::{ChildRegistry, ChildStatus};
 pub use crate::config::live::Live;
 use crate::config::live::{LiveConfig, LiveWriter};
 use crate::config::{LoadOptions, Loaded, Problem};
@@ -60,7 +60,7 @@ pub struct Shared {
     /// mDNS advertisement state for `/health` (owned by the BonjourActor).
     pub mdns: RwLock<serde_json::Value>,
     pub bus: ConfigBus,
-    pub registry: Registry,
+    pub registry: ChildRegistry,
     /// Work lanes (queues outlive the LaneActors that dispatch them).
     pub lanes: crate::lanes::Lanes,
     /// Agent runs and chat sessions.
@@ -92,7 +92,7 @@ impl Shared {
             tls: RwLock::new(None),
             mdns: RwLock::new(serde_json::json!({"state": "starting"})),
             bus: ConfigBus::default(),
-            registry: Registry::default(),
+            registry: ChildRegistry::default(),
             lanes,
             agents: crate::agents::Agents::default(),
             metrics: crate::metrics::Metrics::default(),

@@ -19,7 +19,7 @@ use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, S
 use crate::auth::peer::Peer;
 use crate::auth::policy::{self, AuthError, ConnectRequest, Effect, Grant, Now, Outcome, Secrets};
 use crate::auth::ratelimit::RateLimiter;
-use crate::auth::registry::{PendingRequest, Registry};
+use crate::auth::registry::{DeviceRegistry, PendingRequest};
 use crate::auth::secret::{self, Secret};
 use crate::config::model::AuthMode;
 use crate::exit;
@@ -133,7 +133,7 @@ pub struct AuthActor {
     secrets: Secrets,
     token_watch: TokenWatch,
     limiter: RateLimiter,
-    registry: Registry,
+    registry: DeviceRegistry,
     _watch: ExitWatch,
 }
 
@@ -179,7 +179,7 @@ fn resolve(shared: &Shared) -> Result<(Option<Secret>, Option<Secret>), StartErr
 pub fn spec() -> ChildSpec {
     ChildSpec::permanent(ID, Duration::from_secs(2), |cx: &ChildContext| -> Result<Child, StartError> {
         let (token, password) = resolve(&cx.shared)?;
-        let registry = Registry::load(&cx.shared.load_options.paths.state_dir.join("devices"));
+        let registry = DeviceRegistry::load(&cx.shared.load_options.paths.state_dir.join("devices"));
         let mut actor = AuthActor {
             shared: cx.shared.clone(),
             secrets: Secrets { token, previous: None, password },

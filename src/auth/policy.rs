@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::device::{self, DeviceError};
 use super::peer::Peer;
-use super::registry::{PairingAsk, PendingRequest, Registry};
+use super::registry::{DeviceRegistry, PairingAsk, PendingRequest};
 use super::secret::Secret;
 use super::secret_eq;
 use crate::config::model::AuthMode;
@@ -157,7 +157,7 @@ pub struct ConnectRequest<'a> {
 pub fn authenticate(
     mode: AuthMode,
     secrets: &Secrets,
-    registry: &mut Registry,
+    registry: &mut DeviceRegistry,
     req: &ConnectRequest<'_>,
     now: Now,
 ) -> Outcome {
@@ -238,7 +238,7 @@ fn missing(mode: AuthMode, secrets: &Secrets) -> AuthError {
 fn connect(
     mode: AuthMode,
     secrets: &Secrets,
-    registry: &mut Registry,
+    registry: &mut DeviceRegistry,
     req: &ConnectRequest<'_>,
     now: Now,
     fx: &mut Vec<Effect>,
@@ -394,14 +394,14 @@ mod tests {
     struct Gate {
         mode: AuthMode,
         secrets: Secrets,
-        registry: Registry,
+        registry: DeviceRegistry,
         _dir: tempfile::TempDir,
     }
 
     impl Gate {
         fn new(mode: AuthMode, secrets: Secrets) -> Self {
             let dir = tempfile::tempdir().unwrap();
-            Self { mode, secrets, registry: Registry::load(dir.path()), _dir: dir }
+            Self { mode, secrets, registry: DeviceRegistry::load(dir.path()), _dir: dir }
         }
 
         fn connect(&mut self, p: &ConnectParams, peer: &Peer) -> Outcome {

@@ -83,13 +83,13 @@ pub struct PairingAsk {
     pub remote_ip: Option<String>,
 }
 
-pub struct Registry {
+pub struct DeviceRegistry {
     dir: PathBuf,
     pub paired: BTreeMap<String, PairedDevice>,
     pub pending: BTreeMap<String, PendingRequest>,
 }
 
-impl Registry {
+impl DeviceRegistry {
     /// Loads the registry; a corrupt file is moved aside (never silently overwritten).
     pub fn load(dir: &Path) -> Self {
         Self {
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn request_approve_issue_check_revoke() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Registry::load(dir.path());
+        let mut r = DeviceRegistry::load(dir.path());
         let (req, new) = r.request(ask("d1"), 0).unwrap();
         assert!(new && req.code.len() == 6);
         assert!(!r.request(ask("d1"), 1).unwrap().1, "same device reuses its pending request");
@@ -297,7 +297,7 @@ mod tests {
         r.revoke("d1", "operator", 5).unwrap();
         assert!(r.check_token("d1", "operator", &tok, 6).is_none());
         // Reloaded from disk, the state is the same.
-        let mut again = Registry::load(dir.path());
+        let mut again = DeviceRegistry::load(dir.path());
         assert!(again.paired.contains_key("d1"));
         assert!(again.check_token("d1", "operator", &tok, 7).is_none());
     }
@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn pending_requests_expire() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Registry::load(dir.path());
+        let mut r = DeviceRegistry::load(dir.path());
         let (req, _) = r.request(ask("d2"), 0).unwrap();
         assert!(r.approve(&req.request_id, PENDING_TTL_MS + 1).is_err());
     }
@@ -314,7 +314,7 @@ mod tests {
     fn a_corrupt_file_is_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(PAIRED_FILE), "{not json").unwrap();
-        let r = Registry::load(dir.path());
+        let r = DeviceRegistry::load(dir.path());
         assert!(r.paired.is_empty());
         assert!(
             std::fs::read_dir(dir.path()).unwrap().any(|e| e

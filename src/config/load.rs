@@ -173,7 +173,9 @@ fn parse(path: &Path, text: &str) -> Result<Value, Problem> {
     if text.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    let built = config::Config::builder().add_source(config::File::from_str(text, config::FileFormat::Json5)).build();
+    // `::config` is the layered-config crate, not this module.
+    let built =
+        ::config::Config::builder().add_source(::config::File::from_str(text, ::config::FileFormat::Json5)).build();
     let cfg = built.map_err(|e| syntax_problem(path, &e))?;
     cfg.try_deserialize::<Value>().map_err(|e| syntax_problem(path, &e))
 }

@@ -15,7 +15,7 @@ pub struct Config {
     /// The gateway process: listener, auth, TLS, reload and supervision.
     pub gateway: Gateway,
     /// Agent defaults: models, lanes, sandbox and tools.
-    pub agents: Agents,
+    pub agents: AgentsConfig,
     /// Messaging channels (Slack, Discord, ...).
     pub channels: Channels,
     /// Scheduled jobs.
@@ -25,7 +25,7 @@ pub struct Config {
     /// Memory index settings.
     pub memory: Memory,
     /// Log level, format and file.
-    pub logging: Logging,
+    pub logging: LoggingConfig,
     /// mDNS / Bonjour advertisement.
     pub discovery: Discovery,
 }
@@ -52,7 +52,7 @@ pub struct Gateway {
     /// How configuration changes are applied.
     pub reload: Reload,
     /// Restart budget of the supervisor.
-    pub supervisor: Supervisor,
+    pub supervisor: SupervisorConfig,
     /// Budget for a graceful stop (SIGTERM) before the process exits anyway.
     #[schemars(range(min = 100, max = 600000))]
     pub shutdown_timeout_ms: u64,
@@ -120,7 +120,7 @@ impl Default for Gateway {
             canvas_host: CanvasHost::default(),
             control_ui: ControlUi::default(),
             reload: Reload::default(),
-            supervisor: Supervisor::default(),
+            supervisor: SupervisorConfig::default(),
             shutdown_timeout_ms: 10_000,
             handshake_timeout_ms: 10_000,
             trusted_proxies: Vec::new(),
@@ -288,7 +288,7 @@ pub enum ReloadMode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct Supervisor {
+pub struct SupervisorConfig {
     /// Restarts allowed within `periodMs` before the gateway gives up (exit 70).
     #[schemars(range(max = 1000))]
     pub max_restarts: u32,
@@ -301,7 +301,7 @@ pub struct Supervisor {
     pub backoff_max_ms: u64,
 }
 
-impl Default for Supervisor {
+impl Default for SupervisorConfig {
     fn default() -> Self {
         Self { max_restarts: 5, period_ms: 60_000, backoff_initial_ms: 100, backoff_max_ms: 5_000 }
     }
@@ -309,7 +309,7 @@ impl Default for Supervisor {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct Agents {
+pub struct AgentsConfig {
     pub defaults: AgentDefaults,
 }
 
@@ -609,7 +609,7 @@ impl Default for Memory {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct Logging {
+pub struct LoggingConfig {
     pub level: LogLevel,
     /// Console format; when unset: pretty on a terminal, plain text otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -618,7 +618,7 @@ pub struct Logging {
     pub file: LogFile,
 }
 
-impl Default for Logging {
+impl Default for LoggingConfig {
     fn default() -> Self {
         Self { level: LogLevel::Info, format: None, file: LogFile::Enabled(true) }
     }

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-pub use registry::Registry;
+pub use registry::ChildRegistry;
 
 use self::budget::{FailureWindow, RestartBudget, Verdict};
 use crate::exit;

@@ -8,11 +8,11 @@ use actix::{Actor, Addr};
 use parking_lot::RwLock;
 
 #[derive(Default)]
-pub struct Registry {
+pub struct ChildRegistry {
     map: RwLock<HashMap<&'static str, Box<dyn Any + Send + Sync>>>,
 }
 
-impl Registry {
+impl ChildRegistry {
     pub(super) fn insert_any(&self, id: &'static str, addr: Box<dyn Any + Send + Sync>) {
         self.map.write().insert(id, addr);
     }
