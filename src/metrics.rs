@@ -2,13 +2,10 @@
 //! crate): counters updated where things happen (requests, errors, auth failures) and gauges
 //! read from the shared state at scrape time (lanes, connections, reloads, children, process).
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
-
-use crate::shared::Shared;
 
 pub struct Metrics {
     registry: Registry,
@@ -145,28 +142,23 @@ impl Metrics {
         self.auth_failures.with_label_values(&[&reason_label(message)]).inc();
     }
 
-    /// The exposition text, with the scrape-time values read from `s`.
-    pub fn render(&self, s: &Shared) -> String {
+    /// The exposition text, with the scrape-time values of `s`.
+    pub fn render(&self, s: &Scrape) -> String {
         let _one = self.scrape.lock();
-        for lane in crate::lanes::NAMED {
-            if let Some(l) = s.lanes.get(lane) {
-                let st = l.stats();
-                self.queue_depth.with_label_values(&[lane]).set(st.queued as i64);
-                self.lane_active.with_label_values(&[lane]).set(st.active as i64);
-                self.lane_rejected.with_label_values(&[lane]).set(st.rejected as i64);
-            }
+        for (lane, st) in &s.lanes {
+            self.queue_depth.with_label_values(&[lane]).set(st.queued as i64);
+            self.lane_active.with_label_values(&[lane]).set(st.active as i64);
+            self.lane_rejected.with_label_values(&[lane]).set(st.rejected as i64);
         }
-        self.connections_active.set(s.sessions.active() as i64);
-        catch_up(&self.connections_total, s.sessions.total.load(Ordering::Relaxed));
-        for (outcome, n) in
-            [("applied", &s.reloads.applied), ("unchanged", &s.reloads.unchanged), ("rejected", &s.reloads.rejected)]
-        {
-            catch_up(&self.reloads.with_label_values(&[outcome]), n.load(Ordering::Relaxed));
+        self.connections_active.set(s.connections_active as i64);
+        catch_up(&self.connections_total, s.connections_total);
+        for (outcome, n) in [("applied", s.reloads[0]), ("unchanged", s.reloads[1]), ("rejected", s.reloads[2])] {
+            catch_up(&self.reloads.with_label_values(&[outcome]), n);
         }
-        for c in s.children.read().iter() {
-            catch_up(&self.child_restarts.with_label_values(&[c.id]), c.restarts);
+        for (id, restarts) in &s.child_restarts {
+            catch_up(&self.child_restarts.with_label_values(&[id]), *restarts);
         }
-        self.rss.set(s.rss_bytes() as i64);
+        self.rss.set(s.rss_bytes as i64);
         if let Some(cpu) = cpu_seconds() {
             let seen = self.cpu.get();
             if cpu > seen {
@@ -178,6 +170,18 @@ impl Metrics {
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// What a scrape reports that other owners keep: handed in by the caller, so metrics reads
+/// no runtime state itself.
+pub struct Scrape {
+    pub lanes: Vec<(&'static str, crate::lanes::LaneStats)>,
+    pub connections_active: usize,
+    pub connections_total: u64,
+    /// Reloads applied, unchanged, rejected.
+    pub reloads: [u64; 3],
+    pub child_restarts: Vec<(&'static str, u64)>,
+    pub rss_bytes: u64,
 }
 
 /// Brings a counter up to a total kept elsewhere (monotonic; one scrape at a time).

@@ -9,11 +9,10 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
 
-use crate::actors::config::ConfigBus;
+use crate::actors::children::{ChildRegistry, ChildStatus};
 use crate::actors::hub::SessionHub;
-use crate::actors::supervisor::{ChildRegistry, ChildStatus};
 pub use crate::config::live::Live;
-use crate::config::live::{LiveConfig, LiveWriter};
+use crate::config::live::{ConfigBus, LiveConfig, LiveWriter};
 use crate::config::{LoadOptions, Loaded, Problem};
 use crate::lifecycle::PhaseCell;
 use crate::logging::Logging;
@@ -138,6 +137,19 @@ impl Shared {
                 tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use");
                 Some(format!("not reloaded: {e}"))
             }
+        }
+    }
+
+    /// The scrape-time values `/metrics` reports from the facts kept here.
+    pub fn scrape(&self) -> crate::metrics::Scrape {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::metrics::Scrape {
+            lanes: crate::lanes::NAMED.iter().filter_map(|n| Some((*n, self.lanes.get(n)?.stats()))).collect(),
+            connections_active: self.sessions.active(),
+            connections_total: self.sessions.total.load(Relaxed),
+            reloads: [&self.reloads.applied, &self.reloads.unchanged, &self.reloads.rejected].map(|c| c.load(Relaxed)),
+            child_restarts: self.children.read().iter().map(|c| (c.id, c.restarts)).collect(),
+            rss_bytes: self.rss_bytes(),
         }
     }
 

@@ -25,10 +25,7 @@ const KNOWN: &[(&str, &str)] = &[
     // Back-edges: domain -> runtime/edges.
     // Admission and the turn read Shared (lanes, config, paths, the hub as the event sink).
     ("agents::turn", "shared"),
-    ("metrics", "shared"), // the metrics render reads Shared
-    // Intra-runtime: the rest of the cycle once the back-edges above are cut.
-    ("shared", "actors::config"),           // Shared holds the ConfigBus
-    ("shared", "actors::supervisor"),       // Shared holds the Registry and ChildStatus
+    // Intra-runtime, no longer part of a cycle: the config actor names the listener to restart it.
     ("actors::config", "actors::listener"), // config restarts the listener by listener::ID
 ];
 

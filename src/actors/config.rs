@@ -11,7 +11,6 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::Utc;
 use notify::{EventKind, RecursiveMode, Watcher};
-use parking_lot::Mutex;
 
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, RestartInPlace, StartError, StopChild};
 use crate::config::diff::{Apply, ConfigDiff};
@@ -20,7 +19,7 @@ use crate::config::load::load_candidate;
 use crate::config::model::ReloadMode;
 use crate::config::{LoadOptions, Problem, load};
 use crate::protocol::ErrorShape;
-use crate::shared::{Live, ReloadRecord, Shared};
+use crate::shared::{ReloadRecord, Shared};
 use crate::state::{self, FILE_MODE};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -85,33 +84,7 @@ impl ReloadOutcome {
     }
 }
 
-/// Fact: a new config is live.
-#[derive(Clone)]
-pub struct ConfigChanged {
-    pub live: Arc<Live>,
-    pub diff: Arc<ConfigDiff>,
-}
-
-type Subscriber = Box<dyn Fn(&ConfigChanged) + Send + Sync>;
-
-/// Subscribers to [`ConfigChanged`]. Owned by [`Shared`] so subscriptions outlive any one
-/// ConfigActor incarnation.
-#[derive(Default)]
-pub struct ConfigBus {
-    subscribers: Mutex<Vec<Subscriber>>,
-}
-
-impl ConfigBus {
-    pub fn subscribe(&self, f: impl Fn(&ConfigChanged) + Send + Sync + 'static) {
-        self.subscribers.lock().push(Box::new(f));
-    }
-
-    fn publish(&self, ev: &ConfigChanged) {
-        for s in self.subscribers.lock().iter() {
-            s(ev);
-        }
-    }
-}
+pub use crate::config::live::{ConfigBus, ConfigChanged};
 
 /// Command: watch the current set of files again (the listener sends it once the TLS
 /// certificate files are known).

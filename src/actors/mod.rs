@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod bonjour;
+pub mod children;
 pub mod config;
 pub mod cron;
 pub mod hub;

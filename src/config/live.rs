@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::Loaded;
+use super::diff::ConfigDiff;
 
 /// A config generation as currently applied.
 #[derive(Debug)]
@@ -42,5 +43,34 @@ impl LiveWriter {
         let next = Arc::new(Live { loaded, generation: guard.generation + 1 });
         *guard = next.clone();
         next
+    }
+}
+
+/// Fact: a new config is live.
+#[derive(Clone)]
+pub struct ConfigChanged {
+    pub live: Arc<Live>,
+    pub diff: Arc<ConfigDiff>,
+}
+
+type Subscriber = Box<dyn Fn(&ConfigChanged) + Send + Sync>;
+
+/// Subscribers to [`ConfigChanged`]. Kept outside the ConfigActor so subscriptions outlive
+/// any one of its incarnations.
+#[derive(Default)]
+pub struct ConfigBus {
+    subscribers: Mutex<Vec<Subscriber>>,
+}
+
+impl ConfigBus {
+    pub fn subscribe(&self, f: impl Fn(&ConfigChanged) + Send + Sync + 'static) {
+        self.subscribers.lock().push(Box::new(f));
+    }
+
+    /// Only the ConfigActor publishes (it is the one writer of the live config).
+    pub fn publish(&self, ev: &ConfigChanged) {
+        for s in self.subscribers.lock().iter() {
+            s(ev);
+        }
     }
 }

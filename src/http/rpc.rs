@@ -147,5 +147,7 @@ pub async fn metrics(req: HttpRequest, state: State) -> HttpResponse {
     if let Err(refused) = endpoint_access(&req, &state, cfg.access, "metrics").await {
         return refused;
     }
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(&state))
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.scrape()))
 }

@@ -7,7 +7,6 @@
 //! panic's message travels to the supervisor with that incarnation's exit report.
 
 pub mod budget;
-pub mod registry;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -19,11 +18,11 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-pub use registry::ChildRegistry;
+pub use super::children::{ChildRegistry, ChildState, ChildStatus, Failure};
 
 use self::budget::{FailureWindow, RestartBudget, Verdict};
 use crate::exit;
@@ -231,32 +230,6 @@ fn failure_reason(asked_to_stop: bool, cause: &ExitCause) -> Option<String> {
         ExitCause::Stopped => "stopped unexpectedly".to_string(),
         ExitCause::Normal => "exited".to_string(),
     })
-}
-
-/// A child's state as shown in `/health`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChildState {
-    Starting,
-    Running,
-    Restarting,
-    Stopped,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Failure {
-    pub at: DateTime<Utc>,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChildStatus {
-    pub id: &'static str,
-    pub state: ChildState,
-    pub restarts: u64,
-    pub incarnation: u64,
-    pub last_failure: Option<Failure>,
 }
 
 struct Slot {
