@@ -104,6 +104,19 @@ fn answer(run: &Run) -> Reply {
     }
 }
 
+/// Follows the run's session, then submits it. Following first: the run's first events may
+/// come before `submit_as` returns.
+fn start(s: &Arc<Shared>, caller: &Caller, req: RunRequest, id: String) -> Result<Submitted, ErrorShape> {
+    follow(s, caller, &req.session_key);
+    agents::submit_as(s, req, id)
+}
+
+/// The same key again (a retry): this caller gets the run's events too, and its answer now.
+fn known(s: &Shared, caller: &Caller, run: &Run) -> Reply {
+    follow(s, caller, &run.session_key);
+    answer(run)
+}
+
 /// `agent`: `{runId, status:"accepted", acceptedAt, sessionKey}` now, the outcome later with
 /// the same request id. A key already in use answers once: `in_flight`, or the outcome.
 pub fn agent(s: &Arc<Shared>, caller: &Caller, p: &Params) -> (Reply, Option<Final>) {
@@ -123,17 +136,11 @@ pub fn agent(s: &Arc<Shared>, caller: &Caller, p: &Params) -> (Reply, Option<Fin
             lane: lane(p)?,
             origin: "agent".into(),
         };
-        // Before the run exists: its first events may come before `submit_as` returns.
-        follow(s, caller, &req.session_key);
-        agents::submit_as(s, req, id)
+        start(s, caller, req, id)
     })();
     match submitted {
         Err(e) => (Reply::Err(e, None), None),
-        // The same key again (a retry): this caller gets the run's events too.
-        Ok(Submitted::Known(run)) => {
-            follow(s, caller, &run.session_key);
-            (answer(&run), None)
-        }
+        Ok(Submitted::Known(run)) => (known(s, caller, &run), None),
         Ok(Submitted::Started(run)) => {
             let st = run.state();
             let accepted = json!({"runId": run.id, "status": "accepted", "acceptedAt": st.accepted_at,
@@ -178,16 +185,11 @@ pub fn chat_send(s: &Arc<Shared>, caller: &Caller, p: &Params) -> Reply {
             lane: "main",
             origin: "chat.send".into(),
         };
-        // Before the run exists: its first events may come before `submit_as` returns.
-        follow(s, caller, &req.session_key);
-        agents::submit_as(s, req, id)
+        start(s, caller, req, id)
     })();
     match submitted {
         Err(e) => Reply::Err(e, None),
-        Ok(Submitted::Known(run)) => {
-            follow(s, caller, &run.session_key);
-            answer(&run)
-        }
+        Ok(Submitted::Known(run)) => known(s, caller, &run),
         Ok(Submitted::Started(run)) => Reply::Ok(json!({"runId": run.id, "status": "started"})),
     }
 }
