@@ -8,6 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+
+/// The gateway binary: this build's, or `OPENCLAW_BENCH_BIN` (an earlier build, to compare
+/// two versions on the same machine in the same session).
+fn gateway_bin() -> String {
+    std::env::var("OPENCLAW_BENCH_BIN").unwrap_or_else(|_| BIN.to_string())
+}
 const COLD_RUNS: usize = 20;
 const SIGHUP_RUNS: usize = 100;
 const FILE_RUNS: usize = 20;
@@ -20,7 +26,7 @@ fn free_port() -> u16 {
 }
 
 fn spawn(state: &Path, port: u16) -> Child {
-    Command::new(BIN)
+    Command::new(gateway_bin())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", state)
@@ -202,6 +208,9 @@ fn main() {
     });
     let text = serde_json::to_string_pretty(&result).unwrap();
     println!("{text}");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/gateway.json");
+    // OPENCLAW_BENCH_OUT: somewhere else than the results file (a run of another build).
+    let out = std::env::var_os("OPENCLAW_BENCH_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/gateway.json"));
     std::fs::write(out, text + "\n").unwrap();
 }

@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openclaw::actors::children::ChildRegistry;
 use openclaw::actors::lane;
-use openclaw::actors::supervisor::Supervisor;
+use openclaw::actors::supervisor::{Supervisor, SupervisorHandles};
 use openclaw::config::env::EnvSnapshot;
+use openclaw::config::live::LiveConfig;
 use openclaw::config::{LoadOptions, Paths};
-use openclaw::shared::Shared;
+use openclaw::lanes::Lanes;
 
 const SEQ_JOBS: usize = 20_000;
 const THROUGHPUT_JOBS: usize = 400_000;
@@ -45,9 +47,8 @@ fn main() {
         require_file: false,
     };
     let loaded = openclaw::config::load(&opts).expect("default config");
-    let (shared, _config_writer) = Shared::new(loaded, opts, None);
     let system = actix::System::new();
-    let results = system.block_on(run(shared));
+    let results = system.block_on(run(loaded));
     let out = serde_json::json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -58,15 +59,30 @@ fn main() {
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }
 
-async fn run(shared: Arc<Shared>) -> serde_json::Value {
+/// Only what a lane child needs: its lanes, the phase, the config, under a supervisor.
+async fn run(loaded: openclaw::config::Loaded) -> serde_json::Value {
     use actix::Actor;
-    Supervisor::new(vec![lane::spec("lane.main")], shared.clone()).start();
+    let lanes = Arc::new(Lanes::new(&loaded.config));
+    let (config, _writer) = LiveConfig::new(loaded);
+    let (phase_writer, _reload, phase) = openclaw::lifecycle::phase();
+    let registry = Arc::new(ChildRegistry::default());
+    let (stopping, _) = openclaw::topic::topic();
+    let handles = SupervisorHandles {
+        config: config.clone(),
+        phase: phase_writer,
+        listen: tokio::sync::watch::channel(Vec::new()).1,
+        children: tokio::sync::watch::channel(Vec::new()).0,
+        registry: registry.clone(),
+        stopping,
+    };
+    let lane_handles = lane::LaneHandles { lanes: lanes.clone(), phase, config };
+    Supervisor::new(vec![lane::spec("lane.main", lane_handles)], handles).start();
     let t0 = Instant::now();
-    while shared.registry.get::<lane::LaneActor>("lane.main").is_none() {
+    while registry.get::<lane::LaneActor>("lane.main").is_none() {
         assert!(t0.elapsed() < Duration::from_secs(5), "the lane actor did not start");
         actix_rt::time::sleep(Duration::from_millis(1)).await;
     }
-    let main = shared.lanes.get("main").unwrap().clone();
+    let main = lanes.get("main").unwrap().clone();
 
     // 1. Dispatch overhead: one job at a time on an idle lane, enqueue -> slot granted.
     let mut lat = Vec::with_capacity(SEQ_JOBS);

@@ -429,5 +429,9 @@ fn main() {
     });
     let text = serde_json::to_string_pretty(&result).unwrap();
     println!("{text}");
-    std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/ws.json"), text + "\n").unwrap();
+    // OPENCLAW_BENCH_OUT: somewhere else than the results file (a run of another build).
+    let out = std::env::var_os("OPENCLAW_BENCH_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/ws.json"));
+    std::fs::write(out, text + "\n").unwrap();
 }

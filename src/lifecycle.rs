@@ -1,5 +1,6 @@
 //! Lifecycle phases, mirrored to `/readyz` and to systemd through sd_notify.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use sd_notify::NotifyState;
@@ -37,46 +38,74 @@ impl Phase {
     }
 }
 
-/// The current phase, shared by every thread.
+/// The phase cell behind the three handles below.
 #[derive(Debug, Default)]
-pub struct PhaseCell {
+struct PhaseCell {
     phase: AtomicU8,
     service: AtomicBool,
 }
 
-impl PhaseCell {
-    pub fn get(&self) -> Phase {
-        Phase::from_u8(self.phase.load(Ordering::Acquire))
-    }
+/// Reads the phase (anyone: probes, `/health`, lanes).
+#[derive(Debug, Clone)]
+pub struct PhaseView(Arc<PhaseCell>);
 
+/// Moves the phase through start, ready, draining and stopped: the supervisor's alone.
+#[derive(Debug)]
+pub struct PhaseWriter(Arc<PhaseCell>);
+
+/// Moves Ready <-> Reloading and nothing else: the ConfigActor's.
+#[derive(Debug)]
+pub struct ReloadPhase(Arc<PhaseCell>);
+
+/// A new phase (Starting) and its handles.
+pub fn phase() -> (PhaseWriter, ReloadPhase, PhaseView) {
+    let cell = Arc::new(PhaseCell::default());
+    (PhaseWriter(cell.clone()), ReloadPhase(cell.clone()), PhaseView(cell))
+}
+
+impl PhaseView {
+    pub fn get(&self) -> Phase {
+        self.0.get()
+    }
+}
+
+impl PhaseWriter {
     /// Marks this gateway as the process's service (`openclaw gateway`): from now on phase
     /// changes go to systemd. A gateway embedded in another process (a test) is not the
     /// service manager's unit, so it never speaks for the process.
     pub fn serve_as_service(&self) {
-        self.service.store(true, Ordering::Release);
+        self.0.service.store(true, Ordering::Release);
     }
 
     /// Whether this gateway is the process's service (see `serve_as_service`).
     pub fn is_service(&self) -> bool {
-        self.service.load(Ordering::Acquire)
+        self.0.service.load(Ordering::Acquire)
     }
 
     /// Moves to `next` and tells systemd.
     pub fn set(&self, next: Phase, status: &str) {
-        let prev = Phase::from_u8(self.phase.swap(next as u8, Ordering::AcqRel));
+        let prev = Phase::from_u8(self.0.phase.swap(next as u8, Ordering::AcqRel));
         if prev != next {
-            self.announce(next, status);
+            self.0.announce(next, status);
         }
     }
+}
 
+impl ReloadPhase {
     /// Ready -> Reloading; false (and no change) in any other phase.
     pub fn begin_reload(&self, status: &str) -> bool {
-        self.transition(Phase::Ready, Phase::Reloading, status)
+        self.0.transition(Phase::Ready, Phase::Reloading, status)
     }
 
     /// Reloading -> Ready, unless a shutdown began meanwhile.
     pub fn end_reload(&self, status: &str) {
-        self.transition(Phase::Reloading, Phase::Ready, status);
+        self.0.transition(Phase::Reloading, Phase::Ready, status);
+    }
+}
+
+impl PhaseCell {
+    fn get(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::Acquire))
     }
 
     fn transition(&self, from: Phase, to: Phase, status: &str) -> bool {
@@ -88,7 +117,7 @@ impl PhaseCell {
     }
 
     fn announce(&self, phase: Phase, status: &str) {
-        if self.is_service() {
+        if self.service.load(Ordering::Acquire) {
             announce(phase, status);
         }
     }
@@ -176,17 +205,17 @@ mod tests {
 
     #[test]
     fn reloads_start_only_when_ready_and_never_undo_a_shutdown() {
-        let p = PhaseCell::default();
+        let (w, r, p) = phase();
         assert_eq!(p.get(), Phase::Starting);
-        assert!(!p.begin_reload("x"), "no reload while starting");
-        p.set(Phase::Ready, "x");
-        assert!(p.begin_reload("x"));
+        assert!(!r.begin_reload("x"), "no reload while starting");
+        w.set(Phase::Ready, "x");
+        assert!(r.begin_reload("x"));
         assert!(p.get().is_ready(), "a reload keeps serving");
-        p.end_reload("x");
+        r.end_reload("x");
         assert_eq!(p.get(), Phase::Ready);
-        assert!(p.begin_reload("x"));
-        p.set(Phase::Draining, "x");
-        p.end_reload("x");
+        assert!(r.begin_reload("x"));
+        w.set(Phase::Draining, "x");
+        r.end_reload("x");
         assert_eq!(p.get(), Phase::Draining, "a reload ending during shutdown leaves it draining");
         assert!(!p.get().is_ready());
     }

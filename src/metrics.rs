@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics`, text exposition format 0.0.4 through the `prometheus`
 //! crate): counters updated where things happen (requests, errors, auth failures) and gauges
-//! read from the shared state at scrape time (lanes, connections, reloads, children, process).
+//! read at scrape time from the facts their owners publish (lanes, connections, reloads, children, process).
 
 use std::time::Duration;
 
@@ -121,8 +121,8 @@ pub fn reason_label(message: &str) -> String {
 }
 
 impl Metrics {
-    /// One RPC request answered after `took`, with `error` code when it failed.
-    pub fn observe(&self, method: &str, took: Duration, error: Option<&crate::protocol::ErrorShape>) {
+    /// One RPC request answered after `took`, with its error code when it failed.
+    pub fn observe(&self, method: &str, took: Duration, error: Option<crate::protocol::ErrorCode>) {
         // Unknown methods share one label, so clients cannot grow the series without bound.
         let (label, cell) = match self.per_method.get_key_value(method) {
             Some((k, c)) => (*k, c),
@@ -132,8 +132,8 @@ impl Metrics {
             .get_or_init(|| (self.requests.with_label_values(&[label]), self.durations.with_label_values(&[label])));
         count.inc();
         time.observe(took.as_secs_f64());
-        if let Some(e) = error {
-            let code = serde_json::to_value(e.code).ok().and_then(|v| v.as_str().map(str::to_string));
+        if let Some(code) = error {
+            let code = serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_string));
             self.errors.with_label_values(&[code.as_deref().unwrap_or("UNKNOWN")]).inc();
         }
     }

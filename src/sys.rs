@@ -1,4 +1,5 @@
-//! Small facts about the machine and formats every layer uses: the host name, hex, the clock.
+//! Small facts about the machine and formats every layer uses: the host name, hex, the clock,
+//! this process's resident memory.
 
 /// This machine's host name ("localhost" if the kernel will not say).
 pub fn hostname() -> String {
@@ -20,6 +21,25 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Wall-clock milliseconds since the Unix epoch (the wire's timestamps).
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// This process's resident set size in bytes, sampled at most once a second (no file read
+/// per request: `/health` and `/metrics` both report it).
+pub fn rss_bytes() -> u64 {
+    static LAST: parking_lot::Mutex<(Option<std::time::Instant>, u64)> = parking_lot::Mutex::new((None, 0));
+    let mut guard = LAST.lock();
+    if guard.0.is_none_or(|t| t.elapsed().as_secs() >= 1) {
+        *guard = (Some(std::time::Instant::now()), read_rss().unwrap_or(guard.1));
+    }
+    guard.1
+}
+
+fn read_rss() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * page.max(1) as u64)
 }
 
 #[cfg(test)]

@@ -15,55 +15,28 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use serde_json::{Value, json};
 
 use super::hub::Push;
+use super::hub::SessionHub;
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use crate::auth::peer::Peer;
 use crate::auth::policy::{self, AuthError, ConnectRequest, Effect, Grant, Now, Outcome, Secrets};
 use crate::auth::ratelimit::RateLimiter;
 use crate::auth::registry::{DeviceRegistry, PendingRequest};
 use crate::auth::secret::{self, Secret};
+use crate::config::LoadOptions;
+use crate::config::live::LiveConfig;
 use crate::config::model::AuthMode;
 use crate::exit;
+use crate::metrics::Metrics;
 use crate::protocol::connect::ConnectParams;
-use crate::protocol::{ErrorCode, ErrorShape, close, scope};
-use crate::shared::Shared;
+use crate::protocol::scope;
 use crate::sys::now_ms;
+use tokio::sync::watch;
 
 pub const ID: &str = "auth";
 
-/// A refusal: the error to answer and the close code.
-#[derive(Debug, Clone)]
-pub struct Denial {
-    pub error: ErrorShape,
-    pub close: u16,
-}
-
-/// The one place an [`AuthError`] becomes a wire error: codes, the `unauthorized: ` prefix,
-/// details and the close code.
-pub fn to_wire(e: &AuthError) -> Denial {
-    let message = e.to_string();
-    let error = match e {
-        AuthError::RateLimited { retry_after_ms } => {
-            ErrorShape::new(ErrorCode::RateLimited, message).retry_after(*retry_after_ms)
-        }
-        AuthError::DeviceProof(_) => ErrorShape::invalid(message),
-        AuthError::TokenMissing { .. }
-        | AuthError::TokenMismatch
-        | AuthError::PasswordMissing
-        | AuthError::PasswordMismatch
-        | AuthError::DeviceTokenMismatch
-        | AuthError::TailscaleIdentityRequired { .. } => ErrorShape::invalid(format!("unauthorized: {message}")),
-        AuthError::DeviceIdentityRequired => ErrorShape::new(ErrorCode::NotPaired, message),
-        AuthError::PairingRequired { request_id, code } => {
-            ErrorShape::new(ErrorCode::NotPaired, message).with_details(json!({"requestId": request_id, "code": code}))
-        }
-        AuthError::Registry(_) => ErrorShape::unavailable(message),
-    };
-    Denial { error, close: close::POLICY }
-}
-
 /// Command: authenticate a WebSocket `connect`.
 #[derive(Message)]
-#[rtype(result = "Result<Grant, Denial>")]
+#[rtype(result = "Result<Grant, AuthError>")]
 pub struct Authenticate {
     pub params: ConnectParams,
     pub peer: Peer,
@@ -73,16 +46,22 @@ pub struct Authenticate {
 
 /// Command: authenticate an HTTP request (`Authorization: Bearer <token or password>`).
 #[derive(Message)]
-#[rtype(result = "Result<Grant, Denial>")]
+#[rtype(result = "Result<Grant, AuthError>")]
 pub struct AuthenticateBearer {
     pub bearer: Option<String>,
     pub peer: Peer,
     pub tailscale_user: Option<String>,
 }
 
+/// A device command the registry refused (unknown request or device, a registry that cannot
+/// be written); the message says which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeviceRefused(pub String);
+
 /// Device registry commands (the `device.*` methods).
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<Value, DeviceRefused>")]
 pub enum DeviceCommand {
     List,
     Approve { request: String },
@@ -128,8 +107,20 @@ impl TokenWatch {
     }
 }
 
+/// What the AuthActor reads and reaches.
+pub struct AuthHandles {
+    pub config: LiveConfig,
+    /// The state directory (devices, the generated token, rotation grace).
+    pub options: Arc<LoadOptions>,
+    /// The listener's addresses (`none` is refused beyond loopback).
+    pub listen: watch::Receiver<Vec<std::net::SocketAddr>>,
+    pub metrics: Arc<Metrics>,
+    /// Pairing events, and closing the sessions of a revoked device.
+    pub sessions: Arc<SessionHub>,
+}
+
 pub struct AuthActor {
-    shared: Arc<Shared>,
+    h: Arc<AuthHandles>,
     secrets: Secrets,
     token_watch: TokenWatch,
     limiter: RateLimiter,
@@ -138,18 +129,18 @@ pub struct AuthActor {
 }
 
 /// Resolves the secrets for the live config; `none` on a non-loopback bind is refused.
-fn resolve(shared: &Shared) -> Result<(Option<Secret>, Option<Secret>), StartError> {
-    let live = shared.config();
+fn resolve(h: &AuthHandles) -> Result<(Option<Secret>, Option<Secret>), StartError> {
+    let live = h.config.get();
     let loaded = &live.loaded;
     let auth = &loaded.config.gateway.auth;
-    let paths = &shared.load_options.paths;
+    let paths = &h.options.paths;
     let bad = |m: String| StartError::new(exit::CONFIG, m);
     match auth.mode {
         AuthMode::None => {
             tracing::warn!(
                 "gateway.auth.mode is \"none\": any process of any local user can control this gateway; set gateway.auth.mode to token"
             );
-            let listen = shared.listen.read().clone();
+            let listen = h.listen.borrow().clone();
             let wanted = crate::net::resolve(&loaded.config.gateway).map_err(|e| bad(e.message))?;
             if wanted.iter().chain(listen.iter()).any(|a| !a.ip().is_loopback()) {
                 return Err(bad(
@@ -176,12 +167,13 @@ fn resolve(shared: &Shared) -> Result<(Option<Secret>, Option<Secret>), StartErr
     }
 }
 
-pub fn spec() -> ChildSpec {
-    ChildSpec::permanent(ID, Duration::from_secs(2), |cx: &ChildContext| -> Result<Child, StartError> {
-        let (token, password) = resolve(&cx.shared)?;
-        let registry = DeviceRegistry::load(&cx.shared.load_options.paths.state_dir.join("devices"));
+pub fn spec(handles: AuthHandles) -> ChildSpec {
+    let handles = Arc::new(handles);
+    ChildSpec::permanent(ID, Duration::from_secs(2), move |cx: &ChildContext| -> Result<Child, StartError> {
+        let (token, password) = resolve(&handles)?;
+        let registry = DeviceRegistry::load(&handles.options.paths.state_dir.join("devices"));
         let mut actor = AuthActor {
-            shared: cx.shared.clone(),
+            h: handles.clone(),
             secrets: Secrets { token, previous: None, password },
             token_watch: TokenWatch::Off,
             limiter: RateLimiter::default(),
@@ -218,13 +210,13 @@ fn watch_token_file(file: &Path, addr: Addr<AuthActor>) -> notify::Result<notify
 impl AuthActor {
     /// How long a replaced token stays valid: what `token rotate` asked for, else the config.
     fn grace(&self) -> Duration {
-        crate::auth::secret::rotation_grace(&self.shared.load_options.paths.state_dir).unwrap_or_else(|| {
-            Duration::from_millis(self.shared.config().loaded.config.gateway.auth.previous_token_grace_ms)
+        crate::auth::secret::rotation_grace(&self.h.options.paths.state_dir).unwrap_or_else(|| {
+            Duration::from_millis(self.h.config.get().loaded.config.gateway.auth.previous_token_grace_ms)
         })
     }
 
     fn mode(&self) -> AuthMode {
-        self.shared.config().loaded.config.gateway.auth.mode
+        self.h.config.get().loaded.config.gateway.auth.mode
     }
 
     /// Follows the file the token comes from (none, or another one after a config reload).
@@ -268,35 +260,35 @@ impl AuthActor {
         }
     }
 
-    fn rate_limit(&mut self, peer: &Peer) -> Result<(), Denial> {
-        let cfg = self.shared.config().loaded.config.gateway.auth.rate_limit.clone();
+    fn rate_limit(&mut self, peer: &Peer) -> Result<(), AuthError> {
+        let cfg = self.h.config.get().loaded.config.gateway.auth.rate_limit.clone();
         let Some(ip) = peer.ip else { return Ok(()) };
-        let metrics = &self.shared.metrics;
+        let metrics = &self.h.metrics;
         self.limiter.check(ip, Instant::now(), &cfg).map_err(|wait| {
             metrics.auth_failed("rate limited");
-            to_wire(&AuthError::RateLimited { retry_after_ms: wait.as_millis() as u64 })
+            AuthError::RateLimited { retry_after_ms: wait.as_millis() as u64 }
         })
     }
 
     fn failed(&mut self, peer: &Peer, reason: &str) {
-        let cfg = self.shared.config().loaded.config.gateway.auth.rate_limit.clone();
+        let cfg = self.h.config.get().loaded.config.gateway.auth.rate_limit.clone();
         if let Some(ip) = peer.ip
             && let Some(lock) = self.limiter.fail(ip, Instant::now(), &cfg)
         {
             tracing::warn!(ip = %ip, lockout_ms = lock.as_millis() as u64, "address locked out after repeated authentication failures");
         }
         tracing::info!(ip = ?peer.ip, reason = %reason, "authentication failed");
-        self.shared.metrics.auth_failed(reason);
+        self.h.metrics.auth_failed(reason);
     }
 
     /// Performs a decision's effects and answers it.
-    fn settle(&mut self, peer: &Peer, outcome: Outcome) -> Result<Grant, Denial> {
-        let answer = outcome.result.map_err(|e| to_wire(&e));
+    fn settle(&mut self, peer: &Peer, outcome: Outcome) -> Result<Grant, AuthError> {
+        let answer = outcome.result;
         for effect in outcome.effects {
             match effect {
                 Effect::Failed => {
-                    let reason = answer.as_ref().err().map_or("", |d| d.error.message.as_str());
-                    self.failed(peer, reason);
+                    let reason = answer.as_ref().err().map(ToString::to_string).unwrap_or_default();
+                    self.failed(peer, &reason);
                 }
                 Effect::Succeeded => {
                     if let Some(ip) = peer.ip {
@@ -313,7 +305,7 @@ impl AuthActor {
         answer
     }
 
-    fn authenticate(&mut self, m: Authenticate) -> Result<Grant, Denial> {
+    fn authenticate(&mut self, m: Authenticate) -> Result<Grant, AuthError> {
         self.poll_token_file();
         self.rate_limit(&m.peer)?;
         let req = ConnectRequest {
@@ -326,7 +318,7 @@ impl AuthActor {
         self.settle(&m.peer, outcome)
     }
 
-    fn authenticate_bearer(&mut self, m: AuthenticateBearer) -> Result<Grant, Denial> {
+    fn authenticate_bearer(&mut self, m: AuthenticateBearer) -> Result<Grant, AuthError> {
         self.poll_token_file();
         self.rate_limit(&m.peer)?;
         let outcome = policy::authenticate_bearer(
@@ -342,7 +334,7 @@ impl AuthActor {
 
     fn pairing_requested(&self, req: &PendingRequest) {
         tracing::info!(device = %req.ask.device_id, request = %req.request_id, code = %req.code, "pairing requested; approve with `openclaw devices approve {}`", req.request_id);
-        self.shared.sessions.broadcast(Push::Event {
+        self.h.sessions.broadcast(Push::Event {
             name: "device.pair.requested",
             payload: Arc::new(serde_json::to_value(req).unwrap_or_default()),
             droppable: false,
@@ -351,7 +343,7 @@ impl AuthActor {
     }
 
     fn resolved(&self, request_id: &str, device_id: &str, decision: &str) {
-        self.shared.sessions.broadcast(Push::Event {
+        self.h.sessions.broadcast(Push::Event {
             name: "device.pair.resolved",
             payload: Arc::new(
                 json!({"requestId": request_id, "deviceId": device_id, "decision": decision, "ts": now_ms()}),
@@ -361,9 +353,11 @@ impl AuthActor {
         });
     }
 
-    fn device_command(&mut self, cmd: DeviceCommand) -> Result<Value, ErrorShape> {
+    fn device_command(&mut self, cmd: DeviceCommand) -> Result<Value, DeviceRefused> {
         let now = now_ms();
-        let fail = ErrorShape::invalid;
+        fn fail(e: impl std::fmt::Display) -> DeviceRefused {
+            DeviceRefused(e.to_string())
+        }
         match cmd {
             DeviceCommand::List => {
                 self.registry.prune(now);
@@ -408,7 +402,7 @@ impl AuthActor {
             }
             DeviceCommand::Revoke { device_id, role } => {
                 self.registry.revoke(&device_id, &role, now).map_err(fail)?;
-                self.shared.sessions.close_device(&device_id, &role, "device token revoked");
+                self.h.sessions.close_device(&device_id, &role, "device token revoked");
                 Ok(json!({"ok": true, "deviceId": device_id, "role": role, "revokedAtMs": now}))
             }
         }
@@ -421,7 +415,7 @@ impl Actor for AuthActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Keep the limiter and the pending list small.
         ctx.run_interval(Duration::from_secs(60), |act, _| {
-            let cfg = act.shared.config().loaded.config.gateway.auth.rate_limit.clone();
+            let cfg = act.h.config.get().loaded.config.gateway.auth.rate_limit.clone();
             act.limiter.prune(Instant::now(), &cfg);
             act.registry.prune(now_ms());
         });
@@ -429,7 +423,7 @@ impl Actor for AuthActor {
 }
 
 impl Handler<Authenticate> for AuthActor {
-    type Result = Result<Grant, Denial>;
+    type Result = Result<Grant, AuthError>;
 
     fn handle(&mut self, m: Authenticate, _: &mut Context<Self>) -> Self::Result {
         self.authenticate(m)
@@ -437,7 +431,7 @@ impl Handler<Authenticate> for AuthActor {
 }
 
 impl Handler<AuthenticateBearer> for AuthActor {
-    type Result = Result<Grant, Denial>;
+    type Result = Result<Grant, AuthError>;
 
     fn handle(&mut self, m: AuthenticateBearer, _: &mut Context<Self>) -> Self::Result {
         self.authenticate_bearer(m)
@@ -445,7 +439,7 @@ impl Handler<AuthenticateBearer> for AuthActor {
 }
 
 impl Handler<DeviceCommand> for AuthActor {
-    type Result = Result<Value, ErrorShape>;
+    type Result = Result<Value, DeviceRefused>;
 
     fn handle(&mut self, cmd: DeviceCommand, _: &mut Context<Self>) -> Self::Result {
         self.device_command(cmd)
@@ -457,7 +451,7 @@ impl Handler<AuthConfigChanged> for AuthActor {
 
     fn handle(&mut self, _: AuthConfigChanged, ctx: &mut Context<Self>) {
         let grace = self.grace();
-        match resolve(&self.shared) {
+        match resolve(&self.h) {
             Ok((token, password)) => {
                 self.secrets.replace_token(token, grace, Instant::now());
                 self.secrets.password = password;
@@ -490,44 +484,5 @@ impl Handler<StopChild> for AuthActor {
 
     fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
         ctx.stop();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn wire(e: AuthError) -> Value {
-        let d = to_wire(&e);
-        assert_eq!(d.close, close::POLICY);
-        serde_json::to_value(d.error).unwrap()
-    }
-
-    #[test]
-    fn refusals_keep_their_codes_and_messages_on_the_wire() {
-        assert_eq!(
-            wire(AuthError::TokenMissing { hint: "the gateway's --token flag".into() }),
-            json!({"code": "INVALID_REQUEST", "message": "unauthorized: gateway token missing (provide gateway auth token; the gateway reads it from the gateway's --token flag; `openclaw dashboard` on the gateway host prints a tokenized URL)"})
-        );
-        assert_eq!(
-            wire(AuthError::DeviceTokenMismatch)["message"],
-            "unauthorized: device token mismatch (rotate/reissue device token)"
-        );
-        assert_eq!(
-            wire(AuthError::DeviceProof(crate::auth::device::DeviceError::NonceMismatch)),
-            json!({"code": "INVALID_REQUEST", "message": "device nonce mismatch"})
-        );
-        assert_eq!(
-            wire(AuthError::PairingRequired { request_id: "r1".into(), code: "123456".into() }),
-            json!({"code": "NOT_PAIRED", "message": "pairing required", "details": {"requestId": "r1", "code": "123456"}})
-        );
-        assert_eq!(
-            wire(AuthError::RateLimited { retry_after_ms: 1500 }),
-            json!({"code": "RATE_LIMITED", "message": "too many failed authentication attempts; retry in 2s", "retryable": true, "retryAfterMs": 1500})
-        );
-        assert_eq!(
-            wire(AuthError::Registry("disk full".into())),
-            json!({"code": "UNAVAILABLE", "message": "disk full"})
-        );
     }
 }

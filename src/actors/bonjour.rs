@@ -19,8 +19,11 @@ use zeroconf::{EventLoop, MdnsService, ServiceType, TxtRecord};
 use super::supervisor::budget::backoff_delay;
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use crate::config::Config;
+use crate::config::LoadOptions;
+use crate::config::live::LiveConfig;
 use crate::config::model::MdnsMode;
-use crate::shared::Shared;
+use crate::net::tls::TlsStore;
+use tokio::sync::watch;
 
 pub const ID: &str = "bonjour";
 pub const SERVICE: &str = "openclaw-gw";
@@ -112,8 +115,29 @@ struct Registered {
     _service: MdnsService,
 }
 
+/// The advertisement's state, as `/health` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum MdnsState {
+    Starting,
+    Off { reason: String },
+    Registering { name: String },
+    Unavailable { reason: String },
+    Advertised { name: String, port: u16, txt: serde_json::Map<String, serde_json::Value> },
+}
+
+/// What the BonjourActor reads, and the state it alone publishes.
+pub struct BonjourHandles {
+    pub config: LiveConfig,
+    /// `OPENCLAW_DISABLE_BONJOUR` in the environment snapshot.
+    pub options: Arc<LoadOptions>,
+    pub listen: watch::Receiver<Vec<SocketAddr>>,
+    pub tls: watch::Receiver<Option<Arc<TlsStore>>>,
+    pub state: watch::Sender<MdnsState>,
+}
+
 pub struct BonjourActor {
-    shared: Arc<Shared>,
+    h: std::rc::Rc<BonjourHandles>,
     current: Option<Registered>,
     /// Looked up once: `tailscale` is a process to run, not something to ask every check.
     tailnet: Option<String>,
@@ -132,10 +156,11 @@ pub struct BonjourActor {
 #[rtype(result = "()")]
 pub struct Readvertise;
 
-pub fn spec() -> ChildSpec {
-    ChildSpec::permanent(ID, Duration::from_secs(2), |cx: &ChildContext| -> Result<Child, StartError> {
+pub fn spec(handles: BonjourHandles) -> ChildSpec {
+    let handles = std::rc::Rc::new(handles);
+    ChildSpec::permanent(ID, Duration::from_secs(2), move |cx: &ChildContext| -> Result<Child, StartError> {
         let actor = BonjourActor {
-            shared: cx.shared.clone(),
+            h: handles.clone(),
             current: None,
             tailnet: tailnet_dns(),
             outcome: Arc::default(),
@@ -154,16 +179,15 @@ fn avahi_pid() -> Option<String> {
 }
 
 impl BonjourActor {
-    fn state(&self, v: serde_json::Value) {
-        *self.shared.mdns.write() = v;
+    fn state(&self, v: MdnsState) {
+        self.h.state.send_replace(v);
     }
 
     fn check(&mut self) {
-        let live = self.shared.config();
-        let env_disabled =
-            self.shared.load_options.env.get("OPENCLAW_DISABLE_BONJOUR").is_some_and(crate::config::env::truthy);
-        let listen = self.shared.listen.read().clone();
-        let fp = self.shared.tls.read().as_ref().map(|t| t.fingerprint());
+        let live = self.h.config.get();
+        let env_disabled = self.h.options.env.get("OPENCLAW_DISABLE_BONJOUR").is_some_and(crate::config::env::truthy);
+        let listen = self.h.listen.borrow().clone();
+        let fp = self.h.tls.borrow().as_ref().map(|t| t.fingerprint());
         let wanted = plan(
             &live.loaded.config,
             env_disabled,
@@ -184,7 +208,7 @@ impl BonjourActor {
                 if self.current.take().is_some() {
                     tracing::info!(reason = %reason, "mDNS advertisement withdrawn");
                 }
-                self.state(json!({"state": "off", "reason": reason}));
+                self.state(MdnsState::Off { reason });
             }
             Ok(advert) => {
                 if self.current.as_ref().is_some_and(|c| c.advert == advert) {
@@ -227,7 +251,7 @@ impl BonjourActor {
                 self.failures = 0;
                 self.retry_at = None;
                 self.warned = false;
-                self.state(json!({"state": "registering", "name": name}));
+                self.state(MdnsState::Registering { name: name.clone() });
                 self.current = Some(Registered { advert, name, avahi_pid, event_loop, _service: service });
             }
             Err(e) => {
@@ -235,7 +259,7 @@ impl BonjourActor {
                     tracing::warn!(error = %e, "mDNS advertisement unavailable (is avahi-daemon running?); retrying in the background");
                     self.warned = true;
                 }
-                self.state(json!({"state": "unavailable", "reason": e.to_string()}));
+                self.state(MdnsState::Unavailable { reason: e.to_string() });
                 self.retry_later();
             }
         }
@@ -257,9 +281,8 @@ impl BonjourActor {
         match outcome {
             Some(Ok(name)) => {
                 tracing::info!(name = %name, port = cur.advert.port, "advertised over mDNS");
-                let txt: serde_json::Map<String, serde_json::Value> =
-                    cur.advert.txt.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-                self.state(json!({"state": "advertised", "name": name, "port": cur.advert.port, "txt": txt}));
+                let txt = cur.advert.txt.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                self.state(MdnsState::Advertised { name: name.clone(), port: cur.advert.port, txt });
             }
             Some(Err(e)) if e.to_lowercase().contains("collision") => {
                 self.collisions += 1;

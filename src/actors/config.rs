@@ -2,9 +2,10 @@
 //! sends the same [`ReloadConfig`]; the actor builds the new config completely, diffs it,
 //! swaps it in and publishes [`ConfigChanged`], or keeps the old one and reports why.
 
-use crate::config::live::LiveWriter;
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,14 +16,17 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, RestartInPlace, StartError, StopChild};
 use crate::config::diff::{Apply, ConfigDiff};
 use crate::config::edit;
+use crate::config::live::{LiveConfig, LiveWriter, ReloadFacts, ReloadRecord};
 use crate::config::load::load_candidate;
 use crate::config::model::ReloadMode;
 use crate::config::{LoadOptions, Problem, load};
-use crate::protocol::ErrorShape;
-use crate::shared::{ReloadRecord, Shared};
+use crate::lifecycle::ReloadPhase;
+use crate::net::tls::TlsStore;
 use crate::state::{self, FILE_MODE};
+use crate::topic::Publisher;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 pub const ID: &str = "config";
 
@@ -84,7 +88,7 @@ impl ReloadOutcome {
     }
 }
 
-pub use crate::config::live::{ConfigBus, ConfigChanged};
+pub use crate::config::live::ConfigChanged;
 
 /// Command: watch the current set of files again (the listener sends it once the TLS
 /// certificate files are known).
@@ -111,10 +115,26 @@ struct FileChanged;
 #[rtype(result = "()")]
 pub struct InjectPanic;
 
-pub struct ConfigActor {
-    shared: Arc<Shared>,
+/// What the ConfigActor reads, and the facts it alone writes (kept by its spec, so every
+/// incarnation gets the same ones).
+pub struct ConfigHandles {
     /// The only write handle on the live config.
-    writer: Arc<LiveWriter>,
+    pub writer: LiveWriter,
+    pub config: LiveConfig,
+    /// What reloads start from (paths, environment snapshot, flags).
+    pub options: Arc<LoadOptions>,
+    pub changes: Publisher<ConfigChanged>,
+    pub reloads: watch::Sender<ReloadFacts>,
+    pub phase: ReloadPhase,
+    /// The listener's certificate (a renewal is a reload) and addresses (the status line).
+    pub tls: watch::Receiver<Option<Arc<TlsStore>>>,
+    pub listen: watch::Receiver<Vec<SocketAddr>>,
+    /// The child rebuilt in place when listener settings change.
+    pub listener: &'static str,
+}
+
+pub struct ConfigActor {
+    h: Rc<ConfigHandles>,
     supervisor: Addr<super::supervisor::Supervisor>,
     watcher: Option<notify::RecommendedWatcher>,
     watched: Vec<PathBuf>,
@@ -125,12 +145,11 @@ pub struct ConfigActor {
 /// The child spec: a permanent child that starts from the live config (never from a
 /// half-applied state) and re-arms its file watcher. Every incarnation gets the config's
 /// one write handle.
-pub fn spec(writer: LiveWriter) -> ChildSpec {
-    let writer = Arc::new(writer);
+pub fn spec(handles: ConfigHandles) -> ChildSpec {
+    let handles = Rc::new(handles);
     ChildSpec::permanent(ID, Duration::from_secs(2), move |cx: &ChildContext| -> Result<Child, StartError> {
         let mut actor = ConfigActor {
-            shared: cx.shared.clone(),
-            writer: writer.clone(),
+            h: handles.clone(),
             supervisor: cx.supervisor.clone(),
             watcher: None,
             watched: Vec::new(),
@@ -149,9 +168,9 @@ impl ConfigActor {
     /// Watches the directories of the config file and its includes, so a file replaced by
     /// an editor (rename over) or deleted and re-created is still seen.
     fn arm_watcher(&mut self, ctx: &mut Context<Self>) {
-        let mut files = self.shared.config().loaded.files.clone();
+        let mut files = self.h.config.get().loaded.files.clone();
         // A certificate renewal (certbot) is a reload too.
-        if let Some(store) = self.shared.tls.read().as_ref() {
+        if let Some(store) = self.h.tls.borrow().as_ref() {
             let (cert, key) = store.files();
             files.extend([cert, key]);
         }
@@ -191,13 +210,13 @@ impl ConfigActor {
     /// must be rebuilt.
     fn reload(&mut self, trigger: Trigger) -> (ReloadOutcome, bool) {
         // A changed read-only seed is copied in first, so this reload applies it.
-        match crate::config::seed::apply(&self.shared.load_options) {
+        match crate::config::seed::apply(&self.h.options) {
             Ok(crate::config::seed::Seeded::Copied) => tracing::info!("config seed changed; copied into the state dir"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "config seed not applied; the state copy stays"),
         }
-        let current = self.shared.config();
-        let opts = LoadOptions { require_file: current.loaded.file_exists, ..self.shared.load_options.clone() };
+        let current = self.h.config.get();
+        let opts = LoadOptions { require_file: current.loaded.file_exists, ..(*self.h.options).clone() };
         let loaded = match load(&opts) {
             Ok(l) => l,
             Err(e) => {
@@ -214,7 +233,7 @@ impl ConfigActor {
         if diff.is_empty() {
             if loaded.hash != current.loaded.hash || loaded.files != current.loaded.files {
                 // Comments or layout changed: keep the hash (baseHash) and watch list current.
-                self.writer.swap(loaded);
+                self.h.writer.swap(loaded);
             }
             tracing::info!(trigger = trigger.as_str(), "config reloaded: nothing changed");
             self.record(trigger, &ReloadOutcome::Unchanged);
@@ -244,20 +263,15 @@ impl ConfigActor {
         let outcome = ReloadOutcome::Applied { hot, listener, restart_required, listener_error: None };
         // Recorded before the swap, so /health never shows a new config with an old record.
         self.record(trigger, &outcome);
-        let live = self.writer.swap(loaded);
-        self.shared.bus.publish(&ConfigChanged { live, diff: Arc::new(diff) });
+        let live = self.h.writer.swap(loaded);
+        self.h.changes.publish(&ConfigChanged { live, diff: Arc::new(diff) });
         (outcome, rebuild_listener)
     }
 
     fn record(&self, trigger: Trigger, outcome: &ReloadOutcome) {
-        let counters = &self.shared.reloads;
-        let counter = match outcome {
-            ReloadOutcome::Applied { .. } => &counters.applied,
-            ReloadOutcome::Unchanged => &counters.unchanged,
-            ReloadOutcome::Rejected { .. } => &counters.rejected,
-            ReloadOutcome::Skipped { .. } => return,
-        };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if matches!(outcome, ReloadOutcome::Skipped { .. }) {
+            return;
+        }
         let (problems, changed, restart_required, listener) = match outcome {
             ReloadOutcome::Rejected { problems } => (problems.clone(), vec![], vec![], None),
             ReloadOutcome::Applied { hot, listener, restart_required, listener_error } => (
@@ -268,7 +282,7 @@ impl ConfigActor {
             ),
             _ => (vec![], vec![], vec![], None),
         };
-        *self.shared.last_reload.write() = Some(ReloadRecord {
+        let record = ReloadRecord {
             at: Utc::now(),
             trigger: trigger.as_str().into(),
             outcome: outcome.label().into(),
@@ -277,6 +291,23 @@ impl ConfigActor {
             restart_required,
             listener,
             tls: None,
+        };
+        self.h.reloads.send_modify(|f| {
+            match outcome {
+                ReloadOutcome::Applied { .. } => f.applied += 1,
+                ReloadOutcome::Unchanged => f.unchanged += 1,
+                _ => f.rejected += 1,
+            }
+            f.last = Some(record);
+        });
+    }
+
+    /// Amends the record of the reload in progress (listener rebuild, certificate refresh).
+    fn amend(&self, edit: impl FnOnce(&mut ReloadRecord)) {
+        self.h.reloads.send_modify(|f| {
+            if let Some(rec) = f.last.as_mut() {
+                edit(rec);
+            }
         });
     }
 }
@@ -298,19 +329,20 @@ impl ConfigActor {
     /// needed, record, back to Ready.
     fn reload_flow(&mut self, trigger: Trigger) -> ResponseActFuture<Self, ReloadOutcome> {
         tracing::debug!(trigger = trigger.as_str(), "config reload requested");
-        if !self.shared.phase.begin_reload(&format!("Reloading ({})", trigger.as_str())) {
+        if !self.h.phase.begin_reload(&format!("Reloading ({})", trigger.as_str())) {
             let outcome = ReloadOutcome::Skipped { reason: "the gateway is not ready (starting or stopping)".into() };
             return Box::pin(actix::fut::ready(outcome));
         }
         let (outcome, rebuild_listener) = self.reload(trigger);
         let supervisor = self.supervisor.clone();
+        let listener_id = self.h.listener;
         let fut = async move {
             if !rebuild_listener {
                 return None;
             }
-            match supervisor.send(RestartInPlace { id: super::listener::ID }).await {
+            match supervisor.send(RestartInPlace { id: listener_id }).await {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
+                Ok(Err(e)) => Some(e.to_string()),
                 Err(e) => Some(format!("supervisor unavailable: {e}")),
             }
         };
@@ -319,18 +351,16 @@ impl ConfigActor {
             if let ReloadOutcome::Applied { listener_error: slot, .. } = &mut outcome {
                 *slot = listener_error.clone();
             }
-            if rebuild_listener && let Some(rec) = act.shared.last_reload.write().as_mut() {
-                rec.listener = Some(listener_error.unwrap_or_else(|| "rebuilt".into()));
+            if rebuild_listener {
+                act.amend(|rec| rec.listener = Some(listener_error.unwrap_or_else(|| "rebuilt".into())));
             }
-            if !rebuild_listener
-                && let Some(tls) = act.shared.refresh_tls()
-                && let Some(rec) = act.shared.last_reload.write().as_mut()
-            {
-                rec.tls = Some(tls);
+            let store = act.h.tls.borrow().clone();
+            if !rebuild_listener && let Some(tls) = store.and_then(|s| crate::net::tls::refresh(&s)) {
+                act.amend(|rec| rec.tls = Some(tls));
             }
             act.arm_watcher(ctx);
-            let listen: Vec<String> = act.shared.listen.read().iter().map(ToString::to_string).collect();
-            act.shared.phase.end_reload(&format!("Ready: listening on {}", listen.join(", ")));
+            let listen: Vec<String> = act.h.listen.borrow().iter().map(ToString::to_string).collect();
+            act.h.phase.end_reload(&format!("Ready: listening on {}", listen.join(", ")));
             outcome
         }))
     }
@@ -338,20 +368,35 @@ impl ConfigActor {
 
 pub use crate::config::edit::ConfigEdit;
 
+/// Why a config edit was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The edit itself (base hash, key, syntax).
+    #[error(transparent)]
+    Edit(#[from] edit::EditError),
+    /// The edited file would not load.
+    #[error("invalid config")]
+    Invalid(Vec<Problem>),
+    #[error("cannot write the config {}: {source}. Mount it writable, or point OPENCLAW_CONFIG_PATH at a writable copy", path.display())]
+    Write { path: PathBuf, source: state::StateError },
+}
+
 /// Command: validate, write atomically (keeping one `.bak`) and apply a config edit.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<Value, WriteError>")]
 pub struct WriteConfig {
     pub edit: ConfigEdit,
     pub base_hash: Option<String>,
 }
 
 impl Handler<WriteConfig> for ConfigActor {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+    type Result = ResponseActFuture<Self, Result<Value, WriteError>>;
 
     fn handle(&mut self, msg: WriteConfig, _: &mut Context<Self>) -> Self::Result {
-        let path = self.shared.load_options.paths.config.clone();
-        let written = write_config(&self.shared, &msg);
+        let path = self.h.options.paths.config.clone();
+        let written = write_config(&self.h.options, &msg);
         let Ok(hash) = written else {
             return Box::pin(actix::fut::ready(Err(written.unwrap_err())));
         };
@@ -373,45 +418,37 @@ impl Handler<WriteConfig> for ConfigActor {
 }
 
 /// Checks the base hash, builds and validates the new file, writes it. Returns the new hash.
-fn write_config(shared: &Shared, msg: &WriteConfig) -> Result<String, ErrorShape> {
-    let opts = &shared.load_options;
+fn write_config(opts: &LoadOptions, msg: &WriteConfig) -> Result<String, WriteError> {
     let path = &opts.paths.config;
     let current = match std::fs::read(path) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(ErrorShape::unavailable(format!("cannot read {}: {e}", path.display()))),
+        Err(source) => return Err(WriteError::Read { path: path.clone(), source }),
     };
     let current_hash = current.as_deref().map(|b| crate::sys::hex(&Sha256::digest(b)));
     let text = edit::check_base(current_hash.as_deref(), msg.base_hash.as_deref(), &msg.edit)
-        .and_then(|()| edit::apply(path, current.as_deref(), &msg.edit))
-        .map_err(|e| match e.problem() {
-            Some(p) => ErrorShape::invalid(e.to_string()).with_details(json!({"issues": [p]})),
-            None => ErrorShape::invalid(e.to_string()),
-        })?;
+        .and_then(|()| edit::apply(path, current.as_deref(), &msg.edit))?;
     if let Err(e) = load_candidate(opts, text.as_bytes()) {
-        return Err(ErrorShape::invalid("invalid config").with_details(json!({"issues": e.problems})));
+        return Err(WriteError::Invalid(e.problems));
     }
     if let Some(old) = &current {
         let bak = path.with_extension(format!("{}.bak", path.extension().and_then(|e| e.to_str()).unwrap_or("json5")));
-        state::atomic_write(&bak, old, FILE_MODE).map_err(|e| write_error(path, &e))?;
+        state::atomic_write(&bak, old, FILE_MODE).map_err(|e| write_error(path, e))?;
     }
-    state::atomic_write(path, text.as_bytes(), FILE_MODE).map_err(|e| write_error(path, &e))?;
+    state::atomic_write(path, text.as_bytes(), FILE_MODE).map_err(|e| write_error(path, e))?;
     tracing::info!(path = %path.display(), "config written");
     Ok(crate::sys::hex(&Sha256::digest(text.as_bytes())))
 }
 
-fn write_error(path: &std::path::Path, e: &state::StateError) -> ErrorShape {
-    ErrorShape::unavailable(format!(
-        "cannot write the config {}: {e}. Mount it writable, or point OPENCLAW_CONFIG_PATH at a writable copy",
-        path.display()
-    ))
+fn write_error(path: &std::path::Path, e: state::StateError) -> WriteError {
+    WriteError::Write { path: path.to_path_buf(), source: e }
 }
 
 impl Handler<FileChanged> for ConfigActor {
     type Result = ();
 
     fn handle(&mut self, _: FileChanged, ctx: &mut Context<Self>) {
-        let cfg = &self.shared.config().loaded.config.gateway.reload;
+        let cfg = &self.h.config.get().loaded.config.gateway.reload;
         if cfg.mode == ReloadMode::Off {
             tracing::info!(
                 "config file changed; gateway.reload.mode is off, so it is not applied (send SIGHUP to apply)"
@@ -449,8 +486,8 @@ impl Handler<InjectPanic> for ConfigActor {
 
 /// The internal reload API (RPC and CLI call this): reaches the current ConfigActor
 /// incarnation through the registry.
-pub async fn request_reload(shared: &Shared, trigger: Trigger) -> ReloadOutcome {
-    match shared.registry.get::<ConfigActor>(ID) {
+pub async fn request_reload(registry: &super::children::ChildRegistry, trigger: Trigger) -> ReloadOutcome {
+    match registry.get::<ConfigActor>(ID) {
         Some(addr) => addr.send(ReloadConfig { trigger }).await.unwrap_or_else(|e| ReloadOutcome::Skipped {
             reason: format!("the config actor stopped during the reload: {e}"),
         }),

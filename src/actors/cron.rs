@@ -11,15 +11,20 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use serde_json::{Value, json};
 
+use super::children::ChildRegistry;
+use super::hub::SessionHub;
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use crate::actors::hub::Push;
+use crate::agents::Agents;
 use crate::agents::{self, RunRequest};
+use crate::config::LoadOptions;
+use crate::config::live::LiveConfig;
 use crate::config::model::CronPayload;
 use crate::config::schedule::{self, Sched};
 use crate::cron::plan::{self, Action, Pass};
 use crate::cron::{self as jobs, JobSpec, JobState, RunRecord, RunStatus, Source};
-use crate::protocol::{ErrorShape, scope};
-use crate::shared::Shared;
+use crate::lanes::Lanes;
+use crate::protocol::scope;
 use crate::sys::now_ms;
 
 pub const ID: &str = "cron";
@@ -39,7 +44,7 @@ pub enum CronCommand {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<CronReply, ErrorShape>")]
+#[rtype(result = "Result<CronReply, CronError>")]
 pub struct CronCall(pub CronCommand);
 
 /// What a `cron.*` command found or did.
@@ -99,8 +104,38 @@ struct Entry {
     sched: Result<Sched, String>,
 }
 
+/// Why a cron command was refused: the request's fault, or the store's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CronError {
+    #[error("unknown cron job {0:?}")]
+    UnknownJob(String),
+    #[error("cron job {0:?} is defined in the config file (cron.jobs); change it there")]
+    ConfigOwned(String),
+    /// Bad parameters or job definition.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the cron store is unreadable, not overwritten: {0}")]
+    StoreUnreadable(String),
+    #[error("cannot write the cron store: {0}")]
+    StoreWrite(String),
+}
+
+/// What the CronActor reads and reaches.
+pub struct CronHandles {
+    pub config: LiveConfig,
+    /// The state directory (job store, run history, backups).
+    pub options: Arc<LoadOptions>,
+    /// `cron` events.
+    pub sessions: Arc<SessionHub>,
+    /// To tell the current incarnation that a run ended (runs outlive an incarnation).
+    pub registry: Arc<ChildRegistry>,
+    /// The `cron` lane for jobs that are not agent runs.
+    pub lanes: Arc<Lanes>,
+    pub agents: Arc<Agents>,
+}
+
 pub struct CronActor {
-    shared: Arc<Shared>,
+    h: Arc<CronHandles>,
     jobs: Vec<Entry>,
     state: BTreeMap<String, JobState>,
     running: HashSet<String>,
@@ -110,27 +145,28 @@ pub struct CronActor {
     _watch: ExitWatch,
 }
 
-pub fn spec() -> ChildSpec {
-    ChildSpec::permanent(ID, Duration::from_secs(5), start)
+pub fn spec(handles: CronHandles) -> ChildSpec {
+    let handles = Arc::new(handles);
+    ChildSpec::permanent(ID, Duration::from_secs(5), move |cx| start(cx, &handles))
 }
 
-fn start(cx: &ChildContext) -> Result<Child, StartError> {
-    let state = jobs::load_state(&cx.shared.load_options.paths.state_dir);
+fn start(cx: &ChildContext, h: &Arc<CronHandles>) -> Result<Child, StartError> {
+    let state = jobs::load_state(&h.options.paths.state_dir);
     let actor = CronActor {
-        shared: cx.shared.clone(),
+        h: h.clone(),
         jobs: Vec::new(),
         state,
         running: HashSet::new(),
         timer: None,
         store_error: None,
-        enabled: cx.shared.config().loaded.config.cron.enabled,
+        enabled: h.config.get().loaded.config.cron.enabled,
         _watch: cx.watch(),
     };
     Ok(cx.spawn(|_| actor))
 }
 
-fn broadcast(shared: &Shared, payload: Value) {
-    shared.sessions.broadcast(Push::Event {
+fn broadcast(h: &CronHandles, payload: Value) {
+    h.sessions.broadcast(Push::Event {
         name: "cron",
         payload: Arc::new(payload),
         droppable: false,
@@ -139,8 +175,8 @@ fn broadcast(shared: &Shared, payload: Value) {
 }
 
 /// Records a run and tells clients; then tells the current CronActor, if there is one.
-fn record(shared: &Shared, r: RunRecord, next_run_at_ms: Option<i64>) {
-    if let Err(e) = jobs::append_run(&shared.load_options.paths.state_dir, &r) {
+fn record(h: &CronHandles, r: RunRecord, next_run_at_ms: Option<i64>) {
+    if let Err(e) = jobs::append_run(&h.options.paths.state_dir, &r) {
         tracing::warn!(job = %r.job_id, error = %e, "cron run history not written");
     }
     match r.status {
@@ -149,24 +185,24 @@ fn record(shared: &Shared, r: RunRecord, next_run_at_ms: Option<i64>) {
         RunStatus::Ok => tracing::info!(job = %r.job_id, duration_ms = r.duration_ms, "cron run finished"),
     }
     broadcast(
-        shared,
+        h,
         json!({"jobId": r.job_id, "action": "finished", "status": r.status, "error": r.error, "summary": r.summary,
                "runAtMs": r.run_at_ms, "durationMs": r.duration_ms, "reason": r.reason,
                "nextRunAtMs": next_run_at_ms}),
     );
-    if let Some(a) = shared.registry.get::<CronActor>(ID) {
+    if let Some(a) = h.registry.get::<CronActor>(ID) {
         a.do_send(RunDone(r));
     }
 }
 
 impl CronActor {
     fn state_dir(&self) -> std::path::PathBuf {
-        self.shared.load_options.paths.state_dir.clone()
+        self.h.options.paths.state_dir.clone()
     }
 
     /// The job list from config and store, with a state entry for each.
     fn rebuild(&mut self) {
-        let live = self.shared.config();
+        let live = self.h.config.get();
         let now = now_ms();
         let mut out = Vec::new();
         for (i, job) in live.loaded.config.cron.jobs.iter().enumerate() {
@@ -260,7 +296,7 @@ impl CronActor {
         if let Some(st) = self.state.get_mut(id) {
             st.last_run = Some(r.clone());
         }
-        record(&self.shared, r, next);
+        record(&self.h, r, next);
     }
 
     /// Starts one run of `id` through the cron lane (skipped when it cannot be queued).
@@ -269,11 +305,11 @@ impl CronActor {
         if self.running.contains(id) {
             return self.skip(id, reason, scheduled_for, "the previous run is still running".into());
         }
-        let shared = self.shared.clone();
+        let handles = self.h.clone();
         let started = now_ms();
         let job_id = spec.id.clone();
-        let begin = move |shared: &Shared| {
-            broadcast(shared, json!({"jobId": job_id, "action": "started", "runAtMs": started, "reason": reason}));
+        let begin = move |h: &CronHandles| {
+            broadcast(h, json!({"jobId": job_id, "action": "started", "runAtMs": started, "reason": reason}));
         };
         let job_id = spec.id.clone();
         let done = move |status: RunStatus, error: Option<String>, summary: Option<String>, took: Duration| RunRecord {
@@ -292,10 +328,10 @@ impl CronActor {
         };
         match &spec.payload {
             CronPayload::BackupSessions { keep } => {
-                let lane = self.shared.lanes.get("cron").cloned().expect("the cron lane exists");
+                let lane = self.h.lanes.get("cron").cloned().expect("the cron lane exists");
                 let pending = match lane.enqueue(format!("cron job {id}")) {
                     Ok(p) => p,
-                    Err(err) => return self.skip(id, reason, scheduled_for, err.to_error().message),
+                    Err(err) => return self.skip(id, reason, scheduled_for, err.to_string()),
                 };
                 self.running.insert(id.to_string());
                 let keep = *keep as usize;
@@ -303,9 +339,9 @@ impl CronActor {
                 actix_rt::spawn(async move {
                     let t0 = Instant::now();
                     let r = match pending.slot().await {
-                        Err(err) => done(RunStatus::Skipped, Some(err.to_error().message), None, t0.elapsed()),
+                        Err(err) => done(RunStatus::Skipped, Some(err.to_string()), None, t0.elapsed()),
                         Ok(_slot) => {
-                            begin(&shared);
+                            begin(&handles);
                             let out = tokio::task::spawn_blocking(move || jobs::backup::backup_sessions(&dir, keep))
                                 .await
                                 .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
@@ -318,7 +354,7 @@ impl CronActor {
                             }
                         }
                     };
-                    record(&shared, r, next_of());
+                    record(&handles, r, next_of());
                 });
             }
             CronPayload::AgentTurn { message, agent_id, session_key, model, thinking, timeout_seconds } => {
@@ -337,12 +373,12 @@ impl CronActor {
                     lane: "cron",
                     origin: format!("cron:{id}"),
                 };
-                let run = match agents::submit(&self.shared, req) {
+                let run = match agents::submit(&self.h.agents, req) {
                     Ok(r) => r,
-                    Err(err) => return self.skip(id, reason, scheduled_for, err.message),
+                    Err(err) => return self.skip(id, reason, scheduled_for, err.to_string()),
                 };
                 self.running.insert(id.to_string());
-                begin(&self.shared);
+                begin(&self.h);
                 actix_rt::spawn(async move {
                     let t0 = Instant::now();
                     let st = run.wait(Duration::MAX).await;
@@ -352,7 +388,7 @@ impl CronActor {
                     } else {
                         done(RunStatus::Error, st.error.clone(), summary, t0.elapsed())
                     };
-                    record(&shared, r, next_of());
+                    record(&handles, r, next_of());
                 });
             }
         }
@@ -399,35 +435,29 @@ impl CronActor {
     }
 
     /// Writes the store with `jobs`, then adopts it.
-    fn write_store(&mut self, jobs: Vec<JobSpec>, ctx: &mut Context<Self>) -> Result<(), ErrorShape> {
+    fn write_store(&mut self, jobs: Vec<JobSpec>, ctx: &mut Context<Self>) -> Result<(), CronError> {
         if let Some(e) = &self.store_error {
-            return Err(ErrorShape::unavailable(format!("the cron store is unreadable, not overwritten: {e}")));
+            return Err(CronError::StoreUnreadable(e.clone()));
         }
-        jobs::save_store(&self.state_dir(), &jobs)
-            .map_err(|e| ErrorShape::unavailable(format!("cannot write the cron store: {e}")))?;
+        jobs::save_store(&self.state_dir(), &jobs).map_err(|e| CronError::StoreWrite(e.to_string()))?;
         self.rebuild();
         self.save_state();
         self.reschedule(ctx);
         Ok(())
     }
 
-    fn find(&self, id: &str) -> Result<&Entry, ErrorShape> {
-        self.jobs
-            .iter()
-            .find(|e| e.spec.id == id)
-            .ok_or_else(|| ErrorShape::invalid(format!("unknown cron job {id:?}")))
+    fn find(&self, id: &str) -> Result<&Entry, CronError> {
+        self.jobs.iter().find(|e| e.spec.id == id).ok_or_else(|| CronError::UnknownJob(id.to_string()))
     }
 
-    fn store_only(&self, id: &str) -> Result<(), ErrorShape> {
+    fn store_only(&self, id: &str) -> Result<(), CronError> {
         match self.find(id)?.source {
             Source::Store => Ok(()),
-            Source::Config => Err(ErrorShape::invalid(format!(
-                "cron job {id:?} is defined in the config file (cron.jobs); change it there"
-            ))),
+            Source::Config => Err(CronError::ConfigOwned(id.to_string())),
         }
     }
 
-    fn command(&mut self, cmd: CronCommand, ctx: &mut Context<Self>) -> Result<CronReply, ErrorShape> {
+    fn command(&mut self, cmd: CronCommand, ctx: &mut Context<Self>) -> Result<CronReply, CronError> {
         match cmd {
             CronCommand::List { include_disabled } => {
                 let jobs =
@@ -457,10 +487,12 @@ impl CronActor {
             CronCommand::Update { id, patch } => {
                 self.store_only(&id)?;
                 let Value::Object(patch) = patch else {
-                    return Err(ErrorShape::invalid("invalid cron.update params: at /patch: must be object"));
+                    return Err(CronError::Invalid("invalid cron.update params: at /patch: must be object".into()));
                 };
                 if patch.contains_key("id") || patch.contains_key("createdAtMs") {
-                    return Err(ErrorShape::invalid("invalid cron.update params: id and createdAtMs cannot change"));
+                    return Err(CronError::Invalid(
+                        "invalid cron.update params: id and createdAtMs cannot change".into(),
+                    ));
                 }
                 let mut all = self.store_jobs();
                 let job = all.iter_mut().find(|j| j.id == id).expect("store job exists");
@@ -506,14 +538,14 @@ fn spec_entry(spec: JobSpec, source: Source) -> Entry {
 }
 
 /// A stored job from RPC params, checked all the way (schedule included).
-fn parse_spec(v: Value) -> Result<JobSpec, ErrorShape> {
-    let spec: JobSpec = serde_json::from_value(v).map_err(|e| ErrorShape::invalid(format!("invalid cron job: {e}")))?;
+fn parse_spec(v: Value) -> Result<JobSpec, CronError> {
+    let spec: JobSpec = serde_json::from_value(v).map_err(|e| CronError::Invalid(format!("invalid cron job: {e}")))?;
     schedule::parse(&spec.schedule, spec.tz.as_deref(), spec.created_at_ms)
-        .map_err(|e| ErrorShape::invalid(format!("invalid cron job: schedule: {e}")))?;
+        .map_err(|e| CronError::Invalid(format!("invalid cron job: schedule: {e}")))?;
     if let Some(a) = &spec.agent_id
         && !agents::valid_agent_id(a)
     {
-        return Err(ErrorShape::invalid("invalid cron job: agentId must match ^[A-Za-z0-9_-]{1,64}$"));
+        return Err(CronError::Invalid("invalid cron job: agentId must match ^[A-Za-z0-9_-]{1,64}$".into()));
     }
     Ok(spec)
 }
@@ -532,7 +564,7 @@ impl Actor for CronActor {
 }
 
 impl Handler<CronCall> for CronActor {
-    type Result = Result<CronReply, ErrorShape>;
+    type Result = Result<CronReply, CronError>;
 
     fn handle(&mut self, msg: CronCall, ctx: &mut Context<Self>) -> Self::Result {
         self.command(msg.0, ctx)
@@ -543,7 +575,7 @@ impl Handler<CronConfigChanged> for CronActor {
     type Result = ();
 
     fn handle(&mut self, _: CronConfigChanged, ctx: &mut Context<Self>) {
-        let enabled = self.shared.config().loaded.config.cron.enabled;
+        let enabled = self.h.config.get().loaded.config.cron.enabled;
         self.rebuild();
         if enabled && !self.enabled {
             // Runs not made while cron was switched off are not "missed".
@@ -574,7 +606,7 @@ impl Handler<RunDone> for CronActor {
         if one_shot_done {
             let all = self.store_jobs().into_iter().filter(|j| j.id != r.job_id).collect();
             if let Err(e) = self.write_store(all, ctx) {
-                tracing::warn!(job = %r.job_id, error = %e.message, "finished one-shot job not removed");
+                tracing::warn!(job = %r.job_id, error = %e, "finished one-shot job not removed");
             }
         }
         self.save_state();

@@ -40,7 +40,7 @@ pub struct SessionHub {
     presence_version: AtomicU64,
     health_version: AtomicU64,
     presence_dirty: AtomicBool,
-    pub total: AtomicU64,
+    total: AtomicU64,
     /// Chat session key -> connections that follow it (`chat`/`agent` events).
     subs: RwLock<HashMap<String, Vec<String>>>,
 }
@@ -70,6 +70,11 @@ impl SessionHub {
 
     pub fn active(&self) -> usize {
         self.sessions.read().len()
+    }
+
+    /// Sessions accepted since start.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
     }
 
     pub fn state_version(&self) -> Value {

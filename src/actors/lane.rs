@@ -1,6 +1,6 @@
 //! LaneActor: one per named lane (main, subagent, cron). It dispatches its lane's queue
 //! (grants slots up to the limit, in order) and drains it when the gateway stops. The queue
-//! itself lives in `Shared::lanes`, so an incarnation restarted after a panic adopts it
+//! itself lives in the gateway's `Lanes`, so an incarnation restarted after a panic adopts it
 //! (see `crate::lanes` for the guarantee that gives).
 
 use std::sync::Arc;
@@ -9,9 +9,10 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
-use crate::lanes::Lane;
-use crate::lifecycle::Phase;
-use crate::shared::Shared;
+use crate::config::live::LiveConfig;
+use crate::lanes::{Lane, Lanes};
+use crate::lifecycle::{Phase, PhaseView};
+use crate::topic::Subscription;
 
 /// The child ids, one per named lane.
 pub const IDS: [&str; 3] = ["lane.main", "lane.subagent", "lane.cron"];
@@ -25,28 +26,39 @@ pub const DRAIN_REASON: &str =
 #[rtype(result = "()")]
 pub struct Pump;
 
+/// What a LaneActor reads and dispatches.
+#[derive(Clone)]
+pub struct LaneHandles {
+    pub lanes: Arc<Lanes>,
+    /// Whether a stop is the gateway's (drain) or a restart in place.
+    pub phase: PhaseView,
+    /// The shutdown grace.
+    pub config: LiveConfig,
+}
+
 pub struct LaneActor {
     lane: Arc<Lane>,
-    shared: Arc<Shared>,
+    h: LaneHandles,
     stopping: bool,
+    /// This incarnation is the lane's dispatcher while it holds this.
+    work: Option<Subscription>,
     watch: ExitWatch,
 }
 
 /// The child spec of the lane named `name` (one of `crate::lanes::NAMED`).
-pub fn spec(id: &'static str) -> ChildSpec {
+pub fn spec(id: &'static str, handles: LaneHandles) -> ChildSpec {
     // The supervisor's overall budget (gateway.shutdownTimeoutMs) bounds this too.
-    ChildSpec::permanent(id, Duration::from_secs(600), move |cx| start(cx, id))
+    ChildSpec::permanent(id, Duration::from_secs(600), move |cx| start(cx, id, &handles))
 }
 
-fn start(cx: &ChildContext, id: &'static str) -> Result<Child, StartError> {
+fn start(cx: &ChildContext, id: &'static str, h: &LaneHandles) -> Result<Child, StartError> {
     let name = id.trim_start_matches("lane.");
-    let lane = cx
-        .shared
+    let lane = h
         .lanes
         .get(name)
         .cloned()
         .ok_or_else(|| StartError::new(crate::exit::SOFTWARE, format!("no lane named {name}")))?;
-    let actor = LaneActor { lane, shared: cx.shared.clone(), stopping: false, watch: cx.watch() };
+    let actor = LaneActor { lane, h: h.clone(), stopping: false, work: None, watch: cx.watch() };
     Ok(cx.spawn(|_| actor))
 }
 
@@ -56,7 +68,7 @@ impl Actor for LaneActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Producers nudge this incarnation from now on; anything queued meanwhile starts now.
         let me = ctx.address();
-        self.lane.attach(Box::new(move || me.do_send(Pump)));
+        self.work = Some(self.lane.subscribe(move |_| me.do_send(Pump)));
         self.lane.grant_ready();
     }
 }
@@ -76,7 +88,8 @@ impl Handler<StopChild> for LaneActor {
 
     fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) {
         self.stopping = true;
-        if !matches!(self.shared.phase.get(), Phase::Draining | Phase::Stopped) {
+        self.work = None;
+        if !matches!(self.h.phase.get(), Phase::Draining | Phase::Stopped) {
             // Replaced in place (SIGUSR1): the new incarnation already dispatches the queue.
             self.watch.exit_normally();
             ctx.stop();
@@ -84,7 +97,7 @@ impl Handler<StopChild> for LaneActor {
         }
         // Normally drained already when the stop began (a no-op then).
         self.lane.drain(DRAIN_REASON);
-        let grace = Duration::from_millis(self.shared.config().loaded.config.gateway.shutdown_timeout_ms);
+        let grace = Duration::from_millis(self.h.config.get().loaded.config.gateway.shutdown_timeout_ms);
         let running = self.lane.stats().active;
         tracing::info!(lane = %self.lane.name, running, "lane stopping once its running jobs finish");
         let lane = self.lane.clone();

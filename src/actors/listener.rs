@@ -14,11 +14,26 @@ use actix_web::{App, HttpServer, web};
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
+use super::children::ChildRegistry;
+use crate::config::LoadOptions;
+use crate::config::live::LiveConfig;
 use crate::net::tls::{self, TlsStore};
 use crate::{exit, net};
 
-/// The routes to serve (the HTTP edge's, handed down by the gateway).
-pub type Routes = fn(&mut web::ServiceConfig);
+/// The routes to serve (the HTTP edge's, handed down by the gateway with what they reach).
+pub type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// What the listener reads, and the facts it alone publishes.
+pub struct ListenerHandles {
+    pub config: LiveConfig,
+    pub options: Arc<LoadOptions>,
+    /// To tell the ConfigActor to watch the certificate files.
+    pub registry: Arc<ChildRegistry>,
+    pub listen: watch::Sender<Vec<SocketAddr>>,
+    pub tls: watch::Sender<Option<Arc<TlsStore>>>,
+}
 
 pub const ID: &str = "listener";
 /// HTTP worker threads; the control plane is light, and each worker costs memory.
@@ -34,17 +49,18 @@ pub struct ListenerActor {
     _watch: ExitWatch,
 }
 
-pub fn spec(routes: Routes) -> ChildSpec {
+pub fn spec(routes: Routes, handles: ListenerHandles) -> ChildSpec {
     let sockets: Rc<RefCell<HashMap<SocketAddr, TcpListener>>> = Rc::default();
-    ChildSpec::permanent(ID, Duration::from_secs(10), move |cx| start(cx, &sockets, routes))
+    ChildSpec::permanent(ID, Duration::from_secs(10), move |cx| start(cx, &handles, &sockets, routes.clone()))
 }
 
 fn start(
     cx: &ChildContext,
+    h: &ListenerHandles,
     cache: &RefCell<HashMap<SocketAddr, TcpListener>>,
     routes: Routes,
 ) -> Result<Child, StartError> {
-    let live = cx.shared.config();
+    let live = h.config.get();
     let gateway = &live.loaded.config.gateway;
     let wanted = net::wanted(gateway).map_err(|e| StartError::new(e.code, e.message))?;
     let io_err = |e: std::io::Error| StartError::new(exit::SOFTWARE, format!("listener socket: {e}"));
@@ -77,12 +93,12 @@ fn start(
         sockets.push(sock);
     }
     let actual: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
-    let tls = tls_store(cx, &gateway.tls)?;
+    let tls = tls_store(h, &gateway.tls)?;
 
-    let data = web::Data::new(cx.shared.clone());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
     let mut server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).wrap(tracing_actix_web::TracingLogger::default()).configure(routes)
+        let routes = routes.clone();
+        App::new().wrap(tracing_actix_web::TracingLogger::default()).configure(move |c| routes(c))
     })
     .workers(workers)
     .disable_signals()
@@ -90,20 +106,20 @@ fn start(
     for sock in sockets {
         server = match &tls {
             Some(store) => {
-                let acceptor = store.acceptor().map_err(|e| StartError::new(exit::CONFIG, e))?;
+                let acceptor = store.acceptor().map_err(|e| StartError::new(exit::CONFIG, e.to_string()))?;
                 server.listen_openssl(sock, acceptor).map_err(io_err)?
             }
             None => server.listen(sock).map_err(io_err)?,
         };
     }
-    *cx.shared.tls.write() = tls;
-    if let Some(config) = cx.shared.registry.get::<super::config::ConfigActor>(super::config::ID) {
+    h.tls.send_replace(tls);
+    if let Some(config) = h.registry.get::<super::config::ConfigActor>(super::config::ID) {
         config.do_send(super::config::Rearm);
     }
     let server = server.run();
     let handle = server.handle();
     *cache.borrow_mut() = keep;
-    *cx.shared.listen.write() = actual.clone();
+    h.listen.send_replace(actual.clone());
     tracing::info!(addresses = %actual.iter().map(ToString::to_string).collect::<Vec<_>>().join(","), "listening");
 
     let watch = cx.watch();
@@ -121,19 +137,20 @@ fn start(
 
 /// The certificate store for this incarnation: the current one when its files are unchanged
 /// in the config (refreshed), else opened anew. A bad pair fails the start with its file.
-fn tls_store(cx: &ChildContext, cfg: &crate::config::model::Tls) -> Result<Option<Arc<TlsStore>>, StartError> {
+fn tls_store(h: &ListenerHandles, cfg: &crate::config::model::Tls) -> Result<Option<Arc<TlsStore>>, StartError> {
     if !cfg.enabled {
         return Ok(None);
     }
-    let paths = &cx.shared.load_options.paths;
-    let (cert, key, _) = tls::pair_paths(cfg, paths).map_err(|e| StartError::new(exit::CONFIG, e))?;
-    if let Some(store) = cx.shared.tls.read().clone()
+    let paths = &h.options.paths;
+    let (cert, key, _) = tls::pair_paths(cfg, paths).map_err(|e| StartError::new(exit::CONFIG, e.to_string()))?;
+    let current = h.tls.borrow().clone();
+    if let Some(store) = current
         && store.files() == (cert.clone(), key.clone())
     {
-        cx.shared.refresh_tls();
+        tls::refresh(&store);
         return Ok(Some(store));
     }
-    TlsStore::open(cfg, paths).map(Some).map_err(|e| StartError::new(exit::CONFIG, e))
+    TlsStore::open(cfg, paths).map(Some).map_err(|e| StartError::new(exit::CONFIG, e.to_string()))
 }
 
 /// Internal: the HTTP server has stopped.

@@ -14,18 +14,45 @@ pub mod transcript;
 mod turn;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use self::run::Book;
-pub use self::run::{Run, RunRequest, RunState, RunStatus, usage};
-pub use self::turn::{Submitted, submit, submit_as};
+pub use self::run::{Run, RunFailure, RunRequest, RunState, RunStatus, usage};
+pub use self::turn::{SubmitError, Submitted, submit, submit_as};
+use crate::config::LoadOptions;
+use crate::config::live::LiveConfig;
+use crate::lanes::Lanes;
+use crate::protocol::events::EventSink;
 
-/// Every run of this gateway, and the session indexes.
-#[derive(Default)]
+/// Every run of this gateway, and the session indexes. Owned through this handle (the
+/// composition root makes one and hands it to the edges and the cron actor).
 pub struct Agents {
     book: Mutex<Book>,
     indexes: Mutex<HashMap<String, transcript::Index>>,
+    deps: AgentDeps,
+}
+
+/// What runs need from the rest of the gateway.
+pub struct AgentDeps {
+    pub config: LiveConfig,
+    /// The state directory and the environment snapshot (provider keys).
+    pub options: Arc<LoadOptions>,
+    pub lanes: Arc<Lanes>,
+    /// Where run events go (the session hub).
+    pub events: Arc<dyn EventSink>,
+}
+
+impl Agents {
+    pub fn new(deps: AgentDeps) -> Arc<Self> {
+        Arc::new(Self { book: Mutex::default(), indexes: Mutex::default(), deps })
+    }
+
+    /// Where sessions, transcripts and model catalogues live.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.deps.options.paths.state_dir
+    }
 }
 
 /// The agent a session key belongs to: `agent:<id>:<rest>`, else the given one.

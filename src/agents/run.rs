@@ -12,7 +12,6 @@ use tokio::sync::watch;
 
 use super::Agents;
 use crate::config::model::ThinkLevel;
-use crate::protocol::{ErrorCode, ErrorShape};
 
 /// How long finished runs (and so their idempotency keys) are remembered, and how many.
 const REMEMBER: Duration = Duration::from_secs(5 * 60);
@@ -81,6 +80,15 @@ pub struct Run {
     pub(super) seq: Mutex<u64>,
 }
 
+/// How a finished run failed, with its summary (sent beside the payload).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunFailure {
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0}")]
+    TimedOut(String),
+}
+
 impl Run {
     pub fn state(&self) -> RunState {
         self.state.borrow().clone()
@@ -107,7 +115,7 @@ impl Run {
     /// What the run answers now, in upstream's shapes: `{runId, status:"in_flight", sessionKey}`
     /// while it goes, then its outcome (the final `agent` payload), with the error to send
     /// beside the payload when it failed. A repeated idempotency key is answered with this too.
-    pub fn answer(&self) -> (Value, Option<ErrorShape>) {
+    pub fn answer(&self) -> (Value, Option<RunFailure>) {
         let s = self.state();
         if !s.status.is_final() {
             return (json!({"runId": self.id, "status": "in_flight", "sessionKey": self.session_key}), None);
@@ -124,9 +132,12 @@ impl Run {
                 let summary = s.error.clone().unwrap_or_else(|| "agent run failed".into());
                 o.insert("status".into(), "error".into());
                 o.insert("summary".into(), summary.clone().into());
-                let code =
-                    if s.status == RunStatus::Timeout { ErrorCode::AgentTimeout } else { ErrorCode::Unavailable };
-                (p, Some(ErrorShape::new(code, summary)))
+                let failure = if s.status == RunStatus::Timeout {
+                    RunFailure::TimedOut(summary)
+                } else {
+                    RunFailure::Failed(summary)
+                };
+                (p, Some(failure))
             }
             // An abort ends the run as upstream's does: what was said so far, `meta.aborted`.
             _ => {
@@ -330,9 +341,9 @@ mod tests {
             json!({"runId": "key-1", "status": "error", "summary": "every model failed: x",
                    "sessionKey": "agent:main:main", "acceptedAt": 1000, "startedAt": 1010, "endedAt": 1250})
         );
-        assert_eq!(error, Some(ErrorShape::new(ErrorCode::Unavailable, "every model failed: x")));
+        assert_eq!(error, Some(RunFailure::Failed("every model failed: x".into())));
         let (_, error) = run_in(RunStatus::Timeout, |s| s.error = Some("timed out".into())).answer();
-        assert_eq!(error.map(|e| e.code), Some(ErrorCode::AgentTimeout));
+        assert_eq!(error, Some(RunFailure::TimedOut("timed out".into())));
     }
 
     #[test]

@@ -11,13 +11,11 @@ use tokio::sync::watch;
 
 use serde_json::{Value, json};
 
+use super::Agents;
 use super::provider::{self, ProviderError};
 use super::run::{Run, RunRequest, RunState, RunStatus};
 use super::{models, transcript};
 use crate::lanes::LaneError;
-use crate::protocol::ErrorShape;
-use crate::protocol::events::EventSink;
-use crate::shared::Shared;
 
 /// Transcript messages sent to the provider (the most recent ones).
 const HISTORY_MAX: usize = 200;
@@ -31,9 +29,18 @@ pub enum Submitted {
     Known(Arc<Run>),
 }
 
+/// Why a run was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("unknown lane {0:?} (main, subagent, cron)")]
+    UnknownLane(&'static str),
+    #[error(transparent)]
+    Lane(#[from] LaneError),
+}
+
 /// Admits a run under a fresh id (cron and other callers without a client key).
-pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorShape> {
-    match submit_as(shared, req, uuid::Uuid::new_v4().to_string())? {
+pub fn submit(agents: &Arc<Agents>, req: RunRequest) -> Result<Arc<Run>, SubmitError> {
+    match submit_as(agents, req, uuid::Uuid::new_v4().to_string())? {
         Submitted::Started(run) | Submitted::Known(run) => Ok(run),
     }
 }
@@ -42,25 +49,22 @@ pub fn submit(shared: &Arc<Shared>, req: RunRequest) -> Result<Arc<Run>, ErrorSh
 /// gateway's main arbiter; rejected at once when either lane is full or draining. An id
 /// already in the book starts nothing: checked and claimed under one lock, so the same key
 /// sent twice at once still makes one run.
-pub fn submit_as(shared: &Arc<Shared>, req: RunRequest, id: String) -> Result<Submitted, ErrorShape> {
-    let mut book = shared.agents.book.lock();
+pub fn submit_as(agents: &Arc<Agents>, req: RunRequest, id: String) -> Result<Submitted, SubmitError> {
+    let mut book = agents.book.lock();
     book.evict();
     if let Some(run) = book.runs.get(&id) {
         return Ok(Submitted::Known(run.clone()));
     }
-    let global = shared
-        .lanes
-        .get(req.lane)
-        .cloned()
-        .ok_or_else(|| ErrorShape::invalid(format!("unknown lane {:?} (main, subagent, cron)", req.lane)))?;
-    global.admit().map_err(|e| e.to_error())?;
-    let session_lane = shared.lanes.session(&req.session_key);
-    let mut pending = session_lane.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?;
+    let lanes = &agents.deps.lanes;
+    let global = lanes.get(req.lane).cloned().ok_or(SubmitError::UnknownLane(req.lane))?;
+    global.admit()?;
+    let session_lane = lanes.session(&req.session_key);
+    let mut pending = session_lane.enqueue(format!("{} run {id}", req.origin))?;
     // An idle session is granted at once: queue on the global lane now, so a full lane is
     // answered to this request rather than failing the run later.
     let early = match pending.granted() {
-        Some(Ok(slot)) => Some((slot, global.enqueue(format!("{} run {id}", req.origin)).map_err(|e| e.to_error())?)),
-        Some(Err(e)) => return Err(e.to_error()),
+        Some(Ok(slot)) => Some((slot, global.enqueue(format!("{} run {id}", req.origin))?)),
+        Some(Err(e)) => return Err(e.into()),
         None => None,
     };
     let (abort, reg) = AbortHandle::new_pair();
@@ -85,7 +89,7 @@ pub fn submit_as(shared: &Arc<Shared>, req: RunRequest, id: String) -> Result<Su
     });
     book.runs.insert(id, run.clone());
     drop(book);
-    let (s, r) = (shared.clone(), run.clone());
+    let (s, r) = (agents.clone(), run.clone());
     // Runs live on the system arbiter, not on the connection's worker: a client that leaves
     // (or a listener restart) does not end them.
     actix::System::current().arbiter().spawn_fn(move || {
@@ -106,12 +110,12 @@ pub fn submit_as(shared: &Arc<Shared>, req: RunRequest, id: String) -> Result<Su
                 });
                 let limit = req
                     .timeout
-                    .unwrap_or(Duration::from_secs(s.config().loaded.config.agents.defaults.timeout_seconds));
+                    .unwrap_or(Duration::from_secs(s.deps.config.get().loaded.config.agents.defaults.timeout_seconds));
                 Ok::<_, LaneError>((limit, tokio::time::timeout(limit, execute(&s, &r, &req)).await))
             };
             let end = match Abortable::new(work, reg).await {
                 Err(_) => End::Aborted,
-                Ok(Err(lane)) => End::Failed(lane.to_error().message),
+                Ok(Err(lane)) => End::Failed(lane.to_string()),
                 Ok(Ok((limit, Err(_)))) => End::TimedOut(limit),
                 Ok(Ok((_, Ok(Ok(()))))) => End::Done,
                 Ok(Ok((_, Ok(Err(e))))) => End::Failed(e),
@@ -130,24 +134,23 @@ pub(super) enum End {
     TimedOut(Duration),
 }
 
-fn event(shared: &Shared, run: &Run, name: &'static str, payload: Value) {
-    let sink: &dyn EventSink = &shared.sessions;
-    sink.to_followers(&run.session_key, name, Arc::new(payload));
+fn event(agents: &Agents, run: &Run, name: &'static str, payload: Value) {
+    agents.deps.events.to_followers(&run.session_key, name, Arc::new(payload));
 }
 
-fn agent_event(shared: &Shared, run: &Run, stream: &str, data: Value) {
+fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
     let seq = run.next_seq();
     let ts = chrono::Utc::now().timestamp_millis();
-    event(shared, run, "agent", json!({"runId": run.id, "seq": seq, "stream": stream, "ts": ts, "data": data}));
+    event(agents, run, "agent", json!({"runId": run.id, "seq": seq, "stream": stream, "ts": ts, "data": data}));
 }
 
-fn chat_event(shared: &Shared, run: &Run, state: &str, extra: Value) {
+fn chat_event(agents: &Agents, run: &Run, state: &str, extra: Value) {
     let seq = run.next_seq();
     let mut p = json!({"runId": run.id, "sessionKey": run.session_key, "seq": seq, "state": state});
     if let (Some(o), Value::Object(e)) = (p.as_object_mut(), extra) {
         o.extend(e);
     }
-    event(shared, run, "chat", p);
+    event(agents, run, "chat", p);
 }
 
 fn assistant_message(text: &str) -> Value {
@@ -155,11 +158,11 @@ fn assistant_message(text: &str) -> Value {
 }
 
 /// One turn: transcript, models in order, streamed answer.
-pub(super) async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunRequest) -> Result<(), String> {
-    let live = shared.config();
+pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunRequest) -> Result<(), String> {
+    let live = agents.deps.config.get();
     let defaults = &live.loaded.config.agents.defaults;
-    let state_dir = &shared.load_options.paths.state_dir;
-    let (session_id, file) = shared.agents.session(state_dir, &req.agent_id, &req.session_key)?;
+    let state_dir = agents.state_dir();
+    let (session_id, file) = agents.session(state_dir, &req.agent_id, &req.session_key)?;
     run.state.send_modify(|s| s.session_id = Some(session_id.clone()));
     let (entries, damaged) = transcript::read(&file);
     if damaged > 0 {
@@ -173,7 +176,7 @@ pub(super) async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunReque
     let ts = chrono::Utc::now().timestamp_millis();
     transcript::append(&file, &json!({"type": "message", "ts": ts, "runId": run.id, "message": user}))
         .map_err(|e| format!("cannot write the transcript: {e}"))?;
-    agent_event(shared, run, "lifecycle", json!({"phase": "start", "sessionId": session_id}));
+    agent_event(agents, run, "lifecycle", json!({"phase": "start", "sessionId": session_id}));
 
     let models_file = models::path(state_dir, &req.agent_id);
     let catalogue = models::load(&models_file)?;
@@ -188,7 +191,7 @@ pub(super) async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunReque
     let idle = Duration::from_millis(defaults.provider_timeout_ms);
     let mut failures = Vec::new();
     for reference in &chain {
-        let target = match catalogue.target(reference, &shared.load_options.env, &models_file) {
+        let target = match catalogue.target(reference, &agents.deps.options.env, &models_file) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(run = %run.id, model = %reference, error = %e, "model unusable; trying the next");
@@ -205,8 +208,8 @@ pub(super) async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunReque
                 s.text.push_str(delta);
                 text = s.text.clone();
             });
-            agent_event(shared, run, "assistant", json!({"delta": delta}));
-            chat_event(shared, run, "delta", json!({"message": assistant_message(&text)}));
+            agent_event(agents, run, "assistant", json!({"delta": delta}));
+            chat_event(agents, run, "delta", json!({"message": assistant_message(&text)}));
         })
         .await;
         match result {
@@ -228,7 +231,7 @@ pub(super) async fn execute(shared: &Arc<Shared>, run: &Arc<Run>, req: &RunReque
     Err(format!("every model failed: {}", failures.join("; ")))
 }
 
-pub(super) fn finish(shared: &Arc<Shared>, run: &Arc<Run>, end: End) {
+pub(super) fn finish(agents: &Arc<Agents>, run: &Arc<Run>, end: End) {
     let (status, error) = match end {
         End::Done => (RunStatus::Ok, None),
         End::Failed(e) => (RunStatus::Error, Some(e)),
@@ -246,21 +249,21 @@ pub(super) fn finish(shared: &Arc<Shared>, run: &Arc<Run>, end: End) {
     st.error = error;
     st.ended_at = Some(chrono::Utc::now().timestamp_millis());
     // What was streamed before an abort or timeout is kept, marked as such.
-    if matches!(status, RunStatus::Aborted | RunStatus::Timeout) && !st.text.is_empty() {
-        let state_dir = &shared.load_options.paths.state_dir;
-        if let Some((_, file)) = shared.agents.transcript_of(state_dir, &run.agent_id, &run.session_key) {
-            let entry = json!({"type": "message", "ts": st.ended_at, "runId": run.id, "stopReason": status,
-                               "message": {"role": "assistant", "content": st.text}});
-            if let Err(e) = transcript::append(&file, &entry) {
-                tracing::warn!(run = %run.id, error = %e, "partial answer not recorded");
-            }
+    if matches!(status, RunStatus::Aborted | RunStatus::Timeout)
+        && !st.text.is_empty()
+        && let Some((_, file)) = agents.transcript_of(agents.state_dir(), &run.agent_id, &run.session_key)
+    {
+        let entry = json!({"type": "message", "ts": st.ended_at, "runId": run.id, "stopReason": status,
+                           "message": {"role": "assistant", "content": st.text}});
+        if let Err(e) = transcript::append(&file, &entry) {
+            tracing::warn!(run = %run.id, error = %e, "partial answer not recorded");
         }
     }
     match status {
         RunStatus::Ok => {
-            agent_event(shared, run, "lifecycle", json!({"phase": "end"}));
+            agent_event(agents, run, "lifecycle", json!({"phase": "end"}));
             chat_event(
-                shared,
+                agents,
                 run,
                 "final",
                 json!({"message": assistant_message(&st.text), "usage": st.usage, "model": st.model}),
@@ -268,16 +271,16 @@ pub(super) fn finish(shared: &Arc<Shared>, run: &Arc<Run>, end: End) {
             tracing::info!(run = %run.id, session = %run.session_key, model = ?st.model, "agent run finished");
         }
         RunStatus::Aborted => {
-            agent_event(shared, run, "lifecycle", json!({"phase": "end", "aborted": true}));
-            chat_event(shared, run, "aborted", json!({}));
+            agent_event(agents, run, "lifecycle", json!({"phase": "end", "aborted": true}));
+            chat_event(agents, run, "aborted", json!({}));
             tracing::info!(run = %run.id, session = %run.session_key, "agent run aborted");
         }
         _ => {
-            agent_event(shared, run, "lifecycle", json!({"phase": "error", "error": st.error}));
-            chat_event(shared, run, "error", json!({"errorMessage": st.error}));
+            agent_event(agents, run, "lifecycle", json!({"phase": "error", "error": st.error}));
+            chat_event(agents, run, "error", json!({"errorMessage": st.error}));
             tracing::warn!(run = %run.id, session = %run.session_key, error = ?st.error, "agent run failed");
         }
     }
     run.state.send_replace(st);
-    shared.agents.finished(&run.id);
+    agents.finished(&run.id);
 }

@@ -1,9 +1,10 @@
 //! The live config: the generation in effect now. Everyone reads it; only the ConfigActor
-//! swaps it (the [`LiveWriter`] half is handed to it alone, by its child spec).
+//! swaps it (the [`LiveWriter`] half is handed to it alone, by its child spec) and publishes
+//! [`ConfigChanged`] and the [`ReloadFacts`].
 
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use super::Loaded;
 use super::diff::ConfigDiff;
@@ -53,24 +54,29 @@ pub struct ConfigChanged {
     pub diff: Arc<ConfigDiff>,
 }
 
-type Subscriber = Box<dyn Fn(&ConfigChanged) + Send + Sync>;
-
-/// Subscribers to [`ConfigChanged`]. Kept outside the ConfigActor so subscriptions outlive
-/// any one of its incarnations.
-#[derive(Default)]
-pub struct ConfigBus {
-    subscribers: Mutex<Vec<Subscriber>>,
+/// The last reload and its outcome (for `/health` and the RPC), with the running counts:
+/// published by the ConfigActor alone, through a watch channel.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadFacts {
+    pub last: Option<ReloadRecord>,
+    pub applied: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
 }
 
-impl ConfigBus {
-    pub fn subscribe(&self, f: impl Fn(&ConfigChanged) + Send + Sync + 'static) {
-        self.subscribers.lock().push(Box::new(f));
-    }
-
-    /// Only the ConfigActor publishes (it is the one writer of the live config).
-    pub fn publish(&self, ev: &ConfigChanged) {
-        for s in self.subscribers.lock().iter() {
-            s(ev);
-        }
-    }
+/// One reload as `/health` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadRecord {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub trigger: String,
+    pub outcome: String,
+    pub problems: Vec<super::Problem>,
+    pub changed: Vec<String>,
+    pub restart_required: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
+    /// Certificate reload result, when the files changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }

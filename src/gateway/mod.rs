@@ -8,28 +8,30 @@ mod process;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::{Actor, Addr};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub use self::process::{GatewayOptions, run};
-use crate::actors::config::{ReloadOutcome, Trigger, request_reload};
-use crate::actors::supervisor::{ChildSpec, RestartAll, Shutdown, Supervisor};
+use crate::actors::bonjour::{BonjourHandles, MdnsState};
+use crate::actors::children::ChildRegistry;
+use crate::actors::config::{ConfigHandles, ReloadOutcome, Trigger, request_reload};
+use crate::actors::hub::SessionHub;
+use crate::actors::listener::ListenerHandles;
+use crate::actors::supervisor::{ChildSpec, RestartAll, Shutdown, Stopping, Supervisor, SupervisorHandles};
 use crate::actors::{auth, bonjour, config as config_actor, cron, lane, listener};
-use crate::config::live::LiveWriter;
+use crate::agents::{AgentDeps, Agents};
+use crate::config::live::{ConfigChanged, LiveConfig};
 use crate::config::{LoadOptions, Loaded, Paths};
 use crate::exit;
+use crate::lanes::Lanes;
 use crate::lifecycle::Phase;
 use crate::logging::Logging;
-use crate::shared::Shared;
-
-/// The children, in start order. Later features add theirs here.
-fn children(config_writer: LiveWriter) -> Vec<ChildSpec> {
-    let mut specs = vec![config_actor::spec(config_writer), auth::spec()];
-    specs.extend(lane::IDS.map(lane::spec));
-    specs.extend([cron::spec(), listener::spec(crate::http::routes), bonjour::spec()]);
-    specs
-}
+use crate::metrics::Metrics;
+use crate::net::tls::TlsStore;
+use crate::rpc::Runtime;
+use crate::topic::{Topic, topic};
 
 /// What a running gateway can be asked to do. Signals are one producer (see `signals`), a
 /// [`Handle`] and the shutdown future of [`Gateway::serve`] the others.
@@ -43,18 +45,29 @@ pub enum Intent {
     RestartAll,
 }
 
-/// One gateway, built and not yet running: its shared state is wired, no actor runs.
+/// One gateway, built and not yet running: its parts and their handles are made and wired,
+/// no actor runs.
 pub struct Gateway {
-    shared: Arc<Shared>,
-    config_writer: LiveWriter,
+    runtime: Arc<Runtime>,
+    owners: Owners,
+    logging: Option<Logging>,
     intents: mpsc::UnboundedSender<Intent>,
     inbox: mpsc::UnboundedReceiver<Intent>,
+}
+
+/// The write halves, each handed to the one child (or the supervisor) that owns the fact.
+struct Owners {
+    config: ConfigHandles,
+    supervisor: SupervisorHandles,
+    listen: watch::Sender<Vec<SocketAddr>>,
+    tls: watch::Sender<Option<Arc<TlsStore>>>,
+    mdns: watch::Sender<MdnsState>,
 }
 
 /// Reaches a gateway from any thread, before, while and after it runs.
 #[derive(Clone)]
 pub struct Handle {
-    shared: Arc<Shared>,
+    runtime: Arc<Runtime>,
     intents: mpsc::UnboundedSender<Intent>,
 }
 
@@ -72,23 +85,81 @@ impl Gateway {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "model catalogue not created"),
         }
-        let (shared, config_writer) = Shared::new(loaded, load_options, logging.clone());
-        if let Some(logging) = logging {
-            subscribe_logging(&shared, logging, paths);
+        let options = Arc::new(load_options);
+        let lanes = Arc::new(Lanes::new(&loaded.config));
+        let (config, writer) = LiveConfig::new(loaded);
+        let (phase_writer, reload_phase, phase) = crate::lifecycle::phase();
+        let (children_tx, children) = watch::channel(Vec::new());
+        let (reloads_tx, reloads) = watch::channel(Default::default());
+        let (listen_tx, listen) = watch::channel(Vec::new());
+        let (tls_tx, tls) = watch::channel(None);
+        let (mdns_tx, mdns) = watch::channel(MdnsState::Starting);
+        let (changes, change_topic) = topic::<ConfigChanged>();
+        let (stopping, stop_topic) = topic::<Stopping>();
+        let sessions = Arc::new(SessionHub::default());
+        let registry = Arc::new(ChildRegistry::default());
+        let agents = Agents::new(AgentDeps {
+            config: config.clone(),
+            options: options.clone(),
+            lanes: lanes.clone(),
+            events: sessions.clone(),
+        });
+        let runtime = Arc::new(Runtime {
+            started: Instant::now(),
+            config: config.clone(),
+            options: options.clone(),
+            phase,
+            children,
+            reloads,
+            listen: listen.clone(),
+            tls: tls.clone(),
+            mdns,
+            registry: registry.clone(),
+            sessions,
+            lanes,
+            agents,
+            metrics: Arc::new(Metrics::default()),
+        });
+        let owners = Owners {
+            config: ConfigHandles {
+                writer,
+                config: config.clone(),
+                options,
+                changes,
+                reloads: reloads_tx,
+                phase: reload_phase,
+                tls,
+                listen: listen.clone(),
+                listener: listener::ID,
+            },
+            supervisor: SupervisorHandles {
+                config,
+                phase: phase_writer,
+                listen,
+                children: children_tx,
+                registry,
+                stopping,
+            },
+            listen: listen_tx,
+            tls: tls_tx,
+            mdns: mdns_tx,
+        };
+        if let Some(logging) = &logging {
+            follow_logging(&change_topic, logging.clone(), paths);
         }
-        wire_sessions(&shared);
+        wire(&runtime, &change_topic, &stop_topic);
         let (intents, inbox) = mpsc::unbounded_channel();
-        Self { shared, config_writer, intents, inbox }
+        Self { runtime, owners, logging, intents, inbox }
     }
 
     /// Marks the gateway as the process's service: it speaks to systemd (sd_notify, the
     /// watchdog) and releases the binary's start-up pages. Only `openclaw gateway` does this.
     fn serve_as_service(&self) {
-        self.shared.phase.serve_as_service();
+        self.owners.supervisor.phase.serve_as_service();
     }
 
     pub fn handle(&self) -> Handle {
-        Handle { shared: self.shared.clone(), intents: self.intents.clone() }
+        Handle { runtime: self.runtime.clone(), intents: self.intents.clone() }
     }
 
     /// Runs the gateway on the calling thread (its own actix system) until the supervisor
@@ -106,22 +177,25 @@ impl Gateway {
         before_start: impl FnOnce() -> Result<(), i32>,
     ) -> i32 {
         let stopper = self.handle();
-        let Self { shared, config_writer, inbox, .. } = self;
+        let Self { runtime, owners, logging, inbox, .. } = self;
         let system = actix::System::new();
         let setup = system.block_on(async {
             before_start()?;
-            let addr = Supervisor::new(children(config_writer), shared.clone()).start();
-            actix_rt::spawn(carry_out(inbox, shared.clone(), addr));
+            let Owners { config, supervisor, listen, tls, mdns } = owners;
+            let specs = children(&runtime, config, listen, tls, mdns);
+            let registry = runtime.registry.clone();
+            let addr = Supervisor::new(specs, supervisor).start();
+            actix_rt::spawn(carry_out(inbox, logging, registry, addr));
             actix_rt::spawn(async move {
                 shutdown.await;
                 stopper.stop("shutdown requested");
             });
-            let hub = shared;
+            let hub = runtime.sessions.clone();
             actix_rt::spawn(async move {
                 let mut every = actix_rt::time::interval(PRESENCE_FLUSH);
                 loop {
                     every.tick().await;
-                    hub.sessions.flush_presence();
+                    hub.flush_presence();
                 }
             });
             Ok(())
@@ -133,14 +207,61 @@ impl Gateway {
     }
 }
 
+/// The children, in start order, each given the handles it declares. Later features add
+/// theirs here.
+fn children(
+    rt: &Arc<Runtime>,
+    config: ConfigHandles,
+    listen: watch::Sender<Vec<SocketAddr>>,
+    tls: watch::Sender<Option<Arc<TlsStore>>>,
+    mdns: watch::Sender<MdnsState>,
+) -> Vec<ChildSpec> {
+    let auth = auth::AuthHandles {
+        config: rt.config.clone(),
+        options: rt.options.clone(),
+        listen: rt.listen.clone(),
+        metrics: rt.metrics.clone(),
+        sessions: rt.sessions.clone(),
+    };
+    let lanes = lane::LaneHandles { lanes: rt.lanes.clone(), phase: rt.phase.clone(), config: rt.config.clone() };
+    let cron = cron::CronHandles {
+        config: rt.config.clone(),
+        options: rt.options.clone(),
+        sessions: rt.sessions.clone(),
+        registry: rt.registry.clone(),
+        lanes: rt.lanes.clone(),
+        agents: rt.agents.clone(),
+    };
+    let listener = ListenerHandles {
+        config: rt.config.clone(),
+        options: rt.options.clone(),
+        registry: rt.registry.clone(),
+        listen,
+        tls,
+    };
+    let bonjour = BonjourHandles {
+        config: rt.config.clone(),
+        options: rt.options.clone(),
+        listen: rt.listen.clone(),
+        tls: rt.tls.clone(),
+        state: mdns,
+    };
+    let edge = rt.clone();
+    let routes: listener::Routes = Arc::new(move |cfg| crate::http::routes(cfg, &edge));
+    let mut specs = vec![config_actor::spec(config), auth::spec(auth)];
+    specs.extend(lane::IDS.map(|id| lane::spec(id, lanes.clone())));
+    specs.extend([cron::spec(cron), listener::spec(routes, listener), bonjour::spec(bonjour)]);
+    specs
+}
+
 impl Handle {
     /// The addresses the listener is bound to (empty until it is).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.listen.read().clone()
+        self.runtime.listen.borrow().clone()
     }
 
     pub fn phase(&self) -> Phase {
-        self.shared.phase.get()
+        self.runtime.phase.get()
     }
 
     /// The listen addresses once every child has started and the gateway serves.
@@ -150,7 +271,7 @@ impl Handle {
 
     /// Where this gateway keeps its state.
     pub fn state_dir(&self) -> &std::path::Path {
-        &self.shared.load_options.paths.state_dir
+        &self.runtime.options.paths.state_dir
     }
 
     /// Asks for `intent`; a gateway that has ended ignores it.
@@ -171,16 +292,21 @@ impl Handle {
 }
 
 /// Carries out intents, in the order they were asked, for as long as the gateway runs.
-async fn carry_out(mut inbox: mpsc::UnboundedReceiver<Intent>, shared: Arc<Shared>, supervisor: Addr<Supervisor>) {
+async fn carry_out(
+    mut inbox: mpsc::UnboundedReceiver<Intent>,
+    logging: Option<Logging>,
+    registry: Arc<ChildRegistry>,
+    supervisor: Addr<Supervisor>,
+) {
     while let Some(intent) = inbox.recv().await {
         match intent {
             Intent::Reload { by } => {
-                if let Some(l) = &shared.logging {
+                if let Some(l) = &logging {
                     l.reopen();
                 }
-                let shared = shared.clone();
+                let registry = registry.clone();
                 actix_rt::spawn(async move {
-                    if let ReloadOutcome::Skipped { reason } = request_reload(&shared, Trigger::Signal).await {
+                    if let ReloadOutcome::Skipped { reason } = request_reload(&registry, Trigger::Signal).await {
                         tracing::warn!(reason = %reason, "{by} reload skipped");
                     }
                 });
@@ -194,32 +320,37 @@ async fn carry_out(mut inbox: mpsc::UnboundedReceiver<Intent>, shared: Arc<Share
 /// Presence changes are coalesced into at most one broadcast per this interval.
 const PRESENCE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Who hears about a stop (sessions, lanes) and about config changes (Bonjour, lanes, cron, auth).
-fn wire_sessions(shared: &Arc<Shared>) {
-    let weak = Arc::downgrade(shared);
-    shared.on_stopping(move |restarting| {
-        if let Some(s) = weak.upgrade() {
-            s.sessions.shutdown_all(restarting);
-            if !restarting {
+/// Who hears about a stop (sessions, lanes) and about config changes (Bonjour, lanes, cron,
+/// auth). Subscriptions last as long as the gateway.
+fn wire(rt: &Runtime, changes: &Topic<ConfigChanged>, stops: &Topic<Stopping>) {
+    let (sessions, lanes) = (rt.sessions.clone(), rt.lanes.clone());
+    stops
+        .subscribe(move |stop| {
+            sessions.shutdown_all(stop.restarting);
+            if !stop.restarting {
                 // Nothing new starts once the stop begins; running jobs get the grace period
                 // while the lane children stop (last, after the listener).
-                s.lanes.drain_all(lane::DRAIN_REASON);
+                lanes.drain_all(lane::DRAIN_REASON);
             }
-        }
-    });
-    on_change(shared, &[], |s, _| {
-        if let Some(b) = s.registry.get::<bonjour::BonjourActor>(bonjour::ID) {
+        })
+        .forever();
+    let registry = rt.registry.clone();
+    on_change(changes, &[], move |_| {
+        if let Some(b) = registry.get::<bonjour::BonjourActor>(bonjour::ID) {
             b.do_send(bonjour::Readvertise);
         }
     });
-    on_change(shared, &["agents", "cron", "lanes"], |s, ev| s.lanes.apply(&ev.live.loaded.config));
-    on_change(shared, &["cron"], |s, _| {
-        if let Some(c) = s.registry.get::<cron::CronActor>(cron::ID) {
+    let lanes = rt.lanes.clone();
+    on_change(changes, &["agents", "cron", "lanes"], move |ev| lanes.apply(&ev.live.loaded.config));
+    let registry = rt.registry.clone();
+    on_change(changes, &["cron"], move |_| {
+        if let Some(c) = registry.get::<cron::CronActor>(cron::ID) {
             c.do_send(cron::CronConfigChanged);
         }
     });
-    on_change(shared, &["gateway.auth", "gateway.bind", "gateway.host"], |s, _| {
-        if let Some(a) = s.registry.get::<auth::AuthActor>(auth::ID) {
+    let registry = rt.registry.clone();
+    on_change(changes, &["gateway.auth", "gateway.bind", "gateway.host"], move |_| {
+        if let Some(a) = registry.get::<auth::AuthActor>(auth::ID) {
             a.do_send(auth::AuthConfigChanged);
         }
     });
@@ -228,24 +359,23 @@ fn wire_sessions(shared: &Arc<Shared>) {
 /// Calls `f` on config changes under any of `prefixes` (on every change when empty), for as
 /// long as the gateway lives.
 fn on_change(
-    shared: &Arc<Shared>,
+    changes: &Topic<ConfigChanged>,
     prefixes: &'static [&'static str],
-    f: impl Fn(&Shared, &config_actor::ConfigChanged) + Send + Sync + 'static,
+    f: impl Fn(&ConfigChanged) + Send + Sync + 'static,
 ) {
-    let weak = Arc::downgrade(shared);
-    shared.bus.subscribe(move |ev| {
-        if (prefixes.is_empty() || prefixes.iter().any(|p| ev.diff.touches(p)))
-            && let Some(s) = weak.upgrade()
-        {
-            f(&s, ev);
-        }
-    });
+    changes
+        .subscribe(move |ev| {
+            if prefixes.is_empty() || prefixes.iter().any(|p| ev.diff.touches(p)) {
+                f(ev);
+            }
+        })
+        .forever();
 }
 
 /// Logging follows config changes: this subscriber is the proof that `ConfigChanged` reaches
 /// its subscribers end to end.
-fn subscribe_logging(shared: &Arc<Shared>, logging: Logging, paths: Paths) {
-    shared.bus.subscribe(move |ev| {
+fn follow_logging(changes: &Topic<ConfigChanged>, logging: Logging, paths: Paths) {
+    on_change(changes, &["logging.level", "logging.file"], move |ev| {
         let cfg = &ev.live.loaded.config;
         if ev.diff.touches("logging.level") {
             logging.set_level(cfg.logging.level);

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::auth::request::{self, Facts, Policy, Refusal};
 use crate::config::model::BindMode;
 use crate::protocol::ErrorShape;
-use crate::shared::Shared;
+use crate::rpc::Runtime;
 
 /// This machine's name, read once (it is part of the Host rule).
 fn machine() -> &'static str {
@@ -31,11 +31,11 @@ pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(shared) = req.app_data::<web::Data<Arc<Shared>>>().map(|d| d.get_ref().clone()) else {
+    let Some(rt) = req.app_data::<web::Data<Arc<Runtime>>>().map(|d| d.get_ref().clone()) else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
     let (refusal, cors, origin) = {
-        let live = shared.config();
+        let live = rt.config();
         let gw = &live.loaded.config.gateway;
         let h = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
         let policy = Policy {

@@ -1,5 +1,5 @@
 //! HTTP routes on the gateway port: liveness, readiness, the health document, `POST /rpc`,
-//! and the WebSocket upgrade, all behind `guard`. Probes read shared state only (no disk I/O
+//! and the WebSocket upgrade, all behind `guard`. Probes read published facts only (no disk I/O
 //! per request); `/healthz` and `/readyz` are public and say only ok / not ready.
 
 pub mod guard;
@@ -15,12 +15,13 @@ use self::session::SessionActor;
 use crate::auth::peer::PeerInfo;
 use serde_json::json;
 
-use crate::shared::Shared;
+use crate::rpc::Runtime;
 
-type State = web::Data<Arc<Shared>>;
+type State = web::Data<Arc<Runtime>>;
 
-/// Every route, behind the request guard; the listener mounts this.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Every route, behind the request guard, reaching `rt`; the listener mounts this.
+pub fn routes(cfg: &mut web::ServiceConfig, rt: &Arc<Runtime>) {
+    cfg.app_data(web::Data::new(rt.clone()));
     let scope = web::scope("")
         .wrap(actix_web::middleware::from_fn(guard::guard))
         .app_data(web::PayloadConfig::new(crate::protocol::MAX_PAYLOAD))

@@ -35,7 +35,10 @@ async fn authenticate(
     };
     match auth.send(AuthenticateBearer { bearer: bearer(req), peer, tailscale_user: info.tailscale_user }).await {
         Ok(Ok(g)) => Ok(g),
-        Ok(Err(denial)) => Err((status_of(&denial.error, true), denial.error)),
+        Ok(Err(e)) => {
+            let denial = crate::rpc::wire::to_wire(&e);
+            Err((status_of(&denial.error, true), denial.error))
+        }
         Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, ErrorShape::unavailable(format!("auth actor: {e}")))),
     }
 }
@@ -75,7 +78,7 @@ pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpR
     // A two-stage method (`agent`) answers here with its outcome: the same final payload a
     // WebSocket client gets as its second response.
     let res = rpc::call_final(state.get_ref().clone(), caller, &method, params).await;
-    state.metrics.observe(&method, t0.elapsed(), res.error());
+    state.metrics.observe(&method, t0.elapsed(), res.error().map(|e| e.code));
     match res {
         Reply::Ok(payload) => HttpResponse::Ok().json(json!({"ok": true, "payload": payload})),
         Reply::Err(e, None) => reply(status_of(&e, false), &e),

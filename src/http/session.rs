@@ -27,8 +27,8 @@ use crate::protocol::methods;
 use crate::protocol::{
     ErrorShape, MAX_BUFFERED_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, TICK_INTERVAL_MS, close, close_reason,
 };
+use crate::rpc::Runtime;
 use crate::rpc::{self, Caller};
-use crate::shared::Shared;
 
 /// Mailbox size: pushes beyond it are dropped (the client is a slow consumer anyway).
 const MAILBOX: usize = 256;
@@ -81,7 +81,7 @@ enum Phase {
 }
 
 pub struct SessionActor {
-    shared: Arc<Shared>,
+    rt: Arc<Runtime>,
     conn_id: String,
     nonce: String,
     /// Upgrade-request headers; taken at the handshake.
@@ -97,8 +97,8 @@ pub struct SessionActor {
 
 impl SessionActor {
     /// Starts a session on the current (HTTP worker) arbiter.
-    pub fn start(shared: Arc<Shared>, session: actix_ws::Session, stream: actix_ws::MessageStream, info: PeerInfo) {
-        let trusted = shared.config().loaded.config.gateway.trusted_proxies.clone();
+    pub fn start(rt: Arc<Runtime>, session: actix_ws::Session, stream: actix_ws::MessageStream, info: PeerInfo) {
+        let trusted = rt.config().loaded.config.gateway.trusted_proxies.clone();
         let peer = crate::auth::peer::resolve(&info, &trusted);
         let queue = Rc::new(RefCell::new(VecDeque::new()));
         let wake = Rc::new(Notify::new());
@@ -111,7 +111,7 @@ impl SessionActor {
             ctx.set_mailbox_capacity(MAILBOX);
             ctx.add_stream(stream.max_frame_size(MAX_PAYLOAD));
             SessionActor {
-                shared,
+                rt,
                 conn_id: uuid::Uuid::new_v4().to_string(),
                 nonce: uuid::Uuid::new_v4().to_string(),
                 tailscale_user: info.tailscale_user,
@@ -197,7 +197,7 @@ impl SessionActor {
             }
         };
         // The Origin was checked at the upgrade (http::guard), for every client.
-        let Some(auth) = self.shared.registry.get::<AuthActor>(crate::actors::auth::ID) else {
+        let Some(auth) = self.rt.registry.get::<AuthActor>(crate::actors::auth::ID) else {
             let e = ErrorShape::unavailable("gateway auth is restarting; reconnect").retry_after(1000);
             return self.fail(&req.id, e, close::RESTART, ctx);
         };
@@ -211,7 +211,10 @@ impl SessionActor {
         let id = req.id;
         ctx.spawn(actix::fut::wrap_future(auth.send(msg)).map(move |res, act: &mut Self, ctx| match res {
             Ok(Ok(grant)) => act.ready(&id, grant, params, ctx),
-            Ok(Err(denial)) => act.fail(&id, denial.error, denial.close, ctx),
+            Ok(Err(e)) => {
+                let denial = crate::rpc::wire::to_wire(&e);
+                act.fail(&id, denial.error, denial.close, ctx)
+            }
             Err(_) => {
                 let e = ErrorShape::unavailable("gateway auth is restarting; reconnect").retry_after(1000);
                 act.fail(&id, e, close::RESTART, ctx)
@@ -223,7 +226,7 @@ impl SessionActor {
         if self.closed {
             return;
         }
-        let s = &self.shared;
+        let s = &self.rt;
         let wants_presence = matches!(params.client.mode.as_str(), "ui" | "webchat" | "backend" | "node");
         // Only listed clients carry a presence entry (it is most of a session's hub memory).
         let presence = if wants_presence {
@@ -251,7 +254,7 @@ impl SessionActor {
             },
         );
         self.registered = true;
-        let paths = &s.load_options.paths;
+        let paths = &s.options.paths;
         let mut hello = json!({
             "type": "hello-ok",
             "protocol": PROTOCOL_VERSION,
@@ -298,20 +301,20 @@ impl SessionActor {
         }
         let caller = Caller { role: *role, scopes: scopes.clone(), conn: Some(self.conn_id.clone()) };
         let t0 = Instant::now();
-        if let Some(done) = rpc::call_now(&self.shared, &caller, &req.method, &req.params) {
-            self.shared.metrics.observe(&req.method, t0.elapsed(), done.as_ref().err());
+        if let Some(done) = rpc::call_now(&self.rt, &caller, &req.method, &req.params) {
+            self.rt.metrics.observe(&req.method, t0.elapsed(), done.as_ref().err().map(|e| e.code));
             let text = match done {
                 Ok(payload) => ok_response(&req.id, payload),
                 Err(e) => err_response(&req.id, &e),
             };
             return self.send(text, ctx);
         }
-        let shared = self.shared.clone();
+        let rt = self.rt.clone();
         let id = req.id;
         let method = req.method.clone();
-        let fut = async move { rpc::call_staged(shared, caller, &req.method, req.params).await };
+        let fut = async move { rpc::call_staged(rt, caller, &req.method, req.params).await };
         ctx.spawn(actix::fut::wrap_future(fut).map(move |(res, outcome), act: &mut Self, ctx| {
-            act.shared.metrics.observe(&method, t0.elapsed(), res.error());
+            act.rt.metrics.observe(&method, t0.elapsed(), res.error().map(|e| e.code));
             act.send(res.frame(&id), ctx);
             // Two-stage methods (`agent`): the outcome follows with the same id.
             if let Some(outcome) = outcome {
@@ -385,7 +388,7 @@ impl Actor for SessionActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let challenge = json!({"nonce": self.nonce, "ts": chrono::Utc::now().timestamp_millis()});
         self.send(frames::event("connect.challenge", challenge, None, None), ctx);
-        let timeout = Duration::from_millis(self.shared.config().loaded.config.gateway.handshake_timeout_ms);
+        let timeout = Duration::from_millis(self.rt.config().loaded.config.gateway.handshake_timeout_ms);
         ctx.run_later(timeout, |act, ctx| {
             if !matches!(act.phase, Phase::Ready(..)) {
                 act.close(close::NORMAL, "handshake timeout", ctx);
@@ -411,7 +414,7 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         if self.registered {
-            self.shared.sessions.deregister(&self.conn_id);
+            self.rt.sessions.deregister(&self.conn_id);
         }
         // Wakes the writer so it ends too (a no-op when it already has).
         self.out.push(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
@@ -479,7 +482,7 @@ impl Handler<Push> for SessionActor {
                     }
                     return self.slow_consumer(ctx);
                 }
-                let sv = matches!(name, "presence" | "health").then(|| self.shared.sessions.state_version());
+                let sv = matches!(name, "presence" | "health").then(|| self.rt.sessions.state_version());
                 let seq = self.next_seq();
                 self.send(frames::event(name, (*payload).clone(), Some(seq), sv), ctx);
             }

@@ -3,7 +3,7 @@
 //! A lane hands out [`Slot`]s: a submitter is admitted (or rejected at once when the queue is
 //! full or the gateway is draining), waits for its slot, runs its work in its own task and
 //! releases the slot by dropping it (also on panic or abort). The queue lives in a [`Lane`]
-//! owned by [`Lanes`] in the shared state, not in the LaneActor that dispatches it, so a lane
+//! owned by [`Lanes`] (a handle the gateway gives producers and LaneActors), not in the LaneActor that dispatches it, so a lane
 //! actor restarted after a panic adopts the queue as it was.
 //!
 //! Guarantee across a lane-actor restart: every admitted job is granted its slot at most
@@ -14,35 +14,34 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
 
-use crate::protocol::ErrorShape;
+use crate::topic::{Publisher, Subscription, Topic, topic};
 
 /// Queue waits longer than this are logged.
 pub const SLOW_WAIT: Duration = Duration::from_secs(2);
 
 /// Why a lane did not (or will not) run a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LaneError {
     /// The queue is at its capacity.
+    #[error("lane {lane} is full ({capacity} queued); retry later or raise lanes.{lane}.queueCapacity")]
     Full { lane: String, capacity: usize, retry_after_ms: u64 },
     /// The gateway is stopping; the reason says what happened to the job.
+    #[error("lane {lane}: {reason}")]
     Draining { lane: String, reason: String },
 }
 
 impl LaneError {
-    pub fn to_error(&self) -> ErrorShape {
+    /// When a client may try again.
+    pub fn retry_after_ms(&self) -> u64 {
         match self {
-            LaneError::Full { lane, capacity, retry_after_ms } => ErrorShape::unavailable(format!(
-                "lane {lane} is full ({capacity} queued); retry later or raise lanes.{lane}.queueCapacity"
-            ))
-            .retry_after(*retry_after_ms),
-            LaneError::Draining { lane, reason } => {
-                ErrorShape::unavailable(format!("lane {lane}: {reason}")).retry_after(1500)
-            }
+            LaneError::Full { retry_after_ms, .. } => *retry_after_ms,
+            LaneError::Draining { .. } => 1500,
         }
     }
 }
@@ -114,23 +113,29 @@ impl LaneBook {
     }
 }
 
-/// Where a lane's "there may be work to start" goes: its LaneActor, or nowhere (session lanes
-/// are dispatched inline by whoever changed them).
-pub type Nudge = Box<dyn Fn() + Send + Sync>;
+/// Fact: there may be work to start on a lane.
+pub struct WorkReady;
 
 pub struct Lane {
     pub name: String,
     book: Mutex<LaneBook>,
-    nudge: Mutex<Option<Arc<Nudge>>>,
+    /// Where "there may be work to start" goes once a dispatcher (its LaneActor) subscribed;
+    /// until then (and always for session lanes) whoever changed the lane dispatches inline.
+    work: Publisher<WorkReady>,
+    work_topic: Topic<WorkReady>,
+    dispatched: AtomicBool,
     idle: Notify,
 }
 
 impl Lane {
     pub fn new(name: impl Into<String>, limit: usize, capacity: usize) -> Arc<Self> {
+        let (work, work_topic) = topic();
         Arc::new(Self {
             name: name.into(),
             book: Mutex::new(LaneBook::new(limit, capacity)),
-            nudge: Mutex::new(None),
+            work,
+            work_topic,
+            dispatched: AtomicBool::new(false),
             idle: Notify::new(),
         })
     }
@@ -179,12 +184,13 @@ impl Lane {
         Err(err)
     }
 
-    /// Starts what the limit allows: through the LaneActor when one is attached, else here.
+    /// Starts what the limit allows: through the LaneActor once one subscribed (a restarting
+    /// one picks the queue up when it starts), else here.
     fn dispatch(self: &Arc<Self>) {
-        let nudge = self.nudge.lock().clone();
-        match nudge {
-            Some(n) => n(),
-            None => self.grant_ready(),
+        if self.dispatched.load(Ordering::Acquire) {
+            self.work.publish(&WorkReady);
+        } else {
+            self.grant_ready();
         }
     }
 
@@ -226,9 +232,12 @@ impl Lane {
         self.dispatch();
     }
 
-    /// The LaneActor incarnation that dispatches this lane from now on.
-    pub fn attach(&self, nudge: Nudge) {
-        *self.nudge.lock() = Some(Arc::new(nudge));
+    /// Makes the subscriber (a LaneActor incarnation) this lane's dispatcher: from now on it
+    /// is told when work may start, for as long as it keeps the subscription.
+    pub fn subscribe(&self, f: impl Fn(&WorkReady) + Send + Sync + 'static) -> Subscription {
+        let sub = self.work_topic.subscribe(f);
+        self.dispatched.store(true, Ordering::Release);
+        sub
     }
 
     /// Stops admitting, answers every queued job with `reason`, and returns how many.
@@ -452,9 +461,9 @@ mod tests {
             other => panic!("expected Full, got {:?}", other.err()),
         }
         assert_eq!(lane.stats().rejected, 1);
-        let e = LaneError::Full { lane: "main".into(), capacity: 2, retry_after_ms: 300 }.to_error();
-        assert_eq!(e.retryable, Some(true));
-        assert_eq!(e.retry_after_ms, Some(300));
+        // On the wire it is a retryable UNAVAILABLE with this hint (see `rpc::lane_error`).
+        let e = LaneError::Full { lane: "main".into(), capacity: 2, retry_after_ms: 300 };
+        assert_eq!(e.retry_after_ms(), 300);
     }
 
     #[test]

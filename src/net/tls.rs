@@ -202,3 +202,18 @@ impl TlsStore {
         Ok(b)
     }
 }
+/// Re-reads the certificate files (a renewal): new handshakes use them; a bad pair is
+/// reported and the previous one stays in use. `Some` says what happened when they changed.
+pub fn refresh(store: &TlsStore) -> Option<String> {
+    match store.refresh() {
+        Ok(true) => {
+            tracing::info!(fingerprint = %store.fingerprint(), "TLS certificate reloaded; new connections use it");
+            Some(format!("reloaded ({})", store.fingerprint()))
+        }
+        Ok(false) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use");
+            Some(format!("not reloaded: {e}"))
+        }
+    }
+}

@@ -10,7 +10,7 @@ use super::{Caller, Final, Params, Reply};
 use crate::agents::{self, Run, RunRequest, Submitted, agent_of, models, transcript, valid_agent_id};
 use crate::config::model::ThinkLevel;
 use crate::protocol::ErrorShape;
-use crate::shared::Shared;
+use crate::rpc::Runtime;
 
 /// Keys the original's `agent` accepts that this gateway takes and does not act on (no
 /// channel delivery here): accepted so existing clients work unchanged.
@@ -75,7 +75,7 @@ fn lane(p: &Params) -> Result<&'static str, ErrorShape> {
     }
 }
 
-fn follow(s: &Shared, caller: &Caller, key: &str) {
+fn follow(s: &Runtime, caller: &Caller, key: &str) {
     if let Some(conn) = &caller.conn {
         s.sessions.subscribe(conn, key);
     }
@@ -100,26 +100,26 @@ fn run_id(p: &Params, caller: &Caller) -> Result<String, ErrorShape> {
 fn answer(run: &Run) -> Reply {
     match run.answer() {
         (payload, None) => Reply::Ok(payload),
-        (payload, Some(e)) => Reply::Err(e, Some(payload)),
+        (payload, Some(e)) => Reply::Err(super::wire::run_error(&e), Some(payload)),
     }
 }
 
 /// Follows the run's session, then submits it. Following first: the run's first events may
 /// come before `submit_as` returns.
-fn start(s: &Arc<Shared>, caller: &Caller, req: RunRequest, id: String) -> Result<Submitted, ErrorShape> {
+fn start(s: &Arc<Runtime>, caller: &Caller, req: RunRequest, id: String) -> Result<Submitted, ErrorShape> {
     follow(s, caller, &req.session_key);
-    agents::submit_as(s, req, id)
+    agents::submit_as(&s.agents, req, id).map_err(|e| super::wire::submit_error(&e))
 }
 
 /// The same key again (a retry): this caller gets the run's events too, and its answer now.
-fn known(s: &Shared, caller: &Caller, run: &Run) -> Reply {
+fn known(s: &Runtime, caller: &Caller, run: &Run) -> Reply {
     follow(s, caller, &run.session_key);
     answer(run)
 }
 
 /// `agent`: `{runId, status:"accepted", acceptedAt, sessionKey}` now, the outcome later with
 /// the same request id. A key already in use answers once: `in_flight`, or the outcome.
-pub fn agent(s: &Arc<Shared>, caller: &Caller, p: &Params) -> (Reply, Option<Final>) {
+pub fn agent(s: &Arc<Runtime>, caller: &Caller, p: &Params) -> (Reply, Option<Final>) {
     let submitted = (|| {
         p.only(AGENT_KEYS)?;
         let message = p.str("message")?;
@@ -154,7 +154,7 @@ pub fn agent(s: &Arc<Shared>, caller: &Caller, p: &Params) -> (Reply, Option<Fin
     }
 }
 
-pub async fn agent_wait(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape> {
+pub async fn agent_wait(s: &Runtime, p: &Params<'_>) -> Result<Value, ErrorShape> {
     p.only(&["runId", "timeoutMs"])?;
     let id = p.str("runId")?;
     let limit = Duration::from_millis(p.opt_u64("timeoutMs", 0, 24 * 3_600_000)?.unwrap_or(30_000));
@@ -165,7 +165,7 @@ pub async fn agent_wait(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape>
 
 /// `chat.send`: `{runId, status:"started"}`; the reply streams as `chat` events. A key
 /// already in use answers `in_flight`, or the run's outcome once it is over.
-pub fn chat_send(s: &Arc<Shared>, caller: &Caller, p: &Params) -> Reply {
+pub fn chat_send(s: &Arc<Runtime>, caller: &Caller, p: &Params) -> Reply {
     let submitted = (|| {
         p.only(CHAT_SEND_KEYS)?;
         let key = p.str("sessionKey")?;
@@ -194,12 +194,12 @@ pub fn chat_send(s: &Arc<Shared>, caller: &Caller, p: &Params) -> Reply {
     }
 }
 
-pub fn chat_history(s: &Shared, caller: &Caller, p: &Params) -> Result<Value, ErrorShape> {
+pub fn chat_history(s: &Runtime, caller: &Caller, p: &Params) -> Result<Value, ErrorShape> {
     p.only(&["sessionKey", "limit"])?;
     let key = p.str("sessionKey")?;
     let limit = p.opt_u64("limit", 1, 1000)?.unwrap_or(200) as usize;
     follow(s, caller, &key);
-    let state_dir = &s.load_options.paths.state_dir;
+    let state_dir = &s.options.paths.state_dir;
     let agent = agent_of(&key, "main");
     // The Control UI shows the session's thinking level from here (upstream's shape).
     let thinking = s.config().loaded.config.agents.defaults.think_level;
@@ -214,21 +214,21 @@ pub fn chat_history(s: &Shared, caller: &Caller, p: &Params) -> Result<Value, Er
               "thinkingLevel": thinking}))
 }
 
-pub fn chat_abort(s: &Shared, p: &Params) -> Result<Value, ErrorShape> {
+pub fn chat_abort(s: &Runtime, p: &Params) -> Result<Value, ErrorShape> {
     p.only(&["sessionKey", "runId"])?;
     let key = p.str("sessionKey")?;
     let ids = s.agents.abort(&key, p.opt_str("runId")?.as_deref());
     Ok(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids}))
 }
 
-pub fn sessions_list(s: &Shared, p: &Params) -> Result<Value, ErrorShape> {
+pub fn sessions_list(s: &Runtime, p: &Params) -> Result<Value, ErrorShape> {
     p.only(&["limit", "activeMinutes", "includeGlobal", "includeUnknown", "label", "spawnedBy", "agentId"])?;
     let agent = agent_id(p, None)?;
     let limit = p.opt_u64("limit", 1, 100_000)?.unwrap_or(1000) as usize;
     let active_minutes = p.opt_u64("activeMinutes", 1, 525_600)?;
     let now = chrono::Utc::now().timestamp_millis();
     let running = s.agents.active_runs();
-    let state_dir = &s.load_options.paths.state_dir;
+    let state_dir = &s.options.paths.state_dir;
     let sessions: Vec<Value> = s
         .agents
         .list(state_dir, &agent)
@@ -244,7 +244,7 @@ pub fn sessions_list(s: &Shared, p: &Params) -> Result<Value, ErrorShape> {
     Ok(json!({"path": transcript::Index::path(state_dir, &agent), "count": sessions.len(), "sessions": sessions}))
 }
 
-pub fn sessions_forget(s: &Shared, p: &Params, reset: bool) -> Result<Value, ErrorShape> {
+pub fn sessions_forget(s: &Runtime, p: &Params, reset: bool) -> Result<Value, ErrorShape> {
     if reset {
         p.only(&["key"])?;
     } else {
@@ -254,10 +254,8 @@ pub fn sessions_forget(s: &Shared, p: &Params, reset: bool) -> Result<Value, Err
     let delete = !reset && p.value.get("deleteTranscript").and_then(Value::as_bool).unwrap_or(false);
     let aborted = s.agents.abort(&key, None);
     let agent = agent_of(&key, "main");
-    let old = s
-        .agents
-        .forget(&s.load_options.paths.state_dir, &agent, &key, reset, delete)
-        .map_err(ErrorShape::unavailable)?;
+    let old =
+        s.agents.forget(&s.options.paths.state_dir, &agent, &key, reset, delete).map_err(ErrorShape::unavailable)?;
     let Some(old) = old else {
         return Err(ErrorShape::invalid(format!("no session {key:?}")));
     };
@@ -265,10 +263,10 @@ pub fn sessions_forget(s: &Shared, p: &Params, reset: bool) -> Result<Value, Err
               "transcriptDeleted": delete}))
 }
 
-pub fn models_list(s: &Shared, p: &Params) -> Result<Value, ErrorShape> {
+pub fn models_list(s: &Runtime, p: &Params) -> Result<Value, ErrorShape> {
     p.only(&["agentId"])?;
     let agent = agent_id(p, None)?;
-    let file = models::path(&s.load_options.paths.state_dir, &agent);
+    let file = models::path(&s.options.paths.state_dir, &agent);
     let catalogue = models::load(&file).map_err(|e| ErrorShape::unavailable(format!("cannot read models: {e}")))?;
     let defaults = &s.config().loaded.config.agents.defaults;
     Ok(json!({"path": file, "models": catalogue.list(), "chain": models::chain(None, "main", defaults, &catalogue)}))

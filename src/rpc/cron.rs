@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::Params;
 use crate::actors::cron::{CronActor, CronCall, CronCommand, CronReply, ID, JobView, StatusView};
 use crate::protocol::ErrorShape;
-use crate::shared::Shared;
+use crate::rpc::Runtime;
 
 fn id(p: &Params) -> Result<String, ErrorShape> {
     let id = p.opt_str("id")?.or(p.opt_str("jobId")?).ok_or_else(|| p.bad("must have required property 'id'"))?;
@@ -16,7 +16,7 @@ fn id(p: &Params) -> Result<String, ErrorShape> {
     Ok(id)
 }
 
-pub async fn call(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape> {
+pub async fn call(s: &Runtime, p: &Params<'_>) -> Result<Value, ErrorShape> {
     let cmd = match p.method {
         "cron.list" => {
             p.only(&["includeDisabled"])?;
@@ -60,7 +60,11 @@ pub async fn call(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape> {
         .registry
         .get::<CronActor>(ID)
         .ok_or_else(|| ErrorShape::unavailable("the cron actor is restarting; retry").retry_after(500))?;
-    let reply = addr.send(CronCall(cmd)).await.map_err(|e| ErrorShape::unavailable(format!("cron actor: {e}")))??;
+    let reply = addr
+        .send(CronCall(cmd))
+        .await
+        .map_err(|e| ErrorShape::unavailable(format!("cron actor: {e}")))?
+        .map_err(|e| super::wire::cron_error(&e))?;
     Ok(payload(reply))
 }
 

@@ -6,18 +6,18 @@ use serde_json::{Value, json};
 
 use super::Params;
 use crate::protocol::ErrorShape;
-use crate::shared::Shared;
+use crate::rpc::Runtime;
 
 const DEFAULT_LIMIT: u64 = 200;
 const DEFAULT_MAX_BYTES: u64 = 250_000;
 
-pub fn tail(s: &Shared, p: &Params<'_>) -> Result<Value, ErrorShape> {
+pub fn tail(s: &Runtime, p: &Params<'_>) -> Result<Value, ErrorShape> {
     p.only(&["cursor", "limit", "maxBytes"])?;
     let cursor = p.opt_u64("cursor", 0, u64::MAX)?;
     let limit = p.opt_u64("limit", 1, 5000)?.unwrap_or(DEFAULT_LIMIT) as usize;
     let max_bytes = p.opt_u64("maxBytes", 1, 1_000_000)?.unwrap_or(DEFAULT_MAX_BYTES);
     let live = s.config();
-    let Some(file) = crate::logging::log_file_path(&live.loaded.config, &s.load_options.paths) else {
+    let Some(file) = crate::logging::log_file_path(&live.loaded.config, &s.options.paths) else {
         return Err(ErrorShape::unavailable("file logging is off (logging.file: false)"));
     };
     let mut f = match std::fs::File::open(&file) {

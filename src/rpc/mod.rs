@@ -5,6 +5,10 @@ mod agent;
 mod cron;
 pub mod health;
 mod logs;
+mod runtime;
+pub mod wire;
+
+pub use self::runtime::Runtime;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +22,6 @@ use crate::config::redact::redact;
 use crate::protocol::connect::Role;
 use crate::protocol::methods::METHODS;
 use crate::protocol::{ErrorShape, scope};
-use crate::shared::Shared;
 
 /// Who is calling.
 #[derive(Debug, Clone)]
@@ -93,75 +96,75 @@ fn authorize(caller: &Caller, method: &str) -> Result<(), ErrorShape> {
     Ok(())
 }
 
-/// Methods answered from shared state without waiting on an actor: `Some(result)`, or
+/// Methods answered from rt state without waiting on an actor: `Some(result)`, or
 /// `None` when `method` must go through [`call`].
-pub fn call_now(shared: &Shared, caller: &Caller, method: &str, params: &Value) -> Option<Result<Value, ErrorShape>> {
+pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> Option<Result<Value, ErrorShape>> {
     if let Err(e) = authorize(caller, method) {
         return Some(Err(e));
     }
     let p = Params { method, value: params };
     Some(match method {
-        "health" => Ok(health::document(shared)),
-        "status" => Ok(health::status(shared)),
+        "health" => Ok(health::document(rt)),
+        "status" => Ok(health::status(rt)),
         "system-presence" => {
-            Ok(json!({"presence": shared.sessions.presence(), "stateVersion": shared.sessions.state_version()}))
+            Ok(json!({"presence": rt.sessions.presence(), "stateVersion": rt.sessions.state_version()}))
         }
-        "logs.tail" => logs::tail(shared, &p),
-        "config.get" => Ok(config_get(shared)),
+        "logs.tail" => logs::tail(rt, &p),
+        "config.get" => Ok(config_get(rt)),
         "config.schema" => {
             Ok(json!({"schema": crate::config::validate::schema_value(), "version": env!("CARGO_PKG_VERSION")}))
         }
-        "chat.history" => agent::chat_history(shared, caller, &p),
-        "chat.abort" => agent::chat_abort(shared, &p),
-        "sessions.list" => agent::sessions_list(shared, &p),
-        "sessions.reset" => agent::sessions_forget(shared, &p, true),
-        "sessions.delete" => agent::sessions_forget(shared, &p, false),
-        "models.list" => agent::models_list(shared, &p),
-        "lanes.status" => p.only(&[]).map(|()| json!({"lanes": shared.lanes.snapshot()})),
+        "chat.history" => agent::chat_history(rt, caller, &p),
+        "chat.abort" => agent::chat_abort(rt, &p),
+        "sessions.list" => agent::sessions_list(rt, &p),
+        "sessions.reset" => agent::sessions_forget(rt, &p, true),
+        "sessions.delete" => agent::sessions_forget(rt, &p, false),
+        "models.list" => agent::models_list(rt, &p),
+        "lanes.status" => p.only(&[]).map(|()| json!({"lanes": rt.lanes.snapshot()})),
         _ => return None,
     })
 }
 
 /// Like [`call`], but a two-stage method answers at once and hands back its outcome to
 /// send later with the same request id (WebSocket sessions use this).
-pub async fn call_staged(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> (Reply, Option<Final>) {
+pub async fn call_staged(rt: Arc<Runtime>, caller: Caller, method: &str, params: Value) -> (Reply, Option<Final>) {
     if method == "agent" || method == "chat.send" {
         if let Err(e) = authorize(&caller, method) {
             return (Reply::Err(e, None), None);
         }
         let p = Params { method, value: &params };
         return if method == "agent" {
-            agent::agent(&shared, &caller, &p)
+            agent::agent(&rt, &caller, &p)
         } else {
-            (agent::chat_send(&shared, &caller, &p), None)
+            (agent::chat_send(&rt, &caller, &p), None)
         };
     }
-    (plain(shared, caller, method, params).await.into(), None)
+    (plain(rt, caller, method, params).await.into(), None)
 }
 
 /// Checks the caller may call `method` and runs it; a two-stage method answers with its
 /// outcome (`POST /rpc`).
-pub async fn call_final(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Reply {
-    match call_staged(shared, caller, method, params).await {
+pub async fn call_final(rt: Arc<Runtime>, caller: Caller, method: &str, params: Value) -> Reply {
+    match call_staged(rt, caller, method, params).await {
         (_, Some(outcome)) => outcome.await,
         (first, None) => first,
     }
 }
 
 /// [`call_final`] as a `Result` (a failed run's payload is left out).
-pub async fn call(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
-    call_final(shared, caller, method, params).await.into_result()
+pub async fn call(rt: Arc<Runtime>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
+    call_final(rt, caller, method, params).await.into_result()
 }
 
 /// Every method but `agent` and `chat.send`, which [`call_staged`] answers.
-async fn plain(shared: Arc<Shared>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
-    if let Some(done) = call_now(&shared, &caller, method, &params) {
+async fn plain(rt: Arc<Runtime>, caller: Caller, method: &str, params: Value) -> Result<Value, ErrorShape> {
+    if let Some(done) = call_now(&rt, &caller, method, &params) {
         return done;
     }
     let p = Params { method, value: &params };
     match method {
-        "agent.wait" => agent::agent_wait(&shared, &p).await,
-        m if m.starts_with("cron.") => cron::call(&shared, &p).await,
+        "agent.wait" => agent::agent_wait(&rt, &p).await,
+        m if m.starts_with("cron.") => cron::call(&rt, &p).await,
         "config.set" => {
             p.only(&["raw", "baseHash", "key", "value"])?;
             let edit = match (p.opt_str("raw")?, p.opt_str("key")?) {
@@ -173,15 +176,15 @@ async fn plain(shared: Arc<Shared>, caller: Caller, method: &str, params: Value)
                 }
                 _ => return Err(p.bad("must have either 'raw' or 'key' and 'value'")),
             };
-            write(&shared, edit, p.opt_str("baseHash")?).await
+            write(&rt, edit, p.opt_str("baseHash")?).await
         }
         "config.patch" | "config.apply" => {
             p.only(&["raw", "baseHash", "sessionKey", "note", "restartDelayMs"])?;
             let raw = p.str("raw")?;
             let edit = if method == "config.patch" { ConfigEdit::Patch(raw) } else { ConfigEdit::Raw(raw) };
-            write(&shared, edit, p.opt_str("baseHash")?).await
+            write(&rt, edit, p.opt_str("baseHash")?).await
         }
-        "device.pair.list" => device(&shared, DeviceCommand::List).await,
+        "device.pair.list" => device(&rt, DeviceCommand::List).await,
         "device.pair.approve" | "device.pair.reject" => {
             p.only(&["requestId", "code"])?;
             let request = p
@@ -193,7 +196,7 @@ async fn plain(shared: Arc<Shared>, caller: Caller, method: &str, params: Value)
             } else {
                 DeviceCommand::Reject { request }
             };
-            device(&shared, cmd).await
+            device(&rt, cmd).await
         }
         "device.token.rotate" => {
             p.only(&["deviceId", "role", "scopes"])?;
@@ -208,11 +211,11 @@ async fn plain(shared: Arc<Shared>, caller: Caller, method: &str, params: Value)
                 ),
                 Some(_) => return Err(p.bad("at /scopes: must be array")),
             };
-            device(&shared, DeviceCommand::Rotate { device_id: p.str("deviceId")?, role: p.str("role")?, scopes }).await
+            device(&rt, DeviceCommand::Rotate { device_id: p.str("deviceId")?, role: p.str("role")?, scopes }).await
         }
         "device.token.revoke" => {
             p.only(&["deviceId", "role"])?;
-            device(&shared, DeviceCommand::Revoke { device_id: p.str("deviceId")?, role: p.str("role")? }).await
+            device(&rt, DeviceCommand::Revoke { device_id: p.str("deviceId")?, role: p.str("role")? }).await
         }
         _ => Err(ErrorShape::invalid(format!("unknown method: {method}"))),
     }
@@ -270,8 +273,8 @@ impl Params<'_> {
     }
 }
 
-fn config_get(s: &Shared) -> Value {
-    let path = &s.load_options.paths.config;
+fn config_get(s: &Runtime) -> Value {
+    let path = &s.options.paths.config;
     let bytes = std::fs::read(path).ok();
     let hash = bytes.as_deref().map(|b| crate::sys::hex(&<sha2::Sha256 as sha2::Digest>::digest(b)));
     let parsed = bytes.as_deref().map(|b| crate::config::load::parse_file(path, &String::from_utf8_lossy(b)));
@@ -280,7 +283,7 @@ fn config_get(s: &Shared) -> Value {
         Some(Err(p)) => (None, Some(p)),
         None => (None, None),
     };
-    let checked = crate::config::load(&s.load_options);
+    let checked = crate::config::load(&s.options);
     let mut issues: Vec<crate::config::Problem> = parse_issue.into_iter().collect();
     if let Err(e) = &checked {
         issues.extend(e.problems.iter().cloned());
@@ -300,7 +303,7 @@ fn config_get(s: &Shared) -> Value {
     })
 }
 
-async fn write(s: &Shared, edit: ConfigEdit, base_hash: Option<String>) -> Result<Value, ErrorShape> {
+async fn write(s: &Runtime, edit: ConfigEdit, base_hash: Option<String>) -> Result<Value, ErrorShape> {
     let addr = s
         .registry
         .get::<ConfigActor>(crate::actors::config::ID)
@@ -308,12 +311,14 @@ async fn write(s: &Shared, edit: ConfigEdit, base_hash: Option<String>) -> Resul
     addr.send(WriteConfig { edit, base_hash })
         .await
         .map_err(|e| ErrorShape::unavailable(format!("config actor: {e}")))?
+        .map_err(|e| wire::write_error(&e))
 }
 
-async fn device(s: &Shared, cmd: DeviceCommand) -> Result<Value, ErrorShape> {
+async fn device(s: &Runtime, cmd: DeviceCommand) -> Result<Value, ErrorShape> {
     let addr = s
         .registry
         .get::<AuthActor>(crate::actors::auth::ID)
         .ok_or_else(|| ErrorShape::unavailable("the auth actor is restarting; retry").retry_after(500))?;
-    addr.send(cmd).await.map_err(|e| ErrorShape::unavailable(format!("auth actor: {e}")))?
+    let reply = addr.send(cmd).await.map_err(|e| ErrorShape::unavailable(format!("auth actor: {e}")))?;
+    reply.map_err(|e| ErrorShape::invalid(e.to_string()))
 }

@@ -20,20 +20,23 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chrono::Utc;
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 pub use super::children::{ChildRegistry, ChildState, ChildStatus, Failure};
 
 use self::budget::{FailureWindow, RestartBudget, Verdict};
+use crate::config::live::LiveConfig;
 use crate::exit;
-use crate::lifecycle::{LIFECYCLE, Phase};
-use crate::shared::Shared;
+use crate::lifecycle::{LIFECYCLE, Phase, PhaseWriter};
+use crate::topic::Publisher;
 
 /// How long after "ready" the start-up code pages are released.
 const STARTUP_SETTLE: Duration = Duration::from_secs(2);
 
-/// Why a child could not start; `code` is the process exit code at boot.
-#[derive(Debug, Clone)]
+/// Why a child could not start; `code` is the process exit code at boot (a config error is
+/// 78, an address in use 69, ...), which is how a failed boot reaches `main`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct StartError {
     pub code: i32,
     pub message: String,
@@ -45,11 +48,11 @@ impl StartError {
     }
 }
 
-/// What a child factory gets: who it is and where the shared facts live.
+/// What a child factory gets: who it is and who supervises it. Everything else a child uses
+/// is handed to its spec by the composition root, so a spec's arguments say what it touches.
 pub struct ChildContext {
     pub id: &'static str,
     pub incarnation: u64,
-    pub shared: Arc<Shared>,
     pub supervisor: Addr<Supervisor>,
     /// This incarnation's panic message, put there by the task that runs its actor.
     panic: PanicSlot,
@@ -248,10 +251,21 @@ pub struct Shutdown {
     pub reason: String,
 }
 
+/// Why a child was not rebuilt in place (the running incarnation stays).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestartError {
+    #[error("the gateway is stopping")]
+    Stopping,
+    #[error("no child named {0}")]
+    NoSuchChild(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
 /// Command: rebuild one child in place: the new incarnation starts first, then the old one
 /// stops. If the new one cannot start, the old one keeps running.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), RestartError>")]
 pub struct RestartInPlace {
     pub id: &'static str,
 }
@@ -261,17 +275,34 @@ pub struct RestartInPlace {
 #[rtype(result = "()")]
 pub struct RestartAll;
 
+/// Fact: the gateway begins to stop (`restarting: false`), or rebuilds every child in place.
+pub struct Stopping {
+    pub restarting: bool,
+}
+
+/// What the supervisor reads and the facts it alone writes.
+pub struct SupervisorHandles {
+    /// Its budget and shutdown settings.
+    pub config: LiveConfig,
+    pub phase: PhaseWriter,
+    /// The listener's addresses, for the "ready" status line.
+    pub listen: watch::Receiver<Vec<std::net::SocketAddr>>,
+    pub children: watch::Sender<Vec<ChildStatus>>,
+    pub registry: Arc<ChildRegistry>,
+    pub stopping: Publisher<Stopping>,
+}
+
 pub struct Supervisor {
     specs: Vec<ChildSpec>,
     slots: Vec<Slot>,
-    shared: Arc<Shared>,
+    handles: SupervisorHandles,
     budget: RestartBudget,
     shutting_down: bool,
     waiters: HashMap<(&'static str, u64), oneshot::Sender<()>>,
 }
 
 impl Supervisor {
-    pub fn new(specs: Vec<ChildSpec>, shared: Arc<Shared>) -> Self {
+    pub fn new(specs: Vec<ChildSpec>, handles: SupervisorHandles) -> Self {
         let slots = specs
             .iter()
             .map(|s| Slot {
@@ -287,25 +318,19 @@ impl Supervisor {
                 },
             })
             .collect();
-        Self { specs, slots, shared, budget: RestartBudget::default(), shutting_down: false, waiters: HashMap::new() }
+        Self { specs, slots, handles, budget: RestartBudget::default(), shutting_down: false, waiters: HashMap::new() }
     }
 
     fn publish(&self) {
-        *self.shared.children.write() = self.slots.iter().map(|s| s.status.clone()).collect();
+        self.handles.children.send_replace(self.slots.iter().map(|s| s.status.clone()).collect());
     }
 
     fn start_slot(&mut self, i: usize, ctx: &mut Context<Self>) -> Result<Option<Box<dyn Fn()>>, StartError> {
         let spec = &self.specs[i];
         let incarnation = self.slots[i].status.incarnation + 1;
-        let cctx = ChildContext {
-            id: spec.id,
-            incarnation,
-            shared: self.shared.clone(),
-            supervisor: ctx.address(),
-            panic: PanicSlot::default(),
-        };
+        let cctx = ChildContext { id: spec.id, incarnation, supervisor: ctx.address(), panic: PanicSlot::default() };
         let Child { addr, stop } = (spec.start)(&cctx)?;
-        self.shared.registry.insert_any(spec.id, addr);
+        self.handles.registry.insert_any(spec.id, addr);
         let slot = &mut self.slots[i];
         slot.status.incarnation = incarnation;
         slot.status.state = ChildState::Running;
@@ -316,7 +341,7 @@ impl Supervisor {
     fn on_failure(&mut self, i: usize, reason: String, ctx: &mut Context<Self>) {
         let id = self.specs[i].id;
         let now = Instant::now();
-        let cfg = self.shared.config().loaded.config.gateway.supervisor.clone();
+        let cfg = self.handles.config.get().loaded.config.gateway.supervisor.clone();
         let period = Duration::from_millis(cfg.period_ms);
         let recent = self.slots[i].window.push(now, period);
         let backoff = (Duration::from_millis(cfg.backoff_initial_ms), Duration::from_millis(cfg.backoff_max_ms));
@@ -363,10 +388,10 @@ impl Supervisor {
             return;
         }
         self.shutting_down = true;
-        self.shared.phase.set(Phase::Draining, &format!("Stopping: {reason}"));
-        self.shared.stopping(false);
+        self.handles.phase.set(Phase::Draining, &format!("Stopping: {reason}"));
+        self.handles.stopping.publish(&Stopping { restarting: false });
         tracing::info!(target: LIFECYCLE, reason = %reason, "gateway stopping");
-        let budget = Duration::from_millis(self.shared.config().loaded.config.gateway.shutdown_timeout_ms);
+        let budget = Duration::from_millis(self.handles.config.get().loaded.config.gateway.shutdown_timeout_ms);
         let mut steps = Vec::new();
         for i in (0..self.slots.len()).rev() {
             let id = self.specs[i].id;
@@ -407,7 +432,7 @@ impl Supervisor {
                     "children still running at the shutdown deadline; exiting without them"
                 );
             }
-            act.shared.phase.set(Phase::Stopped, "Stopped");
+            act.handles.phase.set(Phase::Stopped, "Stopped");
             tracing::info!(target: LIFECYCLE, exit_code = code, still_running = still_running.len(), "gateway stopped");
             System::current().stop_with_code(code);
         }));
@@ -417,7 +442,7 @@ impl Supervisor {
         self.specs.iter().position(|s| s.id == id)
     }
 
-    fn restart_in_place(&mut self, i: usize, ctx: &mut Context<Self>) -> Result<(), String> {
+    fn restart_in_place(&mut self, i: usize, ctx: &mut Context<Self>) -> Result<(), RestartError> {
         let id = self.specs[i].id;
         match self.start_slot(i, ctx) {
             Ok(old) => {
@@ -431,7 +456,7 @@ impl Supervisor {
             }
             Err(e) => {
                 tracing::warn!(child = id, error = %e.message, "restart in place failed; the running incarnation stays");
-                Err(e.message)
+                Err(e.into())
             }
         }
     }
@@ -453,12 +478,12 @@ impl Actor for Supervisor {
             }
         }
         self.publish();
-        let listen: Vec<String> = self.shared.listen.read().iter().map(ToString::to_string).collect();
-        self.shared.phase.set(Phase::Ready, &format!("Ready: listening on {}", listen.join(", ")));
+        let listen: Vec<String> = self.handles.listen.borrow().iter().map(ToString::to_string).collect();
+        self.handles.phase.set(Phase::Ready, &format!("Ready: listening on {}", listen.join(", ")));
         tracing::info!(target: LIFECYCLE, listen = %listen.join(","), pid = std::process::id(), "gateway ready");
         // The binary's code pages and the systemd watchdog belong to the process, not to a
         // gateway embedded in another one.
-        if !self.shared.phase.is_service() {
+        if !self.handles.phase.is_service() {
             return;
         }
         // Start-up code is done with; let its pages go once things have settled.
@@ -480,7 +505,7 @@ impl Handler<ChildExited> for Supervisor {
         if msg.incarnation != self.slots[i].status.incarnation {
             return; // an incarnation replaced in place has finished draining
         }
-        self.shared.registry.remove(msg.id);
+        self.handles.registry.remove(msg.id);
         let slot = &mut self.slots[i];
         slot.stop = None;
         match failure_reason(slot.stop_requested || self.shutting_down, &msg.cause) {
@@ -502,13 +527,13 @@ impl Handler<Shutdown> for Supervisor {
 }
 
 impl Handler<RestartInPlace> for Supervisor {
-    type Result = Result<(), String>;
+    type Result = Result<(), RestartError>;
 
     fn handle(&mut self, msg: RestartInPlace, ctx: &mut Context<Self>) -> Self::Result {
         if self.shutting_down {
-            return Err("the gateway is stopping".into());
+            return Err(RestartError::Stopping);
         }
-        let i = self.index(msg.id).ok_or_else(|| format!("no child named {}", msg.id))?;
+        let i = self.index(msg.id).ok_or_else(|| RestartError::NoSuchChild(msg.id.to_string()))?;
         self.restart_in_place(i, ctx)
     }
 }
@@ -521,7 +546,7 @@ impl Handler<RestartAll> for Supervisor {
             return;
         }
         tracing::info!("restarting every child in place (SIGUSR1)");
-        self.shared.stopping(true);
+        self.handles.stopping.publish(&Stopping { restarting: true });
         for i in 0..self.specs.len() {
             let _ = self.restart_in_place(i, ctx);
         }
