@@ -142,23 +142,80 @@ fn children_still_running_at_the_shutdown_deadline_are_named_and_counted() {
 /// droppable events are skipped instead, and other clients are unaffected.
 #[test]
 fn a_slow_consumer_is_cut_and_droppable_events_are_skipped() {
+    use openclaw::protocol::MAX_BUFFERED_BYTES;
+    use std::io::ErrorKind;
+    use std::time::Instant;
+    use tungstenite::Message;
+    // Events of 64 KiB. The droppable flood (10 MiB) is more than a client that reads nothing
+    // takes in (socket buffers plus the writer's 32-frame channel: about 6 MiB on loopback) plus
+    // the 1.5 MiB buffer limit, so it leaves `slow` over the limit. The non-droppable flood
+    // (1 MiB) is under the limit: it can cut only a client that is over it already. Each session
+    // turns its whole burst into frames in one go on an HTTP worker (unoptimized in test builds);
+    // 40 MiB per session kept `/healthz` behind that work past its 5 s timeout under load.
+    const FRAME: usize = 64 * 1024;
+    const DROPPABLE: usize = 160;
+    const KEPT: usize = 16;
+    const { assert!(KEPT * FRAME < MAX_BUFFERED_BYTES) };
     let gw = Spawn::default().config("{ gateway: { auth: { token: 't' } } }").start();
     let mut slow = common::Ws::open(gw.addr);
     slow.connect(serde_json::json!({"auth": {"token": "t"}})).unwrap();
     let mut other = common::Ws::open(gw.addr);
     other.connect(serde_json::json!({"auth": {"token": "t"}})).unwrap();
-    // Droppable: 40 MiB offered, nothing read; the connection survives.
-    assert_eq!(http_post(gw.addr, "/__fault/flood/200/204800/true").unwrap().0, 202);
+    // `other` reads all along on its own thread. Each time it is told to, it pings: the pong is
+    // queued behind every event already pushed to it, so once the pong arrives it has read them
+    // all, and it reports the flood events read since the last pong. (A ping, unlike a request,
+    // is never answered with a cut while a backlog is over the limit.)
+    let (ping, ping_rx) = std::sync::mpsc::channel::<()>();
+    let (pong_tx, pong) = std::sync::mpsc::channel::<usize>();
+    let reader = std::thread::spawn(move || {
+        other.ws.get_ref().set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut floods, mut pongs) = ([0usize; 2], 0);
+        while pongs < floods.len() {
+            assert!(Instant::now() < deadline, "`other` to read both floods within 60 s: {floods:?}");
+            if ping_rx.try_recv().is_ok() {
+                other.ws.send(Message::Ping(tungstenite::Bytes::from_static(b"read"))).expect("ping");
+            }
+            match other.ws.read() {
+                Ok(Message::Text(t)) => {
+                    let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                    floods[pongs] += usize::from(v["event"] == "test.flood");
+                }
+                Ok(Message::Pong(p)) if p.as_ref() == b"read" => {
+                    pong_tx.send(floods[pongs]).unwrap();
+                    pongs += 1;
+                }
+                Ok(Message::Close(c)) => panic!("`other` was closed: {c:?}"),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("`other` lost its connection: {e}"),
+            }
+        }
+        other.ws.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        other
+    });
+    let read_up_to_pong = |what: &str| {
+        ping.send(()).unwrap();
+        pong.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("`other` to read {what} (its ping answered) within 30 s: {e}"))
+    };
+    // Droppable: 10 MiB offered, nothing read by `slow`; the connection survives.
+    assert_eq!(http_post(gw.addr, &format!("/__fault/flood/{DROPPABLE}/{FRAME}/true")).unwrap().0, 202);
     assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200);
-    // Not droppable: the same volume cuts the client that reads nothing.
-    assert_eq!(http_post(gw.addr, "/__fault/flood/200/204800/false").unwrap().0, 202);
+    let droppable = read_up_to_pong("the droppable flood");
+    assert!(droppable >= MAX_BUFFERED_BYTES / FRAME, "`other` was served the flood: {droppable} of {DROPPABLE}");
+    // Not droppable: `slow`, still over the limit, is cut; `other` has read its backlog, stays
+    // under the limit, and is served every event.
+    assert_eq!(http_post(gw.addr, &format!("/__fault/flood/{KEPT}/{FRAME}/false")).unwrap().0, 202);
     let (code, reason) = slow.closed();
     assert_eq!((code, reason.as_str()), (1008, "slow consumer"));
-    // `other` was cut as well (it read nothing either); a fresh client is served normally.
+    assert_eq!(read_up_to_pong("the non-droppable flood"), KEPT, "`other` received every non-droppable event");
+    let mut other = reader.join().expect("`other` read both floods without being cut");
+    assert_eq!(other.call("health", serde_json::json!({}))["ok"], true, "`other` is still connected and served");
+    // A fresh client is served normally.
     let mut fresh = common::Ws::open(gw.addr);
     fresh.connect(serde_json::json!({"auth": {"token": "t"}})).unwrap();
     assert_eq!(fresh.call("health", serde_json::json!({}))["ok"], true);
-    drop(other);
 }
 
 #[test]
