@@ -533,7 +533,7 @@ impl CronActor {
 }
 
 fn spec_entry(spec: JobSpec, source: Source) -> Entry {
-    let sched = schedule::parse(&spec.schedule, spec.tz.as_deref(), spec.created_at_ms);
+    let sched = schedule::parse(&spec.schedule, spec.tz.as_deref(), spec.created_at_ms).map_err(|e| e.to_string());
     Entry { spec, source, sched }
 }
 

@@ -15,7 +15,7 @@ use crate::exit;
 pub fn parse_grace(s: &str) -> Result<Duration, String> {
     crate::config::schedule::duration_ms(s)
         .map(|ms| Duration::from_millis(ms.max(0) as u64))
-        .map_err(|e| e.replace("every: ", "--grace: "))
+        .map_err(|e| format!("--grace: {e}"))
 }
 
 fn signal_gateway(opts: &LoadOptions) -> Option<i32> {

@@ -13,14 +13,25 @@ pub fn id(job: &CronJob, i: usize) -> String {
     job.id.clone().unwrap_or_else(|| format!("config-{i}"))
 }
 
+/// Why a config job names nothing it can run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("unknown command {0:?} (built-in: backup-sessions; or give a payload)")]
+    UnknownCommand(String),
+    #[error("give either command or payload, not both")]
+    Both,
+    #[error("needs a command (e.g. \"backup-sessions\") or a payload")]
+    Neither,
+}
+
 /// What the job runs: its payload, or the built-in command it names.
-pub fn payload(job: &CronJob) -> Result<CronPayload, String> {
+pub fn payload(job: &CronJob) -> Result<CronPayload, PayloadError> {
     match (&job.command, &job.payload) {
         (Some(c), None) if c == "backup-sessions" => Ok(CronPayload::BackupSessions { keep: 7 }),
-        (Some(c), None) => Err(format!("unknown command {c:?} (built-in: backup-sessions; or give a payload)")),
+        (Some(c), None) => Err(PayloadError::UnknownCommand(c.clone())),
         (None, Some(p)) => Ok(p.clone()),
-        (Some(_), Some(_)) => Err("give either command or payload, not both".into()),
-        (None, None) => Err("needs a command (e.g. \"backup-sessions\") or a payload".into()),
+        (Some(_), Some(_)) => Err(PayloadError::Both),
+        (None, None) => Err(PayloadError::Neither),
     }
 }
 
@@ -30,10 +41,10 @@ pub fn check(cfg: &Config) -> Vec<Problem> {
     let mut ids = HashSet::new();
     for (i, job) in cfg.cron.jobs.iter().enumerate() {
         if let Err(e) = schedule::parse(&job.schedule, job.tz.as_deref(), 0) {
-            out.push(Problem::new(format!("cron.jobs.{i}.schedule"), e));
+            out.push(Problem::new(format!("cron.jobs.{i}.schedule"), e.to_string()));
         }
         if let Err(e) = payload(job) {
-            out.push(Problem::new(format!("cron.jobs.{i}"), e));
+            out.push(Problem::new(format!("cron.jobs.{i}"), e.to_string()));
         }
         if !ids.insert(id(job, i)) {
             out.push(Problem::new(format!("cron.jobs.{i}.id"), format!("duplicate job id {:?}", id(job, i))));

@@ -10,6 +10,36 @@ use chrono_tz::Tz;
 
 use super::model::{Schedule, ScheduleSpec};
 
+/// Why a schedule does not parse. The `Display` names the form at fault (`cron:`, `every:`,
+/// `at:`) and how to write it.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("an `at` schedule needs exactly one of atMs or at")]
+    AtFields,
+    #[error("at: {text:?} is not an RFC 3339 time like 2026-12-01T09:00:00Z ({source})")]
+    AtTime { text: String, source: chrono::ParseError },
+    #[error("every: {0}")]
+    Duration(#[from] DurationError),
+    #[error("every: the interval must be at least 1s (got {0} ms)")]
+    TooShort(i64),
+    #[error("cron: {expr:?} has {fields} fields; use 5 (min hour dom mon dow) or 6 (with seconds first)")]
+    CronFields { expr: String, fields: usize },
+    #[error("cron: {expr:?} is not valid ({source})")]
+    CronExpr { expr: String, source: cron::error::Error },
+    #[error("time zone {0:?} is unknown (use an IANA name like Europe/Berlin)")]
+    TimeZone(String),
+}
+
+/// Why a duration (`30s`, `5m`) does not parse. Without a prefix: the caller names the field
+/// (`every:` in a schedule, `--grace:` on the command line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{0:?} is not a duration like 30s, 5m, 2h or 1d")]
+    NotANumber(String),
+    #[error("{0:?} has an unknown unit (use ms, s, m, h or d)")]
+    UnknownUnit(String),
+}
+
 /// A parsed schedule. Times are Unix milliseconds.
 #[derive(Debug, Clone)]
 pub enum Sched {
@@ -20,7 +50,7 @@ pub enum Sched {
 
 /// Parses a schedule; `tz` applies to cron expressions without their own; `created_ms`
 /// anchors `every` schedules without an anchor.
-pub fn parse(s: &Schedule, tz: Option<&str>, created_ms: i64) -> Result<Sched, String> {
+pub fn parse(s: &Schedule, tz: Option<&str>, created_ms: i64) -> Result<Sched, ScheduleError> {
     match s {
         Schedule::Text(t) => parse_text(t.trim(), tz, created_ms),
         Schedule::Spec(ScheduleSpec::Cron { expr, tz: own }) => cron_expr(expr, own.as_deref().or(tz)),
@@ -30,12 +60,12 @@ pub fn parse(s: &Schedule, tz: Option<&str>, created_ms: i64) -> Result<Sched, S
         Schedule::Spec(ScheduleSpec::At { at_ms, at }) => match (at_ms, at) {
             (Some(ms), None) => Ok(Sched::At(*ms)),
             (None, Some(t)) => at_text(t),
-            _ => Err("an `at` schedule needs exactly one of atMs or at".into()),
+            _ => Err(ScheduleError::AtFields),
         },
     }
 }
 
-fn parse_text(t: &str, tz: Option<&str>, created_ms: i64) -> Result<Sched, String> {
+fn parse_text(t: &str, tz: Option<&str>, created_ms: i64) -> Result<Sched, ScheduleError> {
     if let Some(d) = t.strip_prefix("every ") {
         return every(duration_ms(d.trim())?, created_ms);
     }
@@ -45,51 +75,47 @@ fn parse_text(t: &str, tz: Option<&str>, created_ms: i64) -> Result<Sched, Strin
     cron_expr(t, tz)
 }
 
-fn every(every_ms: i64, anchor_ms: i64) -> Result<Sched, String> {
+fn every(every_ms: i64, anchor_ms: i64) -> Result<Sched, ScheduleError> {
     if every_ms < 1000 {
-        return Err(format!("every: the interval must be at least 1s (got {every_ms} ms)"));
+        return Err(ScheduleError::TooShort(every_ms));
     }
     Ok(Sched::Every { every_ms, anchor_ms })
 }
 
-fn at_text(t: &str) -> Result<Sched, String> {
+fn at_text(t: &str) -> Result<Sched, ScheduleError> {
     DateTime::parse_from_rfc3339(t)
         .map(|d| Sched::At(d.timestamp_millis()))
-        .map_err(|e| format!("at: {t:?} is not an RFC 3339 time like 2026-12-01T09:00:00Z ({e})"))
+        .map_err(|source| ScheduleError::AtTime { text: t.into(), source })
 }
 
 /// `30s`, `5m`, `2h`, `1d`, `1500ms`.
-pub fn duration_ms(d: &str) -> Result<i64, String> {
+pub fn duration_ms(d: &str) -> Result<i64, DurationError> {
     let split = d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len());
     let (n, unit) = d.split_at(split);
-    let n: i64 = n.parse().map_err(|_| format!("every: {d:?} is not a duration like 30s, 5m, 2h or 1d"))?;
+    let n: i64 = n.parse().map_err(|_| DurationError::NotANumber(d.into()))?;
     let mult = match unit.trim() {
         "ms" => 1,
         "s" => 1000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("every: {d:?} has an unknown unit (use ms, s, m, h or d)")),
+        _ => return Err(DurationError::UnknownUnit(d.into())),
     };
     Ok(n.saturating_mul(mult))
 }
 
-fn cron_expr(expr: &str, tz: Option<&str>) -> Result<Sched, String> {
+fn cron_expr(expr: &str, tz: Option<&str>) -> Result<Sched, ScheduleError> {
     let fields = expr.split_whitespace().count();
     let full = match fields {
         5 => format!("0 {expr}"),
         6 => expr.to_string(),
-        n => {
-            return Err(format!(
-                "cron: {expr:?} has {n} fields; use 5 (min hour dom mon dow) or 6 (with seconds first)"
-            ));
-        }
+        fields => return Err(ScheduleError::CronFields { expr: expr.into(), fields }),
     };
-    let sched = cron::Schedule::from_str(&full).map_err(|e| format!("cron: {expr:?} is not valid ({e})"))?;
+    let sched =
+        cron::Schedule::from_str(&full).map_err(|source| ScheduleError::CronExpr { expr: expr.into(), source })?;
     let tz = match tz {
         None => Tz::UTC,
-        Some(name) => Tz::from_str(name)
-            .map_err(|_| format!("time zone {name:?} is unknown (use an IANA name like Europe/Berlin)"))?,
+        Some(name) => Tz::from_str(name).map_err(|_| ScheduleError::TimeZone(name.into()))?,
     };
     Ok(Sched::Cron(Box::new(sched), tz))
 }
@@ -140,9 +166,14 @@ mod tests {
         let s = parse(&Schedule::Text("30 0 9 * * *".into()), Some("Europe/Berlin"), 0).unwrap();
         // 09:00:30 in Berlin (UTC+1 in January) is 08:00:30 UTC.
         assert_eq!(s.next_after(ms("2026-01-01T00:00:00Z")), Some(ms("2026-01-01T08:00:30Z")));
-        assert!(parse(&Schedule::Text("* * *".into()), None, 0).unwrap_err().contains("3 fields"));
-        assert!(parse(&Schedule::Text("61 * * * *".into()), None, 0).unwrap_err().contains("not valid"));
-        assert!(parse(&Schedule::Text("0 * * * *".into()), Some("Mars/Olympus"), 0).unwrap_err().contains("Mars"));
+        assert!(parse(&Schedule::Text("* * *".into()), None, 0).unwrap_err().to_string().contains("3 fields"));
+        assert!(parse(&Schedule::Text("61 * * * *".into()), None, 0).unwrap_err().to_string().contains("not valid"));
+        assert!(
+            parse(&Schedule::Text("0 * * * *".into()), Some("Mars/Olympus"), 0)
+                .unwrap_err()
+                .to_string()
+                .contains("Mars")
+        );
     }
 
     #[test]
@@ -162,6 +193,23 @@ mod tests {
         assert_eq!(s.next_after(0), Some(ms("2026-12-01T09:00:00Z")));
         assert_eq!(s.next_after(ms("2026-12-01T09:00:00Z")), None);
         assert!(parse(&Schedule::Text("every 5 parsecs".into()), None, 0).is_err());
-        assert!(parse(&Schedule::Text("every 10ms".into()), None, 0).unwrap_err().contains("at least 1s"));
+        assert!(parse(&Schedule::Text("every 10ms".into()), None, 0).unwrap_err().to_string().contains("at least 1s"));
+    }
+
+    #[test]
+    fn errors_keep_their_text_and_say_which_failure() {
+        let err = |t: &str| parse(&Schedule::Text(t.into()), None, 0).unwrap_err();
+        assert_eq!(
+            err("every 5 parsecs").to_string(),
+            r#"every: "5 parsecs" has an unknown unit (use ms, s, m, h or d)"#
+        );
+        assert_eq!(err("every soon").to_string(), r#"every: "soon" is not a duration like 30s, 5m, 2h or 1d"#);
+        assert_eq!(
+            err("* * *").to_string(),
+            r#"cron: "* * *" has 3 fields; use 5 (min hour dom mon dow) or 6 (with seconds first)"#
+        );
+        assert!(err("at tomorrow").to_string().starts_with(r#"at: "tomorrow" is not an RFC 3339 time"#));
+        assert!(matches!(err("every 10ms"), ScheduleError::TooShort(10)));
+        assert!(matches!(err("every soon"), ScheduleError::Duration(DurationError::NotANumber(_))));
     }
 }

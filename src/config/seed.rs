@@ -4,12 +4,12 @@
 //! its SHA-256 in `<state>/config.seed.sha256`). Otherwise the state copy, with any runtime
 //! edits, stays.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::LoadOptions;
-use crate::state::{self, FILE_MODE};
+use crate::state::{self, FILE_MODE, StateError};
 
 pub const VAR: &str = "OPENCLAW_CONFIG_SEED";
 const MARKER: &str = "config.seed.sha256";
@@ -25,13 +25,23 @@ pub enum Seeded {
     Copied,
 }
 
+/// Why the seed was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("cannot read the config seed {} ({VAR}): {source}; mount the file there or unset {VAR}", seed.display())]
+    Read { seed: PathBuf, source: std::io::Error },
+    #[error("cannot copy the config seed: {0}")]
+    Copy(StateError),
+    /// The copy is in place but its hash is not recorded (the next start copies again).
+    #[error("{0}")]
+    Marker(StateError),
+}
+
 /// Copies the seed into place when needed.
-pub fn apply(opts: &LoadOptions) -> Result<Seeded, String> {
+pub fn apply(opts: &LoadOptions) -> Result<Seeded, SeedError> {
     let Some(seed) = opts.env.get(VAR) else { return Ok(Seeded::None) };
     let seed = Path::new(seed);
-    let bytes = std::fs::read(seed).map_err(|e| {
-        format!("cannot read the config seed {} ({VAR}): {e}; mount the file there or unset {VAR}", seed.display())
-    })?;
+    let bytes = std::fs::read(seed).map_err(|source| SeedError::Read { seed: seed.into(), source })?;
     let hash = crate::sys::hex(&Sha256::digest(&bytes));
     let target = &opts.paths.config;
     let marker = opts.paths.state_dir.join(MARKER);
@@ -39,8 +49,8 @@ pub fn apply(opts: &LoadOptions) -> Result<Seeded, String> {
     if target.exists() && last.as_deref() == Some(hash.as_str()) {
         return Ok(Seeded::Unchanged);
     }
-    state::write_file(target, &bytes, FILE_MODE).map_err(|e| format!("cannot copy the config seed: {e}"))?;
-    state::atomic_write(&marker, format!("{hash}\n").as_bytes(), FILE_MODE).map_err(|e| e.to_string())?;
+    state::write_file(target, &bytes, FILE_MODE).map_err(SeedError::Copy)?;
+    state::atomic_write(&marker, format!("{hash}\n").as_bytes(), FILE_MODE).map_err(SeedError::Marker)?;
     Ok(Seeded::Copied)
 }
 
@@ -75,6 +85,6 @@ mod tests {
         assert_eq!(apply(&opts).unwrap(), Seeded::Copied);
         assert!(std::fs::read_to_string(&target).unwrap().contains("error"));
         std::fs::remove_file(&seed).unwrap();
-        assert!(apply(&opts).unwrap_err().contains(VAR));
+        assert!(apply(&opts).unwrap_err().to_string().contains(VAR));
     }
 }

@@ -60,7 +60,7 @@ pub enum Source {
 }
 
 /// A config job in the store's shape.
-pub fn from_config(job: &CronJob, i: usize) -> Result<JobSpec, String> {
+pub fn from_config(job: &CronJob, i: usize) -> Result<JobSpec, config_jobs::PayloadError> {
     let payload = config_jobs::payload(job)?;
     Ok(JobSpec {
         id: config_jobs::id(job, i),
