@@ -20,7 +20,7 @@ use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, S
 use crate::auth::peer::Peer;
 use crate::auth::policy::{self, AuthError, ConnectRequest, Effect, Grant, Now, Outcome, Secrets};
 use crate::auth::ratelimit::RateLimiter;
-use crate::auth::registry::{DeviceRegistry, PendingRequest};
+use crate::auth::registry::{DeviceRegistry, PendingRequest, RegistryError};
 use crate::auth::secret::{self, Secret};
 use crate::config::LoadOptions;
 use crate::config::live::LiveConfig;
@@ -53,15 +53,9 @@ pub struct AuthenticateBearer {
     pub tailscale_user: Option<String>,
 }
 
-/// A device command the registry refused (unknown request or device, a registry that cannot
-/// be written); the message says which.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DeviceRefused(pub String);
-
 /// Device registry commands (the `device.*` methods).
 #[derive(Message)]
-#[rtype(result = "Result<Value, DeviceRefused>")]
+#[rtype(result = "Result<Value, RegistryError>")]
 pub enum DeviceCommand {
     List,
     Approve { request: String },
@@ -158,7 +152,8 @@ fn resolve(h: &AuthHandles) -> Result<(Option<Secret>, Option<Secret>), StartErr
         AuthMode::Token | AuthMode::DevicePairing | AuthMode::Tailscale => {
             // Every mode that takes a token has one: local clients (the CLI) need it too.
             let generate = true;
-            let token = secret::resolve_token(loaded, paths, generate).map_err(|e| StartError::new(exit::CONFIG, e))?;
+            let token = secret::resolve_token(loaded, paths, generate)
+                .map_err(|e| StartError::new(exit::CONFIG, e.to_string()))?;
             if let Some(t) = &token {
                 tracing::info!(source = %t.source, "gateway token loaded");
             }
@@ -353,11 +348,8 @@ impl AuthActor {
         });
     }
 
-    fn device_command(&mut self, cmd: DeviceCommand) -> Result<Value, DeviceRefused> {
+    fn device_command(&mut self, cmd: DeviceCommand) -> Result<Value, RegistryError> {
         let now = now_ms();
-        fn fail(e: impl std::fmt::Display) -> DeviceRefused {
-            DeviceRefused(e.to_string())
-        }
         match cmd {
             DeviceCommand::List => {
                 self.registry.prune(now);
@@ -381,27 +373,27 @@ impl AuthActor {
                 Ok(json!({"pending": self.registry.pending.values().collect::<Vec<_>>(), "paired": paired}))
             }
             DeviceCommand::Approve { request } => {
-                let dev = self.registry.approve(&request, now).map_err(fail)?;
+                let dev = self.registry.approve(&request, now)?;
                 let request_id = request.clone();
                 self.resolved(&request_id, &dev.device_id, "approved");
                 tracing::info!(device = %dev.device_id, "device pairing approved");
                 Ok(json!({"ok": true, "deviceId": dev.device_id, "roles": dev.roles, "scopes": dev.scopes}))
             }
             DeviceCommand::Reject { request } => {
-                let req = self.registry.reject(&request).map_err(fail)?;
+                let req = self.registry.reject(&request)?;
                 self.resolved(&req.request_id, &req.ask.device_id, "rejected");
                 Ok(json!({"ok": true, "requestId": req.request_id, "deviceId": req.ask.device_id}))
             }
             DeviceCommand::Rotate { device_id, role, scopes } => {
                 // Open sessions stay (the device may be rotating its own token); the old token
                 // no longer authenticates new connections.
-                let (token, scopes) = self.registry.issue_token(&device_id, &role, scopes, now).map_err(fail)?;
+                let (token, scopes) = self.registry.issue_token(&device_id, &role, scopes, now)?;
                 Ok(
                     json!({"ok": true, "deviceId": device_id, "role": role, "token": token, "scopes": scopes, "issuedAtMs": now}),
                 )
             }
             DeviceCommand::Revoke { device_id, role } => {
-                self.registry.revoke(&device_id, &role, now).map_err(fail)?;
+                self.registry.revoke(&device_id, &role, now)?;
                 self.h.sessions.close_device(&device_id, &role, "device token revoked");
                 Ok(json!({"ok": true, "deviceId": device_id, "role": role, "revokedAtMs": now}))
             }
@@ -439,7 +431,7 @@ impl Handler<AuthenticateBearer> for AuthActor {
 }
 
 impl Handler<DeviceCommand> for AuthActor {
-    type Result = Result<Value, DeviceRefused>;
+    type Result = Result<Value, RegistryError>;
 
     fn handle(&mut self, cmd: DeviceCommand, _: &mut Context<Self>) -> Self::Result {
         self.device_command(cmd)

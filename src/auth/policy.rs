@@ -68,7 +68,8 @@ pub enum AuthError {
     /// The device waits for an operator to approve `request_id` (or its 6-digit `code`).
     #[error("pairing required")]
     PairingRequired { request_id: String, code: String },
-    /// The device registry could not be written.
+    /// The device registry could not be written (a [`RegistryError`](super::registry::RegistryError)'s
+    /// message: the error is `Clone` and `Eq`, an I/O error is neither).
     #[error("{0}")]
     Registry(String),
 }
@@ -317,12 +318,12 @@ fn connect(
             scopes: requested.clone(),
             remote_ip: req.peer.ip.map(|i| i.to_string()),
         };
-        let (pending, new) = registry.request(ask, now.ms).map_err(AuthError::Registry)?;
+        let (pending, new) = registry.request(ask, now.ms).map_err(|e| AuthError::Registry(e.to_string()))?;
         // Local-direct approves silently, but only a client that proved itself: a bare
         // device key in device-pairing mode still waits for an operator.
         let vouched = method != AuthMethod::None || mode == AuthMode::None;
         if local && vouched {
-            registry.approve(&pending.request_id, now.ms).map_err(AuthError::Registry)?;
+            registry.approve(&pending.request_id, now.ms).map_err(|e| AuthError::Registry(e.to_string()))?;
             fx.push(Effect::PairedSilently { request_id: pending.request_id, device_id: id.clone() });
         } else {
             let refusal =
@@ -336,8 +337,9 @@ fn connect(
     let approved = registry.paired.get(&id).map(|d| d.scopes.clone()).unwrap_or_default();
     let scopes: Vec<String> = requested.into_iter().filter(|s| approved.contains(s)).collect();
     registry.seen(&id, now.ms);
-    let (token, _) =
-        registry.issue_token(&id, p.role.as_str(), Some(scopes.clone()), now.ms).map_err(AuthError::Registry)?;
+    let (token, _) = registry
+        .issue_token(&id, p.role.as_str(), Some(scopes.clone()), now.ms)
+        .map_err(|e| AuthError::Registry(e.to_string()))?;
     fx.push(Effect::Succeeded);
     Ok(Grant { method, role: p.role, scopes, device_id: Some(id), device_token: Some((token, now.ms)) })
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{random_token, secret_eq, token_hash};
-use crate::state::{self, FILE_MODE};
+use crate::state::{self, FILE_MODE, StateError};
 
 pub const PENDING_TTL_MS: i64 = 5 * 60 * 1000;
 const PAIRED_FILE: &str = "paired.json";
@@ -83,6 +83,26 @@ pub struct PairingAsk {
     pub remote_ip: Option<String>,
 }
 
+/// Why a registry change was refused or not saved. The unknown-id variants are the caller's
+/// mistake; the others are the disk's.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("unknown or expired pairing request: {0}")]
+    UnknownRequest(String),
+    #[error("unknown device: {0}")]
+    UnknownDevice(String),
+    #[error("device {device_id} is not paired for role {role}")]
+    NotPairedForRole { device_id: String, role: String },
+    #[error("device {device_id} has no token for role {role}")]
+    NoToken { device_id: String, role: String },
+    #[error("cannot create the devices directory {0}")]
+    CreateDir(StateError),
+    #[error("{0}")]
+    Encode(serde_json::Error),
+    #[error("cannot save the device registry: {0}")]
+    Save(StateError),
+}
+
 pub struct DeviceRegistry {
     dir: PathBuf,
     pub paired: BTreeMap<String, PairedDevice>,
@@ -99,8 +119,8 @@ impl DeviceRegistry {
         }
     }
 
-    fn save(&self) -> Result<(), String> {
-        state::ensure_dir(&self.dir).map_err(|e| format!("cannot create the devices directory {e}"))?;
+    fn save(&self) -> Result<(), RegistryError> {
+        state::ensure_dir(&self.dir).map_err(RegistryError::CreateDir)?;
         write_map(&self.dir.join(PAIRED_FILE), &self.paired)?;
         write_map(&self.dir.join(PENDING_FILE), &self.pending)
     }
@@ -115,7 +135,7 @@ impl DeviceRegistry {
     }
 
     /// Creates (or returns the existing) pending request for this device and role.
-    pub fn request(&mut self, ask: PairingAsk, now_ms: i64) -> Result<(PendingRequest, bool), String> {
+    pub fn request(&mut self, ask: PairingAsk, now_ms: i64) -> Result<(PendingRequest, bool), RegistryError> {
         self.prune(now_ms);
         if let Some(p) = self.pending.values().find(|p| p.ask.device_id == ask.device_id && p.ask.role == ask.role) {
             return Ok((p.clone(), false));
@@ -138,10 +158,9 @@ impl DeviceRegistry {
     }
 
     /// Approves a pending request: the device becomes paired for that role.
-    pub fn approve(&mut self, id_or_code: &str, now_ms: i64) -> Result<PairedDevice, String> {
+    pub fn approve(&mut self, id_or_code: &str, now_ms: i64) -> Result<PairedDevice, RegistryError> {
         self.prune(now_ms);
-        let id =
-            self.find_pending(id_or_code).ok_or_else(|| format!("unknown or expired pairing request: {id_or_code}"))?;
+        let id = self.find_pending(id_or_code).ok_or_else(|| RegistryError::UnknownRequest(id_or_code.into()))?;
         let req = self.pending.remove(&id).expect("found above").ask;
         let device = self.paired.entry(req.device_id.clone()).or_insert_with(|| PairedDevice {
             device_id: req.device_id.clone(),
@@ -171,9 +190,8 @@ impl DeviceRegistry {
         Ok(out)
     }
 
-    pub fn reject(&mut self, id_or_code: &str) -> Result<PendingRequest, String> {
-        let id =
-            self.find_pending(id_or_code).ok_or_else(|| format!("unknown or expired pairing request: {id_or_code}"))?;
+    pub fn reject(&mut self, id_or_code: &str) -> Result<PendingRequest, RegistryError> {
+        let id = self.find_pending(id_or_code).ok_or_else(|| RegistryError::UnknownRequest(id_or_code.into()))?;
         let req = self.pending.remove(&id).expect("found above");
         self.save()?;
         Ok(req)
@@ -186,10 +204,10 @@ impl DeviceRegistry {
         role: &str,
         scopes: Option<Vec<String>>,
         now_ms: i64,
-    ) -> Result<(String, Vec<String>), String> {
-        let device = self.paired.get_mut(device_id).ok_or_else(|| format!("unknown device: {device_id}"))?;
+    ) -> Result<(String, Vec<String>), RegistryError> {
+        let device = self.paired.get_mut(device_id).ok_or_else(|| RegistryError::UnknownDevice(device_id.into()))?;
         if !device.roles.iter().any(|r| r == role) {
-            return Err(format!("device {device_id} is not paired for role {role}"));
+            return Err(RegistryError::NotPairedForRole { device_id: device_id.into(), role: role.into() });
         }
         let scopes = scopes.unwrap_or_else(|| device.scopes.clone());
         let token = random_token();
@@ -209,10 +227,12 @@ impl DeviceRegistry {
         Ok((token, scopes))
     }
 
-    pub fn revoke(&mut self, device_id: &str, role: &str, now_ms: i64) -> Result<(), String> {
-        let device = self.paired.get_mut(device_id).ok_or_else(|| format!("unknown device: {device_id}"))?;
-        let rec =
-            device.tokens.get_mut(role).ok_or_else(|| format!("device {device_id} has no token for role {role}"))?;
+    pub fn revoke(&mut self, device_id: &str, role: &str, now_ms: i64) -> Result<(), RegistryError> {
+        let device = self.paired.get_mut(device_id).ok_or_else(|| RegistryError::UnknownDevice(device_id.into()))?;
+        let rec = device
+            .tokens
+            .get_mut(role)
+            .ok_or_else(|| RegistryError::NoToken { device_id: device_id.into(), role: role.into() })?;
         rec.revoked_at_ms = Some(now_ms);
         self.save()
     }
@@ -257,9 +277,9 @@ fn read_map<T: serde::de::DeserializeOwned>(path: &Path) -> BTreeMap<String, T> 
     }
 }
 
-fn write_map<T: Serialize>(path: &Path, map: &BTreeMap<String, T>) -> Result<(), String> {
-    let text = serde_json::to_vec_pretty(map).map_err(|e| e.to_string())?;
-    state::atomic_write(path, &text, FILE_MODE).map_err(|e| format!("cannot save the device registry: {e}"))
+fn write_map<T: Serialize>(path: &Path, map: &BTreeMap<String, T>) -> Result<(), RegistryError> {
+    let text = serde_json::to_vec_pretty(map).map_err(RegistryError::Encode)?;
+    state::atomic_write(path, &text, FILE_MODE).map_err(RegistryError::Save)
 }
 
 #[cfg(test)]
@@ -308,6 +328,9 @@ mod tests {
         let mut r = DeviceRegistry::load(dir.path());
         let (req, _) = r.request(ask("d2"), 0).unwrap();
         assert!(r.approve(&req.request_id, PENDING_TTL_MS + 1).is_err());
+        let e = r.approve(&req.code, PENDING_TTL_MS + 1).unwrap_err();
+        assert!(matches!(e, RegistryError::UnknownRequest(_)));
+        assert_eq!(e.to_string(), format!("unknown or expired pairing request: {}", req.code));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::config::{Loaded, Paths, Source};
-use crate::state::{self, FILE_MODE};
+use crate::state::{self, FILE_MODE, StateError};
 
 /// Docker/Podman secret mounted by the production compose file.
 pub const DOCKER_SECRET: &str = "/run/secrets/gateway_token";
@@ -49,6 +49,20 @@ impl SecretSource {
             Self::Generated(_) => "the token file the gateway generated in its state directory".into(),
         }
     }
+}
+
+/// Why the token could not be read or generated.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read token file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// Empty or only whitespace (perhaps mid-rewrite).
+    #[error("token file {} is empty", .0.display())]
+    Empty(PathBuf),
+    #[error("cannot create the secrets directory {0}")]
+    CreateDir(StateError),
+    #[error("cannot write the generated token {0}")]
+    Generate(StateError),
 }
 
 /// A resolved secret; file-backed ones remember the file's stamp to notice rewrites.
@@ -93,19 +107,19 @@ fn stamp(p: &Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-fn read_secret_file(p: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read token file {}: {e}", p.display()))?;
+fn read_secret_file(p: &Path) -> Result<String, SecretError> {
+    let text = std::fs::read_to_string(p).map_err(|source| SecretError::Read { path: p.into(), source })?;
     let v = text.trim().to_string();
-    if v.is_empty() { Err(format!("token file {} is empty", p.display())) } else { Ok(v) }
+    if v.is_empty() { Err(SecretError::Empty(p.into())) } else { Ok(v) }
 }
 
-fn from_file(p: PathBuf, source: impl FnOnce(PathBuf) -> SecretSource) -> Result<Secret, String> {
+fn from_file(p: PathBuf, source: impl FnOnce(PathBuf) -> SecretSource) -> Result<Secret, SecretError> {
     let value = read_secret_file(&p)?;
     Ok(Secret { value, stamp: stamp(&p), source: source(p) })
 }
 
 /// The shared token, generating one when `generate` and nothing else supplies it.
-pub fn resolve_token(loaded: &Loaded, paths: &Paths, generate: bool) -> Result<Option<Secret>, String> {
+pub fn resolve_token(loaded: &Loaded, paths: &Paths, generate: bool) -> Result<Option<Secret>, SecretError> {
     let auth = &loaded.config.gateway.auth;
     let configured = auth.token.clone().filter(|t| !t.is_empty());
     match loaded.source_of("gateway.auth.token") {
@@ -133,10 +147,9 @@ pub fn resolve_token(loaded: &Loaded, paths: &Paths, generate: bool) -> Result<O
     if !generate {
         return Ok(None);
     }
-    state::ensure_dir(generated.parent().expect("secrets dir"))
-        .map_err(|e| format!("cannot create the secrets directory {e}"))?;
+    state::ensure_dir(generated.parent().expect("secrets dir")).map_err(SecretError::CreateDir)?;
     state::atomic_write(&generated, format!("{}\n", super::random_token()).as_bytes(), FILE_MODE)
-        .map_err(|e| format!("cannot write the generated token {e}"))?;
+        .map_err(SecretError::Generate)?;
     tracing::warn!(path = %generated.display(), "no gateway token was configured; generated one (clients read it from this file)");
     from_file(generated, SecretSource::Generated).map(Some)
 }
@@ -157,10 +170,9 @@ pub fn resolve_password(loaded: &Loaded) -> Option<Secret> {
 pub const ROTATION: &str = "rotation.json";
 const ROTATION_FRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
-pub fn write_rotation(state_dir: &Path, grace: std::time::Duration) -> Result<(), String> {
+pub fn write_rotation(state_dir: &Path, grace: std::time::Duration) -> Result<(), StateError> {
     let body = serde_json::json!({"graceMs": grace.as_millis() as u64, "atMs": chrono::Utc::now().timestamp_millis()});
     state::write_file(&state_dir.join("secrets").join(ROTATION), body.to_string().as_bytes(), FILE_MODE)
-        .map_err(|e| e.to_string())
 }
 
 /// The grace period of a recent `token rotate`, if there was one.

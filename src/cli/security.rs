@@ -221,7 +221,9 @@ pub fn audit(loaded: &Loaded, opts: &LoadOptions) -> Vec<Finding> {
             out.push(f);
         }
         Ok(None) => {}
-        Err(e) => out.push(finding("token-unreadable", Severity::High, e, "fix the token file or its path")),
+        Err(e) => {
+            out.push(finding("token-unreadable", Severity::High, e.to_string(), "fix the token file or its path"))
+        }
     }
 
     // Files and directories.
@@ -378,7 +380,7 @@ fn fix(findings: &mut [Finding], loaded: &Loaded, opts: &LoadOptions) {
                 )
                 .map_err(|e| e.to_string())
             }
-            "no-token" => secret::resolve_token(loaded, &opts.paths, true).map(|_| ()),
+            "no-token" => secret::resolve_token(loaded, &opts.paths, true).map(|_| ()).map_err(|e| e.to_string()),
             _ => continue,
         };
         match result {
