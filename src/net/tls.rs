@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
+use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
@@ -23,23 +24,62 @@ use parking_lot::RwLock;
 
 use crate::config::Paths;
 use crate::config::model::{Tls, TlsVersion};
-use crate::state::{self, FILE_MODE};
+use crate::state::{self, FILE_MODE, StateError};
 
 pub const CERT_FILE: &str = "gateway.crt";
 pub const KEY_FILE: &str = "gateway.key";
 /// Validity of a generated certificate (the most clients accept for a leaf).
 const GENERATED_DAYS: u32 = 825;
 
+/// Why TLS cannot be set up: the config names no usable pair, a file is missing or bad, or
+/// generating or installing the pair failed. Every message names the file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("gateway.tls needs both cert and key (or neither, with autoGenerate)")]
+    HalfPair,
+    #[error(
+        "gateway.tls.enabled is true but no certificate is set: set gateway.tls.cert and gateway.tls.key, or gateway.tls.autoGenerate: true"
+    )]
+    NoPair,
+    #[error("cannot read TLS certificate {}: {source}", path.display())]
+    ReadCert { path: PathBuf, source: std::io::Error },
+    #[error("TLS certificate {} is not a PEM certificate: {source}", path.display())]
+    CertNotPem { path: PathBuf, source: ErrorStack },
+    #[error("cannot read TLS key {}: {source}", path.display())]
+    ReadKey { path: PathBuf, source: std::io::Error },
+    #[error("TLS key {} is not a PEM private key: {source}", path.display())]
+    KeyNotPem { path: PathBuf, source: ErrorStack },
+    /// openssl could not make a server context at all.
+    #[error("{0}")]
+    Context(ErrorStack),
+    #[error("TLS certificate {}: {source}", path.display())]
+    Cert { path: PathBuf, source: ErrorStack },
+    #[error("TLS key {}: {source}", path.display())]
+    Key { path: PathBuf, source: ErrorStack },
+    #[error("TLS key {} does not belong to the certificate {}", key.display(), cert.display())]
+    KeyMismatch { key: PathBuf, cert: PathBuf },
+    #[error("certificate generation failed: {0}")]
+    Generate(ErrorStack),
+    #[error("cannot create {0}")]
+    CreateDir(StateError),
+    #[error("cannot write the TLS key {0}")]
+    WriteKey(StateError),
+    #[error("cannot write the TLS certificate {0}")]
+    WriteCert(StateError),
+    #[error("TLS acceptor: {0}")]
+    Acceptor(ErrorStack),
+}
+
 /// Where the pair is, and whether the gateway generates it.
-pub fn pair_paths(cfg: &Tls, paths: &Paths) -> Result<(PathBuf, PathBuf, bool), String> {
+pub fn pair_paths(cfg: &Tls, paths: &Paths) -> Result<(PathBuf, PathBuf, bool), TlsError> {
     match (&cfg.cert, &cfg.key) {
         (Some(c), Some(k)) => Ok((paths.state_dir.join(c), paths.state_dir.join(k), false)),
-        (Some(_), None) | (None, Some(_)) => Err("gateway.tls needs both cert and key (or neither, with autoGenerate)".into()),
+        (Some(_), None) | (None, Some(_)) => Err(TlsError::HalfPair),
         (None, None) if cfg.auto_generate => {
             let dir = paths.state_dir.join("certs");
             Ok((dir.join(CERT_FILE), dir.join(KEY_FILE), true))
         }
-        (None, None) => Err("gateway.tls.enabled is true but no certificate is set: set gateway.tls.cert and gateway.tls.key, or gateway.tls.autoGenerate: true".into()),
+        (None, None) => Err(TlsError::NoPair),
     }
 }
 
@@ -62,21 +102,18 @@ fn stamp(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime)> {
 }
 
 /// Builds a server context from the files; every error names the file at fault.
-pub fn load_pair(cert_path: &Path, key_path: &Path, min: TlsVersion) -> Result<Pair, String> {
-    let pem =
-        std::fs::read(cert_path).map_err(|e| format!("cannot read TLS certificate {}: {e}", cert_path.display()))?;
-    let cert = X509::from_pem(&pem)
-        .map_err(|e| format!("TLS certificate {} is not a PEM certificate: {e}", cert_path.display()))?;
-    let key_pem = std::fs::read(key_path).map_err(|e| format!("cannot read TLS key {}: {e}", key_path.display()))?;
-    let key = PKey::private_key_from_pem(&key_pem)
-        .map_err(|e| format!("TLS key {} is not a PEM private key: {e}", key_path.display()))?;
-    let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(|e| e.to_string())?;
-    b.set_min_proto_version(Some(version(min))).map_err(|e| e.to_string())?;
-    b.set_certificate_chain_file(cert_path).map_err(|e| format!("TLS certificate {}: {e}", cert_path.display()))?;
-    b.set_private_key(&key).map_err(|e| format!("TLS key {}: {e}", key_path.display()))?;
-    b.check_private_key().map_err(|_| {
-        format!("TLS key {} does not belong to the certificate {}", key_path.display(), cert_path.display())
-    })?;
+pub fn load_pair(cert_path: &Path, key_path: &Path, min: TlsVersion) -> Result<Pair, TlsError> {
+    let cert_at = || cert_path.to_path_buf();
+    let key_at = || key_path.to_path_buf();
+    let pem = std::fs::read(cert_path).map_err(|source| TlsError::ReadCert { path: cert_at(), source })?;
+    let cert = X509::from_pem(&pem).map_err(|source| TlsError::CertNotPem { path: cert_at(), source })?;
+    let key_pem = std::fs::read(key_path).map_err(|source| TlsError::ReadKey { path: key_at(), source })?;
+    let key = PKey::private_key_from_pem(&key_pem).map_err(|source| TlsError::KeyNotPem { path: key_at(), source })?;
+    let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(TlsError::Context)?;
+    b.set_min_proto_version(Some(version(min))).map_err(TlsError::Context)?;
+    b.set_certificate_chain_file(cert_path).map_err(|source| TlsError::Cert { path: cert_at(), source })?;
+    b.set_private_key(&key).map_err(|source| TlsError::Key { path: key_at(), source })?;
+    b.check_private_key().map_err(|_| TlsError::KeyMismatch { key: key_at(), cert: cert_at() })?;
     Ok(Pair {
         context: b.build(),
         fingerprint: fingerprint(&cert),
@@ -95,9 +132,9 @@ fn version(v: TlsVersion) -> SslVersion {
 
 /// Generates a self-signed EC P-256 certificate for this host (SANs: hostname,
 /// hostname.local, localhost, 127.0.0.1, ::1 and the LAN addresses). Returns the fingerprint.
-pub fn generate(cert_path: &Path, key_path: &Path) -> Result<String, String> {
+pub fn generate(cert_path: &Path, key_path: &Path) -> Result<String, TlsError> {
     let host = crate::sys::hostname();
-    let err = |e: openssl::error::ErrorStack| format!("certificate generation failed: {e}");
+    let err = TlsError::Generate;
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(err)?;
     let key = PKey::from_ec_key(EcKey::generate(&group).map_err(err)?).map_err(err)?;
     let mut name = X509NameBuilder::new().map_err(err)?;
@@ -130,12 +167,11 @@ pub fn generate(cert_path: &Path, key_path: &Path) -> Result<String, String> {
     b.sign(&key, MessageDigest::sha256()).map_err(err)?;
     let cert = b.build();
     if let Some(dir) = cert_path.parent() {
-        state::ensure_dir(dir).map_err(|e| format!("cannot create {e}"))?;
+        state::ensure_dir(dir).map_err(TlsError::CreateDir)?;
     }
     let key_pem = key.private_key_to_pem_pkcs8().map_err(err)?;
-    state::atomic_write(key_path, &key_pem, FILE_MODE).map_err(|e| format!("cannot write the TLS key {e}"))?;
-    state::atomic_write(cert_path, &cert.to_pem().map_err(err)?, 0o644)
-        .map_err(|e| format!("cannot write the TLS certificate {e}"))?;
+    state::atomic_write(key_path, &key_pem, FILE_MODE).map_err(TlsError::WriteKey)?;
+    state::atomic_write(cert_path, &cert.to_pem().map_err(err)?, 0o644).map_err(TlsError::WriteCert)?;
     Ok(fingerprint(&cert))
 }
 
@@ -147,7 +183,7 @@ pub struct TlsStore {
 
 impl TlsStore {
     /// Loads (generating first when configured so and missing) the pair for `cfg`.
-    pub fn open(cfg: &Tls, paths: &Paths) -> Result<Arc<Self>, String> {
+    pub fn open(cfg: &Tls, paths: &Paths) -> Result<Arc<Self>, TlsError> {
         let (cert, key, generated) = pair_paths(cfg, paths)?;
         if generated && !(cert.exists() && key.exists()) {
             let fp = generate(&cert, &key)?;
@@ -169,7 +205,7 @@ impl TlsStore {
 
     /// Re-reads the files when they changed. `Ok(true)`: new handshakes use the new pair;
     /// `Err`: the files are bad and the previous pair stays in use.
-    pub fn refresh(&self) -> Result<bool, String> {
+    pub fn refresh(&self) -> Result<bool, TlsError> {
         let (cert, key, old) = {
             let p = self.current.read();
             (p.cert_path.clone(), p.key_path.clone(), p.stamp)
@@ -184,8 +220,8 @@ impl TlsStore {
     }
 
     /// An acceptor whose handshakes use whatever pair is current when the client says hello.
-    pub fn acceptor(self: &Arc<Self>) -> Result<SslAcceptorBuilder, String> {
-        let err = |e: openssl::error::ErrorStack| format!("TLS acceptor: {e}");
+    pub fn acceptor(self: &Arc<Self>) -> Result<SslAcceptorBuilder, TlsError> {
+        let err = TlsError::Acceptor;
         let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).map_err(err)?;
         b.set_min_proto_version(Some(version(self.min))).map_err(err)?;
         {
@@ -215,5 +251,34 @@ pub fn refresh(store: &TlsStore) -> Option<String> {
             tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use");
             Some(format!("not reloaded: {e}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &Path) -> Paths {
+        Paths { state_dir: dir.to_path_buf(), config: dir.join("openclaw.json5"), explicit: false }
+    }
+
+    #[test]
+    fn errors_name_the_setting_or_file_at_fault() {
+        let d = tempfile::tempdir().unwrap();
+        let half = Tls { cert: Some("c.pem".into()), ..Tls::default() };
+        let e = pair_paths(&half, &paths(d.path())).unwrap_err();
+        assert!(matches!(e, TlsError::HalfPair));
+        assert_eq!(e.to_string(), "gateway.tls needs both cert and key (or neither, with autoGenerate)");
+        let none = Tls { auto_generate: false, ..Tls::default() };
+        assert!(matches!(pair_paths(&none, &paths(d.path())), Err(TlsError::NoPair)));
+
+        let (cert, key) = (d.path().join("c.pem"), d.path().join("k.pem"));
+        let e = load_pair(&cert, &key, TlsVersion::V1_2).err().unwrap();
+        assert!(matches!(e, TlsError::ReadCert { .. }));
+        assert!(e.to_string().starts_with(&format!("cannot read TLS certificate {}: ", cert.display())), "{e}");
+        generate(&cert, &key).unwrap();
+        std::fs::write(&key, "not a key").unwrap();
+        let e = load_pair(&cert, &key, TlsVersion::V1_2).err().unwrap();
+        assert!(e.to_string().starts_with(&format!("TLS key {} is not a PEM private key: ", key.display())), "{e}");
     }
 }
