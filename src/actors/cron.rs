@@ -218,7 +218,7 @@ impl CronActor {
             }
             Err(e) => {
                 tracing::error!(error = %e, "cron store unreadable; its jobs are not scheduled");
-                self.store_error = Some(e);
+                self.store_error = Some(e.to_string());
             }
         }
         for e in &out {
@@ -342,9 +342,11 @@ impl CronActor {
                         Err(err) => done(RunStatus::Skipped, Some(err.to_string()), None, t0.elapsed()),
                         Ok(_slot) => {
                             begin(&handles);
-                            let out = tokio::task::spawn_blocking(move || jobs::backup::backup_sessions(&dir, keep))
-                                .await
-                                .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
+                            let out = tokio::task::spawn_blocking(move || {
+                                jobs::backup::backup_sessions(&dir, keep).map_err(|e| e.to_string())
+                            })
+                            .await
+                            .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
                             match out {
                                 Ok((path, n)) => {
                                     let s = format!("{n} file(s) into {}", path.display());

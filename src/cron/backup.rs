@@ -3,15 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::state;
+use crate::state::{self, StateError};
 
 const PREFIX: &str = "sessions-";
 const SUFFIX: &str = ".tar.gz";
 
 /// Writes a backup; returns its path and how many files it holds.
-pub fn backup_sessions(state_dir: &Path, keep: usize) -> Result<(PathBuf, usize), String> {
+pub fn backup_sessions(state_dir: &Path, keep: usize) -> Result<(PathBuf, usize), StateError> {
     let dir = state_dir.join("backups");
-    state::ensure_dir(&dir).map_err(|e| e.to_string())?;
+    state::ensure_dir(&dir)?;
     // Names sort by time; two backups within one microsecond take the next one.
     let file = loop {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
@@ -20,7 +20,7 @@ pub fn backup_sessions(state_dir: &Path, keep: usize) -> Result<(PathBuf, usize)
             break file;
         }
     };
-    let count = state::archive::write_tar_gz(&file, state_dir, &session_files(state_dir)).map_err(|e| e.to_string())?;
+    let count = state::archive::write_tar_gz(&file, state_dir, &session_files(state_dir))?;
     prune(&dir, keep.max(1));
     Ok((file, count))
 }

@@ -95,16 +95,25 @@ struct StoreFile {
     jobs: Vec<JobSpec>,
 }
 
+/// Why the store cannot be read; the scheduler then refuses to overwrite it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", file.display())]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{}: {source} (fix or move the file; jobs added by RPC are kept there)", file.display())]
+    Corrupt { file: PathBuf, source: serde_json::Error },
+}
+
 /// Jobs added through RPC. A missing file is an empty store; an unreadable one is an error
 /// (never silently replaced).
-pub fn load_store(state_dir: &Path) -> Result<Vec<JobSpec>, String> {
+pub fn load_store(state_dir: &Path) -> Result<Vec<JobSpec>, StoreError> {
     let file = store_path(state_dir);
     match std::fs::read(&file) {
         Ok(b) => serde_json::from_slice::<StoreFile>(&b)
             .map(|s| s.jobs)
-            .map_err(|e| format!("{}: {e} (fix or move the file; jobs added by RPC are kept there)", file.display())),
+            .map_err(|source| StoreError::Corrupt { file, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(format!("{}: {e}", file.display())),
+        Err(source) => Err(StoreError::Read { file, source }),
     }
 }
 
@@ -192,6 +201,19 @@ pub fn valid_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_store_is_empty_and_a_corrupt_one_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(load_store(d.path()).unwrap(), Vec::new());
+        std::fs::create_dir_all(dir(d.path())).unwrap();
+        std::fs::write(store_path(d.path()), "{not json").unwrap();
+        let e = load_store(d.path()).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { .. }));
+        let text = e.to_string();
+        assert!(text.starts_with(&format!("{}: ", store_path(d.path()).display())), "{text}");
+        assert!(text.ends_with(" (fix or move the file; jobs added by RPC are kept there)"), "{text}");
+    }
 
     #[test]
     fn run_records_keep_their_stored_shape() {
