@@ -72,38 +72,64 @@ pub fn path(state_dir: &Path, agent_id: &str) -> PathBuf {
     state_dir.join("agents").join(agent_id).join("agent").join("models.json")
 }
 
+/// Why models.json cannot be read, or made by [`seed`].
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("{}: {source}", file.display())]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", file.display())]
+    Parse { file: PathBuf, source: serde_json::Error },
+    /// The message names the fix (a read-only path is the production guide's EROFS case).
+    #[error("cannot write {}: {source}; {}", file.display(), write_fix(file, source))]
+    Write { file: PathBuf, source: std::io::Error },
+}
+
+/// Why a model reference cannot be called; a run moves on to the next model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("model {0:?} is not \"provider/model\" (or a configured alias)")]
+    NotAReference(String),
+    #[error("no provider {provider:?} in {} (model {reference})", file.display())]
+    UnknownProvider { provider: String, reference: String, file: PathBuf },
+    #[error("provider {provider} uses api {api:?}; this gateway speaks {:?}", OPENAI_COMPLETIONS)]
+    UnsupportedApi { provider: String, api: String },
+    #[error("{}: provider {provider} needs environment variable {} (set it for the gateway)", file.display(), missing.join(", "))]
+    MissingEnv { file: PathBuf, provider: String, missing: Vec<String> },
+}
+
 /// Reads the catalogue; a missing file is an empty catalogue.
-pub fn load(file: &Path) -> Result<Catalogue, String> {
+pub fn load(file: &Path) -> Result<Catalogue, CatalogueError> {
     match std::fs::read(file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display())),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| CatalogueError::Parse { file: file.into(), source })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalogue { providers: BTreeMap::new() }),
-        Err(e) => Err(format!("{}: {e}", file.display())),
+        Err(source) => Err(CatalogueError::Read { file: file.into(), source }),
     }
 }
 
 /// Creates an empty catalogue for `agent_id` when there is none. Never fatal: on a read-only
 /// path the error says what to do, and the gateway serves on.
-pub fn seed(state_dir: &Path, agent_id: &str) -> Result<bool, String> {
+pub fn seed(state_dir: &Path, agent_id: &str) -> Result<bool, CatalogueError> {
     let file = path(state_dir, agent_id);
     if file.exists() {
         return Ok(false);
     }
     crate::state::write_file(&file, b"{\n  \"providers\": {}\n}\n", crate::state::FILE_MODE)
         .map(|()| true)
-        .map_err(|e| write_error(&file, &e.source))
+        .map_err(|e| CatalogueError::Write { file, source: e.source })
 }
 
-/// The message for a models.json that cannot be written.
-pub fn write_error(file: &Path, e: &std::io::Error) -> String {
-    let fix = match e.raw_os_error() {
+/// What to do about a models.json that cannot be written.
+fn write_fix(file: &Path, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
         Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM) => format!(
             "it is on a read-only path: the gateway only reads models.json, so put the file there before start \
              (e.g. a read-only mount of {}), or mount that directory writable",
             file.parent().map(|p| p.display().to_string()).unwrap_or_default()
         ),
         _ => "check the path and its permissions".into(),
-    };
-    format!("cannot write {}: {e}; {fix}", file.display())
+    }
 }
 
 impl Catalogue {
@@ -127,16 +153,15 @@ impl Catalogue {
     }
 
     /// A model reference made ready to call (API key expanded from the environment).
-    pub fn target(&self, reference: &str, env: &EnvSnapshot, file: &Path) -> Result<Target, String> {
-        let (pname, mid) = reference
-            .split_once('/')
-            .ok_or_else(|| format!("model {reference:?} is not \"provider/model\" (or a configured alias)"))?;
-        let p = self
-            .providers
-            .get(pname)
-            .ok_or_else(|| format!("no provider {pname:?} in {} (model {reference})", file.display()))?;
+    pub fn target(&self, reference: &str, env: &EnvSnapshot, file: &Path) -> Result<Target, TargetError> {
+        let (pname, mid) = reference.split_once('/').ok_or_else(|| TargetError::NotAReference(reference.into()))?;
+        let p = self.providers.get(pname).ok_or_else(|| TargetError::UnknownProvider {
+            provider: pname.into(),
+            reference: reference.into(),
+            file: file.into(),
+        })?;
         if p.api != OPENAI_COMPLETIONS {
-            return Err(format!("provider {pname} uses api {:?}; this gateway speaks {OPENAI_COMPLETIONS:?}", p.api));
+            return Err(TargetError::UnsupportedApi { provider: pname.into(), api: p.api.clone() });
         }
         let model = p.models.iter().find(|m| m.id == mid).cloned().unwrap_or(ModelInfo {
             id: mid.into(),
@@ -146,16 +171,17 @@ impl Catalogue {
             reasoning: false,
         });
         let expand = |s: &str| {
-            crate::config::load::expand(s, env).map_err(|missing| {
-                format!(
-                    "{}: provider {pname} needs environment variable {} (set it for the gateway)",
-                    file.display(),
-                    missing.join(", ")
-                )
+            crate::config::load::expand(s, env).map_err(|missing| TargetError::MissingEnv {
+                file: file.into(),
+                provider: pname.into(),
+                missing,
             })
         };
-        let headers =
-            p.headers.iter().map(|(k, v)| Ok((k.clone(), expand(v)?))).collect::<Result<BTreeMap<_, _>, String>>()?;
+        let headers = p
+            .headers
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), expand(v)?)))
+            .collect::<Result<BTreeMap<_, _>, TargetError>>()?;
         Ok(Target {
             reference: reference.into(),
             model,
@@ -221,10 +247,31 @@ mod tests {
         assert_eq!(t.api_key.as_deref(), Some("sk"));
         assert_eq!(t.model.context_window, Some(64000));
         let e = c.target("deepseek/deepseek-chat", &EnvSnapshot::from_pairs([]), Path::new("m.json")).unwrap_err();
+        let e = e.to_string();
         assert!(e.contains("BASE") && e.contains("m.json"), "{e}");
-        let e = c.target("other/m", &env, Path::new("m.json")).unwrap_err();
+        let e = c.target("other/m", &env, Path::new("m.json")).unwrap_err().to_string();
         assert!(e.contains("anthropic-messages"), "{e}");
-        assert!(c.target("nope/x", &env, Path::new("m.json")).unwrap_err().contains("no provider"));
+        assert!(c.target("nope/x", &env, Path::new("m.json")).unwrap_err().to_string().contains("no provider"));
+    }
+
+    #[test]
+    fn unusable_models_say_why() {
+        let c = catalogue();
+        let (env, file) = (EnvSnapshot::from_pairs([]), Path::new("m.json"));
+        let e = c.target("deepseek/deepseek-chat", &env, file).unwrap_err();
+        assert_eq!(e.to_string(), "m.json: provider deepseek needs environment variable BASE (set it for the gateway)");
+        let e = c.target("other/m", &env, file).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"provider other uses api "anthropic-messages"; this gateway speaks "openai-completions""#
+        );
+        let e = c.target("fast", &env, file).unwrap_err();
+        assert_eq!(e, TargetError::NotAReference("fast".into()));
+        assert_eq!(e.to_string(), r#"model "fast" is not "provider/model" (or a configured alias)"#);
+        assert_eq!(
+            c.target("nope/x", &env, file).unwrap_err().to_string(),
+            r#"no provider "nope" in m.json (model nope/x)"#
+        );
     }
 
     #[test]

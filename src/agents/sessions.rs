@@ -5,10 +5,29 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::{Agents, transcript};
+use crate::state::StateError;
+
+/// Why the session index (or a transcript it names) was not updated.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A turn could not record its session in the index.
+    #[error("cannot record the session: {0}")]
+    Record(StateError),
+    /// A reset or delete could not save the index.
+    #[error("{0}")]
+    Save(StateError),
+    #[error("{}: {source}", file.display())]
+    DeleteTranscript { file: PathBuf, source: std::io::Error },
+}
 
 impl Agents {
     /// The session for `key` (created on first use) and its transcript path.
-    pub fn session(&self, state_dir: &std::path::Path, agent: &str, key: &str) -> Result<(String, PathBuf), String> {
+    pub fn session(
+        &self,
+        state_dir: &std::path::Path,
+        agent: &str,
+        key: &str,
+    ) -> Result<(String, PathBuf), SessionError> {
         let mut idx = self.indexes.lock();
         let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
         let now = chrono::Utc::now().timestamp_millis();
@@ -30,7 +49,7 @@ impl Agents {
                 m
             }
         };
-        index.save(state_dir, agent).map_err(|e| format!("cannot record the session: {e}"))?;
+        index.save(state_dir, agent).map_err(SessionError::Record)?;
         Ok((meta.session_id.clone(), transcript::dir(state_dir, agent).join(format!("{}.jsonl", meta.session_id))))
     }
 
@@ -67,7 +86,7 @@ impl Agents {
         key: &str,
         reset: bool,
         delete_transcript: bool,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, SessionError> {
         let mut idx = self.indexes.lock();
         let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
         let Some(old) = index.sessions.remove(key) else { return Ok(None) };
@@ -84,13 +103,13 @@ impl Agents {
                 },
             );
         }
-        index.save(state_dir, agent).map_err(|e| e.to_string())?;
+        index.save(state_dir, agent).map_err(SessionError::Save)?;
         if delete_transcript {
             let f = transcript::dir(state_dir, agent).join(format!("{}.jsonl", old.session_id));
             match std::fs::remove_file(&f) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("{}: {e}", f.display())),
+                Err(source) => return Err(SessionError::DeleteTranscript { file: f, source }),
             }
         }
         Ok(Some(old.session_id))

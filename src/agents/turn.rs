@@ -162,7 +162,8 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     let live = agents.deps.config.get();
     let defaults = &live.loaded.config.agents.defaults;
     let state_dir = agents.state_dir();
-    let (session_id, file) = agents.session(state_dir, &req.agent_id, &req.session_key)?;
+    let (session_id, file) =
+        agents.session(state_dir, &req.agent_id, &req.session_key).map_err(|e| e.to_string())?;
     run.state.send_modify(|s| s.session_id = Some(session_id.clone()));
     let (entries, damaged) = transcript::read(&file);
     if damaged > 0 {
@@ -179,7 +180,7 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     agent_event(agents, run, "lifecycle", json!({"phase": "start", "sessionId": session_id}));
 
     let models_file = models::path(state_dir, &req.agent_id);
-    let catalogue = models::load(&models_file)?;
+    let catalogue = models::load(&models_file).map_err(|e| e.to_string())?;
     let chain = models::chain(req.model.as_deref(), req.lane, defaults, &catalogue);
     if chain.is_empty() {
         return Err(format!(
@@ -195,7 +196,7 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(run = %run.id, model = %reference, error = %e, "model unusable; trying the next");
-                failures.push(e);
+                failures.push(e.to_string());
                 continue;
             }
         };

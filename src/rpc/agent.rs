@@ -254,8 +254,10 @@ pub fn sessions_forget(s: &Runtime, p: &Params, reset: bool) -> Result<Value, Er
     let delete = !reset && p.value.get("deleteTranscript").and_then(Value::as_bool).unwrap_or(false);
     let aborted = s.agents.abort(&key, None);
     let agent = agent_of(&key, "main");
-    let old =
-        s.agents.forget(&s.options.paths.state_dir, &agent, &key, reset, delete).map_err(ErrorShape::unavailable)?;
+    let old = s
+        .agents
+        .forget(&s.options.paths.state_dir, &agent, &key, reset, delete)
+        .map_err(|e| ErrorShape::unavailable(e.to_string()))?;
     let Some(old) = old else {
         return Err(ErrorShape::invalid(format!("no session {key:?}")));
     };
