@@ -20,19 +20,38 @@ use crate::state::{self, FILE_MODE};
 pub enum ClientError {
     #[error("{0}")]
     NotRunning(String),
-    #[error("{0}")]
-    Auth(String),
+    /// Refused by the gateway, or its certificate is not the pinned one.
+    #[error("{message}")]
+    Auth { refusal: Refusal, message: String },
     #[error("{0}")]
     Rpc(String),
     #[error("{0}")]
     Other(String),
 }
 
+/// Which refusal. The wire gives the token refusals one code and only its message tells them
+/// apart, so the message is read once, at connect, and callers match this instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The gateway's certificate is not the expected fingerprint.
+    Fingerprint,
+    PairingRequired,
+    /// The gateway does not know the device token this CLI stored (its registry was reset).
+    DeviceToken,
+    /// The shared token is wrong or missing.
+    Token,
+    Other,
+}
+
 impl ClientError {
+    fn auth(refusal: Refusal, message: String) -> Self {
+        Self::Auth { refusal, message }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::NotRunning(_) => crate::exit::UNAVAILABLE,
-            Self::Auth(_) => 77,
+            Self::Auth { .. } => 77,
             Self::Rpc(_) => 1,
             Self::Other(_) => crate::exit::SOFTWARE,
         }
@@ -108,9 +127,12 @@ fn tls_connect(stream: TcpStream, host: &str, fingerprint: Option<&str>) -> Resu
         let got = tls.ssl().peer_certificate().map(|c| crate::net::tls::fingerprint(&c)).unwrap_or_default();
         let normalized = expected.replace(':', "").to_ascii_lowercase();
         if got != normalized {
-            return Err(ClientError::Auth(format!(
-                "the gateway's TLS certificate fingerprint is {got}, not the expected {normalized}; if the certificate was renewed, update --tls-fingerprint"
-            )));
+            return Err(ClientError::auth(
+                Refusal::Fingerprint,
+                format!(
+                    "the gateway's TLS certificate fingerprint is {got}, not the expected {normalized}; if the certificate was renewed, update --tls-fingerprint"
+                ),
+            ));
         }
     }
     Ok(Conn::Tls(Box::new(tls)))
@@ -306,18 +328,24 @@ impl Client {
             let err = &hello["error"];
             let msg = err["message"].as_str().unwrap_or("connect refused");
             return Err(match msg {
-                "pairing required" => ClientError::Auth(format!(
-                    "pairing required: this CLI (device {}) is not paired with {url}. On the gateway host run:\n  openclaw devices approve {}\n(or approve code {} from a paired operator)",
-                    &identity.id()[..12],
-                    err["details"]["requestId"].as_str().unwrap_or("<request id>"),
-                    err["details"]["code"].as_str().unwrap_or("?")
-                )),
-                m if m.contains("token mismatch") || m.contains("token missing") => ClientError::Auth(format!(
-                    "{m}\nThe CLI's token came from {}; a gateway started with this config reads its token from {}. Make them the same (or pass --token).",
-                    creds.source,
-                    gateway_token_source(opts)
-                )),
-                m => ClientError::Auth(format!("the gateway refused the connection: {m}")),
+                "pairing required" => ClientError::auth(
+                    Refusal::PairingRequired,
+                    format!(
+                        "pairing required: this CLI (device {}) is not paired with {url}. On the gateway host run:\n  openclaw devices approve {}\n(or approve code {} from a paired operator)",
+                        &identity.id()[..12],
+                        err["details"]["requestId"].as_str().unwrap_or("<request id>"),
+                        err["details"]["code"].as_str().unwrap_or("?")
+                    ),
+                ),
+                m if m.contains("token mismatch") || m.contains("token missing") => ClientError::auth(
+                    if m.contains("device token mismatch") { Refusal::DeviceToken } else { Refusal::Token },
+                    format!(
+                        "{m}\nThe CLI's token came from {}; a gateway started with this config reads its token from {}. Make them the same (or pass --token).",
+                        creds.source,
+                        gateway_token_source(opts)
+                    ),
+                ),
+                m => ClientError::auth(Refusal::Other, format!("the gateway refused the connection: {m}")),
             });
         }
         if let Some(tok) = hello["payload"]["auth"]["deviceToken"].as_str() {

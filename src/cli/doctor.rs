@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::client::{Client, ClientError, ConnectArgs};
+use super::client::{Client, ClientError, ConnectArgs, Refusal};
 use crate::config::LoadOptions;
 use crate::config::model::MdnsMode;
 use crate::exit;
@@ -157,7 +157,7 @@ pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
                 format!("pid {pid} answers: {}", h["status"].as_str().unwrap_or("?")),
                 None,
             )),
-            Err(ClientError::Auth(m)) if m.contains("device token mismatch") => {
+            Err(ClientError::Auth { refusal: Refusal::DeviceToken, .. }) => {
                 let mut c = check(
                     Level::Fail,
                     "device token",
@@ -173,7 +173,7 @@ pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
                 }
                 checks.push(c);
             }
-            Err(ClientError::Auth(m)) if m.contains("token mismatch") || m.contains("token missing") => {
+            Err(ClientError::Auth { refusal: Refusal::Token, message: m }) => {
                 // The message names both sources and never the tokens.
                 checks.push(check(
                     Level::Fail,
