@@ -275,6 +275,10 @@ fn wait_port(addr: SocketAddr) {
 }
 
 fn spawn_gateway(state: &Path, port: u16, tls: bool) -> Child {
+    spawn_binary(&gateway_bin(), state, port, tls)
+}
+
+fn spawn_binary(bin: &str, state: &Path, port: u16, tls: bool) -> Child {
     std::fs::write(
         state.join("config.json5"),
         format!(
@@ -282,7 +286,7 @@ fn spawn_gateway(state: &Path, port: u16, tls: bool) -> Child {
         ),
     )
     .unwrap();
-    Command::new(gateway_bin())
+    Command::new(bin)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .args(["--state-dir", state.to_str().unwrap(), "gateway"])
@@ -376,6 +380,9 @@ fn main() {
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if let Some(baseline) = std::env::var_os("OPENCLAW_BENCH_COMPARE") {
+        return compare(&rt, &baseline.to_string_lossy());
+    }
 
     let echo_port = free_port();
     let mut echo =
@@ -433,5 +440,60 @@ fn main() {
     let out = std::env::var_os("OPENCLAW_BENCH_OUT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/ws.json"));
+    std::fs::write(out, text + "\n").unwrap();
+}
+
+/// `OPENCLAW_BENCH_COMPARE=<other binary>`: the sequential and throughput figures of that
+/// build and this one, alternating, `COMPARE_ROUNDS` times, each gateway fresh: a before/after
+/// comparison whose noise is measured in the same run. Writes bench/results/ws-compare.json.
+fn compare(rt: &tokio::runtime::Runtime, baseline: &str) {
+    const COMPARE_ROUNDS: usize = 5;
+    let this = gateway_bin();
+    let mut rounds = Vec::new();
+    let mut figures: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..COMPARE_ROUNDS {
+        // Alternate which goes first, so drift on the machine falls on both.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut row = serde_json::Map::new();
+        for which in order {
+            let bin = if which == 0 { baseline } else { this.as_str() };
+            let state = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let mut gw = spawn_binary(bin, state.path(), port, false);
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            wait_port(addr);
+            std::thread::sleep(SETTLE);
+            let seq = rt.block_on(sequential(addr, true));
+            let tp = rt.block_on(throughput(addr, true));
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(gw.id() as i32, libc::SIGTERM) };
+            let _ = gw.wait();
+            figures[which].push((seq["p50_us"].as_f64().unwrap(), tp["calls_per_s"].as_f64().unwrap()));
+            row.insert(["baseline", "this"][which].into(), json!({"sequential": seq, "throughput": tp}));
+        }
+        eprintln!("round {}: {}", round + 1, serde_json::Value::Object(row.clone()));
+        rounds.push(serde_json::Value::Object(row));
+    }
+    let median = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(f).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    let summary = |v: &[(f64, f64)]| {
+        json!({"sequential_p50_us": v.iter().map(|f| f.0).collect::<Vec<_>>(), "calls_per_s": v.iter().map(|f| f.1).collect::<Vec<_>>(),
+               "median_sequential_p50_us": median(v, |f| f.0), "median_calls_per_s": median(v, |f| f.1)})
+    };
+    let result = json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "baseline": {"binary": baseline, "figures": summary(&figures[0])},
+        "this": {"binary": this, "figures": summary(&figures[1])},
+        "rounds": rounds,
+    });
+    let text = serde_json::to_string_pretty(&result).unwrap();
+    println!("{text}");
+    let out = std::env::var_os("OPENCLAW_BENCH_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/ws-compare.json"));
     std::fs::write(out, text + "\n").unwrap();
 }

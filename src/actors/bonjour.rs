@@ -142,13 +142,31 @@ pub struct BonjourActor {
     /// Looked up once: `tailscale` is a process to run, not something to ask every check.
     tailnet: Option<String>,
     /// Registration callback result: Ok(name) or Err(message).
-    outcome: Arc<Mutex<Option<Result<String, String>>>>,
+    outcome: Arc<Mutex<Option<Result<String, RegisterError>>>>,
     collisions: u32,
     retry_at: Option<Instant>,
     /// Registrations failed in a row; sets the next retry's delay.
     failures: usize,
     warned: bool,
     _watch: ExitWatch,
+}
+
+/// How a registration failed. zeroconf reports errors as text only, so the name collision
+/// (the one failure handled differently: another name is tried at once) is told apart here,
+/// where the text comes in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum RegisterError {
+    #[error("name collision")]
+    Collision,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<zeroconf::error::Error> for RegisterError {
+    fn from(e: zeroconf::error::Error) -> Self {
+        let text = e.to_string();
+        if text.to_lowercase().contains("collision") { Self::Collision } else { Self::Other(text) }
+    }
 }
 
 /// Command: re-check now (sent on config changes).
@@ -241,7 +259,7 @@ impl BonjourActor {
             service.set_txt_record(txt);
             let outcome = self.outcome.clone();
             service.set_registered_callback(Box::new(move |r, _| {
-                *outcome.lock() = Some(r.map(|reg| reg.name().clone()).map_err(|e| e.to_string()));
+                *outcome.lock() = Some(r.map(|reg| reg.name().clone()).map_err(RegisterError::from));
             }));
             let event_loop = service.register()?;
             Ok((event_loop, service))
@@ -284,7 +302,7 @@ impl BonjourActor {
                 let txt = cur.advert.txt.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
                 self.state(MdnsState::Advertised { name: name.clone(), port: cur.advert.port, txt });
             }
-            Some(Err(e)) if e.to_lowercase().contains("collision") => {
+            Some(Err(RegisterError::Collision)) => {
                 self.collisions += 1;
                 tracing::warn!(name = %cur.name, "mDNS name already taken on this network; trying another");
                 let advert = cur.advert.clone();

@@ -162,8 +162,7 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     let live = agents.deps.config.get();
     let defaults = &live.loaded.config.agents.defaults;
     let state_dir = agents.state_dir();
-    let (session_id, file) =
-        agents.session(state_dir, &req.agent_id, &req.session_key).map_err(|e| e.to_string())?;
+    let (session_id, file) = agents.session(state_dir, &req.agent_id, &req.session_key).map_err(|e| e.to_string())?;
     run.state.send_modify(|s| s.session_id = Some(session_id.clone()));
     let (entries, damaged) = transcript::read(&file);
     if damaged > 0 {
