@@ -436,11 +436,7 @@ fn main() {
     });
     let text = serde_json::to_string_pretty(&result).unwrap();
     println!("{text}");
-    // OPENCLAW_BENCH_OUT: somewhere else than the results file (a run of another build).
-    let out = std::env::var_os("OPENCLAW_BENCH_OUT")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/ws.json"));
-    std::fs::write(out, text + "\n").unwrap();
+    std::fs::write(out_path("ws.json"), text + "\n").unwrap();
 }
 
 /// `OPENCLAW_BENCH_COMPARE=<other binary>`: the sequential and throughput figures of that
@@ -492,8 +488,13 @@ fn compare(rt: &tokio::runtime::Runtime, baseline: &str) {
     });
     let text = serde_json::to_string_pretty(&result).unwrap();
     println!("{text}");
-    let out = std::env::var_os("OPENCLAW_BENCH_OUT")
+    std::fs::write(out_path("ws-compare.json"), text + "\n").unwrap();
+}
+
+/// Where results go: `bench/results/<name>`, or `OPENCLAW_BENCH_OUT` (a run of another build
+/// that should not replace the recorded figures).
+fn out_path(name: &str) -> std::path::PathBuf {
+    std::env::var_os("OPENCLAW_BENCH_OUT")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/ws-compare.json"));
-    std::fs::write(out, text + "\n").unwrap();
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results").join(name))
 }
