@@ -108,6 +108,28 @@ pub fn load(file: &Path) -> Result<Catalogue, CatalogueError> {
     }
 }
 
+/// The catalogue of `file` over the providers the config names (`models.providers`, where
+/// upstream keeps them): a provider in both comes from the file.
+pub fn load_merged(
+    file: &Path,
+    configured: &BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+) -> Result<Catalogue, CatalogueError> {
+    let from_file = load(file)?;
+    let mut providers = BTreeMap::new();
+    for (id, p) in configured {
+        match serde_json::from_value::<Provider>(serde_json::Value::Object(p.clone())) {
+            Ok(p) => {
+                providers.insert(id.clone(), p);
+            }
+            Err(e) => {
+                tracing::warn!(provider = %id, error = %e, "models.providers entry in the config not usable; skipped")
+            }
+        }
+    }
+    providers.extend(from_file.providers);
+    Ok(Catalogue { providers })
+}
+
 /// Creates an empty catalogue for `agent_id` when there is none. Never fatal: on a read-only
 /// path the error says what to do, and the gateway serves on.
 pub fn seed(state_dir: &Path, agent_id: &str) -> Result<bool, CatalogueError> {

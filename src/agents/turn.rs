@@ -179,7 +179,8 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     agent_event(agents, run, "lifecycle", json!({"phase": "start", "sessionId": session_id}));
 
     let models_file = models::path(state_dir, &req.agent_id);
-    let catalogue = models::load(&models_file).map_err(|e| e.to_string())?;
+    let catalogue =
+        models::load_merged(&models_file, &live.loaded.config.models.providers).map_err(|e| e.to_string())?;
     let chain = models::chain(req.model.as_deref(), req.lane, defaults, &catalogue);
     if chain.is_empty() {
         return Err(format!(

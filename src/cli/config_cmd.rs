@@ -26,11 +26,18 @@ pub fn run(cmd: ConfigCmd, opts: &LoadOptions) -> i32 {
         ConfigCmd::Validate { json, .. } => match load(opts) {
             Ok(l) => {
                 if json {
-                    println!("{}", json!({"valid": true, "path": path, "exists": l.file_exists, "problems": []}));
+                    println!(
+                        "{}",
+                        json!({"valid": true, "path": path, "exists": l.file_exists, "problems": [], "ignored": l.ignored})
+                    );
+                    return exit::OK;
                 } else if l.file_exists {
                     println!("config OK: {}", path.display());
                 } else {
                     println!("config OK: no file at {} (built-in defaults)", path.display());
+                }
+                if let Some(line) = crate::config::upstream::ignored_line(&l.ignored) {
+                    println!("{line}");
                 }
                 exit::OK
             }

@@ -85,6 +85,43 @@ fn stale_unit(unit: &str, opts: &LoadOptions) -> Option<String> {
     (!why.is_empty()).then(|| why.join("; "))
 }
 
+/// This gateway's spellings of keys upstream names differently (`gateway.tls.cert` for
+/// `certPath`, ...): with `fix`, the file is rewritten to upstream's names so one file serves
+/// both (as JSON: comments are not kept; the original stays as `<file>.bak`).
+fn upstream_names(file: &Path, fix: bool) -> Option<Check> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let mut doc = crate::config::load::parse_file(file, &text).ok()?;
+    let renamed = crate::config::upstream::to_upstream_names(&mut doc);
+    if renamed.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = renamed.iter().map(|(ours, up)| format!("{ours} -> {up}")).collect();
+    let mut c = check(
+        Level::Ok,
+        "key names",
+        format!("this gateway's spellings, upstream names them otherwise: {}", list.join(", ")),
+        None,
+    );
+    if fix {
+        let bak = file.with_extension(format!("{}.bak", file.extension().and_then(|e| e.to_str()).unwrap_or("json")));
+        let body = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+        let done = crate::state::atomic_write(&bak, text.as_bytes(), crate::state::FILE_MODE)
+            .and_then(|()| crate::state::atomic_write(file, body.as_bytes(), crate::state::FILE_MODE));
+        match done {
+            Ok(()) => {
+                c.detail.push_str(&format!(" [fixed: rewritten to upstream's names; was saved as {}]", bak.display()))
+            }
+            Err(e) => {
+                c.level = Level::Warn;
+                c.detail.push_str(&format!(" [not fixed: {e}]"));
+            }
+        }
+    } else {
+        c.detail.push_str(" (openclaw doctor --fix rewrites them, so upstream OpenClaw reads the same file)");
+    }
+    Some(c)
+}
+
 pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
     let mut checks = Vec::new();
     let state = &opts.paths.state_dir;
@@ -93,6 +130,19 @@ pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
     let loaded = match crate::config::load(opts) {
         Ok(l) => {
             checks.push(check(Level::Ok, "config", format!("{} is valid", opts.paths.config.display()), None));
+            if let Some(line) = crate::config::upstream::ignored_line(&l.ignored) {
+                checks.push(check(
+                    Level::Warn,
+                    "config keys",
+                    line,
+                    Some(
+                        "nothing breaks; remove them, or keep them for upstream OpenClaw reading the same file".into(),
+                    ),
+                ));
+            }
+            if let Some(c) = upstream_names(&opts.paths.config, fix) {
+                checks.push(c);
+            }
             Some(l)
         }
         Err(e) => {

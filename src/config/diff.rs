@@ -39,6 +39,8 @@ const RULES: &[(&str, Apply)] = &[
     ("lanes", Apply::Hot),
     ("memory", Apply::Hot),
     ("discovery", Apply::Hot),
+    // Read by each run when it loads its model catalogue.
+    ("models", Apply::Hot),
 ];
 
 pub fn classify(path: &str) -> Apply {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::env::{self, EnvSnapshot};
-use super::{Config, ConfigError, Paths, Problem, jobs, validate};
+use super::{Config, ConfigError, Paths, Problem, jobs, upstream, validate};
 
 /// `$include` nesting limit.
 pub const MAX_INCLUDE_DEPTH: usize = 10;
@@ -60,6 +60,9 @@ pub struct Loaded {
     pub file_exists: bool,
     /// The main file and every included file, for the watcher.
     pub files: Vec<PathBuf>,
+    /// Keys the file sets that this gateway accepts and does not act on (upstream's keys it
+    /// does not implement, and its own whose features have not landed), by dotted path.
+    pub ignored: Vec<String>,
 }
 
 impl Loaded {
@@ -115,6 +118,9 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
 
     let mut problems = Vec::new();
     substitute_vars(&mut doc, &mut Vec::new(), &opts.env, &mut problems);
+    // Upstream's spellings first, so sources, overrides and validation see one name per key.
+    problems.extend(upstream::apply_aliases(&mut doc));
+    let mut ignored = upstream::inert_present(&doc);
 
     let mut sources = BTreeMap::new();
     for (path, _) in leaves(&doc) {
@@ -138,6 +144,15 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
         let loc = text.as_deref().and_then(|t| validate::locate(t, &p.path)).map(|l| format!("{}:{l}", main.display()));
         p.at(loc)
     };
+    let unexpected = validate::unexpected_keys(&doc);
+    ignored.extend(upstream::split_upstream_only(&mut doc, &unexpected));
+    ignored.sort();
+    ignored.dedup();
+    // A section listed whole covers its keys.
+    let covered =
+        |p: &String, all: &[String]| all.iter().any(|q| p.strip_prefix(q.as_str()).is_some_and(|r| r.starts_with('.')));
+    let all = ignored.clone();
+    ignored.retain(|p| !covered(p, &all));
     problems.extend(validate::validate(&schema, &doc).into_iter().map(located));
     if !problems.is_empty() {
         return Err(fail(problems));
@@ -149,7 +164,7 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
         return Err(fail(semantic));
     }
     let effective = serde_json::to_value(&config).expect("config serializes");
-    Ok(Loaded { config, effective, sources, hash, file_exists, files })
+    Ok(Loaded { config, effective, sources, hash, file_exists, files, ignored })
 }
 
 fn read_error(path: &Path, e: &std::io::Error, was_loaded: bool) -> String {

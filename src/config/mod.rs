@@ -16,6 +16,7 @@ pub mod paths;
 pub mod redact;
 pub mod schedule;
 pub mod seed;
+pub mod upstream;
 pub mod validate;
 
 use std::fmt;

@@ -28,6 +28,17 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// mDNS / Bonjour advertisement.
     pub discovery: Discovery,
+    /// Model providers, as upstream keeps them in its config; merged with each agent's
+    /// models.json (the file wins for a provider both name).
+    pub models: ModelsConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelsConfig {
+    /// Provider id -> `{baseUrl, apiKey, api, headers, models: [...]}` (models.json's shape).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

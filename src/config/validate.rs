@@ -62,6 +62,19 @@ pub fn validate(schema: &Value, doc: &Value) -> Vec<Problem> {
     out
 }
 
+/// The keys of `doc` this gateway's schema does not know, as segment paths (so the upstream
+/// layer can take out the ones upstream's schema has before validation reports the rest).
+pub fn unexpected_keys(doc: &Value) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for err in validator().iter_errors(doc) {
+        if let ValidationErrorKind::AdditionalProperties { unexpected } = err.kind() {
+            let segs = pointer_segments(err.instance_path().as_str());
+            out.extend(unexpected.iter().map(|k| segs.iter().cloned().chain([k.clone()]).collect()));
+        }
+    }
+    out
+}
+
 fn unknown_key_message(key: &str, known: &[String]) -> String {
     let best = known
         .iter()

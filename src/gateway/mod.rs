@@ -85,6 +85,9 @@ impl Gateway {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "model catalogue not created"),
         }
+        if let Some(line) = crate::config::upstream::ignored_line(&loaded.ignored) {
+            tracing::warn!(keys = %loaded.ignored.join(","), "config: {line}");
+        }
         let options = Arc::new(load_options);
         let lanes = Arc::new(Lanes::new(&loaded.config));
         let (config, writer) = LiveConfig::new(loaded);

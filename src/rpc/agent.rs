@@ -269,7 +269,9 @@ pub fn models_list(s: &Runtime, p: &Params) -> Result<Value, ErrorShape> {
     p.only(&["agentId"])?;
     let agent = agent_id(p, None)?;
     let file = models::path(&s.options.paths.state_dir, &agent);
-    let catalogue = models::load(&file).map_err(|e| ErrorShape::unavailable(format!("cannot read models: {e}")))?;
-    let defaults = &s.config().loaded.config.agents.defaults;
+    let live = s.config();
+    let catalogue = models::load_merged(&file, &live.loaded.config.models.providers)
+        .map_err(|e| ErrorShape::unavailable(format!("cannot read models: {e}")))?;
+    let defaults = &live.loaded.config.agents.defaults;
     Ok(json!({"path": file, "models": catalogue.list(), "chain": models::chain(None, "main", defaults, &catalogue)}))
 }
