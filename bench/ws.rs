@@ -214,19 +214,16 @@ fn scrapes(addr: SocketAddr, n: usize) -> serde_json::Value {
     json!({"scrapes": n, "p50_ms": ms[n / 2], "p99_ms": ms[(n * 99) / 100], "bytes": bytes})
 }
 
-async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
-    let scrape_empty = tokio::task::spawn_blocking(move || scrapes(addr, 50)).await.unwrap();
-    let before = rss_kib(pid);
-    let t0 = Instant::now();
-    let mut conns = Vec::with_capacity(IDLE_CONNS);
-    // A few connects in flight at once, as many clients would.
+/// `n` authenticated connections, a few handshakes in flight at once as many clients would.
+async fn open_many(addr: SocketAddr, n: usize) -> Vec<Ws> {
+    let mut conns = Vec::with_capacity(n);
     let mut pending = futures_util::stream::FuturesUnordered::new();
-    for i in 0..IDLE_CONNS {
+    for i in 0..n {
         pending.push(open(addr, true));
-        if pending.len() >= 64 || i + 1 == IDLE_CONNS {
+        if pending.len() >= 64 || i + 1 == n {
             while let Some(ws) = pending.next().await {
                 conns.push(ws);
-                if pending.len() < 32 && i + 1 < IDLE_CONNS {
+                if pending.len() < 32 && i + 1 < n {
                     break;
                 }
             }
@@ -235,6 +232,14 @@ async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
     while let Some(ws) = pending.next().await {
         conns.push(ws);
     }
+    conns
+}
+
+async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
+    let scrape_empty = tokio::task::spawn_blocking(move || scrapes(addr, 50)).await.unwrap();
+    let before = rss_kib(pid);
+    let t0 = Instant::now();
+    let conns = open_many(addr, IDLE_CONNS).await;
     let secs = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(pid);
@@ -383,6 +388,9 @@ fn main() {
     if let Some(baseline) = std::env::var_os("OPENCLAW_BENCH_COMPARE") {
         return compare(&rt, &baseline.to_string_lossy());
     }
+    if std::env::var_os("OPENCLAW_BENCH_BURST").is_some() {
+        return burst(&rt);
+    }
 
     let echo_port = free_port();
     let mut echo =
@@ -497,4 +505,99 @@ fn out_path(name: &str) -> std::path::PathBuf {
     std::env::var_os("OPENCLAW_BENCH_OUT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results").join(name))
+}
+
+/// Resident memory of `pid` in KiB: (RSS, anonymous, PSS).
+fn memory_kib(pid: u32) -> (u64, u64, u64) {
+    let field = |text: &str, name: &str| {
+        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    (field(&status, "VmRSS:"), field(&status, "RssAnon:"), field(&smaps, "Pss:"))
+}
+
+fn memory_json(pid: u32) -> serde_json::Value {
+    let (rss, anon, pss) = memory_kib(pid);
+    json!({"rss_kib": rss, "anon_kib": anon, "pss_kib": pss})
+}
+
+/// `OPENCLAW_BENCH_BURST=1`: does the gateway give memory back? Idle, then
+/// `BURST_CONNS` connections opened and held, `BURST_CALLS` calls over 50 of them, all closed,
+/// then memory sampled every 5 s for `OPENCLAW_BENCH_BURST_WAIT` seconds (default 60).
+/// Writes bench/results/memory.json.
+fn burst(rt: &tokio::runtime::Runtime) {
+    const BURST_CONNS: usize = 10_000;
+    const BURST_CALLS: usize = 1_000_000;
+    let wait: u64 = std::env::var("OPENCLAW_BENCH_BURST_WAIT").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut gw = spawn_gateway(state.path(), port, false);
+    let pid = gw.id();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_port(addr);
+    std::thread::sleep(SETTLE);
+    let idle = memory_json(pid);
+    let (conns, open_secs) = rt.block_on(async {
+        let t0 = Instant::now();
+        let c = open_many(addr, BURST_CONNS).await;
+        (c, t0.elapsed().as_secs_f64())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let held = memory_json(pid);
+    let calls_secs = rt.block_on(async {
+        let mut conns = conns;
+        let busy: Vec<Ws> = conns.drain(..CONNS).collect();
+        let done = Arc::new(AtomicU64::new(0));
+        let t0 = Instant::now();
+        let tasks: Vec<_> = busy
+            .into_iter()
+            .map(|mut ws| {
+                let done = done.clone();
+                tokio::spawn(async move {
+                    while done.fetch_add(1, Ordering::Relaxed) < BURST_CALLS as u64 {
+                        call(&mut ws).await;
+                    }
+                    ws
+                })
+            })
+            .collect();
+        let mut back = Vec::new();
+        for t in tasks {
+            back.push(t.await.unwrap());
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        drop(back);
+        drop(conns);
+        secs
+    });
+    let closed = memory_json(pid);
+    let mut after = Vec::new();
+    for s in (5..=wait).step_by(5) {
+        std::thread::sleep(Duration::from_secs(5));
+        after.push(json!({"seconds": s, "memory": memory_json(pid)}));
+    }
+    let last = memory_json(pid);
+    // Where the memory that stayed lives, for a look at it: OPENCLAW_BENCH_SMAPS=<file>.
+    if let Some(to) = std::env::var_os("OPENCLAW_BENCH_SMAPS") {
+        let _ = std::fs::copy(format!("/proc/{pid}/smaps"), to);
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let _ = gw.wait();
+    let ratio = |k: &str| last[k].as_f64().unwrap() / idle[k].as_f64().unwrap().max(1.0);
+    let per_conn = |k: &str| (held[k].as_f64().unwrap() - idle[k].as_f64().unwrap()) / BURST_CONNS as f64;
+    let result = json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "binary": gateway_bin(),
+        "connections": BURST_CONNS, "open_seconds": open_secs,
+        "calls": BURST_CALLS, "calls_seconds": calls_secs,
+        "idle": idle, "held": held, "closed": closed, "after": after, "final": last, "wait_seconds": wait,
+        "final_over_idle": {"rss": ratio("rss_kib"), "anon": ratio("anon_kib"), "pss": ratio("pss_kib")},
+        "kib_per_connection": {"rss": per_conn("rss_kib"), "anon": per_conn("anon_kib"), "pss": per_conn("pss_kib")},
+        "targets": {"final_over_idle_rss": 1.25, "kib_per_connection": 10},
+    });
+    let text = serde_json::to_string_pretty(&result).unwrap();
+    println!("{text}");
+    std::fs::write(out_path("memory.json"), text + "\n").unwrap();
 }

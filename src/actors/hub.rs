@@ -56,7 +56,17 @@ impl SessionHub {
     }
 
     pub fn deregister(&self, conn_id: &str) {
-        let removed = self.sessions.write().remove(conn_id);
+        let removed = {
+            let mut map = self.sessions.write();
+            let removed = map.remove(conn_id);
+            // A map never shrinks on its own: after a burst of connections its table would stay
+            // sized for the peak. Halving when a quarter full keeps the work amortized.
+            if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+                let keep = map.len() * 2;
+                map.shrink_to(keep);
+            }
+            removed
+        };
         if removed.is_some() {
             self.subs.write().retain(|_, conns| {
                 conns.retain(|c| c != conn_id);

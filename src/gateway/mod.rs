@@ -196,9 +196,16 @@ impl Gateway {
             let hub = runtime.sessions.clone();
             actix_rt::spawn(async move {
                 let mut every = actix_rt::time::interval(PRESENCE_FLUSH);
+                let mut trim = TrimAfterBursts::default();
                 loop {
                     every.tick().await;
                     hub.flush_presence();
+                    let active = hub.active();
+                    if trim.due(active) {
+                        let before = crate::sys::rss_bytes();
+                        let released = crate::sys::release_free_memory();
+                        tracing::debug!(active, released, rss_before = before, "memory released after a burst");
+                    }
                 }
             });
             Ok(())
@@ -320,6 +327,40 @@ async fn carry_out(
     }
 }
 
+/// Gives memory back after a burst: once the session count has fallen to at most half of its
+/// peak since the last release (and by at least `TRIM_MIN_DROP` sessions) and stayed there for
+/// a few ticks, the allocator's free pages go back to the kernel. Checked once a second; a
+/// release costs a few milliseconds, so it is not done on every close.
+#[derive(Default)]
+struct TrimAfterBursts {
+    peak: usize,
+    quiet_ticks: u32,
+}
+
+const TRIM_MIN_DROP: usize = 256;
+const TRIM_QUIET_TICKS: u32 = 3;
+
+impl TrimAfterBursts {
+    /// One tick with `active` sessions: whether to release memory now.
+    fn due(&mut self, active: usize) -> bool {
+        if active > self.peak {
+            self.peak = active;
+            self.quiet_ticks = 0;
+            return false;
+        }
+        if self.peak < active * 2 || self.peak - active < TRIM_MIN_DROP {
+            self.quiet_ticks = 0;
+            return false;
+        }
+        self.quiet_ticks += 1;
+        if self.quiet_ticks < TRIM_QUIET_TICKS {
+            return false;
+        }
+        (self.peak, self.quiet_ticks) = (active, 0);
+        true
+    }
+}
+
 /// Presence changes are coalesced into at most one broadcast per this interval.
 const PRESENCE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -387,4 +428,26 @@ fn follow_logging(changes: &Topic<ConfigChanged>, logging: Logging, paths: Paths
             logging.set_file(crate::logging::log_file_path(cfg, &paths));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_released_once_a_burst_has_ended_and_not_during_one() {
+        let mut t = TrimAfterBursts::default();
+        let ticks =
+            |t: &mut TrimAfterBursts, active: usize, n: usize| (0..n).map(|_| t.due(active)).collect::<Vec<_>>();
+        assert!(ticks(&mut t, 10_000, 5).iter().all(|d| !d), "not while the burst holds");
+        assert_eq!(ticks(&mut t, 10, 4), [false, false, true, false], "once, after three quiet ticks");
+        assert!(ticks(&mut t, 200, 10).iter().all(|d| !d), "small swings never release");
+        // A second burst after the first: released again once it ends.
+        ticks(&mut t, 5_000, 1);
+        assert_eq!(ticks(&mut t, 100, 3), [false, false, true]);
+        // Fewer than TRIM_MIN_DROP sessions gone is not a burst, whatever the ratio.
+        let mut small = TrimAfterBursts::default();
+        ticks(&mut small, 100, 1);
+        assert!(ticks(&mut small, 0, 10).iter().all(|d| !d));
+    }
 }
