@@ -62,6 +62,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
             };
         }
     };
+    sweep_temp_files(&paths);
     tracing::info!(
         target: LIFECYCLE,
         version = env!("CARGO_PKG_VERSION"), config = %paths.config.display(), config_exists = loaded.file_exists,
@@ -80,4 +81,18 @@ pub fn run(opts: GatewayOptions) -> i32 {
     });
     drop(lock);
     code
+}
+
+/// Removes the temp files of writers killed mid-write (the lock is ours: no gateway writes
+/// meanwhile), in the state dir and next to a config file kept elsewhere.
+fn sweep_temp_files(paths: &crate::config::Paths) {
+    let mut removed = state::sweep_temp_files(&paths.state_dir, None);
+    if let (Some(dir), Some(name)) = (paths.config.parent(), paths.config.file_name())
+        && !dir.starts_with(&paths.state_dir)
+    {
+        removed += state::sweep_temp_files(dir, Some(&name.to_string_lossy()));
+    }
+    if removed > 0 {
+        tracing::warn!(removed, "removed temp files that writers killed mid-write left behind");
+    }
 }
