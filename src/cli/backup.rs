@@ -7,6 +7,7 @@ use clap::Subcommand;
 
 use crate::config::LoadOptions;
 use crate::exit;
+use crate::state::FILE_MODE;
 use crate::state::pidfile::{LockError, PidLock};
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +77,8 @@ pub fn restore(state_dir: &Path, file: &Path) -> Result<usize, (i32, String)> {
         }
         LockError::Io(_) => (exit::CANTCREAT, e.to_string()),
     })?;
+    // What restores killed earlier left half-written is of no use to anyone.
+    crate::state::sweep_temp_files(state_dir, None);
     let f = File::open(file).map_err(|e| (exit::USAGE, format!("cannot open {}: {e}", file.display())))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
     let mut n = 0;
@@ -86,20 +89,51 @@ pub fn restore(state_dir: &Path, file: &Path) -> Result<usize, (i32, String)> {
         if skipped(&rel) {
             continue;
         }
-        if let Some(parent) = state_dir.join(&rel).parent() {
-            crate::state::ensure_dir(parent).map_err(|e| (exit::CANTCREAT, e.to_string()))?;
-        }
-        // unpack_in refuses paths that would leave the state directory.
-        let inside = entry.unpack_in(state_dir).map_err(|e| (exit::CANTCREAT, format!("{}: {e}", rel.display())))?;
-        if !inside {
+        let Some(target) = inside(state_dir, &rel) else {
             return Err((
                 exit::USAGE,
                 format!("{} holds a path outside the state dir: {}", file.display(), rel.display()),
             ));
+        };
+        let header = entry.header();
+        match header.entry_type() {
+            tar::EntryType::Directory => {
+                crate::state::ensure_dir(&target).map_err(|e| (exit::CANTCREAT, e.to_string()))?
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let mode = header.mode().map_or(FILE_MODE, |m| m & 0o777);
+                let mtime = header.mtime().ok().map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+                if let Some(parent) = target.parent() {
+                    crate::state::ensure_dir(parent).map_err(|e| (exit::CANTCREAT, e.to_string()))?;
+                }
+                // Each file replaced whole (temp file, rename) as every state file is written: a
+                // restore killed midway leaves each file old or restored, never half of one.
+                crate::state::atomic_write_from(&target, &mut entry, mode, mtime)
+                    .map_err(|e| (exit::CANTCREAT, e.to_string()))?;
+            }
+            other => {
+                return Err((
+                    exit::USAGE,
+                    format!("{} holds {} as a {other:?} entry; backups hold files only", file.display(), rel.display()),
+                ));
+            }
         }
         n += 1;
     }
     Ok(n)
+}
+
+/// `rel` under `state_dir`, or None when it would leave it (`..`, an absolute path).
+fn inside(state_dir: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut out = state_dir.to_path_buf();
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(part) => out.push(part),
+            std::path::Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (out != state_dir).then_some(out)
 }
 
 pub fn run(cmd: BackupCmd, opts: &LoadOptions) -> i32 {
@@ -126,5 +160,67 @@ pub fn run(cmd: BackupCmd, opts: &LoadOptions) -> i32 {
                 code
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restore_cut_short_leaves_each_file_old_or_restored_never_half() {
+        let from = tempfile::tempdir().unwrap();
+        let rel = Path::new("agents/main/sessions/t.jsonl");
+        std::fs::create_dir_all(from.path().join(rel).parent().unwrap()).unwrap();
+        // Lines that do not compress away, so the archive is cut inside this file.
+        let new: String =
+            (0..20_000u64).map(|i| format!("{{\"n\": {}}}\n", i.wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+        std::fs::write(from.path().join(rel), &new).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let (file, _) = create(from.path(), Some(&out.path().join("b.tar.gz"))).unwrap();
+        let whole = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &whole[..whole.len() / 2]).unwrap();
+
+        let into = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(into.path().join(rel).parent().unwrap()).unwrap();
+        std::fs::write(into.path().join(rel), "{\"old\": true}\n").unwrap();
+        let (code, e) = restore(into.path(), &file).unwrap_err();
+        assert_eq!(code, exit::CANTCREAT, "{e}");
+        let kept = std::fs::read_to_string(into.path().join(rel)).unwrap();
+        assert!(kept == "{\"old\": true}\n", "the old file is kept whole, not {} bytes of the new one", kept.len());
+        let left: Vec<_> = std::fs::read_dir(into.path().join(rel).parent().unwrap()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "no temp file is left: {left:?}");
+
+        std::fs::write(&file, &whole).unwrap();
+        assert_eq!(restore(into.path(), &file), Ok(1));
+        assert!(std::fs::read_to_string(into.path().join(rel)).unwrap() == new, "restored whole");
+    }
+
+    #[test]
+    fn paths_leaving_the_state_dir_and_links_are_refused() {
+        let state = Path::new("/state");
+        assert_eq!(
+            inside(state, Path::new("./devices/paired.json")),
+            Some(PathBuf::from("/state/devices/paired.json"))
+        );
+        assert_eq!(inside(state, Path::new("../etc/passwd")), None);
+        assert_eq!(inside(state, Path::new("devices/../../x")), None);
+        assert_eq!(inside(state, Path::new("/etc/passwd")), None);
+        assert_eq!(inside(state, Path::new(".")), None);
+
+        let out = tempfile::tempdir().unwrap();
+        let file = out.path().join("link.tar.gz");
+        let gz = flate2::write::GzEncoder::new(File::create(&file).unwrap(), flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        tar.append_link(&mut h, "config.json5", "/etc/passwd").unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+        let into = tempfile::tempdir().unwrap();
+        let (code, e) = restore(into.path(), &file).unwrap_err();
+        assert_eq!(code, exit::USAGE, "{e}");
+        assert!(e.contains("files only"), "{e}");
+        assert!(!into.path().join("config.json5").exists());
     }
 }
