@@ -387,6 +387,27 @@ impl Ws {
         Ok(Self { ws, challenge, next_id: 0, skipped: Default::default() })
     }
 
+    /// Like [`Ws::try_open_with`], but every failure (refused, reset, closed mid-handshake) is
+    /// an `Err` with its text instead of a panic: for tests that kill the gateway under a client.
+    pub fn dial(addr: SocketAddr, headers: &[(&str, &str)]) -> Result<Self, String> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{addr}/"))
+            .map_err(|e| e.to_string())?;
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?,
+                tungstenite::http::HeaderValue::from_str(v).map_err(|e| e.to_string())?,
+            );
+        }
+        let (mut ws, _) = tungstenite::client(req, stream).map_err(|e| e.to_string())?;
+        let challenge: serde_json::Value = match ws.read().map_err(|e| e.to_string())? {
+            tungstenite::Message::Text(t) => serde_json::from_str(t.as_str()).map_err(|e| e.to_string())?,
+            other => return Err(format!("expected the challenge, got {other:?}")),
+        };
+        Ok(Self { ws, challenge, next_id: 0, skipped: Default::default() })
+    }
+
     pub fn nonce(&self) -> String {
         self.challenge["payload"]["nonce"].as_str().unwrap().to_string()
     }
