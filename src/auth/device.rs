@@ -73,7 +73,8 @@ pub fn verify(
     if device_id(&raw) != d.id.to_ascii_lowercase() {
         return Err(DeviceError::IdMismatch);
     }
-    if (now_ms - d.signed_at).abs() > MAX_SKEW_MS {
+    // `abs_diff`: a client's `signedAt` near the ends of i64 overflowed `now - signedAt`.
+    if now_ms.abs_diff(d.signed_at) > MAX_SKEW_MS.unsigned_abs() {
         return Err(DeviceError::Expired);
     }
     let nonce = match (&d.nonce, local) {

@@ -132,8 +132,10 @@ impl Sched {
                 if after_ms < *anchor_ms {
                     return Some(*anchor_ms);
                 }
-                let k = (after_ms - anchor_ms) / every_ms + 1;
-                Some(anchor_ms + k * every_ms)
+                // In i128: an anchor (from a config or a job store) or a moment near the ends of
+                // i64 overflowed here; a run past the end of i64 is no run.
+                let (after, anchor, every) = (i128::from(after_ms), i128::from(*anchor_ms), i128::from(*every_ms));
+                i64::try_from(anchor + ((after - anchor) / every + 1) * every).ok()
             }
             Sched::At(t) => (*t > after_ms).then_some(*t),
         }

@@ -235,6 +235,11 @@ pub fn locate(text: &str, path: &str) -> Option<usize> {
 }
 
 fn find_key(text: &str, key: &str, from: usize) -> Option<usize> {
+    // An empty key (`{"": 1}`, or `OPENCLAW__A____B`) matches everywhere without advancing:
+    // the search below never ended. It has no line to give.
+    if key.is_empty() {
+        return None;
+    }
     let bytes = text.as_bytes();
     let mut start = from;
     while let Some(off) = text[start..].find(key) {

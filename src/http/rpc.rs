@@ -48,30 +48,9 @@ pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpR
         Ok(g) => g,
         Err((status, e)) => return reply(status, &e),
     };
-    let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    let (method, params) = match parsed.as_ref().ok().and_then(Value::as_object) {
-        Some(o) => match (o.get("method").and_then(Value::as_str), o.keys().find(|k| *k != "method" && *k != "params"))
-        {
-            (Some(m), None) => (m.to_string(), o.get("params").cloned().unwrap_or(Value::Null)),
-            (None, _) => {
-                return reply(
-                    StatusCode::BAD_REQUEST,
-                    &ErrorShape::invalid("invalid request: must have required property 'method'"),
-                );
-            }
-            (_, Some(k)) => {
-                return reply(
-                    StatusCode::BAD_REQUEST,
-                    &ErrorShape::invalid(format!("invalid request: must NOT have additional properties ({k:?})")),
-                );
-            }
-        },
-        None => {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                &ErrorShape::invalid("invalid request: body must be a JSON object {method, params}"),
-            );
-        }
+    let (method, params) = match parse_body(&body) {
+        Ok(call) => call,
+        Err(e) => return reply(StatusCode::BAD_REQUEST, &e),
     };
     let caller = Caller { role: grant.role, scopes: grant.scopes, conn: None };
     let t0 = std::time::Instant::now();
@@ -86,6 +65,23 @@ pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpR
         Reply::Err(e, Some(payload)) => {
             HttpResponse::build(status_of(&e, false)).json(json!({"ok": false, "payload": payload, "error": e}))
         }
+    }
+}
+
+/// The method and params of a `POST /rpc` body: a JSON object `{method, params?}` with no
+/// other key; the error is the 400 to answer. Its own function so the fuzz tests can reach it.
+pub fn parse_body(body: &[u8]) -> Result<(String, Value), ErrorShape> {
+    let parsed: Result<Value, _> = serde_json::from_slice(body);
+    match parsed.as_ref().ok().and_then(Value::as_object) {
+        Some(o) => match (o.get("method").and_then(Value::as_str), o.keys().find(|k| *k != "method" && *k != "params"))
+        {
+            (Some(m), None) => Ok((m.to_string(), o.get("params").cloned().unwrap_or(Value::Null))),
+            (None, _) => Err(ErrorShape::invalid("invalid request: must have required property 'method'")),
+            (_, Some(k)) => {
+                Err(ErrorShape::invalid(format!("invalid request: must NOT have additional properties ({k:?})")))
+            }
+        },
+        None => Err(ErrorShape::invalid("invalid request: body must be a JSON object {method, params}")),
     }
 }
 
