@@ -1379,11 +1379,17 @@ enum IncludeFault {
 /// included files; `nested` also moves part of one object's keys into a file included there.
 #[derive(Debug, Clone)]
 struct Split {
+    /// The file of the n-th top-level key (cycled): 0 main, 1 `inc/one`, 2 `two`, 3 `inc/three`.
     files: Vec<u8>,
+    /// Which object of the main file has half its keys moved into a file it includes.
     nested: Option<Index>,
+    /// `$include: [path]` even for one path.
     array_form: bool,
+    /// `two` included by `one` (as `../two.json5`) rather than by the main file.
     chain: bool,
+    /// Strings moved into variables: which string, and where in it the variable starts.
     vars: Vec<(Index, Index)>,
+    /// A string that gets an unset `${FUZZ_UNSET}` appended.
     missing_var: Option<Index>,
     fault: IncludeFault,
 }
@@ -1419,9 +1425,13 @@ fn split() -> impl Strategy<Value = Split> {
 /// A document written as one file (what it means) and the same document spread over
 /// `$include`d files with some strings moved into `${VAR}`s (what must mean the same).
 struct Written {
+    /// Keeps the files until the case is over.
     dir: tempfile::TempDir,
+    /// The document as one file, without variables.
     whole: PathBuf,
+    /// The main file of the spread-out version.
     split: PathBuf,
+    /// The variables the spread-out version takes its strings from.
     vars: Vec<(String, String)>,
     /// The dotted path and name of a variable left unset.
     missing: Option<(String, String)>,
@@ -1491,9 +1501,12 @@ fn write_config(doc: &Value, st: Style, sp: &Split) -> Written {
         if !objects.is_empty() {
             let key = &objects[which.index(objects.len())];
             let obj = parts[0][key].as_object_mut().expect("an object");
+            // Not keys with a dot: the config crate reads a file's top-level `a.b` as the path
+            // `a: {b}`, so such a key nested in one file and at the top of another differs.
             let moved: Map<String, Value> = obj
                 .keys()
                 .take(obj.len() / 2)
+                .filter(|k| !k.contains('.'))
                 .cloned()
                 .collect::<Vec<_>>()
                 .into_iter()
@@ -2048,7 +2061,9 @@ fn live_body() -> impl Strategy<Value = Vec<u8>> {
 /// A whole gateway in this process, for the live pass.
 struct Live {
     addr: std::net::SocketAddr,
+    /// The gateway's state dir, removed after it stops.
     _state: tempfile::TempDir,
+    /// Resolves the gateway's shutdown future (on drop).
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
