@@ -187,12 +187,7 @@ async fn throughput_with(addr: SocketAddr, gateway: bool, tls: bool) -> serde_js
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    memory_kib(pid).0
 }
 
 /// `GET /metrics` timed `n` times (a Prometheus scrape): p50/p99 ms and the body size.

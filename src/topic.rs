@@ -65,11 +65,6 @@ impl<E> Publisher<E> {
             f(event);
         }
     }
-
-    /// Whether anyone listens now.
-    pub fn has_subscribers(&self) -> bool {
-        !self.0.lock().subscribers.is_empty()
-    }
 }
 
 /// A live subscription; dropping it unsubscribes.
@@ -106,7 +101,6 @@ mod tests {
         drop(first);
         publisher.publish(&2);
         assert_eq!(*seen.lock(), [("first", 1), ("second", 1), ("second", 2)]);
-        assert!(publisher.has_subscribers());
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! fault). The test command runs a bounded pass; `OPENCLAW_FUZZ_SCALE=N` runs N times as many
 //! cases (docs/fuzzing.md). Every crash found is a regression test at the end of this file.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hasher;
@@ -2078,13 +2080,7 @@ impl Live {
              discovery: {{ mdns: {{ mode: 'off' }} }}, logging: {{ level: 'error' }} }}"
         );
         std::fs::write(state.path().join("config.json5"), config).expect("write config");
-        let env = EnvSnapshot::from_pairs([("HOME".to_string(), state.path().display().to_string())]);
-        let options = LoadOptions {
-            paths: Paths::resolve(None, Some(state.path()), &env),
-            env,
-            flags: vec![("port".into(), "gateway.port".into(), json!(0))],
-            require_file: false,
-        };
+        let options = common::inprocess_options(state.path());
         let loaded = load(&options).expect("config loads");
         let gateway = openclaw::gateway::Gateway::new(loaded, options, None);
         let handle = gateway.handle();

@@ -9,8 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::{Ws, generated_token, http_get, http_get_with, wait_until};
-use openclaw::config::env::EnvSnapshot;
-use openclaw::config::{LoadOptions, Paths, load};
+use openclaw::config::load;
 use openclaw::gateway::{Gateway, Handle};
 use serde_json::json;
 
@@ -33,13 +32,7 @@ impl InProcess {
     fn start(config: &str) -> Self {
         let state = tempfile::tempdir().expect("tempdir");
         std::fs::write(state.path().join("config.json5"), config).expect("write config");
-        let env = EnvSnapshot::from_pairs([("HOME".to_string(), state.path().display().to_string())]);
-        let options = LoadOptions {
-            paths: Paths::resolve(None, Some(state.path()), &env),
-            env,
-            flags: vec![("port".into(), "gateway.port".into(), json!(0))],
-            require_file: false,
-        };
+        let options = common::inprocess_options(state.path());
         let loaded = load(&options).expect("config loads");
         let gateway = Gateway::new(loaded, options, None);
         let handle = gateway.handle();

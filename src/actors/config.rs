@@ -16,7 +16,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, RestartInPlace, StartError, StopChild};
 use crate::config::diff::{Apply, ConfigDiff};
 use crate::config::edit;
-use crate::config::live::{LiveConfig, LiveWriter, ReloadFacts, ReloadRecord};
+use crate::config::live::{LiveWriter, ReloadFacts, ReloadRecord};
 use crate::config::load::load_candidate;
 use crate::config::model::ReloadMode;
 use crate::config::{LoadOptions, Problem, load};
@@ -118,9 +118,8 @@ pub struct InjectPanic;
 /// What the ConfigActor reads, and the facts it alone writes (kept by its spec, so every
 /// incarnation gets the same ones).
 pub struct ConfigHandles {
-    /// The only write handle on the live config.
+    /// The only write handle on the live config (it reads it too).
     pub writer: LiveWriter,
-    pub config: LiveConfig,
     /// What reloads start from (paths, environment snapshot, flags).
     pub options: Arc<LoadOptions>,
     pub changes: Publisher<ConfigChanged>,
@@ -168,7 +167,7 @@ impl ConfigActor {
     /// Watches the directories of the config file and its includes, so a file replaced by
     /// an editor (rename over) or deleted and re-created is still seen.
     fn arm_watcher(&mut self, ctx: &mut Context<Self>) {
-        let mut files = self.h.config.get().loaded.files.clone();
+        let mut files = self.h.writer.get().loaded.files.clone();
         // A certificate renewal (certbot) is a reload too.
         if let Some(store) = self.h.tls.borrow().as_ref() {
             let (cert, key) = store.files();
@@ -215,7 +214,7 @@ impl ConfigActor {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "config seed not applied; the state copy stays"),
         }
-        let current = self.h.config.get();
+        let current = self.h.writer.get();
         let opts = LoadOptions { require_file: current.loaded.file_exists, ..(*self.h.options).clone() };
         let loaded = match load(&opts) {
             Ok(l) => l,
@@ -448,7 +447,7 @@ impl Handler<FileChanged> for ConfigActor {
     type Result = ();
 
     fn handle(&mut self, _: FileChanged, ctx: &mut Context<Self>) {
-        let cfg = &self.h.config.get().loaded.config.gateway.reload;
+        let cfg = &self.h.writer.get().loaded.config.gateway.reload;
         if cfg.mode == ReloadMode::Off {
             tracing::info!(
                 "config file changed; gateway.reload.mode is off, so it is not applied (send SIGHUP to apply)"

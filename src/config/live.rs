@@ -38,6 +38,11 @@ impl LiveConfig {
 }
 
 impl LiveWriter {
+    /// The config in effect now (the writer reads what it wrote).
+    pub fn get(&self) -> Arc<Live> {
+        self.0.read().clone()
+    }
+
     /// Swaps in a new config as the next generation.
     pub fn swap(&self, loaded: Loaded) -> Arc<Live> {
         let mut guard = self.0.write();

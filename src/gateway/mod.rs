@@ -126,7 +126,6 @@ impl Gateway {
         let owners = Owners {
             config: ConfigHandles {
                 writer,
-                config: config.clone(),
                 options,
                 changes,
                 reloads: reloads_tx,

@@ -536,3 +536,16 @@ pub fn wss_call<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>, method: &st
         }
     }
 }
+
+/// Load options for a gateway run inside the test process on `state` (its `config.json5`,
+/// `HOME` there, port 0), as `openclaw gateway --state-dir <state> --port 0` would make them.
+pub fn inprocess_options(state: &Path) -> openclaw::config::LoadOptions {
+    use openclaw::config::{LoadOptions, Paths, env::EnvSnapshot};
+    let env = EnvSnapshot::from_pairs([("HOME".to_string(), state.display().to_string())]);
+    LoadOptions {
+        paths: Paths::resolve(None, Some(state), &env),
+        env,
+        flags: vec![("port".into(), "gateway.port".into(), serde_json::json!(0))],
+        require_file: false,
+    }
+}
