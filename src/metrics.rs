@@ -22,6 +22,9 @@ pub struct Metrics {
     lane_rejected: IntGaugeVec,
     connections_active: IntGauge,
     connections_total: prometheus::IntCounter,
+    connections_open: IntGauge,
+    connections_accepted: prometheus::IntCounter,
+    connections_refused: IntCounterVec,
     reloads: IntCounterVec,
     child_restarts: IntCounterVec,
     rss: IntGauge,
@@ -68,6 +71,12 @@ impl Default for Metrics {
             prometheus::IntCounter::new("openclaw_connections_total", "WebSocket sessions since start.")
                 .expect("valid metric");
         r.register(Box::new(connections_total.clone())).expect("unique metric");
+        let connections_accepted = prometheus::IntCounter::new(
+            "openclaw_connections_accepted_total",
+            "TCP connections accepted since start (admitted or refused).",
+        )
+        .expect("valid metric");
+        r.register(Box::new(connections_accepted.clone())).expect("unique metric");
         let requests = counter(&r, "openclaw_requests_total", "RPC requests handled, by method.", &["method"]);
         let per_method = crate::protocol::methods::METHODS
             .iter()
@@ -96,6 +105,14 @@ impl Default for Metrics {
             ),
             connections_active: gauge(&r, "openclaw_connections_active", "WebSocket sessions connected now."),
             connections_total,
+            connections_open: gauge(&r, "openclaw_connections_open", "TCP connections open now (HTTP and WebSocket)."),
+            connections_accepted,
+            connections_refused: counter(
+                &r,
+                "openclaw_connections_refused_total",
+                "Connections refused over a cap, by limit (total: gateway.maxConnections; per_address: gateway.maxConnectionsPerAddress).",
+                &["limit"],
+            ),
             reloads: counter(&r, "openclaw_reloads_total", "Config reloads since start, by outcome.", &["outcome"]),
             child_restarts: counter(
                 &r,
@@ -152,6 +169,11 @@ impl Metrics {
         }
         self.connections_active.set(s.connections_active as i64);
         catch_up(&self.connections_total, s.connections_total);
+        self.connections_open.set(s.connections_open as i64);
+        catch_up(&self.connections_accepted, s.connections_accepted);
+        for (limit, n) in s.connections_refused {
+            catch_up(&self.connections_refused.with_label_values(&[limit]), n);
+        }
         for (outcome, n) in [("applied", s.reloads[0]), ("unchanged", s.reloads[1]), ("rejected", s.reloads[2])] {
             catch_up(&self.reloads.with_label_values(&[outcome]), n);
         }
@@ -178,6 +200,10 @@ pub struct Scrape {
     pub lanes: Vec<(&'static str, crate::lanes::LaneStats)>,
     pub connections_active: usize,
     pub connections_total: u64,
+    /// TCP connections open, and refused over each cap since start.
+    pub connections_open: usize,
+    pub connections_accepted: u64,
+    pub connections_refused: [(&'static str, u64); 2],
     /// Reloads applied, unchanged, rejected.
     pub reloads: [u64; 3],
     pub child_restarts: Vec<(&'static str, u64)>,

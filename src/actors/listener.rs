@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use super::children::ChildRegistry;
 use crate::config::LoadOptions;
 use crate::config::live::LiveConfig;
+use crate::net::conn::{Caps, Conn, Connections};
 use crate::net::tls::{self, TlsStore};
 use crate::{exit, net};
 
@@ -33,6 +34,8 @@ pub struct ListenerHandles {
     pub registry: Arc<ChildRegistry>,
     pub listen: watch::Sender<Vec<SocketAddr>>,
     pub tls: watch::Sender<Option<Arc<TlsStore>>>,
+    /// Open connections and their caps, across incarnations (a draining server's count too).
+    pub connections: Arc<Connections>,
 }
 
 pub const ID: &str = "listener";
@@ -42,6 +45,9 @@ const MAX_WORKERS: usize = 2;
 /// restart after a panic) keeps serving its WebSocket sessions until their clients leave;
 /// a process stop is bounded by `gateway.shutdownTimeoutMs` (sessions get `shutdown`/1012).
 const DRAIN_SECS: u64 = 24 * 60 * 60;
+/// A request's head (line and headers) must arrive within this time of the connection's first
+/// byte: a client dribbling its headers (slowloris) is cut here.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct ListenerActor {
     handle: actix_web::dev::ServerHandle,
@@ -96,11 +102,16 @@ fn start(
     let tls = tls_store(h, &gateway.tls)?;
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
+    let (connections, config) = (h.connections.clone(), h.config.clone());
     let mut server = HttpServer::new(move || {
         let routes = routes.clone();
         App::new().wrap(tracing_actix_web::TracingLogger::default()).configure(move |c| routes(c))
     })
     .workers(workers)
+    .on_connect(move |io, ext| admit(io, ext, &connections, &config))
+    // The first request's head; later heads on a kept-alive connection are timed by the
+    // request guard (actix-http times only the first).
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
     .disable_signals()
     .shutdown_timeout(DRAIN_SECS);
     for sock in sockets {
@@ -133,6 +144,34 @@ fn start(
         });
         ListenerActor { handle, stopping: false, _watch: watch }
     }))
+}
+
+/// Counts a new connection against the caps and keeps its admission (and a handle to cut its
+/// socket) in the connection's data, where the request guard and the session read it.
+fn admit(io: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions, set: &Arc<Connections>, config: &LiveConfig) {
+    use std::os::fd::AsRawFd;
+    type Tls = actix_tls::accept::openssl::TlsStream<actix_rt::net::TcpStream>;
+    let tcp = match io.downcast_ref::<actix_rt::net::TcpStream>() {
+        Some(t) => t,
+        None => match io.downcast_ref::<Tls>() {
+            Some(t) => t.get_ref(),
+            None => return,
+        },
+    };
+    let Ok(peer) = tcp.peer_addr() else { return };
+    let live = config.get();
+    let gw = &live.loaded.config.gateway;
+    let exempt = gw.trusted_proxies.iter().any(|t| crate::auth::peer::matches(t, peer.ip()));
+    let caps = Caps { total: gw.max_connections, per_address: gw.max_connections_per_address };
+    let admission = set.admit(peer.ip(), caps, exempt);
+    if let Some((limit, cap)) = admission.refused {
+        // Logged at the 1st, 2nd, 4th, 8th... refusal: a flood does not become a log flood.
+        let n = set.refused(limit);
+        if n.is_power_of_two() {
+            tracing::warn!(peer = %peer.ip(), limit = limit.label(), cap, refused = n, "connection refused: over the cap");
+        }
+    }
+    ext.insert(Conn::new(admission, tcp.as_raw_fd()));
 }
 
 /// The certificate store for this incarnation: the current one when its files are unchanged

@@ -32,6 +32,9 @@ const RULES: &[(&str, Apply)] = &[
     ("gateway.metrics", Apply::Hot),
     ("gateway.health", Apply::Hot),
     ("gateway.allowedHosts", Apply::Hot),
+    // Read at each accept.
+    ("gateway.maxConnections", Apply::Hot),
+    ("gateway.maxConnectionsPerAddress", Apply::Hot),
     ("logging", Apply::Hot),
     ("agents", Apply::Hot),
     ("channels", Apply::Hot),

@@ -80,6 +80,13 @@ pub struct Gateway {
     pub metrics: MetricsConfig,
     /// `GET /health` (the full health document; `/healthz` and `/readyz` are always public).
     pub health: HealthConfig,
+    /// Open connections (HTTP and WebSocket) served at once; more are answered 503.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_connections: usize,
+    /// Open connections from one address; more are answered 429. Trusted proxies (which carry
+    /// many clients) are bounded by `maxConnections` only.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -138,6 +145,8 @@ impl Default for Gateway {
             allowed_hosts: Vec::new(),
             metrics: MetricsConfig::default(),
             health: HealthConfig::default(),
+            max_connections: 16_384,
+            max_connections_per_address: 256,
         }
     }
 }

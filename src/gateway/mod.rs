@@ -122,6 +122,7 @@ impl Gateway {
             lanes,
             agents,
             metrics: Arc::new(Metrics::default()),
+            connections: Arc::default(),
         });
         let owners = Owners {
             config: ConfigHandles {
@@ -247,6 +248,7 @@ fn children(
         registry: rt.registry.clone(),
         listen,
         tls,
+        connections: rt.connections.clone(),
     };
     let bonjour = BonjourHandles {
         config: rt.config.clone(),

@@ -1,4 +1,4 @@
-//! The gate in front of every route: the Host rule (DNS rebinding), the request-forgery rules
+//! The gate in front of every route: connections over a cap (answered 503/429), the Host rule (DNS rebinding), the request-forgery rules
 //! for writes and WebSocket upgrades, CORS preflights, and CORS headers for listed origins only.
 //! The rules themselves live in `auth::request`; this module applies them to actix requests.
 
@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::auth::request::{self, Facts, Policy, Refusal};
 use crate::config::model::BindMode;
+use crate::net::conn::{Conn, Limit};
 use crate::protocol::ErrorShape;
 use crate::rpc::Runtime;
 
@@ -27,7 +28,44 @@ fn refused(r: &Refusal) -> HttpResponse {
     HttpResponse::build(status).json(json!({"ok": false, "error": ErrorShape::invalid(r.message())}))
 }
 
+/// A connection over a cap: 503 (total) or 429 (per address), naming the setting; the
+/// connection is closed after the answer.
+fn over_cap(limit: Limit, cap: usize) -> HttpResponse {
+    let status = StatusCode::from_u16(limit.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let error = ErrorShape::unavailable(limit.message(cap)).retry_after(OVER_CAP_RETRY_SECS * 1000);
+    HttpResponse::build(status)
+        .force_close()
+        .insert_header((header::RETRY_AFTER, OVER_CAP_RETRY_SECS.to_string()))
+        .json(json!({"ok": false, "error": error}))
+}
+
+/// Seconds a client over a connection cap is told to wait.
+const OVER_CAP_RETRY_SECS: u64 = 5;
+
 pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Some(conn) = req.conn_data::<Conn>() {
+        if let Some((limit, cap)) = conn.refused() {
+            return Ok(req.into_response(over_cap(limit, cap)).map_into_right_body());
+        }
+        conn.request_started();
+    }
+    let res = checked(req, next).await?;
+    if res.status() != StatusCode::SWITCHING_PROTOCOLS
+        && let Some((next_head, socket)) = res.request().conn_data::<Conn>().and_then(|c| c.response_done(NEXT_HEAD))
+    {
+        actix_rt::spawn(next_head.watch(socket));
+    }
+    Ok(res)
+}
+
+/// Time a kept-alive connection has to send its next whole request head after a response
+/// (a client dribbling it would otherwise hold the connection forever).
+const NEXT_HEAD: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn checked(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {

@@ -3,6 +3,7 @@
 //! per request); `/healthz` and `/readyz` are public and say only ok / not ready.
 
 pub mod guard;
+pub mod inbound;
 mod rpc;
 pub mod session;
 
@@ -11,11 +12,14 @@ pub use self::rpc::parse_body;
 
 use std::sync::Arc;
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 
+use self::inbound::Guarded;
 use self::session::SessionActor;
 use crate::auth::peer::PeerInfo;
+use crate::net::conn::Conn;
 use serde_json::json;
 
 use crate::rpc::Runtime;
@@ -51,8 +55,13 @@ async fn fallback(req: HttpRequest, body: web::Payload, state: State) -> Result<
         return Ok(HttpResponse::NotFound().content_type("text/plain").body("not found\n"));
     }
     let info = peer_info(&req);
+    let socket = req.conn_data::<Conn>().map(Conn::socket);
+    // Frame headers are checked as the bytes arrive, before the codec buffers a frame.
+    let guarded: std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>> =
+        Box::pin(Guarded::new(body.into_inner(), crate::protocol::MAX_PAYLOAD));
+    let body = web::Payload::from_request(&req, &mut Payload::from(guarded)).await?;
     let (resp, session, stream) = actix_ws::handle(&req, body)?;
-    SessionActor::start(state.get_ref().clone(), session, stream, info);
+    SessionActor::start(state.get_ref().clone(), session, stream, info, socket);
     Ok(resp)
 }
 

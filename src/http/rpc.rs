@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use super::State;
 use crate::actors::auth::{AuthActor, AuthenticateBearer};
 use crate::config::model::EndpointAccess;
-use crate::protocol::{ErrorCode, ErrorShape};
+use crate::protocol::{ErrorCode, ErrorShape, MAX_PAYLOAD};
+
+/// Time a caller has to send its whole request body once the head is in.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::rpc::{self, Caller, Reply};
 
 /// The `Authorization: Bearer` credential of a request, if any.
@@ -43,10 +46,24 @@ async fn authenticate(
     }
 }
 
-pub async fn http_rpc(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
+pub async fn http_rpc(req: HttpRequest, payload: web::Payload, state: State) -> HttpResponse {
     let grant = match authenticate(&req, &state).await {
         Ok(g) => g,
         Err((status, e)) => return reply(status, &e),
+    };
+    // The body is read only once the caller is known, within a deadline (the server times
+    // only the request head) and up to the payload limit.
+    let body = match actix_rt::time::timeout(BODY_TIMEOUT, payload.to_bytes_limited(MAX_PAYLOAD)).await {
+        Ok(Ok(Ok(body))) => body,
+        Ok(Err(_)) => {
+            let e = ErrorShape::invalid(format!("request body over {MAX_PAYLOAD} bytes"));
+            return reply(StatusCode::PAYLOAD_TOO_LARGE, &e);
+        }
+        Ok(Ok(Err(e))) => return reply(StatusCode::BAD_REQUEST, &ErrorShape::invalid(format!("request body: {e}"))),
+        Err(_) => {
+            let e = ErrorShape::invalid(format!("request body not received within {} s", BODY_TIMEOUT.as_secs()));
+            return reply(StatusCode::REQUEST_TIMEOUT, &e);
+        }
     };
     let (method, params) = match parse_body(&body) {
         Ok(call) => call,

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use bytes::Bytes;
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -20,6 +21,7 @@ use crate::actors::auth::{AuthActor, Authenticate};
 use crate::actors::hub::{Push, SessionEntry};
 use crate::auth::peer::{Peer, PeerInfo};
 use crate::auth::policy::Grant;
+use crate::net::conn::Socket;
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
 use crate::protocol::frames::{self, err_response, ok_response, parse_request};
@@ -30,6 +32,32 @@ use crate::protocol::{
 use crate::rpc::Runtime;
 use crate::rpc::{self, Caller};
 
+/// A peer pinging more often than this in one second is closed (1008): each ping costs a pong.
+const MAX_PINGS_PER_SEC: u32 = 100;
+
+/// The close code and reason for a WebSocket-level error in what the peer sent.
+fn protocol_error(e: &ProtocolError) -> (u16, String) {
+    use actix_web::error::PayloadError;
+    match e {
+        ProtocolError::Overflow => (close::TOO_BIG, "frame too large".into()),
+        ProtocolError::Io(io) => match io.get_ref().and_then(|inner| inner.downcast_ref::<PayloadError>()) {
+            // The inbound frame guard refused a header.
+            Some(PayloadError::Overflow) => (close::TOO_BIG, "frame too large".into()),
+            Some(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                (close::PROTOCOL, format!("protocol error: {e}"))
+            }
+            Some(_) => (close::PROTOCOL, "protocol error".into()),
+            // Text that is not UTF-8 (reserved bits, the codec's other InvalidData, are
+            // refused by the frame guard before it).
+            None if io.kind() == std::io::ErrorKind::InvalidData => {
+                (close::INVALID_DATA, "invalid UTF-8 in text frame".into())
+            }
+            None => (close::PROTOCOL, "protocol error".into()),
+        },
+        _ => (close::PROTOCOL, "protocol error".into()),
+    }
+}
+
 /// Mailbox size: pushes beyond it are dropped (the client is a slow consumer anyway).
 const MAILBOX: usize = 256;
 /// After a close is queued, the session waits this long for the writer to deliver it;
@@ -38,7 +66,8 @@ const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
 enum Out {
     Text(String),
-    Pong(bytes::Bytes),
+    /// The pong owed (`Outbox::pong` holds its payload).
+    Pong,
     Ping,
     Close(CloseReason),
 }
@@ -53,6 +82,11 @@ struct Outbox {
     discard: Rc<Cell<bool>>,
     /// The writer is waiting on the socket (not merely not yet scheduled).
     blocked: Rc<Cell<bool>>,
+    /// The payload of the one pong owed: a peer's pings are answered by the latest only, so
+    /// a ping flood queues nothing (RFC 6455 §5.5.3 allows it).
+    pong: Rc<Cell<Option<Bytes>>>,
+    /// The writer has ended (the close was handed to the socket, or the peer is gone).
+    done: Rc<Cell<bool>>,
 }
 
 impl Outbox {
@@ -65,6 +99,13 @@ impl Outbox {
     /// within one poll is not: the writer simply has not run yet.
     fn overflowing(&self) -> bool {
         self.queued.get() > MAX_BUFFERED_BYTES && self.blocked.get()
+    }
+
+    /// Owes a pong with `payload`; queued once however many pings arrive before it is sent.
+    fn pong(&self, payload: Bytes) {
+        if self.pong.replace(Some(payload)).is_none() {
+            self.push(Out::Pong);
+        }
     }
 }
 
@@ -93,11 +134,21 @@ pub struct SessionActor {
     last_heard: Instant,
     closed: bool,
     registered: bool,
+    /// To cut the connection when a peer that reads nothing outlives the session.
+    socket: Option<Socket>,
+    /// Pings heard in the current one-second window (start, count).
+    pings: (Instant, u32),
 }
 
 impl SessionActor {
     /// Starts a session on the current (HTTP worker) arbiter.
-    pub fn start(rt: Arc<Runtime>, session: actix_ws::Session, stream: actix_ws::MessageStream, info: PeerInfo) {
+    pub fn start(
+        rt: Arc<Runtime>,
+        session: actix_ws::Session,
+        stream: actix_ws::MessageStream,
+        info: PeerInfo,
+        socket: Option<Socket>,
+    ) {
         let trusted = rt.config().loaded.config.gateway.trusted_proxies.clone();
         let peer = crate::auth::peer::resolve(&info, &trusted);
         let queue = Rc::new(RefCell::new(VecDeque::new()));
@@ -105,11 +156,16 @@ impl SessionActor {
         let queued = Rc::new(Cell::new(0usize));
         let discard = Rc::new(Cell::new(false));
         let blocked = Rc::new(Cell::new(false));
+        let pong = Rc::new(Cell::new(None));
+        let done = Rc::new(Cell::new(false));
         SessionActor::create(move |ctx| {
-            let out = Outbox { queue, wake, queued, discard, blocked };
+            let out = Outbox { queue, wake, queued, discard, blocked, pong, done };
             actix_rt::spawn(writer(session, out.clone_handles(), ctx.address()));
             ctx.set_mailbox_capacity(MAILBOX);
-            ctx.add_stream(stream.max_frame_size(MAX_PAYLOAD));
+            // Fragmented messages are joined (up to the payload limit, as one frame).
+            ctx.add_stream(
+                stream.max_frame_size(MAX_PAYLOAD).aggregate_continuations().max_continuation_size(MAX_PAYLOAD),
+            );
             SessionActor {
                 rt,
                 conn_id: uuid::Uuid::new_v4().to_string(),
@@ -122,6 +178,8 @@ impl SessionActor {
                 last_heard: Instant::now(),
                 closed: false,
                 registered: false,
+                socket,
+                pings: (Instant::now(), 0),
             }
         });
     }
@@ -334,6 +392,8 @@ impl Outbox {
             queued: self.queued.clone(),
             discard: self.discard.clone(),
             blocked: self.blocked.clone(),
+            pong: self.pong.clone(),
+            done: self.done.clone(),
         }
     }
 }
@@ -359,7 +419,10 @@ async fn writer(mut session: actix_ws::Session, out: Outbox, actor: Addr<Session
                 out.queued.set(out.queued.get().saturating_sub(n));
                 r.is_ok()
             }
-            Out::Pong(b) => session.pong(&b).await.is_ok(),
+            Out::Pong => match out.pong.take() {
+                Some(b) => session.pong(&b).await.is_ok(),
+                None => true,
+            },
             Out::Ping => session.ping(b"").await.is_ok(),
             Out::Close(reason) => {
                 let _ = session.close(Some(reason)).await;
@@ -370,6 +433,7 @@ async fn writer(mut session: actix_ws::Session, out: Outbox, actor: Addr<Session
             break;
         }
     }
+    out.done.set(true);
     actor.do_send(WriterDone);
 }
 
@@ -416,25 +480,36 @@ impl Actor for SessionActor {
         if self.registered {
             self.rt.sessions.deregister(&self.conn_id);
         }
-        // Wakes the writer so it ends too (a no-op when it already has).
+        if self.out.done.get() {
+            return;
+        }
+        // Wakes the writer so it ends too.
         self.out.push(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
+        // A writer still blocked on a peer that reads nothing would keep the connection (and
+        // what is queued for it) forever: the HTTP server never times a write out.
+        if self.out.blocked.get()
+            && let Some(socket) = &self.socket
+            && socket.cut()
+        {
+            tracing::debug!(conn = %self.conn_id, "connection cut: the peer stopped reading");
+        }
     }
 }
 
-impl StreamHandler<Result<Message, ProtocolError>> for SessionActor {
-    fn handle(&mut self, msg: Result<Message, ProtocolError>, ctx: &mut Context<Self>) {
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
+    fn handle(&mut self, msg: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
         if self.closed {
             return; // closing: nothing more is read, the close frame is on its way
         }
         match msg {
-            Ok(Message::Text(t)) => match self.phase {
+            Ok(AggregatedMessage::Text(t)) => match self.phase {
                 Phase::Handshake => self.handshake(&t, ctx),
                 Phase::Authenticating => self
                     .send(err_response("invalid", &ErrorShape::invalid("invalid request: handshake in progress")), ctx),
                 Phase::Ready(..) => self.request(&t, ctx),
             },
-            Ok(Message::Binary(_)) | Ok(Message::Continuation(_)) => match self.phase {
+            Ok(AggregatedMessage::Binary(_)) => match self.phase {
                 Phase::Handshake => self.close(close::NORMAL, "binary frame before handshake", ctx),
                 _ => self.send(
                     err_response(
@@ -444,19 +519,27 @@ impl StreamHandler<Result<Message, ProtocolError>> for SessionActor {
                     ctx,
                 ),
             },
-            Ok(Message::Ping(b)) => {
-                self.out.push(Out::Pong(b));
+            Ok(AggregatedMessage::Ping(b)) => {
+                let (start, n) = &mut self.pings;
+                if start.elapsed() >= Duration::from_secs(1) {
+                    (*start, *n) = (Instant::now(), 0);
+                }
+                *n += 1;
+                if *n > MAX_PINGS_PER_SEC {
+                    return self.close(close::POLICY, "too many pings", ctx);
+                }
+                self.out.pong(b);
             }
-            Ok(Message::Pong(_)) | Ok(Message::Nop) => {}
-            Ok(Message::Close(_)) => {
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(_)) => {
                 self.closed = true;
                 self.out.push(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
                 ctx.stop();
             }
-            Err(ProtocolError::Overflow) => self.close(close::TOO_BIG, "frame too large", ctx),
             Err(e) => {
-                tracing::debug!(conn = %self.conn_id, error = %e, "websocket protocol error");
-                self.close(close::POLICY, "protocol error", ctx);
+                let (code, reason) = protocol_error(&e);
+                tracing::debug!(conn = %self.conn_id, error = %e, code, "websocket protocol error");
+                self.close(code, &reason, ctx);
             }
         }
     }

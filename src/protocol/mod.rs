@@ -21,6 +21,7 @@ pub const TICK_INTERVAL_MS: u64 = 30_000;
 pub mod close {
     pub const NORMAL: u16 = 1000;
     pub const PROTOCOL: u16 = 1002;
+    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const RESTART: u16 = 1012;

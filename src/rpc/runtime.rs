@@ -18,6 +18,7 @@ use crate::config::live::{Live, LiveConfig, ReloadFacts};
 use crate::lanes::Lanes;
 use crate::lifecycle::PhaseView;
 use crate::metrics::{Metrics, Scrape};
+use crate::net::conn::Limit;
 use crate::net::tls::TlsStore;
 
 pub struct Runtime {
@@ -37,6 +38,8 @@ pub struct Runtime {
     pub lanes: Arc<Lanes>,
     pub agents: Arc<Agents>,
     pub metrics: Arc<Metrics>,
+    /// Open connections and refusals (counted by the listener's server).
+    pub connections: Arc<crate::net::conn::Connections>,
 }
 
 impl Runtime {
@@ -52,6 +55,9 @@ impl Runtime {
             lanes: crate::lanes::NAMED.iter().filter_map(|n| Some((*n, self.lanes.get(n)?.stats()))).collect(),
             connections_active: self.sessions.active(),
             connections_total: self.sessions.total(),
+            connections_open: self.connections.open(),
+            connections_accepted: self.connections.accepted(),
+            connections_refused: [Limit::Total, Limit::PerAddress].map(|l| (l.label(), self.connections.refused(l))),
             reloads: [reloads.applied, reloads.unchanged, reloads.rejected],
             child_restarts: self.children.borrow().iter().map(|c| (c.id, c.restarts)).collect(),
             rss_bytes: crate::sys::rss_bytes(),

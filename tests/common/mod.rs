@@ -2,6 +2,7 @@
 //! read its JSON logs, speak HTTP to it, send it signals. Every wait has a deadline.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod provider;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -406,6 +407,11 @@ impl Ws {
             other => return Err(format!("expected the challenge, got {other:?}")),
         };
         Ok(Self { ws, challenge, next_id: 0, skipped: Default::default() })
+    }
+
+    /// A client over a WebSocket the caller opened itself, after its challenge.
+    pub fn from_parts(ws: tungstenite::WebSocket<TcpStream>, challenge: serde_json::Value) -> Self {
+        Self { ws, challenge, next_id: 0, skipped: Default::default() }
     }
 
     pub fn nonce(&self) -> String {
