@@ -125,3 +125,45 @@ fn min_version_1_3_refuses_tls_1_2_clients() {
     assert!(connect(openssl::ssl::SslVersion::TLS1_2).is_err(), "a TLS 1.2-only client is refused");
     assert_eq!(connect(openssl::ssl::SslVersion::TLS1_3).unwrap(), "TLSv1.3");
 }
+
+/// A TLS 1.2-only handshake against `addr`: Ok with the version, or the refusal.
+fn tls12_handshake(addr: std::net::SocketAddr) -> Result<String, String> {
+    let stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    b.set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).unwrap();
+    b.build()
+        .configure()
+        .unwrap()
+        .verify_hostname(false)
+        .connect("localhost", stream)
+        .map(|s| s.ssl().version_str().to_string())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_reloaded_min_version_applies_to_new_handshakes_and_open_sessions_stay() {
+    // Found by the soak: the rebuilt listener kept the certificate store (same files), and with
+    // it the old minimum version, so `minVersion: '1.3'` still let TLS 1.2 clients in.
+    let cfg = |min: &str| {
+        format!(
+            "{{ gateway: {{ tls: {{ enabled: true, minVersion: '{min}' }}, auth: {{ token: 't' }}, reload: {{ debounceMs: 50 }} }} }}"
+        )
+    };
+    let gw = Spawn::default().config(&cfg("1.2")).start();
+    let (mut old, fp) = wss_open(gw.addr);
+    assert_eq!(wss_hello_and_health(&mut old, "t")["ok"], true);
+    assert_eq!(tls12_handshake(gw.addr).as_deref(), Ok("TLSv1.2"));
+    for (min, tls12_ok) in [("1.3", false), ("1.2", true)] {
+        common::write_by_rename(&gw.config_path(), &cfg(min));
+        gw.wait_health("the listener rebuilt for the new minimum version", |h| {
+            h["config"]["lastReload"]["listener"] == "rebuilt"
+                && h["config"]["lastReload"]["changed"].as_array().is_some_and(|c| c.len() == 1)
+                && h["config"]["generation"].as_u64() == Some(if tls12_ok { 3 } else { 2 })
+        });
+        assert_eq!(tls12_handshake(gw.addr).is_ok(), tls12_ok, "minVersion {min}");
+        assert_eq!(wss_open(gw.addr).1, fp, "the same certificate");
+        assert_eq!(wss_call(&mut old, "health")["ok"], true, "the session opened before stays");
+    }
+}

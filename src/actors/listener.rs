@@ -174,8 +174,10 @@ fn admit(io: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions, set: &Arc
     ext.insert(Conn::new(admission, tcp.as_raw_fd()));
 }
 
-/// The certificate store for this incarnation: the current one when its files are unchanged
-/// in the config (refreshed), else opened anew. A bad pair fails the start with its file.
+/// The certificate store for this incarnation: the current one when its files and minimum
+/// version are unchanged in the config (refreshed), else opened anew (the version is built into
+/// the store's contexts, so a `minVersion` change needs a new one). A bad pair fails the start
+/// with its file.
 fn tls_store(h: &ListenerHandles, cfg: &crate::config::model::Tls) -> Result<Option<Arc<TlsStore>>, StartError> {
     if !cfg.enabled {
         return Ok(None);
@@ -185,6 +187,7 @@ fn tls_store(h: &ListenerHandles, cfg: &crate::config::model::Tls) -> Result<Opt
     let current = h.tls.borrow().clone();
     if let Some(store) = current
         && store.files() == (cert.clone(), key.clone())
+        && store.min_version() == cfg.min_version
     {
         tls::refresh(&store);
         return Ok(Some(store));

@@ -198,6 +198,11 @@ impl TlsStore {
         self.current.read().fingerprint.clone()
     }
 
+    /// The lowest TLS version its acceptors and contexts accept.
+    pub fn min_version(&self) -> TlsVersion {
+        self.min
+    }
+
     pub fn files(&self) -> (PathBuf, PathBuf) {
         let p = self.current.read();
         (p.cert_path.clone(), p.key_path.clone())
