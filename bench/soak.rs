@@ -338,9 +338,10 @@ async fn open_client(addr: SocketAddr) -> Result<Ws, String> {
 
 /// The config of reload `k`: a new `handshakeTimeoutMs` every time (applied live), and
 /// `tls.minVersion` toggled every `RESTART_EVERY` reloads (a listener restart in hybrid mode).
+/// All 1,000 clients come from 127.0.0.1: the per-address connection cap is lifted.
 fn config_text(k: u64) -> String {
     format!(
-        "{{ gateway: {{ auth: {{ token: '{TOKEN}' }}, reload: {{ mode: 'hybrid', debounceMs: {DEBOUNCE_MS} }}, \
+        "{{ gateway: {{ maxConnectionsPerAddress: 4096, auth: {{ token: '{TOKEN}' }}, reload: {{ mode: 'hybrid', debounceMs: {DEBOUNCE_MS} }}, \
          handshakeTimeoutMs: {}, tls: {{ enabled: true, cert: 'certs/soak.crt', key: 'certs/soak.key', minVersion: '{}' }} }}, \
          logging: {{ level: 'info', file: false }}, agents: {{ defaults: {{ model: 'mock/ok' }} }} }}",
         10_000 + k % 1000,
