@@ -13,6 +13,7 @@ use actix::prelude::*;
 use chrono::Utc;
 use notify::{EventKind, RecursiveMode, Watcher};
 
+use super::listener::{Accepting, ListenerActor};
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, RestartInPlace, StartError, StopChild};
 use crate::config::diff::{Apply, ConfigDiff};
 use crate::config::edit;
@@ -130,6 +131,8 @@ pub struct ConfigHandles {
     pub listen: watch::Receiver<Vec<SocketAddr>>,
     /// The child rebuilt in place when listener settings change.
     pub listener: &'static str,
+    /// To reach that child's current incarnation (it stops accepting before it is replaced).
+    pub registry: Arc<super::children::ChildRegistry>,
 }
 
 pub struct ConfigActor {
@@ -335,15 +338,27 @@ impl ConfigActor {
         let (outcome, rebuild_listener) = self.reload(trigger);
         let supervisor = self.supervisor.clone();
         let listener_id = self.h.listener;
+        let old = self.h.registry.get::<ListenerActor>(listener_id);
         let fut = async move {
             if !rebuild_listener {
                 return None;
             }
-            match supervisor.send(RestartInPlace { id: listener_id }).await {
+            // The old server stops accepting first (connections wait in the shared socket's
+            // backlog), so none lands on it with the old settings once the reload is reported.
+            if let Some(old) = &old {
+                let _ = old.send(Accepting(false)).await;
+            }
+            let error = match supervisor.send(RestartInPlace { id: listener_id }).await {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(e) => Some(format!("supervisor unavailable: {e}")),
+            };
+            if error.is_some()
+                && let Some(old) = &old
+            {
+                let _ = old.send(Accepting(true)).await; // the old listener stays
             }
+            error
         };
         Box::pin(fut.into_actor(self).map(move |listener_error, act, ctx| {
             let mut outcome = outcome;

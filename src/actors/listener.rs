@@ -215,6 +215,21 @@ impl Actor for ListenerActor {
     type Context = Context<Self>;
 }
 
+/// Command: stop (false) or resume (true) accepting connections, answered once the server's
+/// accept loop has done so. Open connections are not touched.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Accepting(pub bool);
+
+impl Handler<Accepting> for ListenerActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Accepting, _: &mut Context<Self>) -> Self::Result {
+        let handle = self.handle.clone();
+        Box::pin(async move { if msg.0 { handle.resume().await } else { handle.pause().await } })
+    }
+}
+
 impl Handler<StopChild> for ListenerActor {
     type Result = ();
 

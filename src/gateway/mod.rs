@@ -134,6 +134,7 @@ impl Gateway {
                 tls,
                 listen: listen.clone(),
                 listener: listener::ID,
+                registry: registry.clone(),
             },
             supervisor: SupervisorHandles {
                 config,
