@@ -289,10 +289,16 @@ fn spawn_binary(bin: &str, state: &Path, port: u16, tls: bool) -> Child {
         ),
     )
     .unwrap();
-    Command::new(bin)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(["--state-dir", state.to_str().unwrap(), "gateway"])
+    let mut cmd = Command::new(bin);
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    // Allocator experiments, for the gateway only: OPENCLAW_BENCH_GATEWAY_LD_PRELOAD (e.g.
+    // Debian's libjemalloc.so.2) and OPENCLAW_BENCH_GATEWAY_MALLOC_CONF.
+    for var in ["LD_PRELOAD", "MALLOC_CONF"] {
+        if let Ok(v) = std::env::var(format!("OPENCLAW_BENCH_GATEWAY_{var}")) {
+            cmd.env(var, v);
+        }
+    }
+    cmd.args(["--state-dir", state.to_str().unwrap(), "gateway"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -13,7 +13,6 @@ use actix::prelude::*;
 use chrono::Utc;
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use super::listener::{Accepting, ListenerActor};
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, RestartInPlace, StartError, StopChild};
 use crate::config::diff::{Apply, ConfigDiff};
 use crate::config::edit;
@@ -131,8 +130,8 @@ pub struct ConfigHandles {
     pub listen: watch::Receiver<Vec<SocketAddr>>,
     /// The child rebuilt in place when listener settings change.
     pub listener: &'static str,
-    /// To reach that child's current incarnation (it stops accepting before it is replaced).
-    pub registry: Arc<super::children::ChildRegistry>,
+    /// The current listener's server, which stops accepting before it is replaced.
+    pub server: watch::Receiver<Option<actix_web::dev::ServerHandle>>,
 }
 
 pub struct ConfigActor {
@@ -338,7 +337,7 @@ impl ConfigActor {
         let (outcome, rebuild_listener) = self.reload(trigger);
         let supervisor = self.supervisor.clone();
         let listener_id = self.h.listener;
-        let old = self.h.registry.get::<ListenerActor>(listener_id);
+        let old = self.h.server.borrow().clone();
         let fut = async move {
             if !rebuild_listener {
                 return None;
@@ -346,7 +345,7 @@ impl ConfigActor {
             // The old server stops accepting first (connections wait in the shared socket's
             // backlog), so none lands on it with the old settings once the reload is reported.
             if let Some(old) = &old {
-                let _ = old.send(Accepting(false)).await;
+                old.pause().await;
             }
             let error = match supervisor.send(RestartInPlace { id: listener_id }).await {
                 Ok(Ok(())) => None,
@@ -356,7 +355,7 @@ impl ConfigActor {
             if error.is_some()
                 && let Some(old) = &old
             {
-                let _ = old.send(Accepting(true)).await; // the old listener stays
+                old.resume().await; // the old listener stays
             }
             error
         };

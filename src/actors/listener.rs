@@ -36,6 +36,8 @@ pub struct ListenerHandles {
     pub tls: watch::Sender<Option<Arc<TlsStore>>>,
     /// Open connections and their caps, across incarnations (a draining server's count too).
     pub connections: Arc<Connections>,
+    /// The current server, published so a reload can stop it accepting before replacing it.
+    pub server: watch::Sender<Option<actix_web::dev::ServerHandle>>,
 }
 
 pub const ID: &str = "listener";
@@ -129,6 +131,7 @@ fn start(
     }
     let server = server.run();
     let handle = server.handle();
+    h.server.send_replace(Some(handle.clone()));
     *cache.borrow_mut() = keep;
     h.listen.send_replace(actual.clone());
     tracing::info!(addresses = %actual.iter().map(ToString::to_string).collect::<Vec<_>>().join(","), "listening");
@@ -213,21 +216,6 @@ impl Handler<ServerEnded> for ListenerActor {
 
 impl Actor for ListenerActor {
     type Context = Context<Self>;
-}
-
-/// Command: stop (false) or resume (true) accepting connections, answered once the server's
-/// accept loop has done so. Open connections are not touched.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Accepting(pub bool);
-
-impl Handler<Accepting> for ListenerActor {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, msg: Accepting, _: &mut Context<Self>) -> Self::Result {
-        let handle = self.handle.clone();
-        Box::pin(async move { if msg.0 { handle.resume().await } else { handle.pause().await } })
-    }
 }
 
 impl Handler<StopChild> for ListenerActor {

@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::net::tls::TlsStore;
 use crate::rpc::Runtime;
 use crate::topic::{Topic, topic};
+use actix_web::dev::ServerHandle;
 
 /// What a running gateway can be asked to do. Signals are one producer (see `signals`), a
 /// [`Handle`] and the shutdown future of [`Gateway::serve`] the others.
@@ -62,6 +63,7 @@ struct Owners {
     listen: watch::Sender<Vec<SocketAddr>>,
     tls: watch::Sender<Option<Arc<TlsStore>>>,
     mdns: watch::Sender<MdnsState>,
+    server: watch::Sender<Option<ServerHandle>>,
 }
 
 /// Reaches a gateway from any thread, before, while and after it runs.
@@ -96,6 +98,7 @@ impl Gateway {
         let (reloads_tx, reloads) = watch::channel(Default::default());
         let (listen_tx, listen) = watch::channel(Vec::new());
         let (tls_tx, tls) = watch::channel(None);
+        let (server_tx, server) = watch::channel(None);
         let (mdns_tx, mdns) = watch::channel(MdnsState::Starting);
         let (changes, change_topic) = topic::<ConfigChanged>();
         let (stopping, stop_topic) = topic::<Stopping>();
@@ -134,7 +137,7 @@ impl Gateway {
                 tls,
                 listen: listen.clone(),
                 listener: listener::ID,
-                registry: registry.clone(),
+                server,
             },
             supervisor: SupervisorHandles {
                 config,
@@ -147,6 +150,7 @@ impl Gateway {
             listen: listen_tx,
             tls: tls_tx,
             mdns: mdns_tx,
+            server: server_tx,
         };
         if let Some(logging) = &logging {
             follow_logging(&change_topic, logging.clone(), paths);
@@ -185,8 +189,8 @@ impl Gateway {
         let system = actix::System::new();
         let setup = system.block_on(async {
             before_start()?;
-            let Owners { config, supervisor, listen, tls, mdns } = owners;
-            let specs = children(&runtime, config, listen, tls, mdns);
+            let Owners { config, supervisor, listen, tls, mdns, server } = owners;
+            let specs = children(&runtime, config, listen, tls, mdns, server);
             let registry = runtime.registry.clone();
             let addr = Supervisor::new(specs, supervisor).start();
             actix_rt::spawn(carry_out(inbox, logging, registry, addr));
@@ -226,6 +230,7 @@ fn children(
     listen: watch::Sender<Vec<SocketAddr>>,
     tls: watch::Sender<Option<Arc<TlsStore>>>,
     mdns: watch::Sender<MdnsState>,
+    server: watch::Sender<Option<ServerHandle>>,
 ) -> Vec<ChildSpec> {
     let auth = auth::AuthHandles {
         config: rt.config.clone(),
@@ -250,6 +255,7 @@ fn children(
         listen,
         tls,
         connections: rt.connections.clone(),
+        server,
     };
     let bonjour = BonjourHandles {
         config: rt.config.clone(),
