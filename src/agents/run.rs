@@ -76,6 +76,10 @@ pub struct Run {
     pub session_key: String,
     pub agent_id: String,
     pub(super) state: watch::Sender<RunState>,
+    /// The final state, set just before the final events go out (the watch above is set just
+    /// after them, so a waiter it wakes has its events). A client that saw the final event and
+    /// retries at once is answered from this, not "in flight".
+    pub(super) outcome: std::sync::OnceLock<RunState>,
     pub(super) abort: AbortHandle,
     pub(super) seq: Mutex<u64>,
 }
@@ -116,7 +120,7 @@ impl Run {
     /// while it goes, then its outcome (the final `agent` payload), with the error to send
     /// beside the payload when it failed. A repeated idempotency key is answered with this too.
     pub fn answer(&self) -> (Value, Option<RunFailure>) {
-        let s = self.state();
+        let s = self.outcome.get().cloned().unwrap_or_else(|| self.state());
         if !s.status.is_final() {
             return (json!({"runId": self.id, "status": "in_flight", "sessionKey": self.session_key}), None);
         }
@@ -281,6 +285,7 @@ mod tests {
             session_key: "agent:main:main".into(),
             agent_id: "main".into(),
             state: watch::Sender::new(st),
+            outcome: Default::default(),
             abort: AbortHandle::new_pair().0,
             seq: Mutex::new(0),
         }
@@ -353,5 +358,16 @@ mod tests {
             assert_eq!(payload, json!({"runId": "key-1", "status": "in_flight", "sessionKey": "agent:main:main"}));
             assert_eq!(error, None);
         }
+    }
+
+    #[test]
+    fn a_run_whose_final_events_are_going_out_answers_its_outcome() {
+        let run = run_in(RunStatus::Running, |_| {});
+        let mut done = run.state();
+        (done.status, done.ended_at) = (RunStatus::Ok, Some(1300));
+        let _ = run.outcome.set(done);
+        let (payload, error) = run.answer();
+        assert_eq!((payload["status"].as_str(), payload["endedAt"].as_i64(), error), (Some("ok"), Some(1300), None));
+        assert!(!run.state().status.is_final(), "waiters are woken only after the events");
     }
 }

@@ -84,6 +84,7 @@ pub fn submit_as(agents: &Arc<Agents>, req: RunRequest, id: String) -> Result<Su
         session_key: req.session_key.clone(),
         agent_id: req.agent_id.clone(),
         state: watch::Sender::new(state),
+        outcome: Default::default(),
         abort,
         seq: Mutex::new(0),
     });
@@ -244,11 +245,13 @@ pub(super) fn finish(agents: &Arc<Agents>, run: &Arc<Run>, end: End) {
             )),
         ),
     };
-    // Events first, the state last: a caller woken by the final state has its events already.
+    // The outcome first (answers to a retry), then the events, then the state: a caller woken
+    // by the final state has its events already.
     let mut st = run.state();
     st.status = status;
     st.error = error;
     st.ended_at = Some(chrono::Utc::now().timestamp_millis());
+    let _ = run.outcome.set(st.clone());
     // What was streamed before an abort or timeout is kept, marked as such.
     if matches!(status, RunStatus::Aborted | RunStatus::Timeout)
         && !st.text.is_empty()
