@@ -2,9 +2,13 @@
 //! frame (or fragmented message) over the payload limit, a control frame that is fragmented
 //! or over 125 bytes, or reserved bits set, is refused at its header. The WebSocket codec only checks a frame's size
 //! once the whole frame is buffered, so a peer declaring 1 GiB would otherwise be buffered.
+//! And a gate in front of the message stream: a session stops reading while its peer is not
+//! reading what it is sent (TCP then pushes back on the peer), and for good once it closes.
 
+use std::cell::{Cell, RefCell};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -156,6 +160,75 @@ impl Stream for Guarded {
             },
             other => other,
         }
+    }
+}
+
+/// Opens and shuts a session's reading; shared by the session and its stream.
+#[derive(Default)]
+pub struct Gate {
+    paused: Cell<bool>,
+    since: Cell<Option<std::time::Instant>>,
+    shut: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Gate {
+    /// Stops reading until `resume`.
+    pub fn pause(&self) {
+        self.paused.set(true);
+        self.since.set(Some(std::time::Instant::now()));
+    }
+
+    pub fn resume(&self) {
+        self.since.set(None);
+        if self.paused.replace(false)
+            && let Some(w) = self.waker.borrow_mut().take()
+        {
+            w.wake();
+        }
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused.get()
+    }
+
+    /// How long reading has been paused, this time.
+    pub fn paused_for(&self) -> Option<std::time::Duration> {
+        self.since.get().map(|t| t.elapsed())
+    }
+
+    /// Stops reading for good (the session is closing: what the peer sends is not wanted).
+    pub fn shut(&self) {
+        self.shut.set(true);
+        self.waker.borrow_mut().take();
+    }
+}
+
+/// A stream read only while its gate is open.
+pub struct Gated<S> {
+    inner: S,
+    gate: Rc<Gate>,
+}
+
+impl<S> Gated<S> {
+    pub fn new(inner: S, gate: Rc<Gate>) -> Self {
+        Gated { inner, gate }
+    }
+}
+
+impl<S: Stream + Unpin> Stream for Gated<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.gate.shut.get() {
+            return Poll::Pending;
+        }
+        if this.gate.paused.get() {
+            *this.gate.waker.borrow_mut() = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.inner).poll_next(cx)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::actors::auth::{AuthActor, Authenticate};
 use crate::actors::hub::{Push, SessionEntry};
 use crate::auth::peer::{Peer, PeerInfo};
 use crate::auth::policy::Grant;
+use crate::http::inbound::{Gate, Gated};
 use crate::net::conn::Socket;
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
@@ -31,6 +32,13 @@ use crate::protocol::{
 };
 use crate::rpc::Runtime;
 use crate::rpc::{self, Caller};
+
+/// Queued answers (while the socket takes nothing) at which the session stops reading its
+/// peer, and at which it reads again.
+const READ_PAUSE_BYTES: usize = 256 * 1024;
+const READ_RESUME_BYTES: usize = 64 * 1024;
+/// A peer that has not taken its answers for this long while reading is paused is cut (1008).
+const SLOW_READER_GRACE: Duration = Duration::from_secs(10);
 
 /// A peer pinging more often than this in one second is closed (1008): each ping costs a pong.
 const MAX_PINGS_PER_SEC: u32 = 100;
@@ -87,6 +95,8 @@ struct Outbox {
     pong: Rc<Cell<Option<Bytes>>>,
     /// The writer has ended (the close was handed to the socket, or the peer is gone).
     done: Rc<Cell<bool>>,
+    /// Reading the peer: paused while it does not read (requests wait in TCP), shut at close.
+    gate: Rc<Gate>,
 }
 
 impl Outbox {
@@ -158,14 +168,15 @@ impl SessionActor {
         let blocked = Rc::new(Cell::new(false));
         let pong = Rc::new(Cell::new(None));
         let done = Rc::new(Cell::new(false));
+        let gate = Rc::new(Gate::default());
         SessionActor::create(move |ctx| {
-            let out = Outbox { queue, wake, queued, discard, blocked, pong, done };
+            let out = Outbox { queue, wake, queued, discard, blocked, pong, done, gate: gate.clone() };
             actix_rt::spawn(writer(session, out.clone_handles(), ctx.address()));
             ctx.set_mailbox_capacity(MAILBOX);
             // Fragmented messages are joined (up to the payload limit, as one frame).
-            ctx.add_stream(
-                stream.max_frame_size(MAX_PAYLOAD).aggregate_continuations().max_continuation_size(MAX_PAYLOAD),
-            );
+            let messages =
+                stream.max_frame_size(MAX_PAYLOAD).aggregate_continuations().max_continuation_size(MAX_PAYLOAD);
+            ctx.add_stream(Gated::new(messages, gate));
             SessionActor {
                 rt,
                 conn_id: uuid::Uuid::new_v4().to_string(),
@@ -195,6 +206,16 @@ impl SessionActor {
         }
         self.out.queued.set(self.out.queued.get() + text.len());
         self.out.push(Out::Text(text));
+        // A peer that sends requests but does not read the answers: stop reading it (its
+        // requests wait in TCP, costing nothing here); still so after a grace, it is cut.
+        if self.out.queued.get() > READ_PAUSE_BYTES && self.out.blocked.get() && !self.out.gate.paused() {
+            self.out.gate.pause();
+            ctx.run_later(SLOW_READER_GRACE, |act, ctx| {
+                if act.out.gate.paused_for().is_some_and(|d| d >= SLOW_READER_GRACE) {
+                    act.slow_consumer(ctx);
+                }
+            });
+        }
     }
 
     /// Queues the close frame after what is already queued; the actor stops when the writer
@@ -204,6 +225,7 @@ impl SessionActor {
             return;
         }
         self.closed = true;
+        self.out.gate.shut();
         let reason = CloseReason { code: CloseCode::from(code), description: Some(close_reason(reason)) };
         self.out.push(Out::Close(reason));
         ctx.run_later(CLOSE_DEADLINE, |_, ctx| ctx.stop());
@@ -394,6 +416,7 @@ impl Outbox {
             blocked: self.blocked.clone(),
             pong: self.pong.clone(),
             done: self.done.clone(),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -417,6 +440,9 @@ async fn writer(mut session: actix_ws::Session, out: Outbox, actor: Addr<Session
                 let r = session.text(t).await;
                 out.blocked.set(false);
                 out.queued.set(out.queued.get().saturating_sub(n));
+                if out.queued.get() <= READ_RESUME_BYTES {
+                    out.gate.resume();
+                }
                 r.is_ok()
             }
             Out::Pong => match out.pong.take() {

@@ -164,6 +164,9 @@ pub fn under_attack<T>(g: &Gateway, what: &str, ceiling_mib: f64, attack: impl F
     assert!(max <= STARVED, "{what}: a probe call took {max:?} (over {STARVED:?}): the gateway starved other clients");
     assert!(peak <= ceiling_mib, "{what}: peak RSS {peak:.1} MiB over the ceiling of {ceiling_mib} MiB");
     assert!(g.get("/healthz").is_ok_and(|r| r.0 == 200), "{what}: the gateway still serves");
+    let health = g.health();
+    let children = health["children"].as_array().expect("children in /health");
+    assert!(children.iter().all(|c| c["restarts"] == 0), "{what}: a child crashed and restarted: {health}");
     out
 }
 
@@ -564,8 +567,9 @@ pub fn a_client_that_never_reads_is_cut_and_freed() {
             frame(0x81, json!({"type": "req", "id": "x", "method": "health", "params": {}}).to_string().as_bytes());
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) && sock.write_all(&req).is_ok() {}
-        // Cut: 1008 slow consumer, then the socket itself once the close could not be delivered.
-        wait_until("the connection to be freed", Duration::from_secs(20), || {
+        // The gateway stops reading it (the writes above stall), cuts it 10 s later as a slow
+        // consumer (1008), and the socket itself 5 s after that, the close being undeliverable.
+        wait_until("the connection to be freed", Duration::from_secs(30), || {
             (metric(&g, "openclaw_connections_open") <= before).then_some(())
         });
         drop(ws);
