@@ -198,14 +198,16 @@ impl Gateway {
                 shutdown.await;
                 stopper.stop("shutdown requested");
             });
-            let hub = runtime.sessions.clone();
+            let (hub, connections) = (runtime.sessions.clone(), runtime.connections.clone());
             actix_rt::spawn(async move {
                 let mut every = actix_rt::time::interval(PRESENCE_FLUSH);
                 let mut trim = TrimAfterBursts::default();
                 loop {
                     every.tick().await;
                     hub.flush_presence();
-                    let active = hub.active();
+                    // Held connections (each session is one): a burst of bare connections
+                    // (a flood of half-open ones, refused or not) costs memory too.
+                    let active = connections.held().max(hub.active());
                     if trim.due(active) {
                         let before = crate::sys::rss_bytes();
                         let released = crate::sys::release_free_memory();
@@ -335,7 +337,7 @@ async fn carry_out(
     }
 }
 
-/// Gives memory back after a burst: once the session count has fallen to at most half of its
+/// Gives memory back after a burst: once the connection count has fallen to at most half of its
 /// peak since the last release (and by at least `TRIM_MIN_DROP` sessions) and stayed there for
 /// a few ticks, the allocator's free pages go back to the kernel. Checked once a second; a
 /// release costs a few milliseconds, so it is not done on every close.

@@ -65,6 +65,8 @@ pub struct Caps {
 pub struct Connections {
     accepted: AtomicU64,
     open: AtomicUsize,
+    /// Refused connections not yet closed (answered, or waiting for their request head).
+    refused_open: AtomicUsize,
     by_addr: Mutex<HashMap<IpAddr, usize>>,
     refused: [AtomicU64; 2],
 }
@@ -77,7 +79,9 @@ impl Connections {
         self.accepted.fetch_add(1, Ordering::Relaxed);
         let refuse = |limit: Limit| {
             self.refused[limit as usize].fetch_add(1, Ordering::Relaxed);
-            Admission { refused: Some((limit, cap_of(limit, caps))), _slot: None }
+            self.refused_open.fetch_add(1, Ordering::AcqRel);
+            let slot = Slot { set: self.clone(), peer: None, admitted: false };
+            Admission { refused: Some((limit, cap_of(limit, caps))), _slot: Some(slot) }
         };
         if self.open.fetch_add(1, Ordering::AcqRel) >= caps.total {
             self.open.fetch_sub(1, Ordering::AcqRel);
@@ -93,7 +97,8 @@ impl Connections {
             }
             *n += 1;
         }
-        Admission { refused: None, _slot: Some(Slot { set: self.clone(), peer: (!exempt).then_some(peer) }) }
+        let slot = Slot { set: self.clone(), peer: (!exempt).then_some(peer), admitted: true };
+        Admission { refused: None, _slot: Some(slot) }
     }
 
     /// Connections accepted since start, admitted or refused.
@@ -103,6 +108,11 @@ impl Connections {
 
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// Every connection still held, admitted or refused (what they cost in memory).
+    pub fn held(&self) -> usize {
+        self.open() + self.refused_open.load(Ordering::Acquire)
     }
 
     /// Connections refused since start, by cap.
@@ -132,10 +142,15 @@ pub struct Admission {
 struct Slot {
     set: Arc<Connections>,
     peer: Option<IpAddr>,
+    admitted: bool,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if !self.admitted {
+            self.set.refused_open.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
         if let Some(peer) = self.peer {
             let mut by_addr = self.set.by_addr.lock();
             if let Some(n) = by_addr.get_mut(&peer) {
@@ -275,7 +290,11 @@ mod tests {
         let b1 = c.admit(b, caps(), false);
         assert!(b1.refused.is_none());
         assert_eq!(c.admit(b, caps(), false).refused, Some((Limit::Total, 3)));
-        assert_eq!((c.open(), c.refused(Limit::PerAddress), c.refused(Limit::Total), c.accepted()), (3, 1, 1, 5));
+        let a4 = c.admit(a, caps(), false);
+        assert_eq!((c.open(), c.refused(Limit::PerAddress), c.refused(Limit::Total), c.accepted()), (3, 1, 2, 6));
+        assert_eq!(c.held(), 5, "a refused connection is held until it closes");
+        drop((a3, a4));
+        assert_eq!(c.held(), 3);
         drop(a1);
         assert_eq!((c.open(), c.from(a)), (2, 1));
         drop((a2, b1));

@@ -374,6 +374,7 @@ pub fn ten_thousand_half_open_connections() {
     // until the head timeout, as they may still send the request to be answered 429).
     let g = gateway("{}");
     let ceiling = held_ceiling(&g, 10_000);
+    let idle = settled_memory_kib(&g);
     let held = under_attack(&g, "10,000 half-open from one address", ceiling, || {
         let held = half_open(&g, "127.0.0.2", 10_000);
         assert!(metric(&g, "openclaw_connections_open") <= 256.0 + 3.0);
@@ -381,17 +382,44 @@ pub fn ten_thousand_half_open_connections() {
         held
     });
     all_cut(&g, held, 2.0);
+    given_back(&g, idle);
     drop(g);
     // As through a proxy (no per-address cap): all 10,000 admitted.
     let g = gateway("{gateway: {maxConnectionsPerAddress: 20000}}");
     let ceiling = held_ceiling(&g, 10_000);
+    let idle = settled_memory_kib(&g);
     let held = under_attack(&g, "10,000 half-open admitted", ceiling, || {
         let held = half_open(&g, "127.0.0.2", 10_000);
         assert!(metric(&g, "openclaw_connections_open") >= 10_000.0);
         held
     });
     all_cut(&g, held, 2.0);
+    given_back(&g, idle);
     drop(g.ws());
+}
+
+/// The gateway's (RSS, anonymous) memory once its start-up has settled.
+fn settled_memory_kib(g: &Gateway) -> (u64, u64) {
+    // Start-up pages are released 2 s after ready (lifecycle::release_startup_code).
+    std::thread::sleep(Duration::from_millis(2500));
+    memory_kib(g.pid())
+}
+
+/// After a burst has closed, its memory goes back: anonymous memory (what the burst
+/// allocated) within 25 % of idle. RSS is reported beside it; it also counts code pages the
+/// burst faulted back in (released after start-up, shared with the page cache), which cost
+/// nothing to give back and are not what grew.
+fn given_back(g: &Gateway, idle: (u64, u64)) {
+    let limit = (idle.1 as f64 * 1.25) as u64;
+    let seen = wait_until(
+        "the burst's anonymous memory to be given back (within 25 % of idle)",
+        Duration::from_secs(20),
+        || {
+            let now = memory_kib(g.pid());
+            (now.1 <= limit).then_some(now)
+        },
+    );
+    eprintln!("given back: idle {idle:?} KiB (RSS, anonymous), after the burst {seen:?}");
 }
 
 pub fn oversized_headers_and_frames_are_refused_without_buffering() {
