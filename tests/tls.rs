@@ -110,29 +110,22 @@ fn the_cli_speaks_wss_to_a_tls_gateway_and_refuses_a_wrong_fingerprint() {
 #[test]
 fn min_version_1_3_refuses_tls_1_2_clients() {
     let gw = Spawn::default().config("{ gateway: { tls: { enabled: true, minVersion: '1.3' } } }").start();
-    let connect = |max: openssl::ssl::SslVersion| {
-        let stream = std::net::TcpStream::connect(gw.addr).unwrap();
-        let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
-        b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-        b.set_max_proto_version(Some(max)).unwrap();
-        b.build()
-            .configure()
-            .unwrap()
-            .verify_hostname(false)
-            .connect("localhost", stream)
-            .map(|s| s.ssl().version_str().to_string())
-    };
-    assert!(connect(openssl::ssl::SslVersion::TLS1_2).is_err(), "a TLS 1.2-only client is refused");
-    assert_eq!(connect(openssl::ssl::SslVersion::TLS1_3).unwrap(), "TLSv1.3");
+    assert!(handshake(gw.addr, openssl::ssl::SslVersion::TLS1_2).is_err(), "a TLS 1.2-only client is refused");
+    assert_eq!(handshake(gw.addr, openssl::ssl::SslVersion::TLS1_3).unwrap(), "TLSv1.3");
 }
 
 /// A TLS 1.2-only handshake against `addr`: Ok with the version, or the refusal.
 fn tls12_handshake(addr: std::net::SocketAddr) -> Result<String, String> {
+    handshake(addr, openssl::ssl::SslVersion::TLS1_2)
+}
+
+/// A handshake offering at most `max`: Ok with the version agreed, or the refusal.
+fn handshake(addr: std::net::SocketAddr, max: openssl::ssl::SslVersion) -> Result<String, String> {
     let stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
     let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
     b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-    b.set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).unwrap();
+    b.set_max_proto_version(Some(max)).unwrap();
     b.build()
         .configure()
         .unwrap()
