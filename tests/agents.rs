@@ -581,3 +581,25 @@ fn sessions_reset_and_delete_and_reasoning_effort() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("lane main") && out.contains("active 0/4"), "{out}");
 }
+
+#[test]
+fn a_session_lane_is_dropped_when_its_run_ends() {
+    // Found by the soak: one lane per session key ever run stayed until a sweep at 1,024, so
+    // memory grew with every new session.
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok"], "{}");
+    let mut ws = client(&gw);
+    for i in 0..5 {
+        let key = format!("k{i}");
+        let started = ws.call(
+            "chat.send",
+            json!({"sessionKey": format!("agent:main:s{i}"), "message": "x", "idempotencyKey": key}),
+        );
+        assert_eq!(started["ok"], true, "{started}");
+        let w = ws.call("agent.wait", json!({"runId": key, "timeoutMs": 10000}));
+        assert_eq!(w["payload"]["status"], "ok", "{w}");
+    }
+    wait_until("the session lanes to be dropped", Duration::from_secs(5), || {
+        (lane(&mut ws, "session")["lanes"] == 0).then_some(())
+    });
+}

@@ -122,6 +122,7 @@ pub fn submit_as(agents: &Arc<Agents>, req: RunRequest, id: String) -> Result<Su
                 Ok(Ok((_, Ok(Err(e))))) => End::Failed(e),
             };
             finish(&s, &r, end);
+            s.deps.lanes.release_session(&r.session_key);
         });
     });
     Ok(Submitted::Started(run))

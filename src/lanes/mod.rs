@@ -376,6 +376,19 @@ impl Lanes {
             .clone()
     }
 
+    /// Drops a session's lane once nothing holds, runs or waits on it (a run calls this when it
+    /// ends), so one lane per session ever used does not pile up between sweeps. Checked under
+    /// the map's lock, where `session` hands out lanes: a lane just handed out is kept.
+    pub fn release_session(&self, key: &str) {
+        let mut map = self.sessions.lock();
+        if map.get(key).is_some_and(|l| Arc::strong_count(l) == 1 && l.is_unused()) {
+            map.remove(key);
+            if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+                map.shrink_to_fit();
+            }
+        }
+    }
+
     /// Applies lane limits from a new config.
     pub fn apply(&self, cfg: &crate::config::model::Config) {
         for (name, lane) in &self.named {
@@ -447,6 +460,24 @@ mod tests {
             drop((b, c));
             assert_eq!(lane.stats().active, 0);
             assert_eq!(lane.stats().completed, 3);
+        });
+    }
+
+    #[test]
+    fn a_session_lane_is_released_once_nothing_holds_or_uses_it() {
+        rt().block_on(async {
+            let lanes = Lanes::new(&crate::config::model::Config::default());
+            let lane = lanes.session("agent:main:a");
+            let slot = lane.enqueue("run").unwrap().slot().await.unwrap();
+            lanes.release_session("agent:main:a");
+            assert_eq!(lanes.sessions.lock().len(), 1, "held and running: kept");
+            drop(slot);
+            lanes.release_session("agent:main:a");
+            assert_eq!(lanes.sessions.lock().len(), 1, "still held by a caller: kept");
+            drop(lane);
+            lanes.release_session("agent:main:a");
+            assert!(lanes.sessions.lock().is_empty(), "unused: dropped");
+            lanes.release_session("agent:main:never");
         });
     }
 
