@@ -452,9 +452,8 @@ fn each_control_ui_tab_first_calls_answer_with_their_shapes() {
     let mock = MockProvider::start();
     let gw = gateway(&mock, &["ok"], "{}");
     let mut ws = ui(&gw);
-    // Each tab's first calls that this gateway serves (upstream-capabilities.md §1, "Per-tab
-    // calls"); `agent.identity.get`, `agents.list`, `node.list`, `channels.status`,
-    // `last-heartbeat`, `skills.status` and `exec.approvals.get` are not served yet.
+    // Each tab's first calls (upstream-capabilities.md §1, "Per-tab calls"); the ones added for
+    // the UI's other tabs (`agent.identity.get`, `channels.status`, ...) are in ui_compat.rs.
     let calls = [
         // on hello
         ("device.pair.list", json!({}), json!({"pending": "array", "paired": "array"})),

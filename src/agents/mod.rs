@@ -6,12 +6,16 @@
 //! by it), so the book of runs is also the idempotency record: one run per key while the
 //! run is going and for five minutes after it ended.
 
+pub mod approvals;
 pub mod models;
+pub mod preview;
 pub mod provider;
+pub mod roster;
 mod run;
 mod sessions;
 pub mod transcript;
 mod turn;
+pub mod usage_report;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use parking_lot::Mutex;
 
 use self::run::Book;
 pub use self::run::{Run, RunFailure, RunRequest, RunState, RunStatus, usage};
+pub use self::sessions::{Change, SettingsPatch};
 pub use self::turn::{SubmitError, Submitted, submit, submit_as};
 use crate::config::LoadOptions;
 use crate::config::live::LiveConfig;

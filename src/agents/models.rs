@@ -55,6 +55,19 @@ pub struct ModelInfo {
     pub max_tokens: Option<u64>,
     #[serde(default)]
     pub reasoning: bool,
+    /// Prices, for `usage.cost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Price>,
+}
+
+/// A model's prices in USD per million tokens (models.json's `cost`, upstream's unit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
 }
 
 /// One model ready to call: where, with which key, and what it supports.
@@ -170,6 +183,12 @@ impl Catalogue {
         out
     }
 
+    /// The prices of `reference` ("provider/model"), if models.json gives them.
+    pub fn price(&self, reference: &str) -> Option<Price> {
+        let (p, m) = reference.split_once('/')?;
+        self.providers.get(p)?.models.iter().find(|x| x.id == m)?.cost
+    }
+
     fn first(&self) -> Option<String> {
         self.providers.iter().find_map(|(p, prov)| prov.models.first().map(|m| format!("{p}/{}", m.id)))
     }
@@ -191,6 +210,7 @@ impl Catalogue {
             context_window: None,
             max_tokens: None,
             reasoning: false,
+            cost: None,
         });
         let expand = |s: &str| {
             crate::config::load::expand(s, env).map_err(|missing| TargetError::MissingEnv {

@@ -194,6 +194,7 @@ mod tests {
                 context_window: None,
                 max_tokens: Some(10),
                 reasoning: false,
+                cost: None,
             },
             base_url: "http://x".into(),
             api_key: None,

@@ -20,6 +20,43 @@ pub enum SessionError {
     DeleteTranscript { file: PathBuf, source: std::io::Error },
 }
 
+/// One field of a `sessions.patch`: left alone, cleared (`null`), or set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Change {
+    #[default]
+    Keep,
+    Clear,
+    Set(String),
+}
+
+impl Change {
+    fn apply(&self, field: &mut Option<String>) {
+        match self {
+            Change::Keep => {}
+            Change::Clear => *field = None,
+            Change::Set(v) => *field = Some(v.clone()),
+        }
+    }
+}
+
+/// What a `sessions.patch` changes (values already checked by the caller).
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPatch {
+    pub label: Change,
+    pub thinking_level: Change,
+    pub verbose_level: Change,
+    pub reasoning_level: Change,
+}
+
+impl SettingsPatch {
+    pub fn apply(&self, s: &mut transcript::SessionSettings) {
+        self.label.apply(&mut s.label);
+        self.thinking_level.apply(&mut s.thinking_level);
+        self.verbose_level.apply(&mut s.verbose_level);
+        self.reasoning_level.apply(&mut s.reasoning_level);
+    }
+}
+
 impl Agents {
     /// The session for `key` (created on first use) and its transcript path.
     pub fn session(
@@ -43,7 +80,7 @@ impl Agents {
                     created_at: now,
                     updated_at: now,
                     turns: 1,
-                    model: None,
+                    ..Default::default()
                 };
                 index.sessions.insert(key.to_string(), m.clone());
                 m
@@ -69,12 +106,40 @@ impl Agents {
             .sessions
             .iter()
             .map(|(k, m)| {
-                json!({"key": k, "agentId": agent, "sessionId": m.session_id, "createdAt": m.created_at,
-                                 "updatedAt": m.updated_at, "turns": m.turns})
+                let mut v = json!({"key": k, "agentId": agent, "sessionId": m.session_id, "createdAt": m.created_at,
+                                   "updatedAt": m.updated_at, "turns": m.turns});
+                if let (Value::Object(o), Ok(Value::Object(set))) = (&mut v, serde_json::to_value(&m.settings)) {
+                    o.extend(set);
+                }
+                v
             })
             .collect();
         out.sort_by_key(|v| std::cmp::Reverse(v["updatedAt"].as_i64().unwrap_or(0)));
         out
+    }
+
+    /// Applies `patch` to the session of `key` (made, with no turns, if there is none yet, as
+    /// upstream does) and returns the entry now stored.
+    pub fn patch(
+        &self,
+        state_dir: &std::path::Path,
+        agent: &str,
+        key: &str,
+        patch: &SettingsPatch,
+    ) -> Result<transcript::SessionMeta, SessionError> {
+        let mut idx = self.indexes.lock();
+        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let now = chrono::Utc::now().timestamp_millis();
+        let meta = index.sessions.entry(key.to_string()).or_insert_with(|| transcript::SessionMeta {
+            session_id: uuid::Uuid::new_v4().to_string(),
+            created_at: now,
+            updated_at: now,
+            ..Default::default()
+        });
+        patch.apply(&mut meta.settings);
+        let out = meta.clone();
+        index.save(state_dir, agent).map_err(SessionError::Save)?;
+        Ok(out)
     }
 
     /// Forgets the session of `key` (its transcript is kept unless `delete_transcript`);
@@ -98,8 +163,8 @@ impl Agents {
                     session_id: uuid::Uuid::new_v4().to_string(),
                     created_at: now,
                     updated_at: now,
-                    turns: 0,
-                    model: None,
+                    settings: old.settings.clone(),
+                    ..Default::default()
                 },
             );
         }
@@ -113,5 +178,36 @@ impl Agents {
             }
         }
         Ok(Some(old.session_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_sets_clears_and_keeps_fields() {
+        let mut s = transcript::SessionSettings {
+            label: Some("old".into()),
+            verbose_level: Some("on".into()),
+            ..Default::default()
+        };
+        let p = SettingsPatch { label: Change::Set("new".into()), verbose_level: Change::Clear, ..Default::default() };
+        p.apply(&mut s);
+        assert_eq!(s, transcript::SessionSettings { label: Some("new".into()), ..Default::default() });
+    }
+
+    #[test]
+    fn settings_round_trip_flat_in_the_index() {
+        let m = transcript::SessionMeta {
+            session_id: "s".into(),
+            settings: transcript::SessionSettings { thinking_level: Some("low".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["thinkingLevel"], "low");
+        assert!(v.get("label").is_none());
+        let back: transcript::SessionMeta = serde_json::from_value(v).unwrap();
+        assert_eq!(back.settings, m.settings);
     }
 }

@@ -67,7 +67,7 @@ pub fn messages(entries: &[Value]) -> Vec<Value> {
 }
 
 /// One session in the index.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionMeta {
     pub session_id: String,
@@ -77,6 +77,23 @@ pub struct SessionMeta {
     pub turns: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// What `sessions.patch` set (the Control UI's sessions tab).
+    #[serde(default, flatten)]
+    pub settings: SessionSettings,
+}
+
+/// A session's settings as `sessions.patch` sets them; kept across a reset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbose_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_level: Option<String>,
 }
 
 /// sessionKey -> session, for one agent.

@@ -112,7 +112,12 @@ fn status_of(e: &ErrorShape, auth: bool) -> StatusCode {
         ErrorCode::InvalidRequest if auth => StatusCode::UNAUTHORIZED,
         ErrorCode::InvalidRequest if e.message.starts_with("unknown method") => StatusCode::NOT_FOUND,
         ErrorCode::InvalidRequest if e.message.starts_with("missing scope") => StatusCode::FORBIDDEN,
-        ErrorCode::InvalidRequest if e.message.starts_with("config changed since") => StatusCode::CONFLICT,
+        ErrorCode::InvalidRequest
+            if e.message.starts_with("config changed since")
+                || e.message.starts_with("exec approvals changed since") =>
+        {
+            StatusCode::CONFLICT
+        }
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
     }
 }

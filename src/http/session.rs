@@ -335,6 +335,7 @@ impl SessionActor {
         );
         self.registered = true;
         let paths = &s.options.paths;
+        let policy = json!({"maxPayload": MAX_PAYLOAD, "maxBufferedBytes": MAX_BUFFERED_BYTES, "tickIntervalMs": TICK_INTERVAL_MS});
         let mut hello = json!({
             "type": "hello-ok",
             "protocol": PROTOCOL_VERSION,
@@ -347,8 +348,10 @@ impl SessionActor {
                 "uptimeMs": s.started.elapsed().as_millis() as u64,
                 "configPath": paths.config, "stateDir": paths.state_dir,
                 "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": "agent:main:main"},
+                // Upstream's Control UI reads the tick interval from here, its CLI from the top.
+                "policy": policy,
             },
-            "policy": {"maxPayload": MAX_PAYLOAD, "maxBufferedBytes": MAX_BUFFERED_BYTES, "tickIntervalMs": TICK_INTERVAL_MS},
+            "policy": policy,
         });
         if let Some((token, issued)) = &grant.device_token {
             hello["auth"] = json!({"deviceToken": token, "role": grant.role.as_str(), "scopes": grant.scopes, "issuedAtMs": issued});

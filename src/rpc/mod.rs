@@ -2,10 +2,15 @@
 //! scope checks, parameter checks, and dispatch. Used by WebSocket sessions and `POST /rpc`.
 
 mod agent;
+mod approvals;
 mod cron;
 pub mod health;
+mod inventory;
 mod logs;
+mod roster;
 mod runtime;
+mod sessions;
+mod usage;
 pub mod wire;
 
 pub use self::runtime::Runtime;
@@ -121,6 +126,17 @@ pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> 
         "sessions.delete" => agent::sessions_forget(rt, &p, false),
         "models.list" => agent::models_list(rt, &p),
         "lanes.status" => p.only(&[]).map(|()| json!({"lanes": rt.lanes.snapshot()})),
+        "agents.list" => roster::agents_list(rt, &p),
+        "agent.identity.get" => roster::identity_get(rt, &p),
+        "node.list" => inventory::node_list(&p),
+        "channels.status" => inventory::channels_status(rt, &p),
+        "skills.status" => inventory::skills_status(rt, &p),
+        "last-heartbeat" => inventory::last_heartbeat(&p),
+        "sessions.preview" => sessions::preview(rt, &p),
+        "sessions.patch" => sessions::patch(rt, &p),
+        "usage.status" => usage::status(&p),
+        "exec.approvals.get" => approvals::get(rt, &p),
+        "exec.approvals.set" => approvals::set(rt, &p),
         _ => return None,
     })
 }
@@ -164,6 +180,14 @@ async fn plain(rt: Arc<Runtime>, caller: Caller, method: &str, params: Value) ->
     let p = Params { method, value: &params };
     match method {
         "agent.wait" => agent::agent_wait(&rt, &p).await,
+        "usage.cost" => {
+            let days = usage::cost_days(&p)?;
+            // Reads every transcript: off the event loop.
+            let rt = rt.clone();
+            tokio::task::spawn_blocking(move || usage::cost(&rt, days))
+                .await
+                .map_err(|e| ErrorShape::unavailable(format!("usage.cost: {e}")))
+        }
         m if m.starts_with("cron.") => cron::call(&rt, &p).await,
         "config.set" => {
             p.only(&["raw", "baseHash", "key", "value"])?;
