@@ -431,6 +431,9 @@ impl Ws {
                     return Err(c.map(|c| (u16::from(c.code), c.reason.to_string())).unwrap_or((1005, String::new())));
                 }
                 Ok(_) => continue,
+                // A signal to this process (the in-process tests send SIGHUP to themselves)
+                // interrupts the blocking read; nothing was consumed, so read again.
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
                     return Err((1006, "closed".into()));
                 }
