@@ -332,6 +332,14 @@ fn a_full_lane_answers_unavailable_with_retry_after() {
         );
         assert_eq!(r["ok"], true, "{r}");
         runs.push(r["payload"]["runId"].as_str().unwrap().to_string());
+        if i == 0 {
+            // The lane grants its slot asynchronously (its actor dispatches): on a loaded
+            // machine the next two could otherwise find the first still queued, and the
+            // third refused.
+            wait_until("the first run to hold the lane's slot", Duration::from_secs(10), || {
+                (lane(&mut ws, "main")["active"] == 1).then_some(())
+            });
+        }
     }
     let r = ws.call("chat.send", json!({"sessionKey": "agent:main:o3", "message": "m", "idempotencyKey": "o3"}));
     assert_eq!(r["ok"], false, "{r}");
