@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::provider::MockProvider;
-use common::{Gateway, Spawn, Ws, wait_until};
+use common::{Gateway, Spawn, Ws, post_rpc, wait_until};
 use serde_json::{Value, json};
 
 /// A gateway whose `main` agent has the mock provider's `models`, with `config`.
@@ -219,26 +219,6 @@ fn post_rpc_answers_the_final_payload_and_mints_a_run_id_when_none_is_given() {
 
 fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
-}
-
-/// `POST /rpc` with the gateway token; the status and the JSON body.
-fn post_rpc(gw: &Gateway, token: &str, body: &Value) -> (u16, Value) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let body = body.to_string();
-    write!(
-        s,
-        "POST /rpc HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let json = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (code, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {raw}")))
 }
 
 #[test]

@@ -8,7 +8,7 @@
 mod common;
 
 use common::provider::MockProvider;
-use common::{Gateway, Spawn, Ws};
+use common::{Gateway, Spawn, Ws, shape};
 use openclaw::auth::device::Identity;
 use serde_json::{Value, json};
 
@@ -432,19 +432,6 @@ fn the_control_ui_stop_button_aborts_by_run_id_and_a_resend_is_in_flight_until_t
                                                  "provider": "mock", "model": "slow-50-100"}}}})
     );
     assert_eq!(mock.models_called().len(), 1);
-}
-
-/// `{key: type}` of an object, to compare a payload's shape without its values.
-fn shape(v: &Value) -> Value {
-    let kind = |v: &Value| match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    };
-    Value::Object(v.as_object().expect("an object").iter().map(|(k, v)| (k.clone(), json!(kind(v)))).collect())
 }
 
 #[test]

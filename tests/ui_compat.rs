@@ -7,7 +7,7 @@
 mod common;
 
 use common::provider::MockProvider;
-use common::{Gateway, Spawn, Ws};
+use common::{Gateway, Spawn, Ws, post_rpc, shape};
 use openclaw::auth::device::Identity;
 use serde_json::{Value, json};
 
@@ -50,19 +50,6 @@ fn refused(ws: &mut Ws, method: &str, params: Value, want: &str) {
     assert_eq!((&r["ok"], &r["error"]["code"]), (&json!(false), &json!("INVALID_REQUEST")), "{method} {params}: {r}");
     let msg = r["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains(want), "{method} {params}: want {want:?} in {msg:?}");
-}
-
-/// `{key: type}` of an object, to compare a payload's shape without its values.
-fn shape(v: &Value) -> Value {
-    let kind = |v: &Value| match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    };
-    Value::Object(v.as_object().expect("an object").iter().map(|(k, v)| (k.clone(), json!(kind(v)))).collect())
 }
 
 /// One chat turn through `chat.send` (the UI's), to its final event.
@@ -256,26 +243,6 @@ fn exec_approvals_round_trip_with_the_base_hash_rule() {
     let body = json!({"method": "exec.approvals.set", "params": {"file": edited, "baseHash": now["hash"]}});
     let (status, answer) = post_rpc(&gw, &token, &body);
     assert_eq!(status, 409, "{answer}");
-}
-
-/// `POST /rpc` with the gateway token; the status and the JSON body.
-fn post_rpc(gw: &Gateway, token: &str, body: &Value) -> (u16, Value) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-    let body = body.to_string();
-    write!(
-        s,
-        "POST /rpc HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let json = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (code, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {raw}")))
 }
 
 #[test]

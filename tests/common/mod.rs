@@ -558,3 +558,38 @@ pub fn inprocess_options(state: &Path) -> openclaw::config::LoadOptions {
         require_file: false,
     }
 }
+
+/// `POST /rpc` with the gateway token; the status and the JSON body.
+pub fn post_rpc(gw: &Gateway, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let body = body.to_string();
+    write!(
+        s,
+        "POST /rpc HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let json = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (code, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {raw}")))
+}
+
+/// `{key: type}` of an object, to compare a payload's shape without its values.
+pub fn shape(v: &serde_json::Value) -> serde_json::Value {
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    serde_json::Value::Object(
+        v.as_object().expect("an object").iter().map(|(k, v)| (k.clone(), serde_json::json!(kind(v)))).collect(),
+    )
+}
