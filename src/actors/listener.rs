@@ -9,7 +9,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_web::{App, HttpServer, web};
+use actix_codec::Framed;
+use actix_http::{HttpService, Request, h1};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::AppConfig;
+use actix_web::{App, web};
+use futures_util::future::LocalBoxFuture;
 
 use super::supervisor::{Child, ChildContext, ChildSpec, ExitWatch, StartError, StopChild};
 use std::sync::Arc;
@@ -19,12 +24,22 @@ use tokio::sync::watch;
 use super::children::ChildRegistry;
 use crate::config::LoadOptions;
 use crate::config::live::LiveConfig;
+use crate::net::BoxIo;
 use crate::net::conn::{Caps, Conn, Connections};
 use crate::net::tls::{self, TlsStore};
 use crate::{exit, net};
 
 /// The routes to serve (the HTTP edge's, handed down by the gateway with what they reach).
 pub type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+/// Serves an upgrade request (a WebSocket) on the connection the HTTP server hands over.
+pub type Upgrade = Arc<dyn Fn(Request, Framed<BoxIo, h1::Codec>) -> LocalBoxFuture<'static, ()> + Send + Sync>;
+
+/// What the listener serves: the routes, and upgraded connections.
+#[derive(Clone)]
+pub struct Edge {
+    pub routes: Routes,
+    pub upgrade: Upgrade,
+}
 
 /// What the listener reads, and the facts it alone publishes.
 pub struct ListenerHandles {
@@ -57,16 +72,16 @@ pub struct ListenerActor {
     _watch: ExitWatch,
 }
 
-pub fn spec(routes: Routes, handles: ListenerHandles) -> ChildSpec {
+pub fn spec(edge: Edge, handles: ListenerHandles) -> ChildSpec {
     let sockets: Rc<RefCell<HashMap<SocketAddr, TcpListener>>> = Rc::default();
-    ChildSpec::permanent(ID, Duration::from_secs(10), move |cx| start(cx, &handles, &sockets, routes.clone()))
+    ChildSpec::permanent(ID, Duration::from_secs(10), move |cx| start(cx, &handles, &sockets, edge.clone()))
 }
 
 fn start(
     cx: &ChildContext,
     h: &ListenerHandles,
     cache: &RefCell<HashMap<SocketAddr, TcpListener>>,
-    routes: Routes,
+    edge: Edge,
 ) -> Result<Child, StartError> {
     let live = h.config.get();
     let gateway = &live.loaded.config.gateway;
@@ -104,32 +119,63 @@ fn start(
     let tls = tls_store(h, &gateway.tls)?;
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
-    let (connections, config) = (h.connections.clone(), h.config.clone());
-    let mut server = HttpServer::new(move || {
-        let routes = routes.clone();
-        App::new().wrap(tracing_actix_web::TracingLogger::default()).configure(move |c| routes(c))
-    })
-    .workers(workers)
-    .on_connect(move |io, ext| admit(io, ext, &connections, &config))
-    // The first request's head; later heads on a kept-alive connection are timed by the
-    // request guard (actix-http times only the first).
-    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
-    .disable_signals()
-    .shutdown_timeout(DRAIN_SECS);
+    let mut builder = actix_server::Server::build().workers(workers).disable_signals().shutdown_timeout(DRAIN_SECS);
+    let shutdown = builder.graceful_shutdown_signal();
     for sock in sockets {
-        server = match &tls {
+        let addr = sock.local_addr().map_err(io_err)?;
+        let name = format!("openclaw-{addr}");
+        let (edge, shutdown) = (edge.clone(), shutdown.clone());
+        let (connections, config) = (h.connections.clone(), h.config.clone());
+        // The same HTTP service over either stream type (the upgrade hands over the stream).
+        macro_rules! http {
+            ($io:ty, $secure:expr) => {{
+                let (routes, upgrade, shutdown) = (edge.routes.clone(), edge.upgrade.clone(), shutdown.clone());
+                let (connections, config) = (connections.clone(), config.clone());
+                let app = App::new().wrap(tracing_actix_web::TracingLogger::default()).configure(move |c| routes(c));
+                HttpService::<$io, _, _>::build()
+                    .graceful_shutdown_signal(move || {
+                        let signal = shutdown.clone();
+                        async move { signal.notified().await }
+                    })
+                    // The first request's head; later heads on a kept-alive connection are timed
+                    // by the request guard (actix-http times only the first).
+                    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(addr)
+                    .on_connect_ext(move |io: &$io, ext: &mut actix_http::Extensions| {
+                        admit(io as &dyn std::any::Any, ext, &connections, &config)
+                    })
+                    .upgrade(fn_service(move |(req, framed): (Request, Framed<$io, h1::Codec>)| {
+                        let upgrade = upgrade.clone();
+                        async move {
+                            upgrade(req, boxed(framed)).await;
+                            Ok::<_, std::convert::Infallible>(())
+                        }
+                    }))
+                    .finish(map_config(app.into_factory().map_err(|e| e.error_response()), move |_| {
+                        // AppConfig's only public constructor that carries the scheme.
+                        AppConfig::__priv_test_new($secure, addr.to_string(), addr)
+                    }))
+            }};
+        }
+        builder = match &tls {
             Some(store) => {
                 let acceptor = store.acceptor().map_err(|e| StartError::new(exit::CONFIG, e.to_string()))?;
-                server.listen_openssl(sock, acceptor).map_err(io_err)?
+                let acceptor = tls::http_acceptor(acceptor).map_err(io_err)?;
+                builder.listen(name, sock, move || {
+                    http!(actix_tls::accept::openssl::TlsStream<actix_rt::net::TcpStream>, true)
+                        .openssl(acceptor.clone())
+                })
             }
-            None => server.listen(sock).map_err(io_err)?,
-        };
+            None => builder.listen(name, sock, move || http!(actix_rt::net::TcpStream, false).tcp()),
+        }
+        .map_err(io_err)?;
     }
     h.tls.send_replace(tls);
     if let Some(config) = h.registry.get::<super::config::ConfigActor>(super::config::ID) {
         config.do_send(super::config::Rearm);
     }
-    let server = server.run();
+    let server = builder.run();
     let handle = server.handle();
     h.server.send_replace(Some(handle.clone()));
     *cache.borrow_mut() = keep;
@@ -149,9 +195,17 @@ fn start(
     }))
 }
 
+/// An upgraded connection with its stream type erased (the session serves plain and TLS alike).
+fn boxed<T: crate::net::Io>(framed: Framed<T, h1::Codec>) -> Framed<BoxIo, h1::Codec> {
+    let parts = framed.into_parts();
+    let mut erased = actix_codec::FramedParts::with_read_buf(Box::new(parts.io) as BoxIo, parts.codec, parts.read_buf);
+    erased.write_buf = parts.write_buf;
+    Framed::from_parts(erased)
+}
+
 /// Counts a new connection against the caps and keeps its admission (and a handle to cut its
 /// socket) in the connection's data, where the request guard and the session read it.
-fn admit(io: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions, set: &Arc<Connections>, config: &LiveConfig) {
+fn admit(io: &dyn std::any::Any, ext: &mut actix_http::Extensions, set: &Arc<Connections>, config: &LiveConfig) {
     use std::os::fd::AsRawFd;
     type Tls = actix_tls::accept::openssl::TlsStream<actix_rt::net::TcpStream>;
     let tcp = match io.downcast_ref::<actix_rt::net::TcpStream>() {

@@ -266,11 +266,14 @@ fn children(
         tls: rt.tls.clone(),
         state: mdns,
     };
-    let edge = rt.clone();
-    let routes: listener::Routes = Arc::new(move |cfg| crate::http::routes(cfg, &edge));
+    let (for_routes, for_upgrade) = (rt.clone(), rt.clone());
+    let edge = listener::Edge {
+        routes: Arc::new(move |cfg| crate::http::routes(cfg, &for_routes)),
+        upgrade: Arc::new(move |req, framed| Box::pin(crate::http::upgrade::serve(for_upgrade.clone(), req, framed))),
+    };
     let mut specs = vec![config_actor::spec(config), auth::spec(auth)];
     specs.extend(lane::IDS.map(|id| lane::spec(id, lanes.clone())));
-    specs.extend([cron::spec(cron), listener::spec(routes, listener), bonjour::spec(bonjour)]);
+    specs.extend([cron::spec(cron), listener::spec(edge, listener), bonjour::spec(bonjour)]);
     specs
 }
 

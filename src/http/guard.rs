@@ -2,6 +2,7 @@
 //! for writes and WebSocket upgrades, CORS preflights, and CORS headers for listed origins only.
 //! The rules themselves live in `auth::request`; this module applies them to actix requests.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -23,14 +24,14 @@ fn machine() -> &'static str {
     NAME.get_or_init(crate::sys::hostname)
 }
 
-fn refused(r: &Refusal) -> HttpResponse {
+pub fn refused(r: &Refusal) -> HttpResponse {
     let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
     HttpResponse::build(status).json(json!({"ok": false, "error": ErrorShape::invalid(r.message())}))
 }
 
 /// A connection over a cap: 503 (total) or 429 (per address), naming the setting; the
 /// connection is closed after the answer.
-fn over_cap(limit: Limit, cap: usize) -> HttpResponse {
+pub fn over_cap(limit: Limit, cap: usize) -> HttpResponse {
     let status = StatusCode::from_u16(limit.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let error = ErrorShape::unavailable(limit.message(cap)).retry_after(OVER_CAP_RETRY_SECS * 1000);
     HttpResponse::build(status)
@@ -65,6 +66,41 @@ pub async fn guard(
 /// (a client dribbling it would otherwise hold the connection forever).
 const NEXT_HEAD: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What the gateway's rules say of a request from its method, headers and peer: the refusal,
+/// if any, and the origin CORS headers name (a listed one only). The WebSocket upgrade, which
+/// is served outside the routes, is screened by the same rules.
+pub struct Screened {
+    pub refusal: Option<Refusal>,
+    pub cors: Option<String>,
+    pub origin: Option<String>,
+}
+
+pub fn screen(rt: &Runtime, method: &Method, headers: &header::HeaderMap, peer: Option<SocketAddr>) -> Screened {
+    let live = rt.config();
+    let gw = &live.loaded.config.gateway;
+    let h = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let policy = Policy {
+        configured_host: gw.host.as_deref(),
+        allowed_hosts: &gw.allowed_hosts,
+        allowed_origins: &gw.control_ui.allowed_origins,
+        machine: machine(),
+        tailnet: gw.bind == BindMode::Tailnet,
+    };
+    let (host, origin) = (h(header::HOST), h(header::ORIGIN));
+    let facts = Facts {
+        method: method.as_str(),
+        host,
+        origin,
+        sec_fetch_site: headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        content_type: h(header::CONTENT_TYPE),
+        upgrade: h(header::UPGRADE).is_some_and(|v| v.eq_ignore_ascii_case("websocket")),
+        via_trusted_proxy: peer
+            .is_some_and(|a| gw.trusted_proxies.iter().any(|t| crate::auth::peer::matches(t, a.ip()))),
+    };
+    let cors = request::cors_origin(origin, host, policy.allowed_origins).map(str::to_string);
+    Screened { refusal: request::check(&facts, &policy).err(), cors, origin: origin.map(str::to_string) }
+}
+
 async fn checked(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -72,32 +108,7 @@ async fn checked(
     let Some(rt) = req.app_data::<web::Data<Arc<Runtime>>>().map(|d| d.get_ref().clone()) else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
-    let (refusal, cors, origin) = {
-        let live = rt.config();
-        let gw = &live.loaded.config.gateway;
-        let h = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let policy = Policy {
-            configured_host: gw.host.as_deref(),
-            allowed_hosts: &gw.allowed_hosts,
-            allowed_origins: &gw.control_ui.allowed_origins,
-            machine: machine(),
-            tailnet: gw.bind == BindMode::Tailnet,
-        };
-        let (host, origin) = (h(header::HOST), h(header::ORIGIN));
-        let facts = Facts {
-            method: req.method().as_str(),
-            host,
-            origin,
-            sec_fetch_site: req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()),
-            content_type: h(header::CONTENT_TYPE),
-            upgrade: h(header::UPGRADE).is_some_and(|v| v.eq_ignore_ascii_case("websocket")),
-            via_trusted_proxy: req
-                .peer_addr()
-                .is_some_and(|a| gw.trusted_proxies.iter().any(|t| crate::auth::peer::matches(t, a.ip()))),
-        };
-        let cors = request::cors_origin(origin, host, policy.allowed_origins).map(str::to_string);
-        (request::check(&facts, &policy).err(), cors, origin.map(str::to_string))
-    };
+    let Screened { refusal, cors, origin } = screen(&rt, req.method(), req.headers(), req.peer_addr());
     if let Some(r) = refusal {
         tracing::info!(reason = %r.message(), peer = ?req.peer_addr(), path = %req.path(), "request refused");
         return Ok(req.into_response(refused(&r)).map_into_right_body());

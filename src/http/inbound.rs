@@ -1,7 +1,8 @@
-//! A WebSocket peer's inbound bytes, checked frame header by frame header as they arrive: a
-//! frame (or fragmented message) over the payload limit, a control frame that is fragmented
-//! or over 125 bytes, or reserved bits set, is refused at its header. The WebSocket codec only checks a frame's size
-//! once the whole frame is buffered, so a peer declaring 1 GiB would otherwise be buffered.
+//! A WebSocket connection's socket, once the HTTP server has handed it over: the reader checks
+//! the inbound bytes frame header by frame header as they arrive (a frame or fragmented
+//! message over the payload limit, a control frame that is fragmented or over 125 bytes, or
+//! reserved bits set, is refused at its header, before anything is buffered), decodes frames and
+//! joins fragments; the writer sends frames. Neither keeps a buffer while the connection is idle.
 //! And a gate in front of the message stream: a session stops reading while its peer is not
 //! reading what it is sent (TCP then pushes back on the peer), and for good once it closes.
 
@@ -10,10 +11,15 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use actix_web::dev::Payload;
-use actix_web::error::PayloadError;
-use bytes::Bytes;
+use std::mem::MaybeUninit;
+
+use actix_codec::Decoder;
+use actix_http::ws;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::protocol::close;
 
 /// Why a peer's input was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +29,6 @@ pub enum Refusal {
     /// A control frame that is fragmented or longer than 125 bytes (RFC 6455 §5.5), or
     /// reserved bits set where no extension was negotiated (none ever is).
     Malformed(&'static str),
-}
-
-impl Refusal {
-    /// As the payload error the WebSocket stream passes on: `Overflow` for a size, an I/O
-    /// error of kind `InvalidInput` for a malformed control frame.
-    fn into_payload_error(self) -> PayloadError {
-        match self {
-            Refusal::TooBig(_) => PayloadError::Overflow,
-            Refusal::Malformed(what) => PayloadError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, what)),
-        }
-    }
 }
 
 /// Tracks frame boundaries in a byte stream (client to server frames, so masked).
@@ -129,37 +124,218 @@ impl FrameGuard {
     }
 }
 
-/// The request payload with `FrameGuard` applied: ends with an error at the first violation.
-pub struct Guarded {
-    inner: Payload,
-    guard: FrameGuard,
-    failed: bool,
+/// What a peer sent: a whole message (fragments joined) or a control frame.
+#[derive(Debug)]
+pub enum Inbound {
+    Text(String),
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong(Bytes),
+    Close,
 }
 
-impl Guarded {
-    pub fn new(inner: Payload, max: usize) -> Self {
-        Guarded { inner, guard: FrameGuard::new(max), failed: false }
+/// Input the session must refuse: the close code and reason to answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl From<Refusal> for Violation {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::TooBig(_) => Violation { code: close::TOO_BIG, reason: "frame too large".into() },
+            Refusal::Malformed(what) => Violation { code: close::PROTOCOL, reason: format!("protocol error: {what}") },
+        }
     }
 }
 
-impl Stream for Guarded {
-    type Item = Result<Bytes, PayloadError>;
+impl From<ws::ProtocolError> for Violation {
+    fn from(e: ws::ProtocolError) -> Self {
+        match e {
+            ws::ProtocolError::Overflow => Violation { code: close::TOO_BIG, reason: "frame too large".into() },
+            _ => Violation { code: close::PROTOCOL, reason: "protocol error".into() },
+        }
+    }
+}
+
+/// Bytes read from the socket per read call (on the stack: an idle connection holds no buffer).
+const READ_CHUNK: usize = 4096;
+
+/// A WebSocket peer's messages, read from its half of the socket: each read is checked by
+/// `FrameGuard` before it is buffered, then decoded into frames, fragments joined. Ends after
+/// the first violation, at end of stream, or on an I/O error (the peer is gone).
+pub struct Reader<R> {
+    io: R,
+    /// Bytes read and not yet a whole frame; released whenever empty.
+    buf: BytesMut,
+    guard: FrameGuard,
+    codec: ws::Codec,
+    /// The fragmented message being joined: whether it is text, and its bytes so far.
+    partial: Option<(bool, BytesMut)>,
+    max: usize,
+    /// A violation in the bytes that came with the upgrade request, reported at the first poll.
+    early_violation: Option<Violation>,
+    done: bool,
+}
+
+impl<R> Reader<R> {
+    /// `early`: bytes that arrived with the upgrade request (a client need not wait for the 101).
+    pub fn new(io: R, early: BytesMut, max: usize) -> Self {
+        let mut r = Reader {
+            io,
+            buf: BytesMut::new(),
+            guard: FrameGuard::new(max),
+            codec: ws::Codec::new().max_size(max),
+            partial: None,
+            max,
+            early_violation: None,
+            done: false,
+        };
+        if !early.is_empty() {
+            match r.guard.feed(&early) {
+                Ok(()) => r.buf = early,
+                Err(refusal) => (r.early_violation, r.done) = (Some(refusal.into()), true),
+            }
+        }
+        r
+    }
+
+    /// One decoded frame as what the session reads; `None` while a fragmented message grows.
+    fn message(&mut self, frame: ws::Frame) -> Result<Option<Inbound>, Violation> {
+        use ws::{Frame, Item};
+        let whole = |text: bool, bytes: Bytes| -> Result<Inbound, Violation> {
+            if !text {
+                return Ok(Inbound::Binary(bytes));
+            }
+            String::from_utf8(Vec::from(bytes))
+                .map(Inbound::Text)
+                .map_err(|_| Violation { code: close::INVALID_DATA, reason: "invalid UTF-8 in text frame".into() })
+        };
+        Ok(Some(match frame {
+            Frame::Text(b) => whole(true, b)?,
+            Frame::Binary(b) => whole(false, b)?,
+            Frame::Ping(b) => Inbound::Ping(b),
+            Frame::Pong(b) => Inbound::Pong(b),
+            Frame::Close(_) => Inbound::Close,
+            Frame::Continuation(item) => {
+                let (first, last, bytes) = match item {
+                    Item::FirstText(b) => (Some(true), false, b),
+                    Item::FirstBinary(b) => (Some(false), false, b),
+                    Item::Continue(b) => (None, false, b),
+                    Item::Last(b) => (None, true, b),
+                };
+                if let Some(text) = first {
+                    self.partial = Some((text, BytesMut::new()));
+                }
+                let Some((text, joined)) = self.partial.as_mut() else {
+                    return Err(ws::ProtocolError::ContinuationNotStarted.into());
+                };
+                if joined.len() + bytes.len() > self.max {
+                    return Err(Refusal::TooBig((joined.len() + bytes.len()) as u64).into());
+                }
+                joined.extend_from_slice(&bytes);
+                if !last {
+                    return Ok(None);
+                }
+                let text = *text;
+                let (_, joined) = self.partial.take().unwrap_or_default();
+                whole(text, joined.freeze())?
+            }
+        }))
+    }
+}
+
+impl<R: AsyncRead + Unpin> Stream for Reader<R> {
+    type Item = Result<Inbound, Violation>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.failed {
+        if let Some(v) = this.early_violation.take() {
+            return Poll::Ready(Some(Err(v)));
+        }
+        if this.done {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(bytes))) => match this.guard.feed(&bytes) {
-                Ok(()) => Poll::Ready(Some(Ok(bytes))),
-                Err(refusal) => {
-                    this.failed = true;
-                    Poll::Ready(Some(Err(refusal.into_payload_error())))
+        loop {
+            let decoded = this.codec.decode(&mut this.buf);
+            if this.buf.is_empty() {
+                // Frames decoded so far hold their own bytes; the buffer goes.
+                this.buf = BytesMut::new();
+            }
+            let fail = |this: &mut Self, v: Violation| {
+                this.done = true;
+                Poll::Ready(Some(Err(v)))
+            };
+            match decoded {
+                Ok(Some(frame)) => match this.message(frame) {
+                    Ok(Some(m)) => return Poll::Ready(Some(Ok(m))),
+                    Ok(None) => continue,
+                    Err(v) => return fail(this, v),
+                },
+                Ok(None) => {}
+                Err(e) => return fail(this, e.into()),
+            }
+            let mut raw = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut rb = ReadBuf::uninit(&mut raw);
+            match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => {
+                    this.done = true;
+                    return Poll::Ready(None);
                 }
-            },
-            other => other,
+                Poll::Ready(Ok(())) => {
+                    let got = rb.filled();
+                    if got.is_empty() {
+                        this.done = true;
+                        return Poll::Ready(None);
+                    }
+                    if let Err(refusal) = this.guard.feed(got) {
+                        return fail(this, refusal.into());
+                    }
+                    this.buf.extend_from_slice(got);
+                }
+            }
         }
+    }
+}
+
+/// Frames to a WebSocket peer, written to its half of the socket (server frames: unmasked).
+pub struct Writer<W> {
+    io: W,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    pub fn new(io: W) -> Self {
+        Writer { io }
+    }
+
+    pub async fn text(&mut self, text: &str) -> std::io::Result<()> {
+        self.frame(text.as_bytes(), ws::OpCode::Text).await
+    }
+
+    pub async fn ping(&mut self) -> std::io::Result<()> {
+        self.frame(b"", ws::OpCode::Ping).await
+    }
+
+    pub async fn pong(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        self.frame(payload, ws::OpCode::Pong).await
+    }
+
+    /// The close frame, then the end of the stream (FIN; TLS close_notify).
+    pub async fn close(&mut self, reason: ws::CloseReason) -> std::io::Result<()> {
+        let mut buf = BytesMut::new();
+        ws::Parser::write_close(&mut buf, Some(reason), false);
+        self.io.write_all(&buf).await?;
+        self.io.shutdown().await
+    }
+
+    async fn frame(&mut self, payload: &[u8], op: ws::OpCode) -> std::io::Result<()> {
+        // The frame is built in a buffer of its own, gone once written: idle holds none.
+        let mut buf = BytesMut::with_capacity(payload.len() + 10);
+        ws::Parser::write_message(&mut buf, payload, op, true, false);
+        self.io.write_all(&buf).await?;
+        self.io.flush().await
     }
 }
 
@@ -307,5 +483,59 @@ mod tests {
         compressed[0] |= 0x40;
         assert!(refused(&compressed));
         assert_eq!(FrameGuard::new(1000).feed(&frame(true, 8, 2)), Ok(()));
+    }
+
+    /// Everything a reader yields from `bytes` (read in one go after `early`).
+    fn read_all(early: &[u8], bytes: &[u8], max: usize) -> Vec<Result<Inbound, Violation>> {
+        use futures_util::{FutureExt, StreamExt};
+        let reader = Reader::new(bytes, BytesMut::from(early), max);
+        reader.collect::<Vec<_>>().now_or_never().expect("a byte slice never waits")
+    }
+
+    fn masked(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = header(fin, opcode, payload.len() as u64);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]));
+        f
+    }
+
+    #[test]
+    fn the_reader_joins_fragments_and_takes_early_bytes() {
+        let early = masked(true, 1, b"first");
+        let mut rest = masked(false, 1, b"hel");
+        rest.extend(masked(true, 9, b"p"));
+        rest.extend(masked(true, 0, b"lo"));
+        rest.extend(masked(true, 2, &[0, 1]));
+        let got: Vec<String> = read_all(&early, &rest, 1000).into_iter().map(|m| format!("{:?}", m.unwrap())).collect();
+        assert_eq!(got, ["Text(\"first\")", "Ping(b\"p\")", "Text(\"hello\")", "Binary(b\"\\0\\x01\")"]);
+    }
+
+    #[test]
+    fn the_reader_refuses_with_the_close_code() {
+        let code = |bytes: &[u8]| read_all(&[], bytes, 1000).into_iter().find_map(Result::err).map(|v| v.code);
+        assert_eq!(code(&masked(true, 1, &[0xff, 0xfe])), Some(close::INVALID_DATA));
+        assert_eq!(code(&header(true, 1, 1 << 30)), Some(close::TOO_BIG), "refused at the header alone");
+        let mut joined = masked(false, 1, &[b'x'; 600]);
+        joined.extend(masked(true, 0, &[b'x'; 600]));
+        assert_eq!(code(&joined), Some(close::TOO_BIG));
+        assert_eq!(code(&masked(true, 0, b"x")), Some(close::PROTOCOL), "a continuation with nothing to continue");
+        let mut unmasked = masked(true, 1, b"x");
+        unmasked[1] &= 0x7f;
+        assert_eq!(code(&unmasked), Some(close::PROTOCOL));
+        // In the bytes that came with the upgrade request too.
+        let early = read_all(&header(true, 2, 5000), &[], 1000);
+        assert_eq!(
+            early.into_iter().map(|m| m.map(|_| ()).map_err(|v| v.code)).collect::<Vec<_>>(),
+            [Err(close::TOO_BIG)]
+        );
+    }
+
+    #[test]
+    fn an_idle_reader_holds_no_buffer() {
+        use futures_util::{FutureExt, StreamExt};
+        let bytes = masked(true, 1, b"hello");
+        let mut reader = Reader::new(&bytes[..], BytesMut::new(), 1000);
+        let first = reader.next().now_or_never().flatten().expect("a message");
+        assert!(matches!(first, Ok(Inbound::Text(ref t)) if t == "hello"));
+        assert_eq!(reader.buf.capacity(), 0, "the read buffer is released once it is empty");
     }
 }

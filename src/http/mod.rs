@@ -6,20 +6,17 @@ pub mod guard;
 pub mod inbound;
 mod rpc;
 pub mod session;
+pub mod upgrade;
 
 /// Public for `tests/fuzz.rs`, which feeds it arbitrary bodies; the route stays private.
 pub use self::rpc::parse_body;
 
 use std::sync::Arc;
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse, web};
 
-use self::inbound::Guarded;
-use self::session::SessionActor;
 use crate::auth::peer::PeerInfo;
-use crate::net::conn::Conn;
 use serde_json::json;
 
 use crate::rpc::Runtime;
@@ -41,39 +38,23 @@ pub fn routes(cfg: &mut web::ServiceConfig, rt: &Arc<Runtime>) {
     let scope = scope
         .route("/__fault/panic/{child}", web::post().to(fault_panic))
         .route("/__fault/flood/{count}/{bytes}/{droppable}", web::post().to(fault_flood));
-    // The WebSocket upgrade is accepted on `/`, `/ws` and any other non-route path.
-    cfg.service(scope.default_service(web::to(fallback)));
+    cfg.service(scope.default_service(web::to(not_found)));
 }
 
-async fn fallback(req: HttpRequest, body: web::Payload, state: State) -> Result<HttpResponse, actix_web::Error> {
-    let upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade {
-        return Ok(HttpResponse::NotFound().content_type("text/plain").body("not found\n"));
-    }
-    let info = peer_info(&req);
-    let socket = req.conn_data::<Conn>().map(Conn::socket);
-    // Frame headers are checked as the bytes arrive, before the codec buffers a frame.
-    let guarded: std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>> =
-        Box::pin(Guarded::new(body.into_inner(), crate::protocol::MAX_PAYLOAD));
-    let body = web::Payload::from_request(&req, &mut Payload::from(guarded)).await?;
-    let (resp, session, stream) = actix_ws::handle(&req, body)?;
-    SessionActor::start(state.get_ref().clone(), session, stream, info, socket);
-    Ok(resp)
+/// WebSocket upgrades never reach the routes: the server hands them to `upgrade` (on any path).
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().content_type("text/plain").body("not found\n")
 }
 
-/// What the request says about its peer (for the local-direct and proxy rules).
-pub fn peer_info(req: &HttpRequest) -> PeerInfo {
-    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+/// What a request says about its peer (for the local-direct and proxy rules).
+pub fn peer_info(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> PeerInfo {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let forwarding = ["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-real-ip"];
     PeerInfo {
-        socket: req.peer_addr().map(|a| a.ip()),
+        socket: peer.map(|a| a.ip()),
         host: h("host"),
         forwarded_for: h("x-forwarded-for"),
-        has_forwarding: forwarding.iter().any(|f| req.headers().contains_key(*f)),
+        has_forwarding: forwarding.iter().any(|f| headers.contains_key(*f)),
         tailscale_user: h("tailscale-user-login"),
     }
 }

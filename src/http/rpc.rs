@@ -30,7 +30,7 @@ async fn authenticate(
     state: &State,
 ) -> Result<crate::auth::policy::Grant, (StatusCode, ErrorShape)> {
     let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
-    let info = super::peer_info(req);
+    let info = super::peer_info(req.headers(), req.peer_addr());
     let peer = crate::auth::peer::resolve(&info, &trusted);
     let Some(auth) = state.registry.get::<AuthActor>(crate::actors::auth::ID) else {
         let e = ErrorShape::unavailable("gateway auth is restarting; retry").retry_after(1000);
@@ -143,7 +143,7 @@ pub async fn endpoint_access(
         EndpointAccess::Public => true,
         EndpointAccess::Loopback => {
             let trusted = state.config().loaded.config.gateway.trusted_proxies.clone();
-            crate::auth::peer::resolve(&super::peer_info(req), &trusted).local_direct
+            crate::auth::peer::resolve(&super::peer_info(req.headers(), req.peer_addr()), &trusted).local_direct
         }
         EndpointAccess::Token => false,
     };

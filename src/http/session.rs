@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
-use bytes::Bytes;
+use actix_http::ws::{CloseCode, CloseReason};
+use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -21,8 +21,9 @@ use crate::actors::auth::{AuthActor, Authenticate};
 use crate::actors::hub::{Push, SessionEntry};
 use crate::auth::peer::{Peer, PeerInfo};
 use crate::auth::policy::Grant;
-use crate::http::inbound::{Gate, Gated};
-use crate::net::conn::Socket;
+use crate::http::inbound::{Gate, Gated, Inbound, Reader, Violation, Writer};
+use crate::net::BoxIo;
+use crate::net::conn::Admission;
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
 use crate::protocol::frames::{self, err_response, ok_response, parse_request};
@@ -42,29 +43,6 @@ const SLOW_READER_GRACE: Duration = Duration::from_secs(10);
 
 /// A peer pinging more often than this in one second is closed (1008): each ping costs a pong.
 const MAX_PINGS_PER_SEC: u32 = 100;
-
-/// The close code and reason for a WebSocket-level error in what the peer sent.
-fn protocol_error(e: &ProtocolError) -> (u16, String) {
-    use actix_web::error::PayloadError;
-    match e {
-        ProtocolError::Overflow => (close::TOO_BIG, "frame too large".into()),
-        ProtocolError::Io(io) => match io.get_ref().and_then(|inner| inner.downcast_ref::<PayloadError>()) {
-            // The inbound frame guard refused a header.
-            Some(PayloadError::Overflow) => (close::TOO_BIG, "frame too large".into()),
-            Some(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                (close::PROTOCOL, format!("protocol error: {e}"))
-            }
-            Some(_) => (close::PROTOCOL, "protocol error".into()),
-            // Text that is not UTF-8 (reserved bits, the codec's other InvalidData, are
-            // refused by the frame guard before it).
-            None if io.kind() == std::io::ErrorKind::InvalidData => {
-                (close::INVALID_DATA, "invalid UTF-8 in text frame".into())
-            }
-            None => (close::PROTOCOL, "protocol error".into()),
-        },
-        _ => (close::PROTOCOL, "protocol error".into()),
-    }
-}
 
 /// Mailbox size: pushes beyond it are dropped (the client is a slow consumer anyway).
 const MAILBOX: usize = 256;
@@ -97,6 +75,9 @@ struct Outbox {
     done: Rc<Cell<bool>>,
     /// Reading the peer: paused while it does not read (requests wait in TCP), shut at close.
     gate: Rc<Gate>,
+    /// Told when the session ends with the writer blocked on a peer that reads nothing: the
+    /// writer gives up its write, and the connection goes.
+    cut: Rc<Notify>,
 }
 
 impl Outbox {
@@ -144,39 +125,39 @@ pub struct SessionActor {
     last_heard: Instant,
     closed: bool,
     registered: bool,
-    /// To cut the connection when a peer that reads nothing outlives the session.
-    socket: Option<Socket>,
     /// Pings heard in the current one-second window (start, count).
     pings: (Instant, u32),
 }
 
 impl SessionActor {
-    /// Starts a session on the current (HTTP worker) arbiter.
+    /// Starts a session on the current (HTTP worker) arbiter, on a connection the HTTP server
+    /// has handed over (`early`: bytes that came after the upgrade request). Returns the
+    /// writer, to run for as long as the connection lives.
     pub fn start(
         rt: Arc<Runtime>,
-        session: actix_ws::Session,
-        stream: actix_ws::MessageStream,
+        io: BoxIo,
+        early: BytesMut,
         info: PeerInfo,
-        socket: Option<Socket>,
-    ) {
+        admission: Option<Admission>,
+    ) -> impl std::future::Future<Output = ()> {
         let trusted = rt.config().loaded.config.gateway.trusted_proxies.clone();
         let peer = crate::auth::peer::resolve(&info, &trusted);
-        let queue = Rc::new(RefCell::new(VecDeque::new()));
-        let wake = Rc::new(Notify::new());
-        let queued = Rc::new(Cell::new(0usize));
-        let discard = Rc::new(Cell::new(false));
-        let blocked = Rc::new(Cell::new(false));
-        let pong = Rc::new(Cell::new(None));
-        let done = Rc::new(Cell::new(false));
-        let gate = Rc::new(Gate::default());
-        SessionActor::create(move |ctx| {
-            let out = Outbox { queue, wake, queued, discard, blocked, pong, done, gate: gate.clone() };
-            actix_rt::spawn(writer(session, out.clone_handles(), ctx.address()));
+        let (rd, wr) = tokio::io::split(io);
+        let out = Outbox {
+            queue: Rc::default(),
+            wake: Rc::default(),
+            queued: Rc::default(),
+            discard: Rc::default(),
+            blocked: Rc::default(),
+            pong: Rc::default(),
+            done: Rc::default(),
+            gate: Rc::default(),
+            cut: Rc::default(),
+        };
+        let handles = out.clone_handles();
+        let addr = SessionActor::create(move |ctx| {
             ctx.set_mailbox_capacity(MAILBOX);
-            // Fragmented messages are joined (up to the payload limit, as one frame).
-            let messages =
-                stream.max_frame_size(MAX_PAYLOAD).aggregate_continuations().max_continuation_size(MAX_PAYLOAD);
-            ctx.add_stream(Gated::new(messages, gate));
+            ctx.add_stream(Gated::new(Reader::new(rd, early, MAX_PAYLOAD), out.gate.clone()));
             SessionActor {
                 rt,
                 conn_id: uuid::Uuid::new_v4().to_string(),
@@ -189,10 +170,10 @@ impl SessionActor {
                 last_heard: Instant::now(),
                 closed: false,
                 registered: false,
-                socket,
                 pings: (Instant::now(), 0),
             }
         });
+        writer(Writer::new(wr), handles, addr, admission)
     }
 
     /// Queues a text frame; past the buffer limit the client is cut (1008 slow consumer).
@@ -420,12 +401,32 @@ impl Outbox {
             pong: self.pong.clone(),
             done: self.done.clone(),
             gate: self.gate.clone(),
+            cut: self.cut.clone(),
         }
+    }
+
+    /// Runs one write (marked blocked while it waits on the socket) unless the session is cut
+    /// first; whether it was written.
+    async fn write(&self, io: impl std::future::Future<Output = std::io::Result<()>>) -> bool {
+        use futures_util::future::{Either, select};
+        self.blocked.set(true);
+        let ok = match select(std::pin::pin!(io), std::pin::pin!(self.cut.notified())).await {
+            Either::Left((r, _)) => r.is_ok(),
+            Either::Right(_) => false,
+        };
+        self.blocked.set(false);
+        ok
     }
 }
 
-/// Sends queued frames in order; the byte counter drops as the socket takes them.
-async fn writer(mut session: actix_ws::Session, out: Outbox, actor: Addr<SessionActor>) {
+/// Sends queued frames in order; the byte counter drops as the socket takes them. Holds the
+/// connection's place in the count until it ends.
+async fn writer(
+    mut sink: Writer<tokio::io::WriteHalf<BoxIo>>,
+    out: Outbox,
+    actor: Addr<SessionActor>,
+    _admission: Option<Admission>,
+) {
     loop {
         let next = out.queue.borrow_mut().pop_front();
         let Some(item) = next else {
@@ -438,23 +439,20 @@ async fn writer(mut session: actix_ws::Session, out: Outbox, actor: Addr<Session
                 true
             }
             Out::Text(t) => {
-                let n = t.len();
-                out.blocked.set(true);
-                let r = session.text(t).await;
-                out.blocked.set(false);
-                out.queued.set(out.queued.get().saturating_sub(n));
+                let ok = out.write(sink.text(&t)).await;
+                out.queued.set(out.queued.get().saturating_sub(t.len()));
                 if out.queued.get() <= READ_RESUME_BYTES {
                     out.gate.resume();
                 }
-                r.is_ok()
+                ok
             }
             Out::Pong => match out.pong.take() {
-                Some(b) => session.pong(&b).await.is_ok(),
+                Some(b) => out.write(sink.pong(&b)).await,
                 None => true,
             },
-            Out::Ping => session.ping(b"").await.is_ok(),
+            Out::Ping => out.write(sink.ping()).await,
             Out::Close(reason) => {
-                let _ = session.close(Some(reason)).await;
+                out.write(sink.close(reason)).await;
                 break;
             }
         };
@@ -515,30 +513,28 @@ impl Actor for SessionActor {
         // Wakes the writer so it ends too.
         self.out.push(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
         // A writer still blocked on a peer that reads nothing would keep the connection (and
-        // what is queued for it) forever: the HTTP server never times a write out.
-        if self.out.blocked.get()
-            && let Some(socket) = &self.socket
-            && socket.cut()
-        {
+        // what is queued for it) forever: nothing else times a write out.
+        if self.out.blocked.get() {
+            self.out.cut.notify_one();
             tracing::debug!(conn = %self.conn_id, "connection cut: the peer stopped reading");
         }
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
-    fn handle(&mut self, msg: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+impl StreamHandler<Result<Inbound, Violation>> for SessionActor {
+    fn handle(&mut self, msg: Result<Inbound, Violation>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
         if self.closed {
             return; // closing: nothing more is read, the close frame is on its way
         }
         match msg {
-            Ok(AggregatedMessage::Text(t)) => match self.phase {
+            Ok(Inbound::Text(t)) => match self.phase {
                 Phase::Handshake => self.handshake(&t, ctx),
                 Phase::Authenticating => self
                     .send(err_response("invalid", &ErrorShape::invalid("invalid request: handshake in progress")), ctx),
                 Phase::Ready(..) => self.request(&t, ctx),
             },
-            Ok(AggregatedMessage::Binary(_)) => match self.phase {
+            Ok(Inbound::Binary(_)) => match self.phase {
                 Phase::Handshake => self.close(close::NORMAL, "binary frame before handshake", ctx),
                 _ => self.send(
                     err_response(
@@ -548,7 +544,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
                     ctx,
                 ),
             },
-            Ok(AggregatedMessage::Ping(b)) => {
+            Ok(Inbound::Ping(b)) => {
                 let (start, n) = &mut self.pings;
                 if start.elapsed() >= Duration::from_secs(1) {
                     (*start, *n) = (Instant::now(), 0);
@@ -559,15 +555,14 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for SessionActor {
                 }
                 self.out.pong(b);
             }
-            Ok(AggregatedMessage::Pong(_)) => {}
-            Ok(AggregatedMessage::Close(_)) => {
+            Ok(Inbound::Pong(_)) => {}
+            Ok(Inbound::Close) => {
                 self.closed = true;
                 self.out.push(Out::Close(CloseReason { code: CloseCode::Normal, description: None }));
                 ctx.stop();
             }
-            Err(e) => {
-                let (code, reason) = protocol_error(&e);
-                tracing::debug!(conn = %self.conn_id, error = %e, code, "websocket protocol error");
+            Err(Violation { code, reason }) => {
+                tracing::debug!(conn = %self.conn_id, %reason, code, "websocket protocol error");
                 self.close(code, &reason, ctx);
             }
         }

@@ -171,7 +171,9 @@ impl Drop for Slot {
 /// One accepted connection, kept in the connection's data for as long as the HTTP server
 /// holds it (requests read it with `conn_data`).
 pub struct Conn {
-    admission: Admission,
+    refused: Option<(Limit, usize)>,
+    /// Taken by an upgraded connection, which outlives this (the HTTP server lets go of it).
+    admission: Cell<Option<Admission>>,
     socket: Socket,
     /// When the next request's head is due on this kept-alive connection (None while a
     /// request is being served), and whether a watcher is waiting for it.
@@ -187,7 +189,13 @@ pub struct NextHead {
 impl Conn {
     pub fn new(admission: Admission, fd: RawFd) -> Self {
         let socket = Socket { fd, open: Rc::new(Cell::new(true)), addrs: addrs(fd) };
-        Conn { admission, socket, next_head: Rc::default() }
+        Conn { refused: admission.refused, admission: Cell::new(Some(admission)), socket, next_head: Rc::default() }
+    }
+
+    /// The connection's place in the count, for an upgraded connection to hold (and free when
+    /// it closes): the HTTP server drops this `Conn` at the upgrade.
+    pub fn take_admission(&self) -> Option<Admission> {
+        self.admission.take()
     }
 
     /// A request's head is in: nothing is due while it is served.
@@ -204,7 +212,7 @@ impl Conn {
 
     /// The cap that refused this connection, with its value.
     pub fn refused(&self) -> Option<(Limit, usize)> {
-        self.admission.refused
+        self.refused
     }
 
     /// A handle to cut this connection later.

@@ -3,6 +3,12 @@
 pub mod conn;
 pub mod tls;
 
+/// A connection's byte stream, plain or TLS, once the HTTP server has handed it over (an
+/// upgraded WebSocket connection).
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static> Io for T {}
+pub type BoxIo = Box<dyn Io>;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 
 use socket2::{Domain, Socket, Type};

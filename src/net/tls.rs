@@ -259,6 +259,19 @@ pub fn refresh(store: &TlsStore) -> Option<String> {
     }
 }
 
+/// The acceptor, offering HTTP/1.1 by ALPN (as actix-web's own server does; no HTTP/2 here).
+/// OpenSSL frees a connection's record buffers (about 34 KiB) while it is idle: most
+/// WebSocket connections are, most of the time.
+pub fn http_acceptor(mut b: openssl::ssl::SslAcceptorBuilder) -> std::io::Result<openssl::ssl::SslAcceptor> {
+    const H11: &[u8] = b"\x08http/1.1";
+    b.set_mode(openssl::ssl::SslMode::RELEASE_BUFFERS);
+    b.set_alpn_select_callback(|_, offered| {
+        if offered.windows(H11.len()).any(|w| w == H11) { Ok(b"http/1.1") } else { Err(openssl::ssl::AlpnError::NOACK) }
+    });
+    b.set_alpn_protos(H11)?;
+    Ok(b.build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
