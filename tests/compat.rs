@@ -454,7 +454,11 @@ fn each_control_ui_tab_first_calls_answer_with_their_shapes() {
                    "running": "array", "nextWakeAtMs": "null"}),
         ),
         // channels, nodes, config
-        ("config.schema", json!({}), json!({"schema": "object", "version": "string"})),
+        (
+            "config.schema",
+            json!({}),
+            json!({"schema": "object", "uiHints": "object", "version": "string", "generatedAt": "string"}),
+        ),
         (
             "config.get",
             json!({}),

@@ -108,6 +108,31 @@ fn on_hello_the_ui_gets_identity_agents_nodes_and_the_tick_in_the_snapshot() {
 }
 
 #[test]
+fn config_schema_is_inlined_with_hints_the_form_reads() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock);
+    let (mut ws, _) = ui(&gw, &OPERATOR_SCOPES);
+    let got = ok(&mut ws, "config.schema", json!({}));
+    assert_eq!(
+        shape(&got),
+        json!({"schema": "object", "uiHints": "object", "version": "string", "generatedAt": "string"})
+    );
+    let text = got["schema"].to_string();
+    assert!(!text.contains("$ref") && !text.contains("$defs"), "the form cannot follow references");
+    let gateway = &got["schema"]["properties"]["gateway"];
+    assert_eq!(gateway["properties"]["auth"]["properties"]["token"]["type"], json!(["string", "null"]), "{gateway}");
+    let token = &got["uiHints"]["gateway.auth.token"];
+    assert_eq!((&token["sensitive"], &token["group"]), (&json!(true), &json!("Gateway")), "{token}");
+    let max = &got["uiHints"]["agents.defaults.maxConcurrent"];
+    assert_eq!(
+        shape(max),
+        json!({"label": "string", "help": "string", "group": "string", "order": "number",
+                                  "placeholder": "string"})
+    );
+    assert_eq!(max["label"], "Max Concurrent");
+}
+
+#[test]
 fn channels_status_lists_configured_channels_as_not_running() {
     let mock = MockProvider::start();
     let gw = gateway(&mock);

@@ -8,6 +8,7 @@
 pub mod diff;
 pub mod edit;
 pub mod env;
+pub mod form;
 pub mod jobs;
 pub mod live;
 pub mod load;

@@ -116,9 +116,7 @@ pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> 
         }
         "logs.tail" => logs::tail(rt, &p),
         "config.get" => Ok(config_get(rt)),
-        "config.schema" => {
-            Ok(json!({"schema": crate::config::validate::schema_value(), "version": env!("CARGO_PKG_VERSION")}))
-        }
+        "config.schema" => Ok(config_schema()),
         "chat.history" => agent::chat_history(rt, caller, &p),
         "chat.abort" => agent::chat_abort(rt, &p),
         "sessions.list" => agent::sessions_list(rt, &p),
@@ -295,6 +293,19 @@ impl Params<'_> {
             },
         }
     }
+}
+
+/// The schema as forms read it (references inlined), with hints per dotted path. Built per
+/// call (a few ms, for a page opened rarely) rather than kept in memory.
+fn config_schema() -> Value {
+    let schema = crate::config::form::inlined(&crate::config::validate::schema_value());
+    let hints = Value::Object(crate::config::form::ui_hints(&schema));
+    json!({
+        "schema": schema,
+        "uiHints": hints,
+        "version": env!("CARGO_PKG_VERSION"),
+        "generatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
 }
 
 fn config_get(s: &Runtime) -> Value {
