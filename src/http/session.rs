@@ -58,26 +58,28 @@ enum Out {
     Close(CloseReason),
 }
 
-/// Outbound queue to the writer task, with the bytes not yet handed to the socket.
+/// Outbound queue to the writer task, with the bytes not yet handed to the socket; shared
+/// (one allocation) by the session and its writer.
+#[derive(Default)]
 struct Outbox {
     /// Frames for the writer, in order (a plain queue: nothing is allocated while idle).
-    queue: Rc<RefCell<VecDeque<Out>>>,
-    wake: Rc<Notify>,
-    queued: Rc<Cell<usize>>,
+    queue: RefCell<VecDeque<Out>>,
+    wake: Notify,
+    queued: Cell<usize>,
     /// Set for a slow consumer: the writer drops queued frames and sends the close next.
-    discard: Rc<Cell<bool>>,
+    discard: Cell<bool>,
     /// The writer is waiting on the socket (not merely not yet scheduled).
-    blocked: Rc<Cell<bool>>,
+    blocked: Cell<bool>,
     /// The payload of the one pong owed: a peer's pings are answered by the latest only, so
     /// a ping flood queues nothing (RFC 6455 §5.5.3 allows it).
-    pong: Rc<Cell<Option<Bytes>>>,
+    pong: Cell<Option<Bytes>>,
     /// The writer has ended (the close was handed to the socket, or the peer is gone).
-    done: Rc<Cell<bool>>,
+    done: Cell<bool>,
     /// Reading the peer: paused while it does not read (requests wait in TCP), shut at close.
     gate: Rc<Gate>,
     /// Told when the session ends with the writer blocked on a peer that reads nothing: the
     /// writer gives up its write, and the connection goes.
-    cut: Rc<Notify>,
+    cut: Notify,
 }
 
 impl Outbox {
@@ -119,7 +121,7 @@ pub struct SessionActor {
     /// Upgrade-request headers; taken at the handshake.
     tailscale_user: Option<String>,
     peer: Peer,
-    out: Outbox,
+    out: Rc<Outbox>,
     phase: Phase,
     seq: u64,
     last_heard: Instant,
@@ -127,6 +129,8 @@ pub struct SessionActor {
     registered: bool,
     /// Pings heard in the current one-second window (start, count).
     pings: (Instant, u32),
+    /// The handshake deadline, cancelled once the client is in (its timer is not kept).
+    handshake_deadline: Option<SpawnHandle>,
 }
 
 impl SessionActor {
@@ -143,18 +147,8 @@ impl SessionActor {
         let trusted = rt.config().loaded.config.gateway.trusted_proxies.clone();
         let peer = crate::auth::peer::resolve(&info, &trusted);
         let (rd, wr) = tokio::io::split(io);
-        let out = Outbox {
-            queue: Rc::default(),
-            wake: Rc::default(),
-            queued: Rc::default(),
-            discard: Rc::default(),
-            blocked: Rc::default(),
-            pong: Rc::default(),
-            done: Rc::default(),
-            gate: Rc::default(),
-            cut: Rc::default(),
-        };
-        let handles = out.clone_handles();
+        let out = Rc::new(Outbox::default());
+        let handles = out.clone();
         let addr = SessionActor::create(move |ctx| {
             ctx.set_mailbox_capacity(MAILBOX);
             ctx.add_stream(Gated::new(Reader::new(rd, early, MAX_PAYLOAD), out.gate.clone()));
@@ -171,6 +165,7 @@ impl SessionActor {
                 closed: false,
                 registered: false,
                 pings: (Instant::now(), 0),
+                handshake_deadline: None,
             }
         });
         writer(Writer::new(wr), handles, addr, admission)
@@ -339,6 +334,9 @@ impl SessionActor {
         }
         tracing::debug!(conn = %self.conn_id, client = %params.client.id, method = ?grant.method, "session connected");
         self.phase = Phase::Ready(grant.role, grant.scopes);
+        if let Some(deadline) = self.handshake_deadline.take() {
+            ctx.cancel_future(deadline);
+        }
         self.send(ok_response(id, hello), ctx);
     }
 
@@ -391,20 +389,6 @@ impl SessionActor {
 }
 
 impl Outbox {
-    fn clone_handles(&self) -> Outbox {
-        Outbox {
-            queue: self.queue.clone(),
-            wake: self.wake.clone(),
-            queued: self.queued.clone(),
-            discard: self.discard.clone(),
-            blocked: self.blocked.clone(),
-            pong: self.pong.clone(),
-            done: self.done.clone(),
-            gate: self.gate.clone(),
-            cut: self.cut.clone(),
-        }
-    }
-
     /// Runs one write (marked blocked while it waits on the socket) unless the session is cut
     /// first; whether it was written.
     async fn write(&self, io: impl std::future::Future<Output = std::io::Result<()>>) -> bool {
@@ -423,7 +407,7 @@ impl Outbox {
 /// connection's place in the count until it ends.
 async fn writer(
     mut sink: Writer<tokio::io::WriteHalf<BoxIo>>,
-    out: Outbox,
+    out: Rc<Outbox>,
     actor: Addr<SessionActor>,
     _admission: Option<Admission>,
 ) {
@@ -480,11 +464,11 @@ impl Actor for SessionActor {
         let challenge = json!({"nonce": self.nonce, "ts": chrono::Utc::now().timestamp_millis()});
         self.send(frames::event("connect.challenge", challenge, None, None), ctx);
         let timeout = Duration::from_millis(self.rt.config().loaded.config.gateway.handshake_timeout_ms);
-        ctx.run_later(timeout, |act, ctx| {
+        self.handshake_deadline = Some(ctx.run_later(timeout, |act, ctx| {
             if !matches!(act.phase, Phase::Ready(..)) {
                 act.close(close::NORMAL, "handshake timeout", ctx);
             }
-        });
+        }));
         let tick = Duration::from_millis(TICK_INTERVAL_MS);
         ctx.run_interval(tick, move |act, ctx| {
             if act.last_heard.elapsed() > tick * 2 {

@@ -9,40 +9,55 @@ use actix_codec::Framed;
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::h1::{Codec, Message};
 use actix_http::{Request, Response, ws};
+use bytes::BytesMut;
 use futures_util::SinkExt;
 
 use super::guard;
 use super::session::SessionActor;
+use crate::auth::peer::PeerInfo;
 use crate::net::BoxIo;
-use crate::net::conn::Conn;
+use crate::net::conn::{Admission, Conn};
 use crate::rpc::Runtime;
 
 /// Serves one upgrade request until its connection ends.
-pub async fn serve(rt: Arc<Runtime>, req: Request, mut framed: Framed<BoxIo, Codec>) {
+pub async fn serve(rt: Arc<Runtime>, req: Request, framed: Framed<BoxIo, Codec>) {
+    // Only what the session needs outlives the handshake (the request, the HTTP codec and its
+    // write buffer go with `accept`'s state).
+    if let Some((io, early, info, admission)) = accept(&rt, req, framed).await {
+        SessionActor::start(rt, io, early, info, admission).await;
+    }
+}
+
+/// Screens the request and answers it: 101 with what the session is started with, or a refusal.
+async fn accept(
+    rt: &Runtime,
+    req: Request,
+    mut framed: Framed<BoxIo, Codec>,
+) -> Option<(BoxIo, BytesMut, PeerInfo, Option<Admission>)> {
     let conn = req.conn_data::<Conn>();
     if let Some((limit, cap)) = conn.and_then(Conn::refused) {
-        return answer(&mut framed, guard::over_cap(limit, cap)).await;
+        answer(&mut framed, guard::over_cap(limit, cap)).await;
+        return None;
     }
     let head = req.head();
-    let screened = guard::screen(&rt, &head.method, &head.headers, head.peer_addr);
-    if let Some(r) = screened.refusal {
+    if let Some(r) = guard::screen(rt, &head.method, &head.headers, head.peer_addr).refusal {
         tracing::info!(reason = %r.message(), peer = ?head.peer_addr, path = %head.uri.path(), "request refused");
-        return answer(&mut framed, guard::refused(&r)).await;
+        answer(&mut framed, guard::refused(&r)).await;
+        return None;
     }
     let accepted = match ws::handshake(head) {
-        Ok(mut builder) => builder.message_body(()),
-        Err(e) => return answer(&mut framed, Response::from(e)).await,
+        Ok(mut builder) => builder.message_body(()).ok()?,
+        Err(e) => {
+            answer(&mut framed, Response::from(e)).await;
+            return None;
+        }
     };
-    let Ok(accepted) = accepted else { return };
     let info = super::peer_info(&head.headers, head.peer_addr);
     let admission = conn.and_then(Conn::take_admission);
     tracing::debug!(peer = ?head.peer_addr, path = %head.uri.path(), "websocket upgrade");
-    if framed.send(Message::Item((accepted, BodySize::None))).await.is_err() {
-        return;
-    }
-    drop(req);
+    framed.send(Message::Item((accepted, BodySize::None))).await.ok()?;
     let parts = framed.into_parts();
-    SessionActor::start(rt, parts.io, parts.read_buf, info, admission).await;
+    Some((parts.io, parts.read_buf, info, admission))
 }
 
 /// Answers the request with `resp` and lets the connection go.
