@@ -30,7 +30,9 @@ pub fn chromium() -> PathBuf {
 
 /// Where failing tests leave their screenshots (kept between runs).
 pub fn screenshot_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("..").join("ui-screenshots")
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("ui-screenshots"), |t| t.join("ui-screenshots"))
 }
 
 pub struct Browser {
@@ -227,12 +229,29 @@ impl Drop for Browser {
     }
 }
 
-/// A GET to the DevTools HTTP endpoint; the body.
+/// A GET to the DevTools HTTP endpoint; the body. Its server keeps the connection open, so
+/// the body is read to its Content-Length.
 fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    Ok(raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf)?;
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+            });
+            if n == 0 || len.is_some_and(|len| body.len() >= len) {
+                return Ok(body.to_string());
+            }
+        }
+        if n == 0 {
+            return Err(std::io::Error::other("DevTools closed the connection early"));
+        }
+    }
 }
