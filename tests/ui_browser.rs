@@ -28,12 +28,6 @@ fn signed_in(name: &str, gw: &Gateway, path: &str) -> Browser {
     b
 }
 
-/// Goes to a page through the UI's navigation.
-fn open(b: &mut Browser, page: &str) {
-    b.click(&format!("nav a[data-page={page}]"));
-    b.wait(&format!("the {page} page"), &format!("document.querySelector('main oc-{page}')"));
-}
-
 #[test]
 fn first_visit_asks_for_the_token_then_shows_health() {
     let gw = Spawn::default().start();
@@ -73,4 +67,199 @@ fn a_dashboard_link_signs_in_and_leaves_no_token_in_the_url() {
     b.wait("the health status", "document.querySelector('#health-status')?.textContent === 'ok'");
     let href = b.eval("location.href");
     assert!(!href.as_str().unwrap().contains("token"), "{href}");
+}
+
+#[test]
+fn a_chat_reply_streams_in_delta_by_delta() {
+    let mock = MockProvider::start();
+    let gw = mock.install(Spawn::default(), &["slow-6-150"]).start();
+    let mut b = signed_in("chat", &gw, "/chat");
+    b.wait("the chat page", "document.querySelector('main oc-chat #message')");
+    b.wait("the session picker", "document.querySelector('#session').value === 'agent:main:main'");
+    b.fill("#message", "hello there");
+    b.click("#send");
+    // A part of the answer shows while the run is still going: deltas, not only the end.
+    let partial = b.wait(
+        "a first delta on screen",
+        "(() => { const m = document.querySelector('.msg.assistant.streaming .text'); return m && m.textContent.trim() ? m.textContent : ''; })()",
+    );
+    assert!(partial.as_str().unwrap().starts_with("tick"), "{partial}");
+    assert_eq!(b.eval("document.querySelector('#abort').hidden"), false, "Stop shows while running");
+    let done = b.wait_for(
+        "the final answer",
+        "document.querySelector('.msg.assistant.final .text')?.textContent",
+        Duration::from_secs(20),
+    );
+    assert_eq!(done.as_str().unwrap().matches("tick").count(), 6, "{done}");
+    assert!(done.as_str().unwrap().len() > partial.as_str().unwrap().len());
+    assert_eq!(b.eval("document.querySelector('#abort').hidden"), true);
+    // The history holds the turn after a reload.
+    b.navigate(&url(&gw, "/chat"));
+    let history = b.wait(
+        "the history",
+        "document.querySelectorAll('#messages .msg').length >= 2 && document.querySelector('#messages').innerText",
+    );
+    assert!(history.as_str().unwrap().contains("hello there"), "{history}");
+}
+
+/// A CLI device connecting from elsewhere (a non-local Host), which must be paired: its
+/// refusal (request id and code).
+fn remote_cli_connect(gw: &Gateway, id: &Identity) -> Value {
+    let token = gw.token();
+    let mut ws = Ws::open_with(gw.addr, &[("Host", "192.0.2.10:18789")]);
+    let mut params = json!({"minProtocol": 3, "maxProtocol": 3,
+        "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
+        "role": "operator", "scopes": ["operator.read"], "auth": {"token": token}});
+    let parsed = openclaw::protocol::connect::parse(&params).expect("valid connect params");
+    params["device"] = id.prove(&parsed, &token, Some(&ws.nonce()), chrono::Utc::now().timestamp_millis()).to_json();
+    ws.send_text(&json!({"type": "req", "id": "c1", "method": "connect", "params": params}).to_string());
+    ws.response().expect("the connect response")
+}
+
+#[test]
+fn a_pairing_request_is_approved_from_the_devices_page() {
+    let gw = Spawn::default().start();
+    let mut b = signed_in("devices", &gw, "/devices");
+    b.wait("the devices page", "document.querySelector('main oc-devices #pending')");
+    let cli = Identity::generate();
+    let refused = remote_cli_connect(&gw, &cli);
+    assert_eq!(refused["error"]["code"], "NOT_PAIRED", "{refused}");
+    let (request, code) = (
+        refused["error"]["details"]["requestId"].as_str().unwrap().to_string(),
+        refused["error"]["details"]["code"].as_str().unwrap().to_string(),
+    );
+    let row = format!("tr[data-request='{request}']");
+    let shown = b.wait("the request with its code", &format!("document.querySelector(\"{row} .code\")?.textContent"));
+    assert_eq!(shown, code.as_str());
+    b.click(&format!("{row} .approve"));
+    b.wait("the request to leave the list", &format!("!document.querySelector(\"{row}\")"));
+    b.wait("the device among the paired", &format!("document.querySelector(\"tr[data-device='{}']\")", cli.id()));
+    let hello = remote_cli_connect(&gw, &cli);
+    assert_eq!(hello["ok"], true, "approved: {hello}");
+}
+
+#[test]
+fn a_config_change_applies_and_health_shows_the_new_lane_limit() {
+    let gw = Spawn::default().config("{ }").start();
+    let mut b = signed_in("config", &gw, "/config");
+    b.wait("the config text", "document.querySelector('#config-raw')?.value.trim().startsWith('{')");
+    b.eval(
+        "(() => { const ta = document.querySelector('#config-raw'); const c = JSON.parse(ta.value); \
+         c.agents = c.agents || {}; c.agents.defaults = Object.assign(c.agents.defaults || {}, {maxConcurrent: 7}); \
+         ta.value = JSON.stringify(c, null, 2); })()",
+    );
+    b.click("#config-save");
+    let hot = b.wait("the save result", "document.querySelector('#applied-hot')?.textContent");
+    assert!(hot.as_str().unwrap().contains("agents.defaults.maxConcurrent"), "{hot}");
+    assert_eq!(b.eval("document.querySelector('#applied-restart').textContent"), "nothing");
+    gw.wait_health("the main lane limit to be 7", |h| h["lanes"]["main"]["limit"] == 7);
+    // A bad value is refused with the path named next to the editor; nothing is written.
+    b.eval(
+        "(() => { const ta = document.querySelector('#config-raw'); const c = JSON.parse(ta.value); \
+         c.agents.defaults.maxConcurrent = 'lots'; ta.value = JSON.stringify(c); })()",
+    );
+    b.click("#config-save");
+    let issues = b.wait("the validation problems", "document.querySelector('#config-issues')?.textContent");
+    assert!(issues.as_str().unwrap().contains("agents.defaults.maxConcurrent"), "{issues}");
+    assert_eq!(gw.health()["lanes"]["main"]["limit"], 7);
+}
+
+#[test]
+fn a_save_over_a_file_changed_underneath_shows_the_conflict_and_reloads() {
+    let gw = Spawn::default().config("{ }").start();
+    let mut b = signed_in("config_conflict", &gw, "/config");
+    b.wait("the config text", "document.querySelector('#config-raw')?.value.trim().startsWith('{')");
+    common::write_by_rename(&gw.config_path(), "{ logging: { level: 'debug' } }");
+    b.eval(
+        "document.querySelector('#config-raw').value = '{ \"agents\": { \"defaults\": { \"maxConcurrent\": 2 } } }'",
+    );
+    b.click("#config-save");
+    b.wait("the conflict", "document.querySelector('#config-conflict')");
+    let on_disk = std::fs::read_to_string(gw.config_path()).unwrap();
+    assert!(on_disk.contains("debug") && !on_disk.contains("maxConcurrent"), "nothing overwritten: {on_disk}");
+    b.click("#config-conflict button");
+    b.wait("the reloaded file", "document.querySelector('#config-raw').value.includes('debug')");
+    b.wait("the conflict to go", "!document.querySelector('#config-conflict')");
+}
+
+#[test]
+fn logs_stream_into_the_page_and_filter() {
+    let gw = Spawn::default().start();
+    let mut b = signed_in("logs", &gw, "/logs");
+    b.wait("the first log lines", "document.querySelectorAll('#log-lines .line').length > 0");
+    // Something new happens: a WebSocket from a foreign origin is refused (and logged).
+    let _ = Ws::try_open_with(gw.addr, &[("Origin", "https://evil.example")]);
+    b.wait_for(
+        "the refusal to reach the page",
+        "document.querySelector('#log-lines').innerText.includes('https://evil.example')",
+        Duration::from_secs(15),
+    );
+    b.fill("#log-search", "evil.example");
+    let shown = b.eval("[...document.querySelectorAll('#log-lines .line')].map(l => l.textContent)");
+    let shown = shown.as_array().unwrap();
+    assert!(!shown.is_empty() && shown.iter().all(|l| l.as_str().unwrap().contains("evil.example")), "{shown:?}");
+    b.eval("document.querySelector('#log-level').value = 'error'; document.querySelector('#log-level').dispatchEvent(new Event('change'))");
+    assert_eq!(b.eval("document.querySelectorAll('#log-lines .line').length"), 0, "no errors logged");
+}
+
+#[test]
+fn cron_run_now_shows_the_run_and_a_bad_schedule_is_refused() {
+    let gw = Spawn::default().start();
+    let mut ws = gw.ws();
+    let added = ws.call(
+        "cron.add",
+        json!({"name": "ui-backup", "schedule": "0 3 * * *", "payload": {"kind": "backupSessions", "keep": 2}}),
+    );
+    let id = added["payload"]["job"]["id"].as_str().unwrap().to_string();
+    let mut b = signed_in("cron", &gw, "/cron");
+    let row = format!("tr[data-job='{id}']");
+    b.wait("the job", &format!("document.querySelector(\"{row}\")"));
+    b.click(&format!("{row} .run-now"));
+    let status = b.wait_for(
+        "the run in the history",
+        "document.querySelector('#cron-history .run-status')?.textContent",
+        Duration::from_secs(20),
+    );
+    assert_eq!(status, "ok");
+    // The gateway checks the schedule: the form shows its refusal and nothing is added.
+    b.fill("#cron-name", "bad");
+    b.fill("#cron-schedule", "61 * * * *");
+    b.click("#cron-save");
+    let err = b.wait("the schedule refusal", "document.querySelector('#cron-error').textContent");
+    assert!(err.as_str().unwrap().contains("not valid"), "{err}");
+    let jobs = ws.call("cron.list", json!({"includeDisabled": true}));
+    assert_eq!(jobs["payload"]["jobs"].as_array().unwrap().len(), 1, "{jobs}");
+}
+
+#[test]
+fn the_ui_reconnects_after_a_gateway_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let gw = Spawn::default().arg("--port").arg(&port).start();
+    let mut b = signed_in("reconnect", &gw, "/");
+    b.wait("the health status", "document.querySelector('#health-status')?.textContent === 'ok'");
+    let state = gw.stop_keep_state();
+    b.wait("the reconnecting state", "document.querySelector('#reconnecting')");
+    let gw = Spawn::in_state(state).arg("--port").arg(&port).start();
+    b.wait_for(
+        "the connection to come back",
+        "document.querySelector('#conn').dataset.state === 'connected' && document.querySelector('#health-status')?.textContent === 'ok'",
+        Duration::from_secs(30),
+    );
+    drop(gw);
+}
+
+#[test]
+fn an_operators_ui_build_from_control_ui_root_gets_its_globals() {
+    let root = format!("{}/tests/fixtures/control-ui", env!("CARGO_MANIFEST_DIR"));
+    let cfg = format!("{{ gateway: {{ controlUi: {{ basePath: '/ui', root: '{root}' }} }} }}");
+    let gw = Spawn::default().config(&cfg).start();
+    let mut b = Browser::start("control_ui_root");
+    b.navigate(&url(&gw, "/ui"));
+    let out = b.wait(
+        "the fixture to read the globals",
+        "document.querySelector('#out')?.textContent.startsWith('{') && document.querySelector('#out').textContent",
+    );
+    let globals: Value = serde_json::from_str(out.as_str().unwrap()).unwrap();
+    assert_eq!(globals, json!({"base": "/ui", "name": "Assistant", "avatar": "A"}));
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
 }

@@ -82,8 +82,10 @@ impl Browser {
             list.as_array()?.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"].as_str().map(str::to_string)
         });
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to DevTools");
-        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let (ws, _) = tungstenite::client(page_ws.as_str(), stream).expect("DevTools WebSocket");
+        // Short reads from here on: `request` loops to its own deadline.
+        ws.get_ref().set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let mut b = Self { child, _profile: profile, ws, next: 0, errors: Vec::new(), name: name.into(), _turn: turn };
         b.send("Page.enable", json!({}));
         b.send("Runtime.enable", json!({}));

@@ -3,6 +3,13 @@
 
 import { Page, ago, confirmButton, h, mount, table, when } from './dom.js';
 
+/** A paired device's roles with their token records (a role may have no token yet). */
+function roles(d) {
+  const tokens = d.tokens || {};
+  const names = new Set([...(d.roles || []), ...Object.keys(tokens)]);
+  return [...names].map((r) => [r, tokens[r] || {}]);
+}
+
 class Devices extends Page {
   async load() {
     this.pending = h('div', { id: 'pending' });
@@ -32,10 +39,10 @@ class Devices extends Page {
         h('button', { class: 'approve', onclick: () => this.run(() => this.act('device.pair.approve', { requestId: p.requestId })) }, 'Approve'),
         h('button', { class: 'danger', onclick: () => this.run(() => this.act('device.pair.reject', { requestId: p.requestId })) }, 'Reject'))));
     mount(this.pending, pend.length ? table(['Code', 'Device', 'Platform', 'From', 'Role', 'Asked', ''], pend) : h('p', { class: 'muted' }, 'No pending requests.'));
-    const rows = (r.paired || []).flatMap((d) => Object.entries(d.tokens || { operator: {} }).map(([role, t]) => h('tr', { 'data-device': d.deviceId },
+    const rows = (r.paired || []).flatMap((d) => roles(d).map(([role, t]) => h('tr', { 'data-device': d.deviceId },
       h('td', null, d.displayName || d.clientId || '?', h('div', { class: 'muted' }, d.deviceId.slice(0, 16))),
       h('td', null, d.platform || ''), h('td', null, role), h('td', null, (d.scopes || []).join(', ')),
-      h('td', null, t.revokedAtMs ? `revoked ${when(t.revokedAtMs)}` : `issued ${when(t.issuedAtMs || t.createdAtMs)}`),
+      h('td', null, t.revokedAtMs ? `revoked ${when(t.revokedAtMs)}` : t.createdAtMs ? `issued ${when(t.rotatedAtMs || t.createdAtMs)}` : 'none yet'),
       h('td', { class: 'actions' },
         h('button', { onclick: () => this.run(async () => {
           const x = await this.act('device.token.rotate', { deviceId: d.deviceId, role });
