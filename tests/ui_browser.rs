@@ -263,3 +263,65 @@ fn an_operators_ui_build_from_control_ui_root_gets_its_globals() {
     assert_eq!(globals, json!({"base": "/ui", "name": "Assistant", "avatar": "A"}));
     assert!(b.errors.is_empty(), "{:?}", b.errors);
 }
+
+#[test]
+fn a_browser_waiting_for_pairing_shows_the_approve_command_and_connects_once_approved() {
+    // In device-pairing mode a device alone (no token) waits for an operator, local or not.
+    let gw = Spawn::default().config("{ gateway: { auth: { mode: 'device-pairing' } } }").start();
+    let mut b = Browser::start("pairing_state");
+    b.navigate(&url(&gw, "/"));
+    let command = b.wait("the pairing state", "document.querySelector('#pair-command')?.textContent");
+    let code = b.eval("document.querySelector('#pair-code').textContent");
+    assert!(code.as_str().unwrap().len() == 6, "{code}");
+    let args: Vec<&str> = command.as_str().unwrap().split_whitespace().collect();
+    assert_eq!(args[..3], ["openclaw", "devices", "approve"], "{command}");
+    // The command as shown, run on the gateway host (pointed at this test's port).
+    let gw_url = format!("ws://{}", gw.addr);
+    let cli = [&args[1..2], &["--url", &gw_url], &args[2..]].concat();
+    let (status, out, err) = common::run(gw.state_path(), &cli, &[]);
+    assert_eq!(status, 0, "{out}{err}");
+    b.wait_for(
+        "the browser to connect after the approval",
+        "document.querySelector('#conn').dataset.state === 'connected' && document.querySelector('#health-status')?.textContent === 'ok'",
+        Duration::from_secs(20),
+    );
+}
+
+/// Every page renders with data and without a script error. With `UI_SCREENSHOTS` set to a
+/// directory, each page's screenshot is saved there (how docs/ screenshots are made).
+#[test]
+fn every_page_renders_without_errors() {
+    let mock = MockProvider::start();
+    let gw = mock.install(Spawn::default().config("{ }"), &["ok"]).start();
+    let mut ws = gw.ws();
+    ws.call(
+        "cron.add",
+        json!({"name": "nightly backup", "schedule": "0 3 * * *", "payload": {"kind": "backupSessions", "keep": 7}}),
+    );
+    let mut b = signed_in("every_page", &gw, "/");
+    let shots = std::env::var_os("UI_SCREENSHOTS").map(std::path::PathBuf::from);
+    let pages = [
+        ("overview", "#health-status"),
+        ("chat", "#session option"),
+        ("sessions", "tr[data-key]"),
+        ("cron", "tr[data-job]"),
+        ("devices", "tr[data-device]"),
+        ("config", "#config-raw"),
+        ("logs", "#log-lines .line"),
+    ];
+    for (page, ready) in pages {
+        b.click(&format!("nav a[data-page={page}]"));
+        b.wait(&format!("the {page} page with data"), &format!("document.querySelector('main oc-{page} {ready}')"));
+        if page == "chat" {
+            b.fill("#message", "What can you do?");
+            b.click("#send");
+            b.wait("the answer", "document.querySelector('.msg.assistant.final')");
+        }
+        assert_eq!(b.eval("location.pathname"), format!("/{page}"));
+        assert_eq!(b.eval("document.querySelector(`main .status .error`)?.textContent ?? ''"), "", "{page}");
+        if let Some(dir) = &shots {
+            b.save_screenshot(dir, &format!("control-ui-{page}")).expect("screenshot");
+        }
+    }
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}

@@ -30,7 +30,7 @@ class Overview extends Page {
         ['Listening on', (d.listen || []).join(', ') || '—', 'health-listen'],
         ['TLS', d.tls && d.tls.enabled ? h('code', null, d.tls.fingerprint) : 'off'],
         ['Sessions', `${(d.sessions || {}).active ?? 0} open`],
-        ['mDNS', json(d.mdns)],
+        ['mDNS', d.mdns && d.mdns.state ? `${d.mdns.state}${d.mdns.reason ? ` (${d.mdns.reason})` : ''}` : json(d.mdns)],
         ['Memory (RSS)', d.memory && d.memory.rss ? `${Math.round(d.memory.rss / 1048576)} MiB` : '—'],
       ])),
       h('section', { class: 'card' }, h('h2', null, 'Children'), table(['Child', 'State', 'Restarts', 'Last failure'],
