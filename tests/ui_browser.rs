@@ -325,3 +325,35 @@ fn every_page_renders_without_errors() {
     }
     assert!(b.errors.is_empty(), "{:?}", b.errors);
 }
+
+#[test]
+fn sessions_are_previewed_renamed_and_deleted_and_a_run_can_be_stopped() {
+    let mock = MockProvider::start();
+    let gw = mock.install(Spawn::default(), &["slow-40-100"]).start();
+    let mut b = signed_in("sessions", &gw, "/chat");
+    b.wait("the chat page", "document.querySelector('main oc-chat #message')");
+    b.fill("#message", "count slowly");
+    b.click("#send");
+    b.wait("a first delta", "document.querySelector('.msg.assistant.streaming .text')?.textContent.trim()");
+    b.click("#abort");
+    b.wait("the stopped run", "document.querySelector('.msg.assistant.aborted')");
+    assert_eq!(b.eval("document.querySelector('#abort').hidden"), true);
+
+    b.click("nav a[data-page=sessions]");
+    let row = "tr[data-key='agent:main:main']";
+    b.wait("the session", &format!("document.querySelector(\"{row}\")"));
+    b.click(&format!("{row} .preview"));
+    let preview = b.wait("the preview", "document.querySelector('#preview')?.textContent");
+    assert!(preview.as_str().unwrap().contains("count slowly"), "{preview}");
+    b.fill(&format!("{row} input"), "slow counting");
+    b.click(&format!("{row} .rename"));
+    let mut ws = gw.ws();
+    common::wait_until("the label to be stored", Duration::from_secs(10), || {
+        let list = ws.call("sessions.list", json!({}));
+        (list["payload"]["sessions"][0]["label"] == "slow counting").then_some(())
+    });
+    b.click(&format!("{row} .delete"));
+    b.click(&format!("{row} .delete"));
+    b.wait("the session to be gone", &format!("!document.querySelector(\"{row}\")"));
+    assert_eq!(ws.call("sessions.list", json!({}))["payload"]["count"], 0);
+}

@@ -1,5 +1,5 @@
 //! HTTP routes on the gateway port: liveness, readiness, the health document, `POST /rpc`,
-//! and the WebSocket upgrade, all behind `guard`. Probes read published facts only (no disk I/O
+//! and the WebSocket upgrade, all behind `guard`; other requests go to the Control UI (`ui`). Probes read published facts only (no disk I/O
 //! per request); `/healthz` and `/readyz` are public and say only ok / not ready.
 
 pub mod guard;

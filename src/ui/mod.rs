@@ -92,7 +92,7 @@ pub async fn respond(req: &HttpRequest, rt: &Runtime) -> HttpResponse {
         return avatar::respond(rt, agent, req.query_string());
     }
     match &ui.root {
-        Some(dir) => root::respond(dir.clone(), rest.to_string(), &base, rt).await,
+        Some(dir) => root::respond(dir.clone(), rest.to_string(), &base).await,
         None => assets::respond(rest, &base),
     }
 }

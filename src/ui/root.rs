@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 
 use super::{content_type, csp, hygienic, not_found, text};
 use crate::agents::roster;
-use crate::rpc::Runtime;
 
 /// What a request path resolves to inside the root.
 #[derive(Debug, PartialEq)]
@@ -90,7 +89,7 @@ fn hash_source(script: &str) -> String {
     format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
-pub async fn respond(dir: PathBuf, rest: String, base: &str, _rt: &Runtime) -> HttpResponse {
+pub async fn respond(dir: PathBuf, rest: String, base: &str) -> HttpResponse {
     let who = roster::identity(roster::DEFAULT_AGENT);
     let script = globals(base, &who.name, &who.avatar);
     let read = web::block(move || -> Result<Option<(String, Vec<u8>)>, String> {

@@ -58,7 +58,7 @@ export function uid() {
 /** A button that asks for a second click before doing something destructive. */
 export function confirmButton(label, action) {
   let armed = false;
-  const b = h('button', { class: 'danger', onclick: async () => {
+  const b = h('button', { class: `danger ${label.toLowerCase()}`, onclick: async () => {
     if (!armed) { armed = true; b.textContent = `Confirm ${label.toLowerCase()}?`; return; }
     b.disabled = true;
     try { await action(); } finally { b.disabled = false; armed = false; b.textContent = label; }

@@ -16,13 +16,13 @@ class Sessions extends Page {
     const rows = (r.sessions || []).map((s) => {
       const label = h('input', { value: s.label || '', placeholder: 'label', size: 14 });
       return h('tr', { 'data-key': s.key }, h('td', null, h('code', null, s.key)),
-        h('td', null, label, h('button', { onclick: () => this.run(async () => {
+        h('td', null, label, h('button', { class: 'rename', onclick: () => this.run(async () => {
           await this.gw.call('sessions.patch', { key: s.key, label: label.value || null });
           await this.refresh();
         }) }, 'Rename')),
         h('td', null, ago(s.updatedAt)), h('td', null, s.turns ?? '—'),
         h('td', { class: 'actions' },
-          h('button', { onclick: () => this.run(() => this.show(s.key)) }, 'Preview'),
+          h('button', { class: 'preview', onclick: () => this.run(() => this.show(s.key)) }, 'Preview'),
           confirmButton('Reset', () => this.run(async () => { await this.gw.call('sessions.reset', { key: s.key }); await this.refresh(); })),
           confirmButton('Delete', () => this.run(async () => { await this.gw.call('sessions.delete', { key: s.key }); await this.refresh(); }))));
     });
