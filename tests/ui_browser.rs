@@ -142,18 +142,18 @@ fn a_pairing_request_is_approved_from_the_devices_page() {
 fn a_config_change_applies_and_health_shows_the_new_lane_limit() {
     let gw = Spawn::default().config("{ }").start();
     let mut b = signed_in("config", &gw, "/config");
-    b.wait("the config text", "document.querySelector('#config-raw')?.value.trim().startsWith('{')");
-    b.eval(
-        "(() => { const ta = document.querySelector('#config-raw'); const c = JSON.parse(ta.value); \
-         c.agents = c.agents || {}; c.agents.defaults = Object.assign(c.agents.defaults || {}, {maxConcurrent: 7}); \
-         ta.value = JSON.stringify(c, null, 2); })()",
-    );
-    b.click("#config-save");
+    // The form generated from the schema: one field, saved as a patch.
+    let field = "[data-path='agents.defaults.maxConcurrent']";
+    b.wait("the settings form", &format!("document.querySelector(\"{field}\")"));
+    b.eval("document.querySelector('details[data-group=agents]').open = true");
+    b.fill(field, "7");
+    b.click("#form-save");
     let hot = b.wait("the save result", "document.querySelector('#applied-hot')?.textContent");
     assert!(hot.as_str().unwrap().contains("agents.defaults.maxConcurrent"), "{hot}");
     assert_eq!(b.eval("document.querySelector('#applied-restart').textContent"), "nothing");
     gw.wait_health("the main lane limit to be 7", |h| h["lanes"]["main"]["limit"] == 7);
-    // A bad value is refused with the path named next to the editor; nothing is written.
+    // In the raw file, a bad value is refused with the path named; nothing is written.
+    b.wait("the file with the change", "document.querySelector('#config-raw')?.value.includes('maxConcurrent')");
     b.eval(
         "(() => { const ta = document.querySelector('#config-raw'); const c = JSON.parse(ta.value); \
          c.agents.defaults.maxConcurrent = 'lots'; ta.value = JSON.stringify(c); })()",
@@ -306,7 +306,7 @@ fn every_page_renders_without_errors() {
         ("sessions", "tr[data-key]"),
         ("cron", "tr[data-job]"),
         ("devices", "tr[data-device]"),
-        ("config", "#config-raw"),
+        ("config", "[data-path=\"agents.defaults.maxConcurrent\"]"),
         ("logs", "#log-lines .line"),
     ];
     for (page, ready) in pages {
@@ -316,6 +316,9 @@ fn every_page_renders_without_errors() {
             b.fill("#message", "What can you do?");
             b.click("#send");
             b.wait("the answer", "document.querySelector('.msg.assistant.final')");
+        }
+        if page == "config" {
+            b.eval("document.querySelector('details[data-group=agents]').open = true");
         }
         assert_eq!(b.eval("location.pathname"), format!("/{page}"));
         assert_eq!(b.eval("document.querySelector(`main .status .error`)?.textContent ?? ''"), "", "{page}");

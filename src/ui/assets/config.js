@@ -1,20 +1,26 @@
-// Config: the config file as raw JSON5 (`config.get`), saved with its base hash
-// (`config.set {raw, baseHash}`). The gateway's validation problems are listed at the editor;
-// after a save the page says what applied live and what waits for a restart; a file changed
-// underneath (stale base hash) is shown as a conflict with a reload.
+// Config: a settings form generated from the schema (`config.schema`, saved as a merge patch
+// with `config.patch`) and the file as raw JSON5 (`config.get`, saved whole with
+// `config.set`). Both send the base hash. The gateway's validation problems are listed by
+// path; after a save the page says what applied live and what waits for a restart; a file
+// changed underneath (stale base hash) is shown as a conflict with a reload.
 
 import { Page, errText, h, mount } from './dom.js';
+import { build } from './form.js';
 
 class Config extends Page {
   async load() {
     this.editor = h('textarea', { id: 'config-raw', rows: 24, spellcheck: false });
     this.result = h('div', { id: 'config-result' });
     this.info = h('p', { class: 'muted' });
-    mount(this.body, h('section', { class: 'card' }, h('h2', null, 'Configuration file'), this.info, this.editor,
-      h('div', { class: 'toolbar' },
-        h('button', { id: 'config-save', onclick: () => this.save() }, 'Save'),
-        h('button', { id: 'config-reload', onclick: () => this.run(() => this.reload()) }, 'Reload from disk'))),
-    this.result);
+    this.form = h('div');
+    mount(this.body, this.result,
+      h('section', { class: 'card' }, h('h2', null, 'Settings'), this.form,
+        h('div', { class: 'toolbar' }, h('button', { id: 'form-save', onclick: () => this.saveForm() }, 'Save settings'))),
+      h('section', { class: 'card' }, h('h2', null, 'Configuration file'), this.info, this.editor,
+        h('div', { class: 'toolbar' },
+          h('button', { id: 'config-save', onclick: () => this.save('config.set', { raw: this.editor.value }) }, 'Save file'),
+          h('button', { id: 'config-reload', onclick: () => this.run(() => this.reload()) }, 'Reload from disk'))));
+    this.schema = (await this.gw.call('config.schema', {})).schema;
     await this.reload();
   }
 
@@ -23,6 +29,7 @@ class Config extends Page {
     this.baseHash = c.hash;
     this.editor.value = c.raw || '{\n}\n';
     this.info.textContent = `${c.path}${c.exists ? '' : ' (not created yet)'}; secrets are shown as "<redacted>" and kept when saved as is.`;
+    mount(this.form, build(this.schema, c.config || {}));
     mount(this.result, c.issues && c.issues.length ? this.problems('The file on disk has problems', c.issues) : null);
   }
 
@@ -31,11 +38,17 @@ class Config extends Page {
       h('ul', null, issues.map((p) => h('li', null, h('code', null, p.path), `: ${p.message}`, p.location ? ` (${p.location})` : ''))));
   }
 
-  async save() {
+  saveForm() {
+    const patch = this.form.firstElementChild.changes();
+    if (!patch) { mount(this.result, h('p', { class: 'muted' }, 'No setting changed.')); return; }
+    return this.save('config.patch', { raw: JSON.stringify(patch) });
+  }
+
+  async save(method, params) {
     mount(this.result, h('p', null, 'Saving…'));
     let r;
     try {
-      r = await this.gw.call('config.set', { raw: this.editor.value, baseHash: this.baseHash });
+      r = await this.gw.call(method, { ...params, baseHash: this.baseHash });
     } catch (e) {
       const err = e.error || {};
       if (/changed since last load|base hash required/.test(err.message || '')) {
@@ -50,9 +63,9 @@ class Config extends Page {
       }
       return;
     }
-    this.baseHash = r.hash;
     const a = r.applied || {};
     const list = (xs) => (xs && xs.length ? xs.join(', ') : 'nothing');
+    await this.reload();
     mount(this.result, h('section', { class: 'card ok-card', id: 'config-saved' },
       h('p', null, `Saved (${(r.outcome && r.outcome.outcome) || 'written'}).`),
       h('p', null, 'Applied live: ', h('span', { id: 'applied-hot' }, list(a.hot))),
