@@ -122,7 +122,7 @@ fn remote_cli_connect(gw: &Gateway, id: &Identity) -> Value {
 }
 
 #[test]
-fn a_pairing_request_is_approved_from_the_devices_page() {
+fn pairing_requests_are_approved_or_rejected_from_the_devices_page() {
     let gw = Spawn::default().start();
     let mut b = signed_in("devices", &gw, "/devices");
     b.wait("the devices page", "document.querySelector('main oc-devices #pending')");
@@ -141,6 +141,17 @@ fn a_pairing_request_is_approved_from_the_devices_page() {
     b.wait("the device among the paired", &format!("document.querySelector(\"tr[data-device='{}']\")", cli.id()));
     let hello = remote_cli_connect(&gw, &cli);
     assert_eq!(hello["ok"], true, "approved: {hello}");
+    // Another one is rejected: it must ask again (a new request).
+    let other = Identity::generate();
+    let refused = remote_cli_connect(&gw, &other);
+    let request = refused["error"]["details"]["requestId"].as_str().unwrap().to_string();
+    let row = format!("tr[data-request='{request}']");
+    b.wait("the second request", &format!("document.querySelector(\"{row}\")"));
+    b.click(&format!("{row} button.danger"));
+    b.wait("the rejected request to leave the list", &format!("!document.querySelector(\"{row}\")"));
+    let again = remote_cli_connect(&gw, &other);
+    assert_eq!(again["error"]["code"], "NOT_PAIRED", "{again}");
+    assert_ne!(again["error"]["details"]["requestId"], request.as_str(), "a new request after the rejection");
 }
 
 #[test]
@@ -208,7 +219,7 @@ fn logs_stream_into_the_page_and_filter() {
 }
 
 #[test]
-fn cron_run_now_shows_the_run_and_a_bad_schedule_is_refused() {
+fn cron_jobs_run_now_toggle_and_edit_and_a_bad_schedule_is_refused() {
     let gw = Spawn::default().start();
     let mut ws = gw.ws();
     let added = ws.call(
@@ -226,6 +237,25 @@ fn cron_run_now_shows_the_run_and_a_bad_schedule_is_refused() {
         Duration::from_secs(20),
     );
     assert_eq!(status, "ok");
+    // Disable, then edit the schedule through the form.
+    b.click(&format!("{row} input[type=checkbox]"));
+    common::wait_until("the job to be disabled", Duration::from_secs(10), || {
+        let list = ws.call("cron.list", json!({"includeDisabled": true}));
+        (list["payload"]["jobs"][0]["enabled"] == false).then_some(())
+    });
+    b.wait(
+        "the list to show it off",
+        &format!("document.querySelector(\"{row} input[type=checkbox]\").checked === false"),
+    );
+    b.click(&format!("{row} .edit"));
+    b.wait("the edit form", "document.querySelector('#cron-save').textContent === 'Save'");
+    b.fill("#cron-schedule", "30 4 * * *");
+    b.click("#cron-save");
+    common::wait_until("the new schedule to be stored", Duration::from_secs(10), || {
+        let list = ws.call("cron.list", json!({"includeDisabled": true}));
+        (list["payload"]["jobs"][0]["schedule"] == "30 4 * * *").then_some(())
+    });
+    b.wait("the form to be back to adding", "document.querySelector('#cron-save').textContent === 'Add'");
     // The gateway checks the schedule: the form shows its refusal and nothing is added.
     b.fill("#cron-name", "bad");
     b.fill("#cron-schedule", "61 * * * *");

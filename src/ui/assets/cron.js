@@ -34,7 +34,7 @@ class Cron extends Page {
         h('td', { class: 'actions' },
           h('button', { class: 'run-now', onclick: () => this.run(async () => { await this.gw.call('cron.run', { id: j.id, mode: 'force' }); await this.runs(j.id); }) }, 'Run now'),
           h('button', { onclick: () => this.run(() => this.runs(j.id)) }, 'History'),
-          own ? h('button', { onclick: () => this.edit(j) }, 'Edit') : null,
+          own ? h('button', { class: 'edit', onclick: () => this.edit(j) }, 'Edit') : null,
           own ? confirmButton('Remove', () => this.run(async () => { await this.gw.call('cron.remove', { id: j.id }); await this.refresh(); })) : null));
     });
     mount(this.list, rows.length ? table(['On', 'Job', 'Schedule', 'Next run', 'Last run', ''], rows) : h('p', { class: 'muted' }, 'No jobs.'));
