@@ -105,6 +105,26 @@ fn a_chat_reply_streams_in_delta_by_delta() {
         "document.querySelectorAll('#messages .msg').length >= 2 && document.querySelector('#messages').innerText",
     );
     assert!(history.as_str().unwrap().contains("hello there"), "{history}");
+    // A new session, with a thinking level for its first message.
+    b.click("#new-session");
+    let key = b.wait(
+        "the new session selected",
+        "document.querySelector('#session').value.startsWith('agent:main:ui-') && document.querySelector('#session').value",
+    );
+    assert_eq!(b.eval("document.querySelectorAll('#messages .msg').length"), 0, "a new session starts empty");
+    b.eval("document.querySelector('#thinking').value = 'low'");
+    b.fill("#message", "second thread");
+    b.click("#send");
+    b.wait_for(
+        "the answer in the new session",
+        "document.querySelector('.msg.assistant.final')",
+        Duration::from_secs(20),
+    );
+    let mut ws = gw.ws();
+    let list = ws.call("sessions.list", json!({}));
+    let keys: Vec<&str> =
+        list["payload"]["sessions"].as_array().unwrap().iter().filter_map(|s| s["key"].as_str()).collect();
+    assert!(keys.contains(&key.as_str().unwrap()) && keys.contains(&"agent:main:main"), "{keys:?}");
 }
 
 /// A CLI device connecting from elsewhere (a non-local Host), which must be paired: its
