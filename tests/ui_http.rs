@@ -33,9 +33,11 @@ impl Res {
 fn req(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Res {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    let mut extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        extra.insert_str(0, "Host: localhost\r\n");
+    }
+    write!(s, "{method} {path} HTTP/1.1\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read response");
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
@@ -80,6 +82,11 @@ fn the_page_is_served_with_security_headers_and_no_inline_script() {
     assert_eq!(get(&gw, "/readyz").status, 200);
     assert_eq!(get(&gw, "/rpc").status, 404, "GET /rpc is not the page");
     assert_eq!(gw.health()["status"], "ok");
+    // The request guard applies to the UI like to every route: a foreign Host (DNS
+    // rebinding) is refused.
+    let r = req(gw.addr, "GET", "/", &[("Host", "rebind.example")]);
+    assert_eq!(r.status, 403, "{}", r.head);
+    assert!(!r.body.contains("<oc-app>"));
     // And the WebSocket upgrade still reaches a session at `/`.
     let mut ws = gw.ws();
     assert_eq!(ws.call("health", serde_json::json!({}))["ok"], true);

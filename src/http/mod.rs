@@ -1,6 +1,7 @@
 //! HTTP routes on the gateway port: liveness, readiness, the health document, `POST /rpc`,
-//! and the WebSocket upgrade, all behind `guard`; other requests go to the Control UI (`ui`). Probes read published facts only (no disk I/O
-//! per request); `/healthz` and `/readyz` are public and say only ok / not ready.
+//! and the WebSocket upgrade, all behind `guard`; any other path is the Control UI's (`ui`).
+//! Probes read published facts only (no disk I/O per request); `/healthz` and `/readyz` are
+//! public and say only ok / not ready.
 
 pub mod guard;
 pub mod inbound;
