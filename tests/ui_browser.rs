@@ -182,6 +182,9 @@ fn a_config_change_applies_and_health_shows_the_new_lane_limit() {
     let field = "[data-path='agents.defaults.maxConcurrent']";
     b.wait("the settings form", &format!("document.querySelector(\"{field}\")"));
     b.eval("document.querySelector('details[data-group=agents]').open = true");
+    // Secrets (uiHints `sensitive`) are masked fields that never hold the value.
+    let secret = b.eval("(() => { const e = document.querySelector('[data-path=\"gateway.auth.token\"]'); return e && [e.type, e.value]; })()");
+    assert_eq!(secret, json!(["password", ""]));
     b.fill(field, "7");
     b.click("#form-save");
     let hot = b.wait("the save result", "document.querySelector('#applied-hot')?.textContent");

@@ -20,7 +20,9 @@ class Config extends Page {
         h('div', { class: 'toolbar' },
           h('button', { id: 'config-save', onclick: () => this.save('config.set', { raw: this.editor.value }) }, 'Save file'),
           h('button', { id: 'config-reload', onclick: () => this.run(() => this.reload()) }, 'Reload from disk'))));
-    this.schema = (await this.gw.call('config.schema', {})).schema;
+    const described = await this.gw.call('config.schema', {});
+    this.schema = described.schema;
+    this.hints = described.uiHints || {};
     await this.reload();
   }
 
@@ -29,7 +31,7 @@ class Config extends Page {
     this.baseHash = c.hash;
     this.editor.value = c.raw || '{\n}\n';
     this.info.textContent = `${c.path}${c.exists ? '' : ' (not created yet)'}; secrets are shown as "<redacted>" and kept when saved as is.`;
-    mount(this.form, build(this.schema, c.config || {}));
+    mount(this.form, build(this.schema, c.config || {}, this.hints));
     mount(this.result, c.issues && c.issues.length ? this.problems('The file on disk has problems', c.issues) : null);
   }
 

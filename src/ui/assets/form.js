@@ -1,6 +1,6 @@
 // A settings form generated from the config's JSON Schema (`config.schema`): one field per
-// scalar setting (booleans, numbers, strings, enums), grouped by section, with the schema's
-// description as help. Lists and maps stay in the raw editor. Only changed fields are sent,
+// scalar setting (booleans, numbers, strings, enums), grouped by section, labelled and
+// explained by the schema's `uiHints` (secrets masked). Lists and maps stay in the raw editor. Only changed fields are sent,
 // as a merge patch (`config.patch`), so the rest of the file is kept as it is.
 
 import { h } from './dom.js';
@@ -47,14 +47,16 @@ function fields(root, node, path, out) {
 
 const get = (obj, path) => path.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj);
 
-function input(f, value) {
+function input(f, value, hint) {
   const common = { 'data-path': f.path, id: `field-${f.path}` };
   if (f.kind === 'boolean') return h('input', { ...common, type: 'checkbox', checked: value === true });
   if (f.kind === 'enum') {
     const opts = choices(f.node);
     return h('select', common, opts.map((o) => h('option', { value: JSON.stringify(o), selected: o === value }, String(o))));
   }
-  if (value === REDACTED) return h('input', { ...common, type: 'password', placeholder: 'set (kept unless replaced)', autocomplete: 'off' });
+  if (value === REDACTED || hint.sensitive) {
+    return h('input', { ...common, type: 'password', autocomplete: 'off', placeholder: value == null ? 'not set' : 'set (kept unless replaced)' });
+  }
   const attrs = f.kind === 'string' ? { type: 'text' } : { type: 'number', step: f.kind === 'integer' ? 1 : 'any', min: f.node.minimum, max: f.node.maximum };
   return h('input', { ...common, ...attrs, value: value == null ? '' : String(value), placeholder: f.node.default != null ? String(f.node.default) : '' });
 }
@@ -68,7 +70,7 @@ function read(el, f) {
 }
 
 /** Builds the form; `changes()` on the result gives the merge patch of edited fields. */
-export function build(schema, effective) {
+export function build(schema, effective, hints = {}) {
   const all = fields(schema, schema, '', []);
   const groups = new Map();
   for (const f of all) {
@@ -78,13 +80,15 @@ export function build(schema, effective) {
   }
   const before = new Map();
   const el = h('div', { class: 'schema-form' }, [...groups].map(([top, fs]) => h('details', { 'data-group': top },
-    h('summary', null, top),
+    h('summary', null, (hints[top] && hints[top].label) || top),
     fs.map((f) => {
+      const hint = hints[f.path] || {};
       const value = get(effective, f.path);
-      const field = input(f, value);
+      const field = input(f, value, hint);
       before.set(f.path, [field, f, f.kind === 'boolean' || f.kind === 'enum' ? read(field, f) : field.value]);
-      return h('label', { class: 'field' }, h('code', null, f.path.slice(top.length + 1) || top), field,
-        f.node.description ? h('span', { class: 'muted' }, f.node.description) : null);
+      const help = hint.help || f.node.description;
+      return h('label', { class: 'field', title: f.path }, h('span', null, hint.label || f.path.slice(top.length + 1) || top,
+        h('code', { class: 'muted path' }, f.path)), field, help ? h('span', { class: 'muted' }, help) : null);
     }))));
   el.changes = () => {
     const patch = {};
