@@ -152,6 +152,24 @@ fn a_base_path_redirects_without_its_slash_and_owns_only_its_subtree() {
 }
 
 #[test]
+fn a_base_path_that_could_climb_out_or_leave_the_origin_is_refused_by_validation() {
+    for bad in ["/../x", "//evil.example", "/a/./b", "ui", "/a b"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json5"),
+            format!("{{ gateway: {{ controlUi: {{ basePath: '{bad}' }} }} }}"),
+        )
+        .unwrap();
+        let (code, out, err) = common::run(dir.path(), &["config", "validate"], &[]);
+        assert_eq!(code, 78, "{bad}: {out}{err}");
+        assert!(
+            err.contains("gateway.controlUi.basePath") || out.contains("gateway.controlUi.basePath"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn the_ui_can_be_turned_off_live() {
     let gw = Spawn::default().start();
     assert_eq!(get(&gw, "/").status, 200);
