@@ -418,3 +418,22 @@ fn sessions_are_previewed_renamed_and_deleted_and_a_run_can_be_stopped() {
     b.wait("the session to be gone", &format!("!document.querySelector(\"{row}\")"));
     assert_eq!(ws.call("sessions.list", json!({}))["payload"]["count"], 0);
 }
+
+/// The overview follows the gateway: a child's crash shows as a restart with its reason.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn the_overview_shows_a_childs_restart_and_its_last_failure() {
+    let gw = Spawn::default().start();
+    let mut b = signed_in("overview_restart", &gw, "/");
+    b.wait("the children", "document.querySelector('main oc-overview table td')");
+    let lane = b.eval("document.querySelector('tr[data-lane=main] .limit').textContent");
+    assert_eq!(lane, gw.health()["lanes"]["main"]["limit"].to_string());
+    let (status, body) = common::http_post(gw.addr, "/__fault/panic/cron").expect("POST /__fault/panic/cron");
+    assert_eq!(status, 202, "{body}");
+    let row = b.wait_for(
+        "the cron child's restart on the page",
+        "[...document.querySelectorAll('main oc-overview tr')].map(r => r.innerText).find(t => t.startsWith('cron') && t.includes('\\t1\\t'))",
+        Duration::from_secs(15),
+    );
+    assert!(row.as_str().unwrap().contains("panic"), "{row}");
+}

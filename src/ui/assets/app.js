@@ -98,7 +98,7 @@ class App extends HTMLElement {
   }
 
   unauthorized(state) {
-    const input = h('input', { type: 'password', id: 'token', autocomplete: 'off', placeholder: 'gateway token' });
+    const input = h('input', { type: 'password', id: 'token', autocomplete: 'off', placeholder: 'gateway token (or password)' });
     const submit = (e) => {
       e.preventDefault();
       if (!input.value.trim()) return;

@@ -37,7 +37,7 @@ class Overview extends Page {
       ])),
       h('section', { class: 'card' }, h('h2', null, 'Children'), table(['Child', 'State', 'Restarts', 'Last failure'],
         (d.children || []).map((c) => h('tr', null, h('td', null, c.id), h('td', null, c.state),
-          h('td', null, c.restarts), h('td', null, json(c.lastFailure)))))),
+          h('td', null, c.restarts), h('td', { class: c.lastFailure ? 'error' : null }, c.lastFailure ? `${when(Date.parse(c.lastFailure.at))}: ${c.lastFailure.reason}` : '—'))))),
       h('section', { class: 'card' }, h('h2', null, 'Lanes'), table(['Lane', 'Active', 'Queued', 'Limit'],
         Object.entries(d.lanes || {}).map(([name, l]) => h('tr', { 'data-lane': name }, h('td', null, name),
           h('td', null, l.active), h('td', null, l.queued), h('td', { class: 'limit' }, l.limit))))),
