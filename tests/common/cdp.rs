@@ -40,7 +40,8 @@ pub struct Browser {
     _profile: tempfile::TempDir,
     ws: WebSocket<TcpStream>,
     next: u64,
-    /// Uncaught exceptions and console errors of the page, for failure messages.
+    /// Uncaught exceptions, console errors and the browser's own errors (CSP violations,
+    /// failed loads) of the page.
     pub errors: Vec<String>,
     /// The test's name: the screenshot's file name if it fails.
     name: String,
@@ -89,6 +90,8 @@ impl Browser {
         let mut b = Self { child, _profile: profile, ws, next: 0, errors: Vec::new(), name: name.into(), _turn: turn };
         b.send("Page.enable", json!({}));
         b.send("Runtime.enable", json!({}));
+        // The browser's own errors too: CSP violations, failed loads.
+        b.send("Log.enable", json!({}));
         b
     }
 
@@ -136,6 +139,10 @@ impl Browser {
             }
             Some("Runtime.consoleAPICalled") if v["params"]["type"] == "error" => {
                 self.errors.push(format!("console.error: {}", v["params"]["args"]));
+            }
+            Some("Log.entryAdded") if v["params"]["entry"]["level"] == "error" => {
+                let e = &v["params"]["entry"];
+                self.errors.push(format!("{}: {} {}", e["source"], e["text"], e["url"]));
             }
             _ => {}
         }
