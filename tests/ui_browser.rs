@@ -81,6 +81,14 @@ fn a_chat_reply_streams_in_delta_by_delta() {
     let mut b = signed_in("chat", &gw, "/chat");
     b.wait("the chat page", "document.querySelector('main oc-chat #message')");
     b.wait("the session picker", "document.querySelector('#session').value === 'agent:main:main'");
+    // Record when each delta reaches the screen (wall clock, as the provider's).
+    b.eval(
+        "window.__shown = []; new MutationObserver(() => { \
+           const m = document.querySelector('.msg.assistant.streaming .text'); if (!m) return; \
+           const n = (m.textContent.match(/tick/g) || []).length; \
+           while (window.__shown.length < n) window.__shown.push(performance.timeOrigin + performance.now()); \
+         }).observe(document.querySelector('#messages'), {subtree: true, childList: true, characterData: true})",
+    );
     b.fill("#message", "hello there");
     b.click("#send");
     // A part of the answer shows while the run is still going: deltas, not only the end.
@@ -96,6 +104,14 @@ fn a_chat_reply_streams_in_delta_by_delta() {
         Duration::from_secs(20),
     );
     assert_eq!(done.as_str().unwrap().matches("tick").count(), 6, "{done}");
+    // Provider write -> gateway -> WebSocket -> screen, per delta (budget: 20 ms; the bound
+    // here is looser because test machines are shared).
+    let shown: Vec<f64> = serde_json::from_value(b.eval("window.__shown")).unwrap();
+    let sent = mock.seen.delta_sent_ms.lock().unwrap().clone();
+    let lags: Vec<f64> = sent.iter().zip(&shown).map(|(s, d)| d - *s as f64).collect();
+    eprintln!("delta to screen (ms): {lags:?}");
+    assert_eq!(lags.len(), 6, "sent {sent:?}, shown {shown:?}");
+    assert!(lags.iter().all(|l| *l < 250.0), "{lags:?}");
     assert!(done.as_str().unwrap().len() > partial.as_str().unwrap().len());
     assert_eq!(b.eval("document.querySelector('#abort').hidden"), true);
     // The history holds the turn after a reload.
