@@ -19,7 +19,7 @@ enum Target {
     File(PathBuf),
     /// The page (unknown paths too: the SPA fallback).
     Index,
-    /// `..`, `.`, a backslash, NUL or bad percent-encoding: never looked up.
+    /// `..`, `.`, another dot-segment, a backslash, NUL or bad percent-encoding: never looked up.
     Refused,
 }
 
@@ -45,7 +45,8 @@ fn decode(s: &str) -> Option<String> {
 fn target(rest: &str, exists: impl Fn(&Path) -> bool) -> Target {
     let Some(decoded) = decode(rest) else { return Target::Refused };
     let segs: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
-    if segs.iter().any(|s| *s == ".." || *s == "." || s.contains(['\\', '\0'])) {
+    // Hidden files (`.env`, `.git/`) are never part of a UI build: refused like `..`.
+    if segs.iter().any(|s| s.starts_with('.') || s.contains(['\\', '\0'])) {
         return Target::Refused;
     }
     let from = segs.iter().position(|s| *s == "assets").unwrap_or(0);
@@ -157,7 +158,17 @@ mod tests {
 
     #[test]
     fn traversal_is_refused_encoded_or_not() {
-        for bad in ["../etc/passwd", "assets/../../x", "%2e%2e/x", "assets/%2E%2E/%2e%2e/x", "a\\b", "%00", "%zz"] {
+        for bad in [
+            "../etc/passwd",
+            "assets/../../x",
+            "%2e%2e/x",
+            "assets/%2E%2E/%2e%2e/x",
+            "a\\b",
+            "%00",
+            "%zz",
+            ".env",
+            "assets/.git/config",
+        ] {
             assert_eq!(t(bad), Target::Refused, "{bad}");
         }
     }
