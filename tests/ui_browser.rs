@@ -400,6 +400,17 @@ fn every_page_renders_without_errors() {
             b.save_screenshot(dir, &format!("control-ui-{page}")).expect("screenshot");
         }
     }
+    // The theme follows the system's colour scheme.
+    let bg = "getComputedStyle(document.body).backgroundColor";
+    let light = b.eval(bg);
+    b.send("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}));
+    let dark = b.eval(bg);
+    assert_ne!(light, dark, "a dark background under prefers-color-scheme: dark");
+    if let Some(dir) = &shots {
+        b.click("nav a[data-page=overview]");
+        b.wait("the overview", "document.querySelector('#health-status')");
+        b.save_screenshot(dir, "control-ui-overview-dark").expect("screenshot");
+    }
     assert!(b.errors.is_empty(), "{:?}", b.errors);
 }
 
