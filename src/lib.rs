@@ -13,9 +13,9 @@
 //!   the pure planner, backups), [`net`] (binding, TLS), [`metrics`], [`lifecycle`],
 //!   [`logging`].
 //! - runtime: [`actors`] (the supervisor and its children, the session hub; see its table).
-//! - edges: [`http`] (routes, the request guard, the WebSocket session) and [`rpc`] (the
+//! - edges: [`http`] (routes, the request guard, the WebSocket session), [`rpc`] (the
 //!   methods, the health document, and `rpc::Runtime`: the read views and handles requests
-//!   reach).
+//!   reach) and [`ui`] (the Control UI's embedded assets and their routes).
 //!
 //! # Who writes what
 //! Every piece of runtime state has one writer, and the types say which: the live config
@@ -48,3 +48,4 @@ pub mod signals;
 pub mod state;
 pub mod sys;
 pub mod topic;
+pub mod ui;

@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("config", &["config"]),
     ("domain", &["auth", "lanes", "agents", "cron", "net", "metrics", "lifecycle", "logging"]),
     ("runtime", &["actors"]),
-    ("edges", &["http", "rpc"]),
+    ("edges", &["http", "rpc", "ui"]),
     ("top", &["gateway", "signals", "cli"]),
 ];
 

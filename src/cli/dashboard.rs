@@ -18,11 +18,13 @@ fn fragment_escape(s: &str) -> String {
         .collect()
 }
 
-/// The dashboard URL for a gateway at `base` (scheme://host:port) and its token, if any.
-pub fn url(base: &str, token: Option<&str>) -> String {
+/// The dashboard URL for a gateway at `origin` (scheme://host:port), the UI's base path
+/// ("/" or "/x/", as `ControlUi::base` gives it) and the token, if any. The UI reads
+/// `#token=`, keeps the token and takes the fragment out of the address bar.
+pub fn url(origin: &str, base: &str, token: Option<&str>) -> String {
     match token {
-        Some(t) => format!("{base}/#token={}", fragment_escape(t)),
-        None => format!("{base}/"),
+        Some(t) => format!("{origin}{base}#token={}", fragment_escape(t)),
+        None => format!("{origin}{base}"),
     }
 }
 
@@ -76,8 +78,15 @@ pub fn run(no_open: bool, opts: &LoadOptions) -> i32 {
         );
         return exit::UNAVAILABLE;
     }
-    let url = url(&base, token.as_ref().map(|t| t.value.as_str()).filter(|_| !password));
+    let url = url(
+        &base,
+        &loaded.config.gateway.control_ui.base(),
+        token.as_ref().map(|t| t.value.as_str()).filter(|_| !password),
+    );
     println!("{url}");
+    if !loaded.config.gateway.control_ui.enabled {
+        eprintln!("note: the Control UI is off (gateway.controlUi.enabled: false); only the WebSocket answers there");
+    }
     eprintln!("This URL carries the gateway token: treat it like a password.");
     if no_open || !has_desktop() {
         return exit::OK;
@@ -92,8 +101,8 @@ pub fn run(no_open: bool, opts: &LoadOptions) -> i32 {
 mod tests {
     #[test]
     fn the_token_rides_in_the_fragment_escaped() {
-        assert_eq!(super::url("http://127.0.0.1:18789", Some("ab12")), "http://127.0.0.1:18789/#token=ab12");
-        assert_eq!(super::url("https://[::1]:1", Some("a b&c")), "https://[::1]:1/#token=a%20b%26c");
-        assert_eq!(super::url("http://127.0.0.1:1", None), "http://127.0.0.1:1/");
+        assert_eq!(super::url("http://127.0.0.1:18789", "/", Some("ab12")), "http://127.0.0.1:18789/#token=ab12");
+        assert_eq!(super::url("https://[::1]:1", "/", Some("a b&c")), "https://[::1]:1/#token=a%20b%26c");
+        assert_eq!(super::url("http://127.0.0.1:1", "/ui/", None), "http://127.0.0.1:1/ui/");
     }
 }

@@ -151,11 +151,34 @@ impl Default for Gateway {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct ControlUi {
+    /// Serve the Control UI (the web dashboard) on the gateway port.
+    pub enabled: bool,
+    /// URL path the Control UI is served under ("/" or e.g. "/openclaw"). Segments may not
+    /// start with a dot, so the path cannot climb out of itself.
+    #[schemars(pattern(r"^(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?$"))]
+    pub base_path: String,
+    /// A directory to serve instead of the built-in UI: an OpenClaw Control UI build
+    /// (index.html and assets/, e.g. the dist/control-ui of the openclaw npm package).
+    pub root: Option<std::path::PathBuf>,
     /// Origins (scheme://host[:port]) allowed besides the gateway's own Host; "*" allows any.
     pub allowed_origins: Vec<String>,
+}
+
+impl Default for ControlUi {
+    fn default() -> Self {
+        Self { enabled: true, base_path: "/".into(), root: None, allowed_origins: Vec::new() }
+    }
+}
+
+impl ControlUi {
+    /// The base path with a leading and a trailing slash ("/" or "/openclaw/").
+    pub fn base(&self) -> String {
+        let trimmed = self.base_path.trim_matches('/');
+        if trimmed.is_empty() { "/".into() } else { format!("/{trimmed}/") }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]

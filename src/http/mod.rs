@@ -1,6 +1,7 @@
 //! HTTP routes on the gateway port: liveness, readiness, the health document, `POST /rpc`,
-//! and the WebSocket upgrade, all behind `guard`. Probes read published facts only (no disk I/O
-//! per request); `/healthz` and `/readyz` are public and say only ok / not ready.
+//! and the WebSocket upgrade, all behind `guard`; any other path is the Control UI's (`ui`).
+//! Probes read published facts only (no disk I/O per request); `/healthz` and `/readyz` are
+//! public and say only ok / not ready.
 
 pub mod guard;
 pub mod inbound;
@@ -38,12 +39,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, rt: &Arc<Runtime>) {
     let scope = scope
         .route("/__fault/panic/{child}", web::post().to(fault_panic))
         .route("/__fault/flood/{count}/{bytes}/{droppable}", web::post().to(fault_flood));
-    cfg.service(scope.default_service(web::to(not_found)));
+    cfg.service(scope.default_service(web::to(control_ui)));
 }
 
 /// WebSocket upgrades never reach the routes: the server hands them to `upgrade` (on any path).
-async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().content_type("text/plain").body("not found\n")
+/// Any other request no route takes is the Control UI's (it answers 404 outside its base path).
+async fn control_ui(req: HttpRequest, state: State) -> HttpResponse {
+    crate::ui::respond(&req, &state).await
 }
 
 /// What a request says about its peer (for the local-direct and proxy rules).

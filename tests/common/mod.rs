@@ -2,6 +2,7 @@
 //! read its JSON logs, speak HTTP to it, send it signals. Every wait has a deadline.
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod hostile;
 pub mod provider;
 

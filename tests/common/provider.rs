@@ -22,6 +22,8 @@ pub struct Seen {
     pub bodies: Mutex<Vec<serde_json::Value>>,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
+    /// When each `slow-` delta was written (Unix ms), for delivery-latency checks.
+    pub delta_sent_ms: Mutex<Vec<i64>>,
 }
 
 pub struct MockProvider {
@@ -159,6 +161,7 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
         let ms: u64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(100);
         for _ in 0..n {
             delta(&mut out, "tick ")?;
+            seen.delta_sent_ms.lock().unwrap().push(unix_ms());
             std::thread::sleep(Duration::from_millis(ms));
         }
     } else if model == "cut" {
@@ -180,6 +183,10 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
     chunk(&mut out, &format!("data: {usage}\n\ndata: [DONE]\n\n"))?;
     out.write_all(b"0\r\n\r\n")?;
     out.flush()
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn chunk(out: &mut TcpStream, data: &str) -> std::io::Result<()> {
