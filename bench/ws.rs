@@ -526,8 +526,8 @@ fn memory_json(pid: u32) -> serde_json::Value {
     json!({"rss_kib": rss, "anon_kib": anon, "pss_kib": pss})
 }
 
-/// `OPENCLAW_BENCH_BURST=1`: does the gateway give memory back? Idle, then
-/// `BURST_CONNS` connections opened and held, `BURST_CALLS` calls over 50 of them, all closed,
+/// `OPENCLAW_BENCH_BURST=1`: does the gateway give memory back? Idle (fresh, and once more
+/// after one client came and went), then `BURST_CONNS` connections opened and held, `BURST_CALLS` calls over 50 of them, all closed,
 /// then memory sampled every 5 s for `OPENCLAW_BENCH_BURST_WAIT` seconds (default 60).
 /// Writes bench/results/memory.json.
 fn burst(rt: &tokio::runtime::Runtime) {
@@ -542,6 +542,22 @@ fn burst(rt: &tokio::runtime::Runtime) {
     wait_port(addr);
     std::thread::sleep(SETTLE);
     let idle = memory_json(pid);
+    let smaps_to = std::env::var_os("OPENCLAW_BENCH_SMAPS");
+    if let Some(to) = &smaps_to {
+        let _ = std::fs::copy(format!("/proc/{pid}/smaps"), format!("{}.idle", to.to_string_lossy()));
+    }
+    // Idle once it has served: one client connected, a few calls, gone. The code that serves
+    // connections is paged in from here on, as it is in any gateway that has had a client.
+    rt.block_on(async {
+        let mut one = open_many(addr, 1).await;
+        for ws in &mut one {
+            for _ in 0..10 {
+                call(ws).await;
+            }
+        }
+    });
+    std::thread::sleep(SETTLE);
+    let served = memory_json(pid);
     let (conns, open_secs) = rt.block_on(async {
         let t0 = Instant::now();
         let c = open_many(addr, BURST_CONNS).await;
@@ -582,15 +598,18 @@ fn burst(rt: &tokio::runtime::Runtime) {
         after.push(json!({"seconds": s, "memory": memory_json(pid)}));
     }
     let last = memory_json(pid);
-    // Where the memory that stayed lives, for a look at it: OPENCLAW_BENCH_SMAPS=<file>.
-    if let Some(to) = std::env::var_os("OPENCLAW_BENCH_SMAPS") {
+    // Where the memory that stayed lives, for a look at it: OPENCLAW_BENCH_SMAPS=<file> (and
+    // <file>.idle, taken at idle).
+    if let Some(to) = smaps_to {
         let _ = std::fs::copy(format!("/proc/{pid}/smaps"), to);
     }
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = gw.wait();
     let ratio = |k: &str| last[k].as_f64().unwrap() / idle[k].as_f64().unwrap().max(1.0);
-    let per_conn = |k: &str| (held[k].as_f64().unwrap() - idle[k].as_f64().unwrap()) / BURST_CONNS as f64;
+    let ratio_served = |k: &str| last[k].as_f64().unwrap() / served[k].as_f64().unwrap().max(1.0);
+    // Against the idle gateway that has served one client: code pages are not connections.
+    let per_conn = |k: &str| (held[k].as_f64().unwrap() - served[k].as_f64().unwrap()) / BURST_CONNS as f64;
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "binary": gateway_bin(),
@@ -598,6 +617,9 @@ fn burst(rt: &tokio::runtime::Runtime) {
         "calls": BURST_CALLS, "calls_seconds": calls_secs,
         "idle": idle, "held": held, "closed": closed, "after": after, "final": last, "wait_seconds": wait,
         "final_over_idle": {"rss": ratio("rss_kib"), "anon": ratio("anon_kib"), "pss": ratio("pss_kib")},
+        "idle_after_one_client": served,
+        "final_over_idle_after_one_client":
+            {"rss": ratio_served("rss_kib"), "anon": ratio_served("anon_kib"), "pss": ratio_served("pss_kib")},
         "kib_per_connection": {"rss": per_conn("rss_kib"), "anon": per_conn("anon_kib"), "pss": per_conn("pss_kib")},
         "targets": {"final_over_idle_rss": 1.25, "kib_per_connection": 10},
     });

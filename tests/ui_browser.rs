@@ -18,6 +18,9 @@ fn url(gw: &Gateway, path: &str) -> String {
 
 /// A browser signed in with the gateway token (typed into the UI, as a first visit does),
 /// showing the overview.
+/// The chat page, its history loaded (sending waits for it).
+const CHAT_READY: &str = "document.querySelector('main oc-chat #send') && !document.querySelector('#send').disabled";
+
 fn signed_in(name: &str, gw: &Gateway, path: &str) -> Browser {
     let mut b = Browser::start(name);
     b.navigate(&url(gw, path));
@@ -79,7 +82,7 @@ fn a_chat_reply_streams_in_delta_by_delta() {
     let mock = MockProvider::start();
     let gw = mock.install(Spawn::default(), &["slow-6-150"]).start();
     let mut b = signed_in("chat", &gw, "/chat");
-    b.wait("the chat page", "document.querySelector('main oc-chat #message')");
+    b.wait("the chat page", CHAT_READY);
     b.wait("the session picker", "document.querySelector('#session').value === 'agent:main:main'");
     // Record when each delta reaches the screen (wall clock, as the provider's).
     b.eval(
@@ -128,6 +131,7 @@ fn a_chat_reply_streams_in_delta_by_delta() {
         "document.querySelector('#session').value.startsWith('agent:main:ui-') && document.querySelector('#session').value",
     );
     assert_eq!(b.eval("document.querySelectorAll('#messages .msg').length"), 0, "a new session starts empty");
+    b.wait("the new session's history", CHAT_READY);
     b.eval("document.querySelector('#thinking').value = 'low'");
     b.fill("#message", "second thread");
     b.click("#send");
@@ -387,6 +391,7 @@ fn every_page_renders_without_errors() {
         b.click(&format!("nav a[data-page={page}]"));
         b.wait(&format!("the {page} page with data"), &format!("document.querySelector('main oc-{page} {ready}')"));
         if page == "chat" {
+            b.wait("the chat history", CHAT_READY);
             b.fill("#message", "What can you do?");
             b.click("#send");
             b.wait("the answer", "document.querySelector('.msg.assistant.final')");
@@ -419,7 +424,7 @@ fn sessions_are_previewed_renamed_and_deleted_and_a_run_can_be_stopped() {
     let mock = MockProvider::start();
     let gw = mock.install(Spawn::default(), &["slow-40-100"]).start();
     let mut b = signed_in("sessions", &gw, "/chat");
-    b.wait("the chat page", "document.querySelector('main oc-chat #message')");
+    b.wait("the chat page", CHAT_READY);
     b.fill("#message", "count slowly");
     b.click("#send");
     b.wait("a first delta", "document.querySelector('.msg.assistant.streaming .text')?.textContent.trim()");
@@ -434,12 +439,15 @@ fn sessions_are_previewed_renamed_and_deleted_and_a_run_can_be_stopped() {
     let preview = b.wait("the preview", "document.querySelector('#preview')?.textContent");
     assert!(preview.as_str().unwrap().contains("count slowly"), "{preview}");
     b.fill(&format!("{row} input"), "slow counting");
+    // The rename re-renders the list: mark this row so the next click waits for its successor.
+    b.eval(&format!("document.querySelector(\"{row}\").dataset.before = '1'"));
     b.click(&format!("{row} .rename"));
     let mut ws = gw.ws();
     common::wait_until("the label to be stored", Duration::from_secs(10), || {
         let list = ws.call("sessions.list", json!({}));
         (list["payload"]["sessions"][0]["label"] == "slow counting").then_some(())
     });
+    b.wait("the list shown again after the rename", &format!("!document.querySelector(\"{row}\")?.dataset.before"));
     b.click(&format!("{row} .delete"));
     b.click(&format!("{row} .delete"));
     b.wait("the session to be gone", &format!("!document.querySelector(\"{row}\")"));

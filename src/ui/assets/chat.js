@@ -26,6 +26,8 @@ class Chat extends Page {
     } });
     this.sendBtn = h('button', { id: 'send', onclick: () => this.send() }, 'Send');
     this.abortBtn = h('button', { id: 'abort', class: 'danger', hidden: true, onclick: () => this.abort() }, 'Stop');
+    this.loading = true; // until the history is shown
+    this.sync();
     mount(this.body, h('div', { class: 'toolbar' }, this.picker,
       h('button', { id: 'new-session', onclick: () => this.newSession() }, 'New session'), this.thinking),
     this.log, h('div', { class: 'composer' }, this.input, this.sendBtn, this.abortBtn));
@@ -52,12 +54,22 @@ class Chat extends Page {
   async newSession() {
     const key = `agent:main:ui-${Date.now().toString(36)}`;
     this.key = key;
+    mount(this.log); // a new session has no history: nothing of the last one stays on screen
     await this.run(() => this.sessions());
     await this.select(key);
   }
 
   async history() {
-    const r = await this.gw.call('chat.history', { sessionKey: this.key, limit: 200 });
+    // Sending waits for the history: it replaces what the log shows.
+    this.loading = true;
+    this.sync();
+    let r;
+    try {
+      r = await this.gw.call('chat.history', { sessionKey: this.key, limit: 200 });
+    } finally {
+      this.loading = false;
+      this.sync();
+    }
     this.thinking.value = '';
     if (r.thinkingLevel) this.thinking.querySelector('option').textContent = `thinking: default (${r.thinkingLevel})`;
     mount(this.log, (r.messages || []).filter((m) => m.role === 'user' || m.role === 'assistant')
@@ -70,8 +82,13 @@ class Chat extends Page {
   }
 
   busy(on) {
-    this.abortBtn.hidden = !on;
-    this.sendBtn.disabled = on;
+    this.running = on;
+    this.sync();
+  }
+
+  sync() {
+    this.abortBtn.hidden = !this.running;
+    this.sendBtn.disabled = Boolean(this.running || this.loading);
   }
 
   async send() {
