@@ -16,11 +16,11 @@ fn url(gw: &Gateway, path: &str) -> String {
     format!("http://{}{path}", gw.addr)
 }
 
-/// A browser signed in with the gateway token (typed into the UI, as a first visit does),
-/// showing the overview.
 /// The chat page, its history loaded (sending waits for it).
 const CHAT_READY: &str = "document.querySelector('main oc-chat #send') && !document.querySelector('#send').disabled";
 
+/// A browser signed in with the gateway token (typed into the UI, as a first visit does),
+/// showing the overview.
 fn signed_in(name: &str, gw: &Gateway, path: &str) -> Browser {
     let mut b = Browser::start(name);
     b.navigate(&url(gw, path));
