@@ -19,7 +19,12 @@ fn main() {
         ("deflate offer", hostile::permessage_deflate_is_not_negotiated),
         ("never reads", hostile::a_client_that_never_reads_is_cut_and_freed),
     ];
+    // OPENCLAW_BENCH_ONLY=<name>: one attack (its name as listed above).
+    let only = std::env::var("OPENCLAW_BENCH_ONLY").ok();
     for (name, run) in scenarios {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         eprintln!("hostile: {name}");
         run();
     }

@@ -291,10 +291,10 @@ fn spawn_binary(bin: &str, state: &Path, port: u16, tls: bool) -> Child {
     .unwrap();
     let mut cmd = Command::new(bin);
     cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    // Allocator experiments, for the gateway only: OPENCLAW_BENCH_GATEWAY_LD_PRELOAD (e.g.
-    // Debian's libjemalloc.so.2) and OPENCLAW_BENCH_GATEWAY_MALLOC_CONF.
-    for var in ["LD_PRELOAD", "MALLOC_CONF"] {
-        if let Ok(v) = std::env::var(format!("OPENCLAW_BENCH_GATEWAY_{var}")) {
+    // Allocator experiments, for the gateway only: OPENCLAW_BENCH_GATEWAY_<VAR> is passed as
+    // <VAR>, e.g. _LD_PRELOAD (Debian's libjemalloc.so.2), _MALLOC_CONF, _GLIBC_TUNABLES.
+    for (k, v) in std::env::vars() {
+        if let Some(var) = k.strip_prefix("OPENCLAW_BENCH_GATEWAY_") {
             cmd.env(var, v);
         }
     }
@@ -527,12 +527,14 @@ fn memory_json(pid: u32) -> serde_json::Value {
 }
 
 /// `OPENCLAW_BENCH_BURST=1`: does the gateway give memory back? Idle (fresh, and once more
-/// after one client came and went), then `BURST_CONNS` connections opened and held, `BURST_CALLS` calls over 50 of them, all closed,
+/// after one client came and went), then 10,000 connections opened and held, 1,000,000 calls over 50 of them, all closed,
 /// then memory sampled every 5 s for `OPENCLAW_BENCH_BURST_WAIT` seconds (default 60).
 /// Writes bench/results/memory.json.
 fn burst(rt: &tokio::runtime::Runtime) {
-    const BURST_CONNS: usize = 10_000;
-    const BURST_CALLS: usize = 1_000_000;
+    // Smaller bursts, to see which part leaves memory behind: OPENCLAW_BENCH_BURST_CONNS/_CALLS.
+    let count = |var: &str, default: usize| std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let burst_conns = count("OPENCLAW_BENCH_BURST_CONNS", 10_000).max(CONNS);
+    let burst_calls = count("OPENCLAW_BENCH_BURST_CALLS", 1_000_000);
     let wait: u64 = std::env::var("OPENCLAW_BENCH_BURST_WAIT").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -560,7 +562,7 @@ fn burst(rt: &tokio::runtime::Runtime) {
     let served = memory_json(pid);
     let (conns, open_secs) = rt.block_on(async {
         let t0 = Instant::now();
-        let c = open_many(addr, BURST_CONNS).await;
+        let c = open_many(addr, burst_conns).await;
         (c, t0.elapsed().as_secs_f64())
     });
     std::thread::sleep(Duration::from_secs(2));
@@ -575,7 +577,7 @@ fn burst(rt: &tokio::runtime::Runtime) {
             .map(|mut ws| {
                 let done = done.clone();
                 tokio::spawn(async move {
-                    while done.fetch_add(1, Ordering::Relaxed) < BURST_CALLS as u64 {
+                    while done.fetch_add(1, Ordering::Relaxed) < burst_calls as u64 {
                         call(&mut ws).await;
                     }
                     ws
@@ -603,18 +605,23 @@ fn burst(rt: &tokio::runtime::Runtime) {
     if let Some(to) = smaps_to {
         let _ = std::fs::copy(format!("/proc/{pid}/smaps"), to);
     }
+    // OPENCLAW_BENCH_HOLD=<secs>: keep the gateway that long, to look inside (gdb, malloc_info).
+    if let Some(secs) = std::env::var("OPENCLAW_BENCH_HOLD").ok().and_then(|v| v.parse().ok()) {
+        eprintln!("holding gateway pid {pid} for {secs} s");
+        std::thread::sleep(Duration::from_secs(secs));
+    }
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = gw.wait();
     let ratio = |k: &str| last[k].as_f64().unwrap() / idle[k].as_f64().unwrap().max(1.0);
     let ratio_served = |k: &str| last[k].as_f64().unwrap() / served[k].as_f64().unwrap().max(1.0);
     // Against the idle gateway that has served one client: code pages are not connections.
-    let per_conn = |k: &str| (held[k].as_f64().unwrap() - served[k].as_f64().unwrap()) / BURST_CONNS as f64;
+    let per_conn = |k: &str| (held[k].as_f64().unwrap() - served[k].as_f64().unwrap()) / burst_conns as f64;
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "binary": gateway_bin(),
-        "connections": BURST_CONNS, "open_seconds": open_secs,
-        "calls": BURST_CALLS, "calls_seconds": calls_secs,
+        "connections": burst_conns, "open_seconds": open_secs,
+        "calls": burst_calls, "calls_seconds": calls_secs,
         "idle": idle, "held": held, "closed": closed, "after": after, "final": last, "wait_seconds": wait,
         "final_over_idle": {"rss": ratio("rss_kib"), "anon": ratio("anon_kib"), "pss": ratio("pss_kib")},
         "idle_after_one_client": served,
