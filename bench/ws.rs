@@ -280,8 +280,13 @@ fn spawn_gateway(state: &Path, port: u16, tls: bool) -> Child {
 
 fn spawn_binary(bin: &str, state: &Path, port: u16, tls: bool) -> Child {
     // Every client comes from 127.0.0.1: lift the per-address cap (this build's key; a binary
-    // from before it, in a comparison, has no cap and would refuse the key).
-    let caps = if bin == BIN { "maxConnectionsPerAddress: 1000000, " } else { "" };
+    // from before it, in a comparison, has no cap and would refuse the key:
+    // OPENCLAW_BENCH_BIN_NO_CAPS=1).
+    let caps = if bin == BIN || std::env::var_os("OPENCLAW_BENCH_BIN_NO_CAPS").is_none() {
+        "maxConnectionsPerAddress: 1000000, "
+    } else {
+        ""
+    };
     std::fs::write(
         state.join("config.json5"),
         format!(
@@ -526,9 +531,10 @@ fn memory_json(pid: u32) -> serde_json::Value {
     json!({"rss_kib": rss, "anon_kib": anon, "pss_kib": pss})
 }
 
-/// `OPENCLAW_BENCH_BURST=1`: does the gateway give memory back? Idle (fresh, and once more
-/// after one client came and went), then 10,000 connections opened and held, 1,000,000 calls over 50 of them, all closed,
-/// then memory sampled every 5 s for `OPENCLAW_BENCH_BURST_WAIT` seconds (default 60).
+/// `OPENCLAW_BENCH_BURST=1`: does the gateway give memory back? Idle (3 s after start, then
+/// after idling as long as it will after the burst, then once more after one client came and
+/// went), then 10,000 connections opened and held, 1,000,000 calls over 50 of them, all
+/// closed, then memory sampled every 5 s for `OPENCLAW_BENCH_BURST_WAIT` seconds (default 60).
 /// Writes bench/results/memory.json.
 fn burst(rt: &tokio::runtime::Runtime) {
     // Smaller bursts, to see which part leaves memory behind: OPENCLAW_BENCH_BURST_CONNS/_CALLS.
@@ -543,6 +549,10 @@ fn burst(rt: &tokio::runtime::Runtime) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_port(addr);
     std::thread::sleep(SETTLE);
+    let idle_at_start = memory_json(pid);
+    // The baseline the burst is compared with has idled as long as the gateway will after it:
+    // an idle gateway's timers page some code back in over its first minute (about 0.2 MiB).
+    std::thread::sleep(Duration::from_secs(wait).saturating_sub(SETTLE));
     let idle = memory_json(pid);
     let smaps_to = std::env::var_os("OPENCLAW_BENCH_SMAPS");
     if let Some(to) = &smaps_to {
@@ -614,6 +624,7 @@ fn burst(rt: &tokio::runtime::Runtime) {
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = gw.wait();
     let ratio = |k: &str| last[k].as_f64().unwrap() / idle[k].as_f64().unwrap().max(1.0);
+    let ratio_start = |k: &str| last[k].as_f64().unwrap() / idle_at_start[k].as_f64().unwrap().max(1.0);
     let ratio_served = |k: &str| last[k].as_f64().unwrap() / served[k].as_f64().unwrap().max(1.0);
     // Against the idle gateway that has served one client: code pages are not connections.
     let per_conn = |k: &str| (held[k].as_f64().unwrap() - served[k].as_f64().unwrap()) / burst_conns as f64;
@@ -624,6 +635,9 @@ fn burst(rt: &tokio::runtime::Runtime) {
         "calls": burst_calls, "calls_seconds": calls_secs,
         "idle": idle, "held": held, "closed": closed, "after": after, "final": last, "wait_seconds": wait,
         "final_over_idle": {"rss": ratio("rss_kib"), "anon": ratio("anon_kib"), "pss": ratio("pss_kib")},
+        "idle_at_start": idle_at_start,
+        "final_over_idle_at_start":
+            {"rss": ratio_start("rss_kib"), "anon": ratio_start("anon_kib"), "pss": ratio_start("pss_kib")},
         "idle_after_one_client": served,
         "final_over_idle_after_one_client":
             {"rss": ratio_served("rss_kib"), "anon": ratio_served("anon_kib"), "pss": ratio_served("pss_kib")},

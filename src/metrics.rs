@@ -187,7 +187,7 @@ impl Metrics {
                 self.cpu.inc_by(cpu - seen);
             }
         }
-        self.fds.set(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0));
+        self.fds.set(open_fds());
         let mut out = Vec::with_capacity(8 * 1024);
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
@@ -215,6 +215,16 @@ fn catch_up(c: &prometheus::IntCounter, total: u64) {
     let seen = c.get();
     if total > seen {
         c.inc_by(total - seen);
+    }
+}
+
+/// Open descriptors. Linux 6.2+ reports the count as the size of `/proc/self/fd`, read in
+/// constant time; listing the directory instead costs milliseconds with 10,000 connections,
+/// on the worker thread that serves the scrape (and every session it carries).
+fn open_fds() -> i64 {
+    match std::fs::metadata("/proc/self/fd") {
+        Ok(m) if m.len() > 0 => m.len() as i64,
+        _ => std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0),
     }
 }
 

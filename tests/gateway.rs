@@ -353,3 +353,27 @@ fn hot_mode_applies_live_changes_and_records_listener_changes_as_needing_a_resta
     assert_eq!(h["config"]["lastReload"]["restartRequired"], serde_json::json!(["gateway.port"]));
     assert!(h["config"]["lastReload"]["listener"].is_null());
 }
+
+/// The daemon's environment as it was started (after its re-execution).
+fn environ(pid: i32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).expect("read /proc/<pid>/environ");
+    raw.split(|b| *b == 0).filter(|v| !v.is_empty()).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
+}
+
+#[test]
+fn the_daemon_runs_with_its_allocator_tuning_unless_the_operator_set_tunables() {
+    let gw = Spawn::default().start();
+    let env = environ(gw.pid());
+    assert!(
+        env.iter().any(|v| v == &format!("GLIBC_TUNABLES={}", openclaw::lifecycle::MALLOC_TUNABLES)),
+        "re-executed with the tunables (same pid): {env:?}"
+    );
+    assert_eq!(gw.health()["status"], "ok");
+    drop(gw);
+    // An operator's own tunables are theirs: no re-execution, nothing added.
+    let gw = Spawn::default().env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=7").start();
+    let env = environ(gw.pid());
+    assert!(env.iter().any(|v| v == "GLIBC_TUNABLES=glibc.malloc.tcache_count=7"), "{env:?}");
+    assert!(!env.iter().any(|v| v.starts_with("OPENCLAW_MALLOC_TUNED")), "{env:?}");
+    assert_eq!(gw.health()["status"], "ok");
+}

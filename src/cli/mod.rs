@@ -269,6 +269,9 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if let Command::Gateway(GatewayCmd { sub: None | Some(GatewaySub::Run(_)), .. }) = &cli.command {
+        crate::lifecycle::tune_allocator();
+    }
     let env = EnvSnapshot::capture();
     let paths = Paths::resolve(cli.config.as_deref(), cli.state_dir.as_deref(), &env);
     match cli.command {

@@ -211,6 +211,7 @@ impl Gateway {
                     if trim.due(active) {
                         let before = crate::sys::rss_bytes();
                         let released = crate::sys::release_free_memory();
+                        crate::lifecycle::release_code_pages();
                         tracing::debug!(active, released, rss_before = before, "memory released after a burst");
                     }
                 }

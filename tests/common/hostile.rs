@@ -400,7 +400,7 @@ pub fn ten_thousand_half_open_connections() {
 
 /// The gateway's (RSS, anonymous) memory once its start-up has settled.
 fn settled_memory_kib(g: &Gateway) -> (u64, u64) {
-    // Start-up pages are released 2 s after ready (lifecycle::release_startup_code).
+    // Start-up pages are released 2 s after ready (lifecycle::release_code_pages).
     std::thread::sleep(Duration::from_millis(2500));
     memory_kib(g.pid())
 }

@@ -487,7 +487,7 @@ impl Actor for Supervisor {
             return;
         }
         // Start-up code is done with; let its pages go once things have settled.
-        ctx.run_later(STARTUP_SETTLE, |_, _| crate::lifecycle::release_startup_code());
+        ctx.run_later(STARTUP_SETTLE, |_, _| crate::lifecycle::release_code_pages());
         if let Some(every) = crate::lifecycle::watchdog_interval() {
             ctx.run_interval(every, |_, _| crate::lifecycle::watchdog_ping());
         }
