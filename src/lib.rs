@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod rpc;
+pub mod sandbox;
 pub mod signals;
 pub mod state;
 pub mod sys;

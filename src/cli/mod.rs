@@ -10,6 +10,7 @@ mod doctor;
 mod logs;
 mod probe;
 mod remote;
+mod sandbox;
 mod security;
 mod service;
 mod token;
@@ -120,6 +121,9 @@ pub enum Command {
         #[command(flatten)]
         conn: client::ConnectArgs,
     },
+    /// The agent sandbox: check this host, or run a command in it.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCmd),
     /// List, approve, reject devices; revoke or rotate their tokens.
     Devices {
         #[command(subcommand)]
@@ -331,6 +335,7 @@ pub fn main() -> i32 {
         Command::Doctor { fix, conn } => {
             doctor::run(fix, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
+        Command::Sandbox(cmd) => sandbox::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Security(cmd) => {
             security::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
