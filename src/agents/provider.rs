@@ -1,7 +1,8 @@
 //! The provider client: OpenAI-compatible chat completions (`"api": "openai-completions"`)
 //! with streaming (server-sent events). It reports each text delta as it arrives and sorts
 //! failures into those worth trying the next model for (connection, timeout, 5xx, 429) and
-//! those that are not (other 4xx, a broken answer).
+//! those that are not (other 4xx, a broken answer). Tool calls (OpenAI function calling) are
+//! assembled from their streamed deltas by index, arguments arriving in pieces.
 
 use std::time::Duration;
 
@@ -33,17 +34,80 @@ pub struct Completion {
     pub text: String,
     pub usage: Option<Value>,
     pub finish_reason: Option<String>,
+    /// The tools the model called, in index order.
+    pub tool_calls: Vec<ToolCall>,
 }
 
-/// The request body for `target`: the conversation, streaming on, reasoning effort when the
-/// model reasons and a level is asked for.
-pub fn body(target: &Target, messages: &[Value], think: ThinkLevel) -> Value {
+/// One call the model made: its id, the tool's name and the arguments' raw JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// As OpenAI's assistant message carries it.
+    pub fn to_json(&self) -> Value {
+        json!({"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}})
+    }
+}
+
+/// Streamed `delta.tool_calls` put together: the first piece of a call brings its id and
+/// name, later ones (same `index`) more of its arguments.
+#[derive(Debug, Default)]
+pub struct ToolCallParts {
+    calls: std::collections::BTreeMap<u64, ToolCall>,
+}
+
+impl ToolCallParts {
+    pub fn push(&mut self, deltas: &Value) {
+        for (i, d) in deltas.as_array().into_iter().flatten().enumerate() {
+            let index = d.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+            let call = self.calls.entry(index).or_default();
+            if let Some(id) = d.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                call.id = id.into();
+            }
+            if let Some(name) = d.pointer("/function/name").and_then(Value::as_str) {
+                call.name.push_str(name);
+            }
+            if let Some(args) = d.pointer("/function/arguments").and_then(Value::as_str) {
+                call.arguments.push_str(args);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The calls in index order; one without an id gets one (the provider must see the
+    /// result answer its call).
+    pub fn finish(self) -> Vec<ToolCall> {
+        self.calls
+            .into_iter()
+            .map(|(i, mut c)| {
+                if c.id.is_empty() {
+                    c.id = format!("call_{i}");
+                }
+                c
+            })
+            .collect()
+    }
+}
+
+/// The request body for `target`: the conversation, the tools (if any), streaming on,
+/// reasoning effort when the model reasons and a level is asked for.
+pub fn body(target: &Target, messages: &[Value], tools: &[Value], think: ThinkLevel) -> Value {
     let mut b = json!({
         "model": target.model.id,
         "messages": messages,
         "stream": true,
         "stream_options": {"include_usage": true},
     });
+    if !tools.is_empty() {
+        b["tools"] = json!(tools);
+    }
     if let Some(max) = target.model.max_tokens {
         b["max_tokens"] = json!(max);
     }
@@ -99,6 +163,7 @@ pub async fn stream(
     }
     let mut sse = SseLines::default();
     let mut out = Completion::default();
+    let mut calls = ToolCallParts::default();
     loop {
         let chunk = match tokio::time::timeout(idle, resp.next()).await {
             Err(_) => return Err(broken(&out, format!("{who}: no data for {} ms", idle.as_millis()))),
@@ -108,6 +173,7 @@ pub async fn stream(
         };
         for data in sse.push(&chunk) {
             if data == "[DONE]" {
+                out.tool_calls = calls.finish();
                 return Ok(out);
             }
             let v: Value = serde_json::from_str(&data)
@@ -125,15 +191,19 @@ pub async fn stream(
                     out.text.push_str(d);
                     on_delta(d);
                 }
+                if let Some(t) = choice.pointer("/delta/tool_calls") {
+                    calls.push(t);
+                }
                 if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
                     out.finish_reason = Some(r.into());
                 }
             }
         }
     }
-    if out.finish_reason.is_none() && out.text.is_empty() {
+    if out.finish_reason.is_none() && out.text.is_empty() && calls.is_empty() {
         return Err(ProviderError::Retryable(format!("{who}: the stream ended without an answer")));
     }
+    out.tool_calls = calls.finish();
     Ok(out)
 }
 
@@ -185,6 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn tool_calls_are_assembled_by_index_from_pieces() {
+        let mut p = ToolCallParts::default();
+        p.push(&json!([{"index": 0, "id": "a", "type": "function", "function": {"name": "read", "arguments": ""}}]));
+        p.push(&json!([{"index": 1, "id": "b", "function": {"name": "ls", "arguments": "{}"}}]));
+        p.push(&json!([{"index": 0, "function": {"arguments": "{\"pa"}}]));
+        p.push(&json!([{"index": 0, "function": {"arguments": "th\": \"x\"}"}}]));
+        p.push(&json!([{"index": 2, "function": {"name": "find", "arguments": "{}"}}]));
+        let calls = p.finish();
+        assert_eq!(
+            calls,
+            [
+                ToolCall { id: "a".into(), name: "read".into(), arguments: "{\"path\": \"x\"}".into() },
+                ToolCall { id: "b".into(), name: "ls".into(), arguments: "{}".into() },
+                ToolCall { id: "call_2".into(), name: "find".into(), arguments: "{}".into() },
+            ]
+        );
+        assert_eq!(calls[0].to_json()["function"]["name"], "read");
+    }
+
+    #[test]
     fn reasoning_effort_only_for_reasoning_models() {
         let mut t = Target {
             reference: "p/m".into(),
@@ -200,12 +290,12 @@ mod tests {
             api_key: None,
             headers: Default::default(),
         };
-        let b = body(&t, &[], ThinkLevel::High);
+        let b = body(&t, &[], &[], ThinkLevel::High);
         assert!(b.get("reasoning_effort").is_none());
         assert_eq!(b["max_tokens"], 10);
         assert_eq!(b["stream"], true);
         t.model.reasoning = true;
-        assert_eq!(body(&t, &[], ThinkLevel::Xhigh)["reasoning_effort"], "high");
-        assert!(body(&t, &[], ThinkLevel::Off).get("reasoning_effort").is_none());
+        assert_eq!(body(&t, &[], &[], ThinkLevel::Xhigh)["reasoning_effort"], "high");
+        assert!(body(&t, &[], &[], ThinkLevel::Off).get("reasoning_effort").is_none());
     }
 }

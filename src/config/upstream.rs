@@ -58,8 +58,20 @@ const UPSTREAM_ONLY: &[&str] = &[
     "gateway.canvasHost.root",
     "gateway.canvasHost.liveReload",
     // agents.*
-    "agents.list",
-    "agents.defaults.workspace",
+    "agents.list.*.default",
+    "agents.list.*.name",
+    "agents.list.*.agentDir",
+    "agents.list.*.model",
+    "agents.list.*.identity",
+    "agents.list.*.groupChat",
+    "agents.list.*.sandbox",
+    "agents.list.*.heartbeat",
+    "agents.list.*.subagents",
+    "agents.list.*.memorySearch",
+    "agents.list.*.tools.byProvider",
+    "agents.list.*.tools.elevated",
+    "agents.list.*.tools.exec",
+    "agents.list.*.tools.sandbox",
     "agents.defaults.memorySearch",
     "agents.defaults.compaction",
     "agents.defaults.contextPruning",
@@ -110,8 +122,7 @@ const UPSTREAM_ONLY: &[&str] = &[
 
 /// Keys of this gateway's own schema that are accepted and have no effect yet: reported the
 /// same way until their features land.
-const INERT: &[&str] =
-    &["channels", "agents.defaults.sandbox", "agents.defaults.tools", "memory", "gateway.canvasHost"];
+const INERT: &[&str] = &["channels", "agents.defaults.sandbox", "memory", "gateway.canvasHost"];
 
 /// Upstream's spelling -> this gateway's, for keys both implement.
 pub const ALIASES: &[(&str, &str)] = &[
@@ -123,6 +134,8 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("channels.discord.token", "channels.discord.botToken"),
     ("tools.allow", "agents.defaults.tools.enabled"),
     ("tools.deny", "agents.defaults.tools.disabled"),
+    ("tools.profile", "agents.defaults.tools.profile"),
+    ("tools.alsoAllow", "agents.defaults.tools.alsoAllow"),
     ("agents.defaults.subagents", "agents.defaults.subagent"),
     ("agents.defaults.thinkingDefault", "agents.defaults.thinkLevel"),
 ];
@@ -138,10 +151,18 @@ fn get<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(doc, |v, k| v.as_object()?.get(*k))
 }
 
+/// One step down: an object's key, or an array's index (`agents.list.0.name`).
+fn child<'a>(v: &'a mut Value, k: &str) -> Option<&'a mut Value> {
+    match v {
+        Value::Array(a) => a.get_mut(k.parse::<usize>().ok()?),
+        v => v.as_object_mut()?.get_mut(k),
+    }
+}
+
 /// Takes the value at `path` out of `doc`, dropping objects it leaves empty.
 fn take(doc: &mut Value, path: &[&str]) -> Option<Value> {
     let (last, parents) = path.split_last()?;
-    let obj = parents.iter().try_fold(doc as &mut Value, |v, k| v.as_object_mut()?.get_mut(*k))?.as_object_mut()?;
+    let obj = parents.iter().try_fold(doc as &mut Value, |v, k| child(v, k))?.as_object_mut()?;
     let v = obj.remove(*last)?;
     if obj.is_empty() && !parents.is_empty() {
         take(doc, parents);
@@ -309,7 +330,7 @@ mod tests {
     #[test]
     fn inert_keys_are_listed_when_the_file_sets_them() {
         let doc = json!({"memory": {"indexEnabled": true}, "agents": {"defaults": {"tools": {"enabled": []}}}});
-        assert_eq!(inert_present(&doc), ["agents.defaults.tools", "memory"]);
+        assert_eq!(inert_present(&doc), ["memory"]);
         assert_eq!(ignored_line(&[]), None);
         assert_eq!(ignored_line(&["memory".into()]).unwrap(), format!("{IGNORED_NOTE}: memory"));
     }

@@ -1,0 +1,2 @@
+//! Agent tools benchmark (placeholder until the measurements land).
+fn main() {}
