@@ -432,3 +432,19 @@ fn lanes_status_and_health_show_each_agents_tool_set() {
     let h = gw.health();
     assert_eq!(h["tools"], *tools, "{h}");
 }
+
+#[test]
+fn the_cli_agent_command_streams_the_answer_and_shows_tool_calls_with_verbose() {
+    let mock = MockProvider::start();
+    let gw = start(&mock, "{}", None, &[]);
+    std::fs::write(workspace(&gw).join("hello.txt"), "hi there\n").unwrap();
+    let url = format!("ws://{}", gw.addr);
+    let args = ["agent", "--message", "{\"path\": \"hello.txt\"}", "--model", "mock/call-read", "--url", &url];
+    let (code, out, err) = common::run(gw.state_path(), &args, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(out, "result: hi there\n\n");
+    assert!(!err.contains("[tool]"), "tool lines only with --verbose: {err}");
+    let (code, out, err) = common::run(gw.state_path(), &[&args[..], &["--verbose"]].concat(), &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("[tool] read {\"path\":\"hello.txt\"}\n[tool] read ok: hi there (9 bytes)"), "{err}");
+}
