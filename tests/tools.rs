@@ -311,6 +311,9 @@ fn exec_output_is_tailed_and_background_jobs_are_reached_through_process() {
     assert!(!is_error);
     assert!(text.starts_with("[output truncated: showing the last 32768 of"), "{}", &text[..80]);
     assert!(text.ends_with("20000\nlast\n"), "stderr joins stdout, the tail is kept");
+    let (text, is_error) = one_call(&mut ws, "env", "exec", json!({"command": "env", "env": {"MINE": "yes"}}));
+    assert!(!is_error && text.contains("MINE=yes") && text.contains("PATH="), "{text}");
+    assert!(!text.contains("MOCK_API_KEY"), "the gateway's secrets stay out of commands: {text}");
     let (text, is_error) = one_call(&mut ws, "fail", "exec", json!({"command": "echo out; exit 3"}));
     assert!(is_error && text.contains("[exit code 3"), "{text}");
     let (text, _) =

@@ -61,8 +61,20 @@ pub trait ExecBackend: Send + Sync {
     fn command(&self, req: &ExecRequest) -> Result<Command, String>;
 }
 
-/// `sh -c <command>` on the host.
+/// `sh -c <command>` on the host, with the gateway's environment minus its own secrets.
 pub struct HostExec;
+
+/// Whether a variable of the gateway's environment is one of its secrets (its token and
+/// password, channel tokens, provider keys, the test-only overrides), which a command the
+/// model wrote must not see.
+pub fn is_gateway_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    n.starts_with("OPENCLAW_")
+        || n.ends_with("_API_KEY")
+        || n.ends_with("_BOT_TOKEN")
+        || n.ends_with("_APP_TOKEN")
+        || n == "OPENAI_KEY"
+}
 
 impl ExecBackend for HostExec {
     fn name(&self) -> &'static str {
@@ -75,7 +87,13 @@ impl ExecBackend for HostExec {
 
     fn command(&self, req: &ExecRequest) -> Result<Command, String> {
         let mut c = Command::new("/bin/sh");
-        c.arg("-c").arg(&req.command).current_dir(&req.cwd).envs(&req.env);
+        c.arg("-c").arg(&req.command).current_dir(&req.cwd);
+        for (k, _) in std::env::vars_os() {
+            if k.to_str().is_none_or(is_gateway_secret) {
+                c.env_remove(&k);
+            }
+        }
+        c.envs(&req.env);
         Ok(c)
     }
 }
@@ -235,6 +253,16 @@ pub async fn pump(r: Option<impl AsyncRead + Unpin>, on_data: &(impl Fn(&[u8]) +
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gateways_secrets_are_recognised() {
+        for s in ["OPENCLAW_GATEWAY_TOKEN", "OPENAI_API_KEY", "mock_api_key", "DISCORD_BOT_TOKEN", "SLACK_APP_TOKEN"] {
+            assert!(is_gateway_secret(s), "{s}");
+        }
+        for s in ["PATH", "HOME", "GH_TOKEN", "LANG"] {
+            assert!(!is_gateway_secret(s), "{s}");
+        }
+    }
 
     #[test]
     fn the_tail_keeps_the_end_and_says_how_much_was_cut() {
