@@ -130,15 +130,23 @@ pub fn effort(level: ThinkLevel) -> Option<&'static str> {
     }
 }
 
-/// Streams one completion; `idle` bounds the wait for the answer and between chunks.
+/// The HTTP client for one run's model calls. Built once per run: building one sets up a TLS
+/// context (the system CA store read and parsed), which would otherwise cost every round of
+/// the tool loop milliseconds.
+pub fn client(idle: Duration) -> awc::Client {
+    awc::Client::builder().timeout(idle).disable_redirects().finish()
+}
+
+/// Streams one completion; `idle` bounds the wait for the answer and between chunks (the
+/// client's own timeout, from [`client`], is the same).
 pub async fn stream(
+    client: &awc::Client,
     target: &Target,
     body: &Value,
     idle: Duration,
     mut on_delta: impl FnMut(&str),
 ) -> Result<Completion, ProviderError> {
     let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
-    let client = awc::Client::builder().timeout(idle).disable_redirects().finish();
     let mut req = client.post(&url).insert_header(("accept", "text/event-stream"));
     if let Some(key) = &target.api_key {
         req = req.bearer_auth(key);

@@ -173,9 +173,11 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     }
     let toolbox = agents.toolbox(cfg, &req.agent_id)?;
     let declared = crate::tools::catalog::declarations(&toolbox.policy.tools);
+    let idle = Duration::from_millis(defaults.provider_timeout_ms);
     let call = Call {
+        http: provider::client(idle),
         think: req.thinking.unwrap_or(defaults.think_level),
-        idle: Duration::from_millis(defaults.provider_timeout_ms),
+        idle,
         tools: &declared,
     };
     let max_rounds = defaults.max_tool_iterations;
@@ -208,6 +210,7 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
 
 /// What every model call of a run shares.
 struct Call<'a> {
+    http: awc::Client,
     think: crate::config::model::ThinkLevel,
     idle: Duration,
     tools: &'a [Value],
@@ -240,7 +243,7 @@ async fn complete(
             s.text.clear();
         });
         let body = provider::body(&target, messages, call.tools, call.think);
-        let result = provider::stream(&target, &body, call.idle, |delta| {
+        let result = provider::stream(&call.http, &target, &body, call.idle, |delta| {
             let mut text = String::new();
             run.state.send_modify(|s| {
                 s.text.push_str(delta);
