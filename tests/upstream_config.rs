@@ -186,3 +186,24 @@ fn doctor_fix_rewrites_the_guides_spellings_to_upstreams_and_the_file_means_the_
     assert_eq!(code, 0, "{after}");
     assert_eq!(after["config"], before["config"], "the same settings under upstream's names");
 }
+
+#[test]
+fn the_guides_tool_names_work_with_a_note_naming_upstreams() {
+    let d = state_with("{ agents: { defaults: { tools: { enabled: ['read', 'bash'], disabled: ['rm'] } } } }");
+    let (code, out, _) = run(d.path(), &["config", "validate"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("note: agents.defaults.tools.enabled is the deployment guide's name for upstream's tools.allow"),
+        "{out}"
+    );
+    assert!(
+        out.contains("note: agents.defaults.tools.disabled is the deployment guide's name for upstream's tools.deny"),
+        "{out}"
+    );
+    let (_, v) = json_out(&d, &["config", "validate", "--json"]);
+    assert_eq!(v["notes"].as_array().map(Vec::len), Some(2), "{v}");
+    // Upstream's names need no note.
+    let d = state_with("{ tools: { allow: ['read'], deny: ['rm'] } }");
+    let (_, v) = json_out(&d, &["config", "validate", "--json"]);
+    assert_eq!(v["notes"], json!([]), "{v}");
+}

@@ -140,6 +140,22 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("agents.defaults.thinkingDefault", "agents.defaults.thinkLevel"),
 ];
 
+/// The deployment guide's names for settings upstream names otherwise: accepted (through
+/// [`ALIASES`]) with a note pointing to upstream's name.
+const GUIDE_NAMES: &[(&str, &str)] =
+    &[("agents.defaults.tools.enabled", "tools.allow"), ("agents.defaults.tools.disabled", "tools.deny")];
+
+/// A note per guide-only name `doc` (the file as written) uses.
+pub fn guide_name_notes(doc: &Value) -> Vec<String> {
+    GUIDE_NAMES
+        .iter()
+        .filter(|(guide, _)| get(doc, &segs(guide)).is_some())
+        .map(|(guide, upstream)| {
+            format!("{guide} is the deployment guide's name for upstream's {upstream}; both work (`openclaw doctor --fix` rewrites it)")
+        })
+        .collect()
+}
+
 /// Values upstream spells differently: (path, upstream value, this gateway's value).
 pub const VALUE_ALIASES: &[(&str, &str, &str)] = &[("agents.defaults.sandbox.mode", "all", "always")];
 
@@ -333,6 +349,17 @@ mod tests {
         assert_eq!(inert_present(&doc), ["memory"]);
         assert_eq!(ignored_line(&[]), None);
         assert_eq!(ignored_line(&["memory".into()]).unwrap(), format!("{IGNORED_NOTE}: memory"));
+    }
+
+    #[test]
+    fn the_guides_tool_names_get_a_note_naming_upstreams() {
+        let notes = guide_name_notes(&json!({"agents": {"defaults": {"tools": {"disabled": ["rm"]}}}}));
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0]
+                .starts_with("agents.defaults.tools.disabled is the deployment guide's name for upstream's tools.deny")
+        );
+        assert!(guide_name_notes(&json!({"tools": {"deny": ["rm"]}})).is_empty());
     }
 
     #[test]
