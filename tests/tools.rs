@@ -451,3 +451,23 @@ fn the_cli_agent_command_streams_the_answer_and_shows_tool_calls_with_verbose() 
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.contains("[tool] read {\"path\":\"hello.txt\"}\n[tool] read ok: hi there (9 bytes)"), "{err}");
 }
+
+#[test]
+fn file_tools_cannot_reach_the_gateways_state_dir() {
+    let mock = MockProvider::start();
+    let gw = start(&mock, "{}", None, &[]);
+    let mut ws = client(&gw);
+    let token = gw.state_path().join("secrets/gateway_token");
+    for (i, path) in ["../secrets/gateway_token", token.to_str().unwrap()].iter().enumerate() {
+        let (text, is_error) = one_call(&mut ws, &format!("sr{i}"), "read", json!({"path": path}));
+        assert!(is_error && text.contains("state directory"), "{path}: {text}");
+        assert!(!text.contains(&gw.token()), "{text}");
+    }
+    // Nor can the model grant itself exec rights.
+    let (text, is_error) =
+        one_call(&mut ws, "sw", "write", json!({"path": "../exec-approvals.json", "content": FULL_EXEC}));
+    assert!(is_error && text.contains("state directory"), "{text}");
+    assert!(!gw.state_path().join("exec-approvals.json").exists());
+    let (text, is_error) = one_call(&mut ws, "sg", "grep", json!({"pattern": ".", "path": ".."}));
+    assert!(is_error && text.contains("state directory"), "{text}");
+}

@@ -37,8 +37,10 @@ impl Agents {
     pub(super) fn toolbox(&self, cfg: &Config, agent_id: &str) -> Result<Toolbox, String> {
         let env = &self.deps.options.env;
         let dir = workspace(cfg, self.state_dir(), agent_id, env.get("HOME"));
-        let files =
-            HostRoot::new(dir.clone()).map_err(|e| format!("cannot create the workspace {}: {e}", dir.display()))?;
+        let files = HostRoot::new(dir.clone())
+            .map_err(|e| format!("cannot create the workspace {}: {e}", dir.display()))?
+            // The gateway's token, device keys, config and approvals file are not the model's.
+            .guard(self.state_dir());
         Ok(Toolbox {
             agent_id: agent_id.into(),
             files: Arc::new(files),

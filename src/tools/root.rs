@@ -18,16 +18,67 @@ pub trait FileRoot: Send + Sync {
     fn write(&self, path: &str, bytes: &[u8]) -> io::Result<()>;
 }
 
-/// The unconfined host root.
+/// The unconfined host root: any path, except inside a guarded directory (the gateway's
+/// state dir: its token, device keys, config), where only the workspace is reachable. A check
+/// of the resolved path, not race-free against a symlink swapped in afterwards: confinement
+/// that is belongs to the sandbox's root.
 pub struct HostRoot {
     workspace: PathBuf,
+    /// The workspace as the file system resolves it.
+    canonical: PathBuf,
+    guarded: Vec<PathBuf>,
 }
 
 impl HostRoot {
     /// A root at `workspace`, created (0700) if missing.
     pub fn new(workspace: PathBuf) -> io::Result<Self> {
         crate::state::ensure_dir(&workspace).map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(Self { workspace })
+        let canonical = workspace.canonicalize()?;
+        Ok(Self { workspace, canonical, guarded: Vec::new() })
+    }
+
+    /// Refuses paths under `dir` (outside the workspace).
+    pub fn guard(mut self, dir: &Path) -> Self {
+        self.guarded.push(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()));
+        self
+    }
+
+    fn check(&self, shown: &str, p: &Path) -> io::Result<()> {
+        if self.guarded.is_empty() {
+            return Ok(());
+        }
+        let resolved = resolved(p)?;
+        if self.guarded.iter().any(|g| resolved.starts_with(g)) && !resolved.starts_with(&self.canonical) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{shown} is inside the gateway's state directory; tools may not reach it"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `p` as the file system resolves it: its longest existing ancestor canonicalized (symlinks
+/// and `..` followed), then the rest, which may not climb (`..`).
+fn resolved(p: &Path) -> io::Result<PathBuf> {
+    let mut existing = p;
+    let mut rest = Vec::new();
+    loop {
+        match existing.canonicalize() {
+            Ok(c) => {
+                if rest.iter().any(|r: &&std::ffi::OsStr| *r == "..") {
+                    return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} does not exist", p.display())));
+                }
+                return Ok(rest.iter().rev().fold(c, |acc, r| acc.join(r)));
+            }
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name);
+                    existing = parent;
+                }
+                _ => return Ok(p.to_path_buf()),
+            },
+        }
     }
 }
 
@@ -49,7 +100,9 @@ impl FileRoot for HostRoot {
             return Ok(self.workspace.clone());
         }
         let p = expand_home(path, std::env::var_os("HOME").as_deref().map(Path::new));
-        Ok(if p.is_absolute() { p } else { self.workspace.join(p) })
+        let p = if p.is_absolute() { p } else { self.workspace.join(p) };
+        self.check(path, &p)?;
+        Ok(p)
     }
 
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
@@ -92,5 +145,25 @@ mod tests {
         assert_eq!(expand_home("~x/w", Some(Path::new("/h"))), PathBuf::from("~x/w"));
         r.write("deep/new.txt", b"hi").unwrap();
         assert_eq!(r.read("deep/new.txt").unwrap(), b"hi");
+    }
+
+    #[test]
+    fn the_guarded_state_dir_is_refused_outside_the_workspace_symlinks_included() {
+        let state = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(state.path().join("secrets")).unwrap();
+        std::fs::write(state.path().join("secrets/gateway_token"), "t").unwrap();
+        let r = HostRoot::new(state.path().join("workspace")).unwrap().guard(state.path());
+        r.write("notes.txt", b"mine").unwrap();
+        assert_eq!(r.read("notes.txt").unwrap(), b"mine");
+        for bad in ["../secrets/gateway_token", "../config.json5", "..", "nope/../../secrets/gateway_token"] {
+            let e = r.read(bad).unwrap_err();
+            assert!(matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::NotFound), "{bad}: {e}");
+        }
+        let abs = state.path().join("secrets/gateway_token");
+        assert!(r.read(abs.to_str().unwrap()).unwrap_err().to_string().contains("state directory"));
+        std::os::unix::fs::symlink(state.path().join("secrets"), state.path().join("workspace/link")).unwrap();
+        assert_eq!(r.read("link/gateway_token").unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+        assert!(r.write("../secrets/new", b"x").is_err());
+        assert!(r.resolve("/etc/hostname").is_ok(), "the rest of the host is not confined without a sandbox");
     }
 }
