@@ -471,3 +471,22 @@ fn file_tools_cannot_reach_the_gateways_state_dir() {
     let (text, is_error) = one_call(&mut ws, "sg", "grep", json!({"pattern": ".", "path": ".."}));
     assert!(is_error && text.contains("state directory"), "{text}");
 }
+
+#[test]
+fn a_running_command_sends_its_output_so_far_as_update_events() {
+    let mock = MockProvider::start();
+    let gw = start(&mock, "{}", Some(FULL_EXEC), &[]);
+    let mut ws = client(&gw);
+    let cmd = json!({"command": "echo first; sleep 0.5; echo second; sleep 0.5; echo third"});
+    let (_, events) = run(&mut ws, "upd", "call-exec", &cmd.to_string());
+    let phases: Vec<String> = tool_events(&events).iter().map(|d| d["phase"].as_str().unwrap().to_string()).collect();
+    assert_eq!(phases.first().map(String::as_str), Some("start"));
+    assert_eq!(phases.last().map(String::as_str), Some("result"));
+    let updates: Vec<String> = tool_events(&events)
+        .iter()
+        .filter(|d| d["phase"] == "update")
+        .map(|d| d["partialResult"]["content"][0]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!updates.is_empty(), "{phases:?}");
+    assert!(updates[0].starts_with("first\nsecond\n"), "the output so far: {updates:?}");
+}
