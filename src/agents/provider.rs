@@ -96,27 +96,34 @@ impl ToolCallParts {
     }
 }
 
+/// A chat-completions request. It borrows the conversation: serialized once, straight onto
+/// the wire, never copied (the conversation grows with every round of the tool loop).
+#[derive(Debug, serde::Serialize)]
+pub struct Request<'a> {
+    model: &'a str,
+    messages: &'a [Value],
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    tools: &'a [Value],
+    stream: bool,
+    stream_options: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+}
+
 /// The request body for `target`: the conversation, the tools (if any), streaming on,
 /// reasoning effort when the model reasons and a level is asked for.
-pub fn body(target: &Target, messages: &[Value], tools: &[Value], think: ThinkLevel) -> Value {
-    let mut b = json!({
-        "model": target.model.id,
-        "messages": messages,
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    });
-    if !tools.is_empty() {
-        b["tools"] = json!(tools);
+pub fn body<'a>(target: &'a Target, messages: &'a [Value], tools: &'a [Value], think: ThinkLevel) -> Request<'a> {
+    Request {
+        model: &target.model.id,
+        messages,
+        tools,
+        stream: true,
+        stream_options: json!({"include_usage": true}),
+        max_tokens: target.model.max_tokens,
+        reasoning_effort: if target.model.reasoning { effort(think) } else { None },
     }
-    if let Some(max) = target.model.max_tokens {
-        b["max_tokens"] = json!(max);
-    }
-    if target.model.reasoning
-        && let Some(effort) = effort(think)
-    {
-        b["reasoning_effort"] = json!(effort);
-    }
-    b
 }
 
 /// `thinkLevel` as OpenAI's `reasoning_effort` (which tops out at "high").
@@ -142,7 +149,7 @@ pub fn client(idle: Duration) -> awc::Client {
 pub async fn stream(
     client: &awc::Client,
     target: &Target,
-    body: &Value,
+    body: &Request<'_>,
     idle: Duration,
     mut on_delta: impl FnMut(&str),
 ) -> Result<Completion, ProviderError> {
@@ -298,12 +305,14 @@ mod tests {
             api_key: None,
             headers: Default::default(),
         };
-        let b = body(&t, &[], &[], ThinkLevel::High);
+        let b = serde_json::to_value(body(&t, &[], &[], ThinkLevel::High)).unwrap();
         assert!(b.get("reasoning_effort").is_none());
         assert_eq!(b["max_tokens"], 10);
         assert_eq!(b["stream"], true);
         t.model.reasoning = true;
-        assert_eq!(body(&t, &[], &[], ThinkLevel::Xhigh)["reasoning_effort"], "high");
-        assert!(body(&t, &[], &[], ThinkLevel::Off).get("reasoning_effort").is_none());
+        let v = |l| serde_json::to_value(body(&t, &[], &[], l)).unwrap();
+        assert_eq!(v(ThinkLevel::Xhigh)["reasoning_effort"], "high");
+        assert!(v(ThinkLevel::Off).get("reasoning_effort").is_none());
+        assert!(v(ThinkLevel::Off).get("tools").is_none(), "no tools, no key");
     }
 }

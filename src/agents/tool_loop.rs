@@ -22,8 +22,9 @@ fn content(text: &str) -> Value {
     json!({"content": [{"type": "text", "text": text}]})
 }
 
-fn append(file: &Path, entry: &Value) -> Result<(), String> {
-    transcript::append(file, entry).map_err(|e| format!("cannot write the transcript: {e}"))
+fn append(file: &Path, entry: &Value, sync: bool) -> Result<(), String> {
+    let written = if sync { transcript::append(file, entry) } else { transcript::append_unsynced(file, entry) };
+    written.map_err(|e| format!("cannot write the transcript: {e}"))
 }
 
 /// The conversation a run builds: its transcript file and the messages for the next call.
@@ -50,12 +51,14 @@ pub(super) async fn run_calls(
         conv.file,
         &json!({"type": "message", "ts": now(), "runId": run.id, "model": reference, "usage": done.usage,
                 "stopReason": done.finish_reason, "message": assistant}),
+        false,
     )?;
     conv.messages.push(assistant);
     // Recorded with its calls: an abort from here on must not record this text again.
     run.state.send_modify(|s| s.text.clear());
     *run.open_calls.lock() = done.tool_calls.iter().map(|c| (c.id.clone(), c.name.clone())).collect();
-    for c in &done.tool_calls {
+    let last = done.tool_calls.len().saturating_sub(1);
+    for (i, c) in done.tool_calls.iter().enumerate() {
         let args = serde_json::from_str::<Value>(&c.arguments).unwrap_or_else(|_| json!(c.arguments));
         agent_event(agents, run, "tool", json!({"phase": "start", "name": c.name, "toolCallId": c.id, "args": args}));
         let out = match refuse {
@@ -77,6 +80,8 @@ pub(super) async fn run_calls(
             conv.file,
             &json!({"type": "message", "ts": now(), "runId": run.id, "toolName": c.name, "isError": out.is_error,
                     "message": result}),
+            // One sync per round, after its last result (the next model call depends on it).
+            i == last,
         )?;
         conv.messages.push(result);
         run.open_calls.lock().retain(|(id, _)| *id != c.id);
@@ -98,7 +103,7 @@ pub(super) fn close_open_calls(agents: &Agents, run: &Run, file: &Path) {
         let result = json!({"role": "tool", "tool_call_id": id, "content": transcript::NO_RESULT});
         let entry = json!({"type": "message", "ts": now(), "runId": run.id, "toolName": name, "isError": true,
                            "synthetic": true, "message": result});
-        if let Err(e) = append(file, &entry) {
+        if let Err(e) = append(file, &entry, true) {
             tracing::warn!(run = %run.id, error = %e, "synthetic tool result not recorded");
         }
         agent_event(

@@ -22,6 +22,16 @@ pub fn dir(state_dir: &Path, agent_id: &str) -> PathBuf {
 
 /// Appends one line and syncs it; a torn tail from a crash is closed off first.
 pub fn append(file: &Path, entry: &Value) -> Result<(), StateError> {
+    write(file, entry, true)
+}
+
+/// Appends one line without syncing: for the lines of a tool round before its last, which
+/// that one's sync makes durable with it (a crash before it loses the round, never a turn).
+pub fn append_unsynced(file: &Path, entry: &Value) -> Result<(), StateError> {
+    write(file, entry, false)
+}
+
+fn write(file: &Path, entry: &Value, sync: bool) -> Result<(), StateError> {
     let err = |e| StateError::new(file, e);
     if let Some(parent) = file.parent() {
         state::ensure_dir(parent)?;
@@ -40,7 +50,7 @@ pub fn append(file: &Path, entry: &Value) -> Result<(), StateError> {
     line.push_str(&entry.to_string());
     line.push('\n');
     f.write_all(line.as_bytes()).map_err(err)?;
-    f.sync_data().map_err(err)
+    if sync { f.sync_data().map_err(err) } else { Ok(()) }
 }
 
 /// The entries of a transcript, oldest first, and how many lines could not be read.
