@@ -33,8 +33,11 @@ pub fn workspace(cfg: &Config, state_dir: &Path, agent_id: &str, home: Option<&s
 }
 
 impl Agents {
-    /// The toolbox for one run of `agent_id` (its workspace is created here if missing).
-    pub(super) fn toolbox(&self, cfg: &Config, agent_id: &str) -> Result<Toolbox, String> {
+    /// The toolbox for one run of `agent_id` in `session_key` (its workspace is created here if
+    /// missing). The sandbox decision (`agents.defaults.sandbox.mode` against the session key)
+    /// belongs here: it picks the [`tools::ExecBackend`] and the [`tools::FileRoot`]; today
+    /// every session gets the host's.
+    pub(super) fn toolbox(&self, cfg: &Config, agent_id: &str, _session_key: &str) -> Result<Toolbox, String> {
         let env = &self.deps.options.env;
         let dir = workspace(cfg, self.state_dir(), agent_id, env.get("HOME"));
         let files = HostRoot::new(dir.clone())

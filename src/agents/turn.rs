@@ -171,7 +171,7 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
             models_file.display()
         ));
     }
-    let toolbox = agents.toolbox(cfg, &req.agent_id)?;
+    let toolbox = agents.toolbox(cfg, &req.agent_id, &req.session_key)?;
     let declared = crate::tools::catalog::declarations(&toolbox.policy.tools);
     let idle = Duration::from_millis(defaults.provider_timeout_ms);
     let call = Call {
