@@ -490,3 +490,24 @@ fn a_running_command_sends_its_output_so_far_as_update_events() {
     assert!(!updates.is_empty(), "{phases:?}");
     assert!(updates[0].starts_with("first\nsecond\n"), "the output so far: {updates:?}");
 }
+
+#[test]
+fn a_denied_tool_is_neither_offered_nor_run_and_calls_are_bounded_by_the_tool_timeout() {
+    let mock = MockProvider::start();
+    let cfg = "{ tools: { deny: ['group:web', 'write'] }, agents: { defaults: { toolTimeoutSeconds: 1 } } }";
+    let gw = start(&mock, cfg, Some(FULL_EXEC), &[]);
+    let mut ws = client(&gw);
+    let (text, is_error) = one_call(&mut ws, "den", "web_fetch", json!({"url": "https://example.com/"}));
+    assert!(is_error && text.contains("not available to this agent"), "{text}");
+    let offered: Vec<String> = mock.seen.bodies.lock().unwrap()[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offered, ["read", "edit", "exec", "process", "grep", "find", "ls"]);
+    let started = std::time::Instant::now();
+    let (text, is_error) = one_call(&mut ws, "slow", "exec", json!({"command": "echo begun; sleep 20"}));
+    assert!(is_error && text.contains("begun") && text.contains("timed out after 1s"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}

@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 
 use super::{Output, Toolbox, Update, edit, exec, policy, read, search, web, write};
 
+/// How much longer than the tool timeout an `exec` may take before it is cut off from outside.
+const EXEC_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One tool's declaration.
 fn spec(name: &str) -> Option<(&'static str, Value)> {
     let s = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
@@ -103,7 +106,9 @@ pub async fn call(tb: &Toolbox, name: &str, args: &str, update: Update<'_>) -> O
             tb.policy.tools.join(", ")
         ));
     }
-    let limit = tb.timeout;
+    // exec enforces the limit itself and answers with the output so far; the outer bound is
+    // only a backstop for it.
+    let limit = if tool == "exec" { tb.timeout + EXEC_BACKSTOP } else { tb.timeout };
     match tokio::time::timeout(limit, dispatch(tb, &tool, args, update)).await {
         Ok(out) => out,
         Err(_) => Output::error(format!("{tool} timed out after {limit:?} (agents.defaults.toolTimeoutSeconds)")),
