@@ -511,3 +511,24 @@ fn a_denied_tool_is_neither_offered_nor_run_and_calls_are_bounded_by_the_tool_ti
     assert!(is_error && text.contains("begun") && text.contains("timed out after 1s"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }
+
+#[test]
+fn the_run_timeout_bounds_a_tool_and_leaves_its_call_answered() {
+    let mock = MockProvider::start();
+    let gw = start(&mock, "{}", Some(FULL_EXEC), &[]);
+    let mut ws = client(&gw);
+    let params = json!({"message": json!({"command": "sleep 30"}).to_string(), "model": "mock/call-exec",
+                        "sessionKey": "agent:main:to", "idempotencyKey": "to", "timeout": 1});
+    ws.send_text(&json!({"type": "req", "id": "to", "method": "agent", "params": params}).to_string());
+    let started = std::time::Instant::now();
+    let fin = wait_until("the run's final answer", Duration::from_secs(15), || {
+        let v = ws.response().ok()?;
+        (v["id"] == "to" && v["payload"]["status"] != "accepted").then_some(v)
+    });
+    assert_eq!(fin["error"]["code"], "AGENT_TIMEOUT", "{fin}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let msgs = transcript(&gw, "to");
+    let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool"], "{msgs:?}");
+    assert!(msgs[2]["content"].as_str().unwrap().starts_with("aborted"), "{msgs:?}");
+}
