@@ -191,6 +191,11 @@ fn malformed_arguments_go_back_to_the_model_as_a_tool_error() {
     assert!(text_of(&t[1]).starts_with("invalid arguments for read: "), "{t:?}");
     let answer = fin["payload"]["result"]["payloads"][0]["text"].as_str().unwrap();
     assert!(answer.starts_with("result: invalid arguments for read"), "the model saw the error: {answer}");
+    // The history marks the failed result for display; the provider's copy does not have it.
+    let h = ws.call("chat.history", json!({"sessionKey": "agent:main:bad"}));
+    let tool = &h["payload"]["messages"][2];
+    assert_eq!((&tool["role"], &tool["isError"]), (&json!("tool"), &json!(true)), "{h}");
+    assert!(mock.seen.bodies.lock().unwrap()[1]["messages"][2].get("isError").is_none());
 }
 
 #[test]

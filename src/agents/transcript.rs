@@ -76,6 +76,23 @@ pub fn messages(entries: &[Value]) -> Vec<Value> {
     entries.iter().filter_map(|e| e.get("message").cloned()).collect()
 }
 
+/// The messages for display (`chat.history`): a failed tool result carries `isError: true`,
+/// which the provider's copy leaves out (the entry records it beside the message).
+pub fn messages_for_display(entries: &[Value]) -> Vec<Value> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            let mut m = e.get("message").cloned()?;
+            if e.get("isError") == Some(&Value::Bool(true))
+                && let Some(o) = m.as_object_mut()
+            {
+                o.insert("isError".into(), Value::Bool(true));
+            }
+            Some(m)
+        })
+        .collect()
+}
+
 /// The result recorded for a tool call that never got one (abort, timeout, crash).
 pub const NO_RESULT: &str = "aborted: the run ended before this tool call finished";
 

@@ -84,7 +84,7 @@ class Chat extends Page {
     for (const m of r.messages || []) {
       if (m.role === 'tool') {
         const line = lines.get(m.tool_call_id);
-        if (line) this.toolDone(line, textOf(m), /^(aborted|stopped|exec refused|invalid arguments)/.test(textOf(m)));
+        if (line) this.toolDone(line, textOf(m), Boolean(m.isError));
       } else if (m.role === 'user' || m.role === 'assistant') {
         if (textOf(m) || !m.tool_calls) shown.push(this.bubble(m.role, textOf(m)));
         for (const c of m.tool_calls || []) {
