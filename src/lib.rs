@@ -9,7 +9,8 @@
 //! - config: [`config`]: the typed model, load pipeline, validation, diff, redaction, cron
 //!   schedules and jobs as config, and the live-config handle (one writer: the ConfigActor).
 //! - domain, no actors: [`auth`] (secrets, peers, the request rules, the pure auth policy,
-//!   devices), [`lanes`], [`agents`] (runs, providers, transcripts), [`cron`] (job store,
+//!   devices), [`lanes`], [`agents`] (runs, providers, transcripts, the tool-call loop),
+//!   [`tools`] (core tools, tool policy, the exec and file-access seams), [`cron`] (job store,
 //!   the pure planner, backups), [`net`] (binding, TLS), [`metrics`], [`lifecycle`],
 //!   [`logging`].
 //! - runtime: [`actors`] (the supervisor and its children, the session hub; see its table).
@@ -48,5 +49,6 @@ pub mod sandbox;
 pub mod signals;
 pub mod state;
 pub mod sys;
+pub mod tools;
 pub mod topic;
 pub mod ui;

@@ -12,7 +12,7 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str])] = &[
     ("base", &["exit", "protocol", "state", "sys", "topic"]),
     ("config", &["config"]),
-    ("domain", &["auth", "lanes", "agents", "cron", "net", "metrics", "lifecycle", "logging", "sandbox"]),
+    ("domain", &["auth", "lanes", "agents", "tools", "sandbox", "cron", "net", "metrics", "lifecycle", "logging"]),
     ("runtime", &["actors"]),
     ("edges", &["http", "rpc", "ui"]),
     ("top", &["gateway", "signals", "cli"]),

@@ -147,6 +147,29 @@ fn a_chat_reply_streams_in_delta_by_delta() {
     assert!(keys.contains(&key.as_str().unwrap()) && keys.contains(&"agent:main:main"), "{keys:?}");
 }
 
+#[test]
+fn chat_shows_a_compact_line_per_tool_call_live_and_in_the_history() {
+    let mock = MockProvider::start();
+    let spawn = Spawn::default().config("{ agents: { defaults: { model: 'mock/tools-split' } } }");
+    std::fs::create_dir_all(spawn.state.path().join("workspace")).unwrap();
+    std::fs::write(spawn.state.path().join("workspace/hello.txt"), "hi there\n").unwrap();
+    let gw = mock.install(spawn, &["tools-split"]).start();
+    let mut b = signed_in("chat_tools", &gw, "/chat");
+    b.wait("the chat page", CHAT_READY);
+    b.fill("#message", "read hello");
+    b.click("#send");
+    b.wait_for("the final answer", "document.querySelector('.msg.assistant.final')", Duration::from_secs(20));
+    let line = b.eval("document.querySelector('#messages .tool.done')?.textContent");
+    assert_eq!(line, "read {\"path\":\"hello.txt\"} → hi there", "{line}");
+    // The tool line sits between the question and the answer.
+    let order = b.eval("[...document.querySelectorAll('#messages > div')].map((d) => d.className.split(' ')[0] + (d.classList.contains('user') ? ':user' : '')).join(',')");
+    assert_eq!(order, "msg:user,tool,msg");
+    b.navigate(&url(&gw, "/chat"));
+    let line = b.wait("the history's tool line", "document.querySelector('#messages .tool.done')?.textContent");
+    assert_eq!(line, "read {\"path\": \"hello.txt\"} → hi there", "the recorded arguments, as sent");
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+}
+
 /// A CLI device connecting from elsewhere (a non-local Host), which must be paired: its
 /// refusal (request id and code).
 fn remote_cli_connect(gw: &Gateway, id: &Identity) -> Value {

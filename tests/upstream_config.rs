@@ -41,19 +41,23 @@ fn an_upstream_onboarding_config_loads_and_lists_what_it_ignores() {
         "hooks",
         "browser",
         "ui",
+        // What is left of upstream's `tools` once allow/deny/profile are taken (`tools.web`).
         "tools",
         "models.mode",
         "gateway.mode",
         "gateway.tailscale",
         "gateway.http",
-        "agents.defaults.workspace",
-        "agents.list",
+        "agents.list.0.default",
+        "agents.list.0.identity",
         "cron.store",
         "channels",
         "agents.defaults.sandbox",
-        "agents.defaults.tools",
     ] {
         assert!(ignored.contains(&key), "{key} not listed as ignored: {ignored:?}");
+    }
+    // Implemented now: the workspace, the tool policy, agents.list's ids and tools.
+    for key in ["agents.defaults.workspace", "agents.defaults.tools", "agents.list"] {
+        assert!(!ignored.contains(&key), "{key} is implemented, not ignored: {ignored:?}");
     }
     assert!(!ignored.contains(&"channels.discord.dm"), "covered by channels: {ignored:?}");
     // The text form says it in one line, with the wording operators grep for.
@@ -75,7 +79,7 @@ fn keys_this_gateway_implements_apply_under_either_spelling() {
     assert_eq!(c["agents"]["defaults"]["thinkLevel"], "low", "thinkingDefault is thinkLevel: {c}");
     assert_eq!(
         c["agents"]["defaults"]["tools"],
-        json!({"enabled": ["read", "write", "edit", "exec"], "disabled": ["browser"]})
+        json!({"profile": "coding", "enabled": ["read", "write", "edit", "exec"], "disabled": ["browser"]})
     );
     assert_eq!(c["agents"]["defaults"]["model"]["primary"], "local/qwen2.5-coder:7b");
     assert_eq!(c["channels"]["discord"]["botToken"], "<redacted>", "token is botToken, redacted: {c}");
@@ -181,4 +185,25 @@ fn doctor_fix_rewrites_the_guides_spellings_to_upstreams_and_the_file_means_the_
     let (code, after) = json_out(&d, &["config", "show", "--json"]);
     assert_eq!(code, 0, "{after}");
     assert_eq!(after["config"], before["config"], "the same settings under upstream's names");
+}
+
+#[test]
+fn the_guides_tool_names_work_with_a_note_naming_upstreams() {
+    let d = state_with("{ agents: { defaults: { tools: { enabled: ['read', 'bash'], disabled: ['rm'] } } } }");
+    let (code, out, _) = run(d.path(), &["config", "validate"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("note: agents.defaults.tools.enabled is the deployment guide's name for upstream's tools.allow"),
+        "{out}"
+    );
+    assert!(
+        out.contains("note: agents.defaults.tools.disabled is the deployment guide's name for upstream's tools.deny"),
+        "{out}"
+    );
+    let (_, v) = json_out(&d, &["config", "validate", "--json"]);
+    assert_eq!(v["notes"].as_array().map(Vec::len), Some(2), "{v}");
+    // Upstream's names need no note.
+    let d = state_with("{ tools: { allow: ['read'], deny: ['rm'] } }");
+    let (_, v) = json_out(&d, &["config", "validate", "--json"]);
+    assert_eq!(v["notes"], json!([]), "{v}");
 }

@@ -1,18 +1,22 @@
 //! Agent runs: admission through the session's lane and a global lane, the turn itself
 //! (transcript, model chain with fallback, streamed deltas as `agent` and `chat` events),
-//! abort, timeout, `agent.wait`, idempotent replay, and the session index.
+//! abort, timeout, `agent.wait`, idempotent replay, the session index, and the tool-call loop
+//! (the model's calls run through [`crate::tools`], results sent back until it answers).
 //!
 //! A run's id is the client's `idempotencyKey` (upstream clients match events and answers
 //! by it), so the book of runs is also the idempotency record: one run per key while the
 //! run is going and for five minutes after it ended.
 
 pub mod approvals;
+mod events;
 pub mod models;
 pub mod preview;
 pub mod provider;
 pub mod roster;
 mod run;
 mod sessions;
+mod tool_loop;
+pub mod toolbox;
 pub mod transcript;
 mod turn;
 pub mod usage_report;
@@ -36,6 +40,8 @@ use crate::protocol::events::EventSink;
 pub struct Agents {
     book: Mutex<Book>,
     indexes: Mutex<HashMap<String, transcript::Index>>,
+    /// Background jobs started by `exec` (owned here; tools get a handle).
+    processes: Arc<crate::tools::ProcessTable>,
     deps: AgentDeps,
 }
 
@@ -51,7 +57,7 @@ pub struct AgentDeps {
 
 impl Agents {
     pub fn new(deps: AgentDeps) -> Arc<Self> {
-        Arc::new(Self { book: Mutex::default(), indexes: Mutex::default(), deps })
+        Arc::new(Self { book: Mutex::default(), indexes: Mutex::default(), processes: Arc::default(), deps })
     }
 
     /// Where sessions, transcripts and model catalogues live.

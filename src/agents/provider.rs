@@ -1,7 +1,8 @@
 //! The provider client: OpenAI-compatible chat completions (`"api": "openai-completions"`)
 //! with streaming (server-sent events). It reports each text delta as it arrives and sorts
 //! failures into those worth trying the next model for (connection, timeout, 5xx, 429) and
-//! those that are not (other 4xx, a broken answer).
+//! those that are not (other 4xx, a broken answer). Tool calls (OpenAI function calling) are
+//! assembled from their streamed deltas by index, arguments arriving in pieces.
 
 use std::time::Duration;
 
@@ -33,26 +34,96 @@ pub struct Completion {
     pub text: String,
     pub usage: Option<Value>,
     pub finish_reason: Option<String>,
+    /// The tools the model called, in index order.
+    pub tool_calls: Vec<ToolCall>,
 }
 
-/// The request body for `target`: the conversation, streaming on, reasoning effort when the
-/// model reasons and a level is asked for.
-pub fn body(target: &Target, messages: &[Value], think: ThinkLevel) -> Value {
-    let mut b = json!({
-        "model": target.model.id,
-        "messages": messages,
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    });
-    if let Some(max) = target.model.max_tokens {
-        b["max_tokens"] = json!(max);
+/// One call the model made: its id, the tool's name and the arguments' raw JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// As OpenAI's assistant message carries it.
+    pub fn to_json(&self) -> Value {
+        json!({"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}})
     }
-    if target.model.reasoning
-        && let Some(effort) = effort(think)
-    {
-        b["reasoning_effort"] = json!(effort);
+}
+
+/// Streamed `delta.tool_calls` put together: the first piece of a call brings its id and
+/// name, later ones (same `index`) more of its arguments.
+#[derive(Debug, Default)]
+pub struct ToolCallParts {
+    calls: std::collections::BTreeMap<u64, ToolCall>,
+}
+
+impl ToolCallParts {
+    pub fn push(&mut self, deltas: &Value) {
+        for (i, d) in deltas.as_array().into_iter().flatten().enumerate() {
+            let index = d.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+            let call = self.calls.entry(index).or_default();
+            if let Some(id) = d.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                call.id = id.into();
+            }
+            if let Some(name) = d.pointer("/function/name").and_then(Value::as_str) {
+                call.name.push_str(name);
+            }
+            if let Some(args) = d.pointer("/function/arguments").and_then(Value::as_str) {
+                call.arguments.push_str(args);
+            }
+        }
     }
-    b
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The calls in index order; one without an id gets one (the provider must see the
+    /// result answer its call).
+    pub fn finish(self) -> Vec<ToolCall> {
+        self.calls
+            .into_iter()
+            .map(|(i, mut c)| {
+                if c.id.is_empty() {
+                    c.id = format!("call_{i}");
+                }
+                c
+            })
+            .collect()
+    }
+}
+
+/// A chat-completions request. It borrows the conversation: serialized once, straight onto
+/// the wire, never copied (the conversation grows with every round of the tool loop).
+#[derive(Debug, serde::Serialize)]
+pub struct Request<'a> {
+    model: &'a str,
+    messages: &'a [Value],
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    tools: &'a [Value],
+    stream: bool,
+    stream_options: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+}
+
+/// The request body for `target`: the conversation, the tools (if any), streaming on,
+/// reasoning effort when the model reasons and a level is asked for.
+pub fn body<'a>(target: &'a Target, messages: &'a [Value], tools: &'a [Value], think: ThinkLevel) -> Request<'a> {
+    Request {
+        model: &target.model.id,
+        messages,
+        tools,
+        stream: true,
+        stream_options: json!({"include_usage": true}),
+        max_tokens: target.model.max_tokens,
+        reasoning_effort: if target.model.reasoning { effort(think) } else { None },
+    }
 }
 
 /// `thinkLevel` as OpenAI's `reasoning_effort` (which tops out at "high").
@@ -66,15 +137,23 @@ pub fn effort(level: ThinkLevel) -> Option<&'static str> {
     }
 }
 
-/// Streams one completion; `idle` bounds the wait for the answer and between chunks.
+/// The HTTP client for one run's model calls. Built once per run: building one sets up a TLS
+/// context (the system CA store read and parsed), which would otherwise cost every round of
+/// the tool loop milliseconds.
+pub fn client(idle: Duration) -> awc::Client {
+    awc::Client::builder().timeout(idle).disable_redirects().finish()
+}
+
+/// Streams one completion; `idle` bounds the wait for the answer and between chunks (the
+/// client's own timeout, from [`client`], is the same).
 pub async fn stream(
+    client: &awc::Client,
     target: &Target,
-    body: &Value,
+    body: &Request<'_>,
     idle: Duration,
     mut on_delta: impl FnMut(&str),
 ) -> Result<Completion, ProviderError> {
     let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
-    let client = awc::Client::builder().timeout(idle).disable_redirects().finish();
     let mut req = client.post(&url).insert_header(("accept", "text/event-stream"));
     if let Some(key) = &target.api_key {
         req = req.bearer_auth(key);
@@ -99,6 +178,7 @@ pub async fn stream(
     }
     let mut sse = SseLines::default();
     let mut out = Completion::default();
+    let mut calls = ToolCallParts::default();
     loop {
         let chunk = match tokio::time::timeout(idle, resp.next()).await {
             Err(_) => return Err(broken(&out, format!("{who}: no data for {} ms", idle.as_millis()))),
@@ -108,6 +188,7 @@ pub async fn stream(
         };
         for data in sse.push(&chunk) {
             if data == "[DONE]" {
+                out.tool_calls = calls.finish();
                 return Ok(out);
             }
             let v: Value = serde_json::from_str(&data)
@@ -125,15 +206,19 @@ pub async fn stream(
                     out.text.push_str(d);
                     on_delta(d);
                 }
+                if let Some(t) = choice.pointer("/delta/tool_calls") {
+                    calls.push(t);
+                }
                 if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
                     out.finish_reason = Some(r.into());
                 }
             }
         }
     }
-    if out.finish_reason.is_none() && out.text.is_empty() {
+    if out.finish_reason.is_none() && out.text.is_empty() && calls.is_empty() {
         return Err(ProviderError::Retryable(format!("{who}: the stream ended without an answer")));
     }
+    out.tool_calls = calls.finish();
     Ok(out)
 }
 
@@ -185,6 +270,26 @@ mod tests {
     }
 
     #[test]
+    fn tool_calls_are_assembled_by_index_from_pieces() {
+        let mut p = ToolCallParts::default();
+        p.push(&json!([{"index": 0, "id": "a", "type": "function", "function": {"name": "read", "arguments": ""}}]));
+        p.push(&json!([{"index": 1, "id": "b", "function": {"name": "ls", "arguments": "{}"}}]));
+        p.push(&json!([{"index": 0, "function": {"arguments": "{\"pa"}}]));
+        p.push(&json!([{"index": 0, "function": {"arguments": "th\": \"x\"}"}}]));
+        p.push(&json!([{"index": 2, "function": {"name": "find", "arguments": "{}"}}]));
+        let calls = p.finish();
+        assert_eq!(
+            calls,
+            [
+                ToolCall { id: "a".into(), name: "read".into(), arguments: "{\"path\": \"x\"}".into() },
+                ToolCall { id: "b".into(), name: "ls".into(), arguments: "{}".into() },
+                ToolCall { id: "call_2".into(), name: "find".into(), arguments: "{}".into() },
+            ]
+        );
+        assert_eq!(calls[0].to_json()["function"]["name"], "read");
+    }
+
+    #[test]
     fn reasoning_effort_only_for_reasoning_models() {
         let mut t = Target {
             reference: "p/m".into(),
@@ -200,12 +305,14 @@ mod tests {
             api_key: None,
             headers: Default::default(),
         };
-        let b = body(&t, &[], ThinkLevel::High);
+        let b = serde_json::to_value(body(&t, &[], &[], ThinkLevel::High)).unwrap();
         assert!(b.get("reasoning_effort").is_none());
         assert_eq!(b["max_tokens"], 10);
         assert_eq!(b["stream"], true);
         t.model.reasoning = true;
-        assert_eq!(body(&t, &[], ThinkLevel::Xhigh)["reasoning_effort"], "high");
-        assert!(body(&t, &[], ThinkLevel::Off).get("reasoning_effort").is_none());
+        let v = |l| serde_json::to_value(body(&t, &[], &[], l)).unwrap();
+        assert_eq!(v(ThinkLevel::Xhigh)["reasoning_effort"], "high");
+        assert!(v(ThinkLevel::Off).get("reasoning_effort").is_none());
+        assert!(v(ThinkLevel::Off).get("tools").is_none(), "no tools, no key");
     }
 }

@@ -82,6 +82,9 @@ pub struct Run {
     pub(super) outcome: std::sync::OnceLock<RunState>,
     pub(super) abort: AbortHandle,
     pub(super) seq: Mutex<u64>,
+    /// Tool calls recorded in the transcript and not yet answered: (id, name). An abort or
+    /// timeout answers them with a synthetic result so the transcript stays valid.
+    pub(super) open_calls: Mutex<Vec<(String, String)>>,
 }
 
 /// How a finished run failed, with its summary (sent beside the payload).
@@ -288,6 +291,7 @@ mod tests {
             outcome: Default::default(),
             abort: AbortHandle::new_pair().0,
             seq: Mutex::new(0),
+            open_calls: Mutex::default(),
         }
     }
 

@@ -22,6 +22,16 @@ pub fn dir(state_dir: &Path, agent_id: &str) -> PathBuf {
 
 /// Appends one line and syncs it; a torn tail from a crash is closed off first.
 pub fn append(file: &Path, entry: &Value) -> Result<(), StateError> {
+    write(file, entry, true)
+}
+
+/// Appends one line without syncing: for the lines of a tool round before its last, which
+/// that one's sync makes durable with it (a crash before it loses the round, never a turn).
+pub fn append_unsynced(file: &Path, entry: &Value) -> Result<(), StateError> {
+    write(file, entry, false)
+}
+
+fn write(file: &Path, entry: &Value, sync: bool) -> Result<(), StateError> {
     let err = |e| StateError::new(file, e);
     if let Some(parent) = file.parent() {
         state::ensure_dir(parent)?;
@@ -40,7 +50,7 @@ pub fn append(file: &Path, entry: &Value) -> Result<(), StateError> {
     line.push_str(&entry.to_string());
     line.push('\n');
     f.write_all(line.as_bytes()).map_err(err)?;
-    f.sync_data().map_err(err)
+    if sync { f.sync_data().map_err(err) } else { Ok(()) }
 }
 
 /// The entries of a transcript, oldest first, and how many lines could not be read.
@@ -64,6 +74,57 @@ pub fn read(file: &Path) -> (Vec<Value>, usize) {
 /// The chat messages of a transcript (for the provider and `chat.history`).
 pub fn messages(entries: &[Value]) -> Vec<Value> {
     entries.iter().filter_map(|e| e.get("message").cloned()).collect()
+}
+
+/// The messages for display (`chat.history`): a failed tool result carries `isError: true`,
+/// which the provider's copy leaves out (the entry records it beside the message).
+pub fn messages_for_display(entries: &[Value]) -> Vec<Value> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            let mut m = e.get("message").cloned()?;
+            if e.get("isError") == Some(&Value::Bool(true))
+                && let Some(o) = m.as_object_mut()
+            {
+                o.insert("isError".into(), Value::Bool(true));
+            }
+            Some(m)
+        })
+        .collect()
+}
+
+/// The result recorded for a tool call that never got one (abort, timeout, crash).
+pub const NO_RESULT: &str = "aborted: the run ended before this tool call finished";
+
+/// `messages` made valid for a provider: every assistant tool call is answered by a `tool`
+/// message right after it (a synthetic error result where none was recorded, e.g. after a
+/// crash), and `tool` messages that answer no call (their call cut off by the history
+/// window) are dropped.
+pub fn repair(messages: Vec<Value>) -> Vec<Value> {
+    let mut out = Vec::with_capacity(messages.len());
+    let mut open: Vec<String> = Vec::new();
+    let close = |out: &mut Vec<Value>, open: &mut Vec<String>| {
+        for id in open.drain(..) {
+            out.push(serde_json::json!({"role": "tool", "tool_call_id": id, "content": NO_RESULT}));
+        }
+    };
+    for m in messages {
+        if m.get("role").and_then(Value::as_str) == Some("tool") {
+            let id = m.get("tool_call_id").and_then(Value::as_str).unwrap_or_default();
+            if let Some(i) = open.iter().position(|o| o == id) {
+                open.remove(i);
+                out.push(m);
+            }
+            continue;
+        }
+        close(&mut out, &mut open);
+        if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
+            open = calls.iter().filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_string)).collect();
+        }
+        out.push(m);
+    }
+    close(&mut out, &mut open);
+    out
 }
 
 /// One session in the index.
@@ -124,6 +185,38 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn repair_answers_every_open_call_and_drops_orphan_results() {
+        let call = |ids: &[&str]| {
+            let calls: Vec<Value> = ids.iter().map(|i| json!({"id": i, "type": "function"})).collect();
+            json!({"role": "assistant", "content": null, "tool_calls": calls})
+        };
+        let result = |id: &str| json!({"role": "tool", "tool_call_id": id, "content": "ok"});
+        let user = json!({"role": "user", "content": "next"});
+        let got = repair(vec![result("orphan"), call(&["a", "b"]), result("a"), user.clone(), call(&["c"])]);
+        let shape: Vec<String> = got
+            .iter()
+            .map(|m| match (m["role"].as_str().unwrap(), m["tool_call_id"].as_str()) {
+                ("tool", Some(id)) => format!("tool:{id}:{}", m["content"].as_str().unwrap()),
+                (role, _) => role.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "assistant",
+                "tool:a:ok",
+                format!("tool:b:{NO_RESULT}").as_str(),
+                "user",
+                "assistant",
+                format!("tool:c:{NO_RESULT}").as_str()
+            ]
+        );
+        let valid = vec![user.clone(), call(&["x"]), result("x")];
+        assert_eq!(repair(valid.clone()), valid);
+    }
 
     #[test]
     fn a_torn_tail_is_skipped_and_the_next_append_starts_a_fresh_line() {

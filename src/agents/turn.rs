@@ -12,9 +12,10 @@ use tokio::sync::watch;
 use serde_json::{Value, json};
 
 use super::Agents;
+use super::events::{agent_event, assistant_message, chat_event};
 use super::provider::{self, ProviderError};
 use super::run::{Run, RunRequest, RunState, RunStatus};
-use super::{models, transcript};
+use super::{models, tool_loop, transcript};
 use crate::lanes::LaneError;
 
 /// Transcript messages sent to the provider (the most recent ones).
@@ -87,6 +88,7 @@ pub fn submit_as(agents: &Arc<Agents>, req: RunRequest, id: String) -> Result<Su
         outcome: Default::default(),
         abort,
         seq: Mutex::new(0),
+        open_calls: Mutex::default(),
     });
     book.runs.insert(id, run.clone());
     drop(book);
@@ -136,33 +138,12 @@ pub(super) enum End {
     TimedOut(Duration),
 }
 
-fn event(agents: &Agents, run: &Run, name: &'static str, payload: Value) {
-    agents.deps.events.to_followers(&run.session_key, name, Arc::new(payload));
-}
-
-fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
-    let seq = run.next_seq();
-    let ts = chrono::Utc::now().timestamp_millis();
-    event(agents, run, "agent", json!({"runId": run.id, "seq": seq, "stream": stream, "ts": ts, "data": data}));
-}
-
-fn chat_event(agents: &Agents, run: &Run, state: &str, extra: Value) {
-    let seq = run.next_seq();
-    let mut p = json!({"runId": run.id, "sessionKey": run.session_key, "seq": seq, "state": state});
-    if let (Some(o), Value::Object(e)) = (p.as_object_mut(), extra) {
-        o.extend(e);
-    }
-    event(agents, run, "chat", p);
-}
-
-fn assistant_message(text: &str) -> Value {
-    json!({"role": "assistant", "content": [{"type": "text", "text": text}]})
-}
-
-/// One turn: transcript, models in order, streamed answer.
+/// One turn: transcript, models in order, streamed answer; while the model calls tools, the
+/// calls run and the conversation goes back to it (at most `maxToolIterations` rounds).
 pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunRequest) -> Result<(), String> {
     let live = agents.deps.config.get();
-    let defaults = &live.loaded.config.agents.defaults;
+    let cfg = &live.loaded.config;
+    let defaults = &cfg.agents.defaults;
     let state_dir = agents.state_dir();
     let (session_id, file) = agents.session(state_dir, &req.agent_id, &req.session_key).map_err(|e| e.to_string())?;
     run.state.send_modify(|s| s.session_id = Some(session_id.clone()));
@@ -173,16 +154,16 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     let mut messages = transcript::messages(&entries);
     let skip = messages.len().saturating_sub(HISTORY_MAX);
     messages.drain(..skip);
+    let mut conv = tool_loop::Conversation { file: &file, messages: transcript::repair(messages) };
     let user = json!({"role": "user", "content": req.message});
-    messages.push(user.clone());
+    conv.messages.push(user.clone());
     let ts = chrono::Utc::now().timestamp_millis();
     transcript::append(&file, &json!({"type": "message", "ts": ts, "runId": run.id, "message": user}))
         .map_err(|e| format!("cannot write the transcript: {e}"))?;
     agent_event(agents, run, "lifecycle", json!({"phase": "start", "sessionId": session_id}));
 
     let models_file = models::path(state_dir, &req.agent_id);
-    let catalogue =
-        models::load_merged(&models_file, &live.loaded.config.models.providers).map_err(|e| e.to_string())?;
+    let catalogue = models::load_merged(&models_file, &cfg.models.providers).map_err(|e| e.to_string())?;
     let chain = models::chain(req.model.as_deref(), req.lane, defaults, &catalogue);
     if chain.is_empty() {
         return Err(format!(
@@ -190,11 +171,65 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
             models_file.display()
         ));
     }
-    let think = req.thinking.unwrap_or(defaults.think_level);
+    let toolbox = agents.toolbox(cfg, &req.agent_id, &req.session_key)?;
+    let declared = crate::tools::catalog::declarations(&toolbox.policy.tools);
     let idle = Duration::from_millis(defaults.provider_timeout_ms);
+    let call = Call {
+        http: provider::client(idle),
+        think: req.thinking.unwrap_or(defaults.think_level),
+        idle,
+        tools: &declared,
+    };
+    let max_rounds = defaults.max_tool_iterations;
+    // Later rounds start at the model that answered the last one.
+    let mut first = 0;
+    let mut rounds = 0;
+    loop {
+        let (at, done) =
+            complete(agents, run, &chain[first..], &catalogue, &models_file, &conv.messages, &call).await?;
+        first += at;
+        let reference = &chain[first];
+        if done.tool_calls.is_empty() {
+            let entry = json!({"type": "message", "ts": chrono::Utc::now().timestamp_millis(), "runId": run.id,
+                               "model": reference, "usage": done.usage, "stopReason": done.finish_reason,
+                               "message": {"role": "assistant", "content": done.text}});
+            transcript::append(&file, &entry).map_err(|e| format!("cannot write the transcript: {e}"))?;
+            return Ok(());
+        }
+        if rounds >= max_rounds {
+            let why = format!(
+                "stopped: this run reached its limit of {max_rounds} tool rounds (agents.defaults.maxToolIterations)"
+            );
+            tool_loop::run_calls(agents, run, &toolbox, &mut conv, reference, &done, Some(&why)).await?;
+            return Err(why);
+        }
+        rounds += 1;
+        tool_loop::run_calls(agents, run, &toolbox, &mut conv, reference, &done, None).await?;
+    }
+}
+
+/// What every model call of a run shares.
+struct Call<'a> {
+    http: awc::Client,
+    think: crate::config::model::ThinkLevel,
+    idle: Duration,
+    tools: &'a [Value],
+}
+
+/// One completion from the first model of `chain` that gives one (falling back on retryable
+/// failures); returns its index in `chain` and what it produced.
+async fn complete(
+    agents: &Arc<Agents>,
+    run: &Arc<Run>,
+    chain: &[String],
+    catalogue: &models::Catalogue,
+    models_file: &std::path::Path,
+    messages: &[Value],
+    call: &Call<'_>,
+) -> Result<(usize, provider::Completion), String> {
     let mut failures = Vec::new();
-    for reference in &chain {
-        let target = match catalogue.target(reference, &agents.deps.options.env, &models_file) {
+    for (i, reference) in chain.iter().enumerate() {
+        let target = match catalogue.target(reference, &agents.deps.options.env, models_file) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(run = %run.id, model = %reference, error = %e, "model unusable; trying the next");
@@ -203,9 +238,12 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
             }
         };
         // Recorded before the answer: an aborted run reports the model it was streaming from.
-        run.state.send_modify(|s| s.model = Some(reference.clone()));
-        let body = provider::body(&target, &messages, think);
-        let result = provider::stream(&target, &body, idle, |delta| {
+        run.state.send_modify(|s| {
+            s.model = Some(reference.clone());
+            s.text.clear();
+        });
+        let body = provider::body(&target, messages, call.tools, call.think);
+        let result = provider::stream(&call.http, &target, &body, call.idle, |delta| {
             let mut text = String::new();
             run.state.send_modify(|s| {
                 s.text.push_str(delta);
@@ -218,11 +256,7 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
         match result {
             Ok(done) => {
                 run.state.send_modify(|s| s.usage = done.usage.clone());
-                let entry = json!({"type": "message", "ts": chrono::Utc::now().timestamp_millis(), "runId": run.id,
-                                   "model": reference, "usage": done.usage, "stopReason": done.finish_reason,
-                                   "message": {"role": "assistant", "content": done.text}});
-                transcript::append(&file, &entry).map_err(|e| format!("cannot write the transcript: {e}"))?;
-                return Ok(());
+                return Ok((i, done));
             }
             Err(ProviderError::Retryable(m)) => {
                 tracing::warn!(run = %run.id, model = %reference, error = %m, "model failed; falling back");
@@ -253,14 +287,19 @@ pub(super) fn finish(agents: &Arc<Agents>, run: &Arc<Run>, end: End) {
     st.error = error;
     st.ended_at = Some(chrono::Utc::now().timestamp_millis());
     let _ = run.outcome.set(st.clone());
+    let transcript = agents.transcript_of(agents.state_dir(), &run.agent_id, &run.session_key);
+    // Tool calls the run left unanswered get a result, so the transcript stays valid.
+    if let Some((_, file)) = &transcript {
+        tool_loop::close_open_calls(agents, run, file);
+    }
     // What was streamed before an abort or timeout is kept, marked as such.
     if matches!(status, RunStatus::Aborted | RunStatus::Timeout)
         && !st.text.is_empty()
-        && let Some((_, file)) = agents.transcript_of(agents.state_dir(), &run.agent_id, &run.session_key)
+        && let Some((_, file)) = &transcript
     {
         let entry = json!({"type": "message", "ts": st.ended_at, "runId": run.id, "stopReason": status,
                            "message": {"role": "assistant", "content": st.text}});
-        if let Err(e) = transcript::append(&file, &entry) {
+        if let Err(e) = transcript::append(file, &entry) {
             tracing::warn!(run = %run.id, error = %e, "partial answer not recorded");
         }
     }

@@ -385,6 +385,45 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Calls a two-stage method (`agent`): every event until its final response goes to
+    /// `on_event`; returns the final payload. `limit` replaces the connect timeout (a run
+    /// takes longer than a call).
+    pub fn call_streaming(
+        &mut self,
+        method: &str,
+        params: Value,
+        limit: Duration,
+        mut on_event: impl FnMut(&Value),
+    ) -> Result<Value, ClientError> {
+        self.deadline = Instant::now() + limit;
+        self.next += 1;
+        let id = format!("cli-{}", self.next);
+        let frame = json!({"type": "req", "id": id, "method": method, "params": params});
+        self.ws.send(Message::text(frame.to_string())).map_err(|e| ClientError::Other(format!("send failed: {e}")))?;
+        loop {
+            if Instant::now() > self.deadline {
+                return Err(ClientError::Other(format!("timed out waiting for {method}")));
+            }
+            let v = read_json(&mut self.ws)?;
+            if v["type"] == "event" {
+                on_event(&v);
+                continue;
+            }
+            if v["type"] != "res" || v["id"] != id.as_str() {
+                continue;
+            }
+            if v["ok"] != true {
+                let msg = v["error"]["message"].as_str().unwrap_or("failed");
+                return Err(ClientError::Rpc(format!("{method}: {msg}")));
+            }
+            if v["payload"]["status"] != "accepted" {
+                return Ok(v["payload"].clone());
+            }
+        }
+    }
+}
+
 fn read_json(ws: &mut WebSocket<Conn>) -> Result<Value, ClientError> {
     loop {
         match ws.read() {

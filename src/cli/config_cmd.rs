@@ -28,7 +28,8 @@ pub fn run(cmd: ConfigCmd, opts: &LoadOptions) -> i32 {
                 if json {
                     println!(
                         "{}",
-                        json!({"valid": true, "path": path, "exists": l.file_exists, "problems": [], "ignored": l.ignored})
+                        json!({"valid": true, "path": path, "exists": l.file_exists, "problems": [], "ignored": l.ignored,
+                               "notes": l.notes})
                     );
                     return exit::OK;
                 } else if l.file_exists {
@@ -38,6 +39,9 @@ pub fn run(cmd: ConfigCmd, opts: &LoadOptions) -> i32 {
                 }
                 if let Some(line) = crate::config::upstream::ignored_line(&l.ignored) {
                     println!("{line}");
+                }
+                for note in &l.notes {
+                    println!("note: {note}");
                 }
                 exit::OK
             }

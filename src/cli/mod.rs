@@ -1,5 +1,6 @@
 //! The command line: argument parsing and dispatch. Usage errors exit 64.
 
+mod agent;
 mod backup;
 pub mod client;
 mod config_cmd;
@@ -121,6 +122,8 @@ pub enum Command {
         #[command(flatten)]
         conn: client::ConnectArgs,
     },
+    /// Send one message to an agent through the running gateway and print its answer.
+    Agent(agent::AgentArgs),
     /// The agent sandbox: check this host, or run a command in it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCmd),
@@ -322,6 +325,7 @@ pub fn main() -> i32 {
         Command::Status { json, conn } => {
             remote::status(json, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
+        Command::Agent(a) => agent::run(a, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }

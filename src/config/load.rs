@@ -63,6 +63,9 @@ pub struct Loaded {
     /// Keys the file sets that this gateway accepts and does not act on (upstream's keys it
     /// does not implement, and its own whose features have not landed), by dotted path.
     pub ignored: Vec<String>,
+    /// What the operator should know about the file as written (the guide's names for
+    /// upstream's settings).
+    pub notes: Vec<String>,
 }
 
 impl Loaded {
@@ -118,6 +121,7 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
 
     let mut problems = Vec::new();
     substitute_vars(&mut doc, &mut Vec::new(), &opts.env, &mut problems);
+    let notes = upstream::guide_name_notes(&doc);
     // Upstream's spellings first, so sources, overrides and validation see one name per key.
     problems.extend(upstream::apply_aliases(&mut doc));
     let mut ignored = upstream::inert_present(&doc);
@@ -164,7 +168,7 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
         return Err(fail(semantic));
     }
     let effective = serde_json::to_value(&config).expect("config serializes");
-    Ok(Loaded { config, effective, sources, hash, file_exists, files, ignored })
+    Ok(Loaded { config, effective, sources, hash, file_exists, files, ignored, notes })
 }
 
 fn read_error(path: &Path, e: &std::io::Error, was_loaded: bool) -> String {

@@ -354,6 +354,45 @@ impl Default for SupervisorConfig {
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct AgentsConfig {
     pub defaults: AgentDefaults,
+    /// Per-agent settings (upstream's `agents.list`): what an agent changes from the defaults.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub list: Vec<AgentEntry>,
+}
+
+impl AgentsConfig {
+    /// The `agents.list` entry of `id`, if any.
+    pub fn entry(&self, id: &str) -> Option<&AgentEntry> {
+        self.list.iter().find(|a| a.id == id)
+    }
+}
+
+/// One agent's overrides. Upstream's other per-agent keys are accepted and reported as ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentEntry {
+    #[schemars(length(min = 1, max = 64))]
+    pub id: String,
+    /// This agent's workspace instead of `agents.defaults.workspace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// Applied after the global tool policy: this agent can only narrow it (deny wins) or
+    /// choose another profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<AgentTools>,
+}
+
+/// A per-agent tool policy, under upstream's names (`agents.list[].tools`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentTools {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ToolProfile>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_allow: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -370,7 +409,18 @@ pub struct AgentDefaults {
     pub max_concurrent: u32,
     pub subagent: Subagent,
     pub sandbox: Sandbox,
+    /// Which tools agents get (upstream's top-level `tools`, under the deployment guide's names).
     pub tools: Tools,
+    /// The directory an agent's file tools and commands start in; relative paths resolve
+    /// there. Default `<state>/workspace`; `~` is the home directory. Created on demand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// Model calls one run may make that answer with tool calls; the next one ends the run.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_tool_iterations: u32,
+    /// Longest one tool call may take (an `exec` may ask for less with its `timeout`).
+    #[schemars(range(min = 1, max = 86400))]
+    pub tool_timeout_seconds: u64,
     /// Longest an agent run may take (queue wait excluded) before it ends with AGENT_TIMEOUT.
     #[schemars(range(min = 1, max = 86400))]
     pub timeout_seconds: u64,
@@ -390,6 +440,9 @@ impl Default for AgentDefaults {
             subagent: Subagent::default(),
             sandbox: Sandbox::default(),
             tools: Tools::default(),
+            workspace: None,
+            max_tool_iterations: 25,
+            tool_timeout_seconds: 600,
             timeout_seconds: 600,
             provider_timeout_ms: 60_000,
         }
@@ -473,11 +526,31 @@ pub struct Allowlist {
     pub domains: Vec<String>,
 }
 
+/// A tool policy. Entries are tool names (`bash` is `exec`), groups (`group:fs`,
+/// `group:runtime`, `group:web`, `group:memory`, ...) or `*` globs, case-insensitive; deny wins.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Tools {
+    /// The base set: minimal, coding, messaging or full (the default: every tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ToolProfile>,
+    /// Only these tools (upstream's `tools.allow`; the deployment guide calls it `enabled`).
     pub enabled: Vec<String>,
+    /// Added to the profile's set (upstream's `tools.alsoAllow`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_allow: Vec<String>,
+    /// Never these (upstream's `tools.deny`; the guide calls it `disabled`). An entry that
+    /// names no tool (e.g. "rm") is a program `exec` refuses to run: this gateway's extension.
     pub disabled: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolProfile {
+    Minimal,
+    Coding,
+    Messaging,
+    Full,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

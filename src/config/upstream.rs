@@ -58,8 +58,20 @@ const UPSTREAM_ONLY: &[&str] = &[
     "gateway.canvasHost.root",
     "gateway.canvasHost.liveReload",
     // agents.*
-    "agents.list",
-    "agents.defaults.workspace",
+    "agents.list.*.default",
+    "agents.list.*.name",
+    "agents.list.*.agentDir",
+    "agents.list.*.model",
+    "agents.list.*.identity",
+    "agents.list.*.groupChat",
+    "agents.list.*.sandbox",
+    "agents.list.*.heartbeat",
+    "agents.list.*.subagents",
+    "agents.list.*.memorySearch",
+    "agents.list.*.tools.byProvider",
+    "agents.list.*.tools.elevated",
+    "agents.list.*.tools.exec",
+    "agents.list.*.tools.sandbox",
     "agents.defaults.memorySearch",
     "agents.defaults.compaction",
     "agents.defaults.contextPruning",
@@ -110,8 +122,7 @@ const UPSTREAM_ONLY: &[&str] = &[
 
 /// Keys of this gateway's own schema that are accepted and have no effect yet: reported the
 /// same way until their features land.
-const INERT: &[&str] =
-    &["channels", "agents.defaults.sandbox", "agents.defaults.tools", "memory", "gateway.canvasHost"];
+const INERT: &[&str] = &["channels", "agents.defaults.sandbox", "memory", "gateway.canvasHost"];
 
 /// Upstream's spelling -> this gateway's, for keys both implement.
 pub const ALIASES: &[(&str, &str)] = &[
@@ -123,9 +134,27 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("channels.discord.token", "channels.discord.botToken"),
     ("tools.allow", "agents.defaults.tools.enabled"),
     ("tools.deny", "agents.defaults.tools.disabled"),
+    ("tools.profile", "agents.defaults.tools.profile"),
+    ("tools.alsoAllow", "agents.defaults.tools.alsoAllow"),
     ("agents.defaults.subagents", "agents.defaults.subagent"),
     ("agents.defaults.thinkingDefault", "agents.defaults.thinkLevel"),
 ];
+
+/// The deployment guide's names for settings upstream names otherwise: accepted (through
+/// [`ALIASES`]) with a note pointing to upstream's name.
+const GUIDE_NAMES: &[(&str, &str)] =
+    &[("agents.defaults.tools.enabled", "tools.allow"), ("agents.defaults.tools.disabled", "tools.deny")];
+
+/// A note per guide-only name `doc` (the file as written) uses.
+pub fn guide_name_notes(doc: &Value) -> Vec<String> {
+    GUIDE_NAMES
+        .iter()
+        .filter(|(guide, _)| get(doc, &segs(guide)).is_some())
+        .map(|(guide, upstream)| {
+            format!("{guide} is the deployment guide's name for upstream's {upstream}; both work (`openclaw doctor --fix` rewrites it)")
+        })
+        .collect()
+}
 
 /// Values upstream spells differently: (path, upstream value, this gateway's value).
 pub const VALUE_ALIASES: &[(&str, &str, &str)] = &[("agents.defaults.sandbox.mode", "all", "always")];
@@ -138,10 +167,18 @@ fn get<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(doc, |v, k| v.as_object()?.get(*k))
 }
 
+/// One step down: an object's key, or an array's index (`agents.list.0.name`).
+fn child<'a>(v: &'a mut Value, k: &str) -> Option<&'a mut Value> {
+    match v {
+        Value::Array(a) => a.get_mut(k.parse::<usize>().ok()?),
+        v => v.as_object_mut()?.get_mut(k),
+    }
+}
+
 /// Takes the value at `path` out of `doc`, dropping objects it leaves empty.
 fn take(doc: &mut Value, path: &[&str]) -> Option<Value> {
     let (last, parents) = path.split_last()?;
-    let obj = parents.iter().try_fold(doc as &mut Value, |v, k| v.as_object_mut()?.get_mut(*k))?.as_object_mut()?;
+    let obj = parents.iter().try_fold(doc as &mut Value, |v, k| child(v, k))?.as_object_mut()?;
     let v = obj.remove(*last)?;
     if obj.is_empty() && !parents.is_empty() {
         take(doc, parents);
@@ -309,9 +346,20 @@ mod tests {
     #[test]
     fn inert_keys_are_listed_when_the_file_sets_them() {
         let doc = json!({"memory": {"indexEnabled": true}, "agents": {"defaults": {"tools": {"enabled": []}}}});
-        assert_eq!(inert_present(&doc), ["agents.defaults.tools", "memory"]);
+        assert_eq!(inert_present(&doc), ["memory"]);
         assert_eq!(ignored_line(&[]), None);
         assert_eq!(ignored_line(&["memory".into()]).unwrap(), format!("{IGNORED_NOTE}: memory"));
+    }
+
+    #[test]
+    fn the_guides_tool_names_get_a_note_naming_upstreams() {
+        let notes = guide_name_notes(&json!({"agents": {"defaults": {"tools": {"disabled": ["rm"]}}}}));
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0]
+                .starts_with("agents.defaults.tools.disabled is the deployment guide's name for upstream's tools.deny")
+        );
+        assert!(guide_name_notes(&json!({"tools": {"deny": ["rm"]}})).is_empty());
     }
 
     #[test]

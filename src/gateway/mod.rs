@@ -90,6 +90,9 @@ impl Gateway {
         if let Some(line) = crate::config::upstream::ignored_line(&loaded.ignored) {
             tracing::warn!(keys = %loaded.ignored.join(","), "config: {line}");
         }
+        for note in &loaded.notes {
+            tracing::info!("config: {note}");
+        }
         let options = Arc::new(load_options);
         let lanes = Arc::new(Lanes::new(&loaded.config));
         let (config, writer) = LiveConfig::new(loaded);

@@ -207,7 +207,7 @@ pub fn chat_history(s: &Runtime, caller: &Caller, p: &Params) -> Result<Value, E
         return Ok(json!({"sessionKey": key, "sessionId": null, "messages": [], "thinkingLevel": thinking}));
     };
     let (entries, damaged) = transcript::read(&file);
-    let mut messages = transcript::messages(&entries);
+    let mut messages = transcript::messages_for_display(&entries);
     let skip = messages.len().saturating_sub(limit);
     messages.drain(..skip);
     Ok(json!({"sessionKey": key, "sessionId": session_id, "messages": messages, "damagedLines": damaged,

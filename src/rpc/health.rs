@@ -61,11 +61,17 @@ pub fn document(s: &Runtime) -> Value {
         "logging": { "level": loaded.config.logging.level },
         "mdns": s.mdns.borrow().clone(),
         "lanes": s.lanes.snapshot(),
+        "tools": tool_sets(s),
         "tls": match s.tls.borrow().as_ref() {
             Some(t) => json!({"enabled": true, "fingerprint": t.fingerprint(), "cert": t.files().0}),
             None => json!({"enabled": false}),
         },
     })
+}
+
+/// Each agent's effective tool set (and the programs exec refuses, and its workspace).
+pub fn tool_sets(s: &Runtime) -> Value {
+    crate::agents::toolbox::tool_sets(&s.config().loaded.config, &s.options.paths.state_dir)
 }
 
 /// `status`: the same facts as the health document, in the RPC's own arrangement.

@@ -123,7 +123,7 @@ pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> 
         "sessions.reset" => agent::sessions_forget(rt, &p, true),
         "sessions.delete" => agent::sessions_forget(rt, &p, false),
         "models.list" => agent::models_list(rt, &p),
-        "lanes.status" => p.only(&[]).map(|()| json!({"lanes": rt.lanes.snapshot()})),
+        "lanes.status" => p.only(&[]).map(|()| json!({"lanes": rt.lanes.snapshot(), "tools": health::tool_sets(rt)})),
         "agents.list" => roster::agents_list(rt, &p),
         "agent.identity.get" => roster::identity_get(rt, &p),
         "node.list" => inventory::node_list(&p),

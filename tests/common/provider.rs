@@ -4,6 +4,14 @@
 //! - `slow-<n>-<ms>`: n deltas "tick " each `ms` apart
 //! - `e500`, `e429`, `e400`: that status with an error body; `hang`: never answers
 //! - `cut`: one delta, then the connection drops mid-stream
+//! - tool calls (OpenAI function calling, streamed in pieces, `finish_reason: "tool_calls"`),
+//!   made while the conversation's last message is the user's; once it is a tool result, the
+//!   answer is `result: <that result>`:
+//!   - `tools-split`: `read {"path": "hello.txt"}`, its arguments split across four chunks
+//!   - `tools-two`: `write {"path": "two.txt", "content": "2"}` then `read {"path": "two.txt"}`
+//!   - `tools-bad`: `read` with malformed JSON arguments
+//!   - `tools-loop`: `ls {}`, every time, whatever it sees
+//!   - `call-<tool>`: `<tool>` with the user's message as its arguments
 //!
 //! It records every request body and the most requests it had in flight at once.
 #![allow(dead_code)]
@@ -125,6 +133,8 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
     let model = body["model"].as_str().unwrap_or("").to_string();
     let turns = body["messages"].as_array().map_or(0, Vec::len);
     let last = body["messages"].as_array().and_then(|m| m.last()).map(|m| m["content"].clone()).unwrap_or_default();
+    let last_role =
+        body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["role"].as_str()).unwrap_or("").to_string();
     seen.bodies.lock().unwrap().push(body);
     let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -155,7 +165,27 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
         let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
         chunk(out, &format!("data: {ev}\n\n"))
     };
-    if let Some(rest) = model.strip_prefix("slow-") {
+    let mut finish = "stop";
+    let calls = tool_calls(&model, &last_role, &last);
+    if !calls.is_empty() {
+        for (index, (id, name, pieces)) in calls.iter().enumerate() {
+            for (k, piece) in pieces.iter().enumerate() {
+                // The first piece names the call; the rest only carry arguments.
+                let mut d = serde_json::json!({"index": index, "function": {"arguments": piece}});
+                if k == 0 {
+                    d["id"] = serde_json::json!(id);
+                    d["type"] = serde_json::json!("function");
+                    d["function"]["name"] = serde_json::json!(name);
+                }
+                let ev =
+                    serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [d]}, "finish_reason": null}]});
+                chunk(&mut out, &format!("data: {ev}\n\n"))?;
+            }
+        }
+        finish = "tool_calls";
+    } else if last_role == "tool" && (model.starts_with("tools-") || model.starts_with("call-")) {
+        delta(&mut out, &format!("result: {}", last.as_str().unwrap_or("")))?;
+    } else if let Some(rest) = model.strip_prefix("slow-") {
         let mut it = rest.split('-');
         let n: usize = it.next().and_then(|v| v.parse().ok()).unwrap_or(10);
         let ms: u64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(100);
@@ -176,13 +206,38 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
     // Done with this request before the gateway can see its end: a slot it frees is never
     // counted twice here.
     drop(_guard);
-    let fin = serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+    let fin = serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]});
     chunk(&mut out, &format!("data: {fin}\n\n"))?;
     let usage =
         serde_json::json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}});
     chunk(&mut out, &format!("data: {usage}\n\ndata: [DONE]\n\n"))?;
     out.write_all(b"0\r\n\r\n")?;
     out.flush()
+}
+
+/// The calls a tool model makes now: (id, name, argument pieces).
+fn tool_calls(model: &str, last_role: &str, last: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    let call = |id: &str, name: &str, pieces: &[&str]| {
+        (id.to_string(), name.to_string(), pieces.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+    };
+    if model == "tools-loop" {
+        return vec![call("call_loop", "ls", &["{}"])];
+    }
+    if last_role != "user" {
+        return Vec::new();
+    }
+    match model {
+        "tools-split" => vec![call("call_split", "read", &["{\"pa", "th\": \"hel", "lo.t", "xt\"}"])],
+        "tools-two" => vec![
+            call("call_w", "write", &["{\"path\": \"two.txt\", ", "\"content\": \"2\"}"]),
+            call("call_r", "read", &["{\"path\": \"two.txt\"}"]),
+        ],
+        "tools-bad" => vec![call("call_bad", "read", &["{\"path\": "])],
+        m => match m.strip_prefix("call-") {
+            Some(tool) => vec![call("call_1", tool, &[last.as_str().unwrap_or("{}")])],
+            None => Vec::new(),
+        },
+    }
 }
 
 fn unix_ms() -> i64 {

@@ -1,5 +1,7 @@
 // Chat: a session picker, its history, sending with a thinking level, the reply streaming
 // in from `chat` events (matched by run id = the idempotency key sent), abort, new session.
+// Tool calls show as one compact line each (name, arguments, then the outcome's first line),
+// live from `agent` tool events and in the history from the recorded calls and results.
 
 import { Page, errText, h, mount, uid } from './dom.js';
 
@@ -13,6 +15,10 @@ function textOf(m) {
   if (Array.isArray(m.content)) return m.content.filter((p) => p.type === 'text').map((p) => p.text).join('');
   return typeof m.text === 'string' ? m.text : '';
 }
+
+/** One line of text, at most `n` characters. */
+const clip = (s, n = 120) => { const l = String(s ?? '').split('\n')[0]; return l.length > n ? `${l.slice(0, n)}…` : l; };
+const argsText = (a) => (typeof a === 'string' ? a : JSON.stringify(a ?? {}));
 
 class Chat extends Page {
   async load() {
@@ -32,6 +38,7 @@ class Chat extends Page {
       h('button', { id: 'new-session', onclick: () => this.newSession() }, 'New session'), this.thinking),
     this.log, h('div', { class: 'composer' }, this.input, this.sendBtn, this.abortBtn));
     this.on('chat', (p) => this.event(p));
+    this.on('agent', (p) => { if (p.stream === 'tool') this.toolEvent(p); });
     await this.sessions();
     await this.history();
   }
@@ -72,8 +79,47 @@ class Chat extends Page {
     }
     this.thinking.value = '';
     if (r.thinkingLevel) this.thinking.querySelector('option').textContent = `thinking: default (${r.thinkingLevel})`;
-    mount(this.log, (r.messages || []).filter((m) => m.role === 'user' || m.role === 'assistant')
-      .map((m) => this.bubble(m.role, textOf(m))));
+    const lines = new Map();
+    const shown = [];
+    for (const m of r.messages || []) {
+      if (m.role === 'tool') {
+        const line = lines.get(m.tool_call_id);
+        if (line) this.toolDone(line, textOf(m), Boolean(m.isError));
+      } else if (m.role === 'user' || m.role === 'assistant') {
+        if (textOf(m) || !m.tool_calls) shown.push(this.bubble(m.role, textOf(m)));
+        for (const c of m.tool_calls || []) {
+          const line = this.toolLine(c.function?.name, c.function?.arguments);
+          lines.set(c.id, line);
+          shown.push(line);
+        }
+      }
+    }
+    mount(this.log, shown);
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  toolLine(name, args) {
+    return h('div', { class: 'tool' }, h('span', { class: 'name' }, name || '?'), ' ', h('span', { class: 'args' }, clip(argsText(args))),
+      h('span', { class: 'outcome' }));
+  }
+
+  toolDone(line, text, isError) {
+    line.classList.add(isError ? 'error' : 'done');
+    line.querySelector('.outcome').textContent = ` → ${isError ? 'error: ' : ''}${clip(text, 80)}`;
+  }
+
+  toolEvent(p) {
+    const reply = this.runs.get(p.runId);
+    if (!reply) return;
+    const d = p.data || {};
+    if (d.phase === 'start') {
+      const line = this.toolLine(d.name, d.args);
+      line.dataset.call = d.toolCallId;
+      this.log.insertBefore(line, reply);
+    } else if (d.phase === 'result') {
+      const line = [...this.log.querySelectorAll('.tool')].find((l) => l.dataset.call === d.toolCallId);
+      if (line) this.toolDone(line, d.result?.content?.[0]?.text, d.isError);
+    }
     this.log.scrollTop = this.log.scrollHeight;
   }
 

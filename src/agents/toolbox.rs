@@ -1,0 +1,93 @@
+//! What a run's tools get: the agent's effective tool policy, its workspace, the exec backend
+//! and the gateway's background-process table; and the tool sets `lanes.status` and `/health`
+//! show. Sandboxed sessions will choose another [`tools::ExecBackend`] and
+//! [`tools::FileRoot`] here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::{Agents, approvals, roster};
+use crate::config::Config;
+use crate::tools::{self, Effective, HostExec, HostRoot, Toolbox};
+
+/// The tool policy in effect for `agent_id`.
+pub fn policy(cfg: &Config, agent_id: &str) -> Effective {
+    let entry = cfg.agents.entry(agent_id).and_then(|e| e.tools.as_ref());
+    tools::policy::effective(&cfg.agents.defaults.tools, entry)
+}
+
+/// `agent_id`'s workspace: its `agents.list` entry, else `agents.defaults.workspace`, else
+/// `<state>/workspace`.
+pub fn workspace(cfg: &Config, state_dir: &Path, agent_id: &str, home: Option<&str>) -> PathBuf {
+    let configured = cfg.agents.entry(agent_id).and_then(|e| e.workspace.as_deref());
+    match configured.or(cfg.agents.defaults.workspace.as_deref()) {
+        Some(w) => {
+            let p = tools::root::expand_home(w, home.map(Path::new));
+            if p.is_absolute() { p } else { state_dir.join(p) }
+        }
+        None => state_dir.join("workspace"),
+    }
+}
+
+impl Agents {
+    /// The toolbox for one run of `agent_id` in `session_key` (its workspace is created here if
+    /// missing). The sandbox decision (`agents.defaults.sandbox.mode` against the session key)
+    /// belongs here: it picks the [`tools::ExecBackend`] and the [`tools::FileRoot`]; today
+    /// every session gets the host's.
+    pub(super) fn toolbox(&self, cfg: &Config, agent_id: &str, _session_key: &str) -> Result<Toolbox, String> {
+        let env = &self.deps.options.env;
+        let dir = workspace(cfg, self.state_dir(), agent_id, env.get("HOME"));
+        let files = HostRoot::new(dir.clone())
+            .map_err(|e| format!("cannot create the workspace {}: {e}", dir.display()))?
+            // The gateway's token, device keys, config and approvals file are not the model's.
+            .guard(self.state_dir());
+        Ok(Toolbox {
+            agent_id: agent_id.into(),
+            files: Arc::new(files),
+            exec: Arc::new(HostExec),
+            processes: self.processes.clone(),
+            policy: Arc::new(policy(cfg, agent_id)),
+            approvals_file: approvals::path(self.state_dir()),
+            timeout: Duration::from_secs(cfg.agents.defaults.tool_timeout_seconds),
+            allow_private_web: tools::ssrf::allow_private(env.get(tools::ssrf::ALLOW_PRIVATE_ENV)),
+        })
+    }
+}
+
+/// `{agentId: {tools, deniedCommands?, notes?, workspace}}` for every known agent (the roster
+/// and `agents.list`).
+pub fn tool_sets(cfg: &Config, state_dir: &Path) -> Value {
+    let mut ids = roster::ids(state_dir);
+    for e in &cfg.agents.list {
+        if !ids.contains(&e.id) {
+            ids.push(e.id.clone());
+        }
+    }
+    let mut out = Map::new();
+    for id in ids {
+        let mut v = json!(policy(cfg, &id));
+        v["workspace"] = json!(workspace(cfg, state_dir, &id, std::env::var("HOME").ok().as_deref()));
+        out.insert(id, v);
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::AgentEntry;
+
+    #[test]
+    fn the_workspace_is_the_agents_then_the_defaults_then_the_state_dirs() {
+        let mut cfg = Config::default();
+        let s = Path::new("/state");
+        assert_eq!(workspace(&cfg, s, "main", None), PathBuf::from("/state/workspace"));
+        cfg.agents.defaults.workspace = Some("~/ws".into());
+        assert_eq!(workspace(&cfg, s, "main", Some("/home/u")), PathBuf::from("/home/u/ws"));
+        cfg.agents.list.push(AgentEntry { id: "ops".into(), workspace: Some("ops-ws".into()), tools: None });
+        assert_eq!(workspace(&cfg, s, "ops", None), PathBuf::from("/state/ops-ws"));
+    }
+}
