@@ -210,3 +210,108 @@ fn without_bwrap_it_fails_closed_and_says_why() {
     let o = command(state.path()).env("PATH", "/nonexistent").args(["sandbox", "check"]).output().unwrap();
     assert_eq!(o.status.code(), Some(69), "{}", text(&o));
 }
+
+// Agent sessions: `non-main` (the default) sandboxes every session but the agent's main one.
+
+const FULL_EXEC: &str = r#"{"version": 1, "defaults": {"security": "full"}}"#;
+
+fn agent_gateway(mock: &common::provider::MockProvider, config: &str, env: &[(&str, &str)]) -> common::Gateway {
+    let mut spawn = mock.install(common::Spawn::default().config(config), &["call-exec", "call-read", "call-write"]);
+    std::fs::write(spawn.state.path().join("exec-approvals.json"), FULL_EXEC).unwrap();
+    for (k, v) in env {
+        spawn = spawn.env(k, v);
+    }
+    spawn.start()
+}
+
+fn agent_client(gw: &common::Gateway) -> common::Ws {
+    let mut ws = common::Ws::open(gw.addr);
+    let hello = ws.connect(serde_json::json!({"auth": {"token": common::generated_token(gw.state_path())}})).unwrap();
+    assert_eq!(hello["ok"], true, "{hello}");
+    ws
+}
+
+/// One `call-<tool>` run in `session`: the tool result's text and whether it is an error.
+fn tool_call(ws: &mut common::Ws, session: &str, id: &str, tool: &str, args: serde_json::Value) -> (String, bool) {
+    let params = serde_json::json!({"message": args.to_string(), "model": format!("mock/call-{tool}"),
+                                    "sessionKey": session, "idempotencyKey": id});
+    ws.send_text(&serde_json::json!({"type": "req", "id": id, "method": "agent", "params": params}).to_string());
+    let mut result = None;
+    let mut responses = 0;
+    while responses < 2 {
+        let v = ws.recv().unwrap_or_else(|c| panic!("closed during run {id}: {c:?}"));
+        if v["type"] == "res" && v["id"] == id {
+            responses += 1;
+        } else if v["event"] == "agent" && v["payload"]["stream"] == "tool" && v["payload"]["data"]["phase"] == "result" {
+            result = Some(v["payload"]["data"].clone());
+        }
+    }
+    let r = result.unwrap_or_else(|| panic!("no tool result in run {id}"));
+    (r["result"]["content"][0]["text"].as_str().unwrap_or_default().to_string(), r["isError"] == true)
+}
+
+#[test]
+fn non_main_sessions_run_commands_in_the_sandbox_and_the_main_session_on_the_host() {
+    let mock = common::provider::MockProvider::start();
+    let port = upstream("via-proxy");
+    let gw = agent_gateway(
+        &mock,
+        "{ agents: { defaults: { sandbox: { mode: 'non-main', allowlist: { domains: ['allowed.test'] } } } } }",
+        &[("OPENCLAW_TEST_RESOLVE", "allowed.test=127.0.0.1")],
+    );
+    let mut ws = agent_client(&gw);
+    let state = gw.state_path().display().to_string();
+    let probe = format!("test -e '{state}/config.json5' && echo host || echo sandboxed");
+    let main = tool_call(&mut ws, "agent:main:main", "m1", "exec", serde_json::json!({"command": probe}));
+    assert_eq!(main, ("host\n".to_string(), false), "the main session runs on the host");
+    let other = tool_call(&mut ws, "agent:main:work", "o1", "exec", serde_json::json!({"command": probe}));
+    assert_eq!(other, ("sandboxed\n".to_string(), false), "another session runs in the sandbox");
+    // Its token is out of reach; the network is the proxy, which lets the allowlisted name through.
+    let (text, _) = tool_call(
+        &mut ws,
+        "agent:main:work",
+        "o2",
+        "exec",
+        serde_json::json!({"command": format!("cat '{state}/secrets/gateway_token' ../secrets/gateway_token 2>&1; \
+            curl -sS -m 5 http://allowed.test:{port}/; echo; curl -sS -m 5 -o /dev/null -w '%{{http_code}}' http://other.test:{port}/")}),
+    );
+    assert!(!text.contains(&gw.token()), "{text}");
+    assert!(text.contains("via-proxy\n403"), "{text}");
+    // File tools of the sandboxed session are confined to the workspace too.
+    for path in ["../secrets/gateway_token".to_string(), format!("{state}/secrets/gateway_token"), "/etc/hostname".into()] {
+        let (text, is_error) = tool_call(&mut ws, "agent:main:work", &format!("r-{}", path.len()), "read", serde_json::json!({"path": path}));
+        assert!(is_error && text.contains("sandbox"), "{path}: {text}");
+    }
+}
+
+#[test]
+fn a_cron_run_is_sandboxed_under_non_main() {
+    let mock = common::provider::MockProvider::start();
+    let gw = agent_gateway(&mock, "{}", &[]);
+    let mut ws = agent_client(&gw);
+    let state = gw.state_path().display().to_string();
+    let cmd = format!("(test -e '{state}/config.json5' && echo host || echo sandboxed) > cron-ran.txt");
+    let added = ws.call(
+        "cron.add",
+        serde_json::json!({"name": "probe", "schedule": "every 1h",
+            "payload": {"kind": "agentTurn", "message": serde_json::json!({"command": cmd}).to_string(), "model": "mock/call-exec"}}),
+    );
+    let id = added["payload"]["job"]["id"].as_str().unwrap_or_else(|| panic!("{added}")).to_string();
+    assert_eq!(ws.call("cron.run", serde_json::json!({"id": id}))["payload"]["ran"], true);
+    let out = gw.state_path().join("workspace/cron-ran.txt");
+    let text = common::wait_until("the cron run's command to write its answer", std::time::Duration::from_secs(20), || {
+        std::fs::read_to_string(&out).ok().filter(|t| !t.is_empty())
+    });
+    assert_eq!(text, "sandboxed\n");
+}
+
+#[test]
+fn sandboxed_sessions_fail_closed_without_bwrap() {
+    let mock = common::provider::MockProvider::start();
+    let gw = agent_gateway(&mock, "{ agents: { defaults: { sandbox: { mode: 'all' } } } }", &[("PATH", "/usr/local/nonexistent")]);
+    let mut ws = agent_client(&gw);
+    let (text, is_error) = tool_call(&mut ws, "agent:main:main", "x1", "exec", serde_json::json!({"command": "echo ran"}));
+    assert!(is_error, "{text}");
+    assert!(text.contains("sandbox is unavailable") && text.contains("bubblewrap"), "{text}");
+    assert!(!text.contains("ran\n"));
+}

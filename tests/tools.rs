@@ -30,8 +30,11 @@ const MODELS: &[&str] = &[
 ];
 
 /// A gateway with the mock's tool models, `config`, and the approvals file if given.
+/// A gateway whose sessions all run on the host (these tests are about the tools themselves;
+/// `tests/sandbox.rs` covers sandboxed sessions).
 fn start(mock: &MockProvider, config: &str, approvals: Option<&str>, env: &[(&str, &str)]) -> Gateway {
-    let mut spawn = mock.install(Spawn::default().config(config), MODELS);
+    let mut spawn =
+        mock.install(Spawn::default().config(config), MODELS).env("OPENCLAW__AGENTS__DEFAULTS__SANDBOX__MODE", "off");
     if let Some(a) = approvals {
         std::fs::write(spawn.state.path().join("exec-approvals.json"), a).unwrap();
     }

@@ -42,6 +42,8 @@ pub struct Agents {
     indexes: Mutex<HashMap<String, transcript::Index>>,
     /// Background jobs started by `exec` (owned here; tools get a handle).
     processes: Arc<crate::tools::ProcessTable>,
+    /// The sandbox's egress proxy (bound on the first sandboxed toolbox).
+    egress: crate::sandbox::egress::Egress,
     deps: AgentDeps,
 }
 
@@ -57,7 +59,8 @@ pub struct AgentDeps {
 
 impl Agents {
     pub fn new(deps: AgentDeps) -> Arc<Self> {
-        Arc::new(Self { book: Mutex::default(), indexes: Mutex::default(), processes: Arc::default(), deps })
+        let egress = crate::sandbox::egress::Egress::new(&deps.options.paths.state_dir);
+        Arc::new(Self { book: Mutex::default(), indexes: Mutex::default(), processes: Arc::default(), egress, deps })
     }
 
     /// Where sessions, transcripts and model catalogues live.

@@ -1,7 +1,6 @@
 //! What a run's tools get: the agent's effective tool policy, its workspace, the exec backend
 //! and the gateway's background-process table; and the tool sets `lanes.status` and `/health`
-//! show. Sandboxed sessions will choose another [`tools::ExecBackend`] and
-//! [`tools::FileRoot`] here.
+//! show. Sandboxed sessions get bubblewrap and the confined file root here.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +10,11 @@ use serde_json::{Map, Value, json};
 
 use super::{Agents, approvals, roster};
 use crate::config::Config;
-use crate::tools::{self, Effective, HostExec, HostRoot, Toolbox};
+use crate::config::model::SandboxMode;
+use crate::sandbox::{self, Bind, proxy::Policy};
+use crate::tools::confined::ConfinedRoot;
+use crate::tools::sandboxed::{SandboxExec, Unsandboxable};
+use crate::tools::{self, Effective, ExecBackend, FileRoot, HostExec, HostRoot, Toolbox};
 
 /// The tool policy in effect for `agent_id`.
 pub fn policy(cfg: &Config, agent_id: &str) -> Effective {
@@ -32,22 +35,65 @@ pub fn workspace(cfg: &Config, state_dir: &Path, agent_id: &str, home: Option<&s
     }
 }
 
+/// Whether `session_key` of `agent_id` runs sandboxed: `all` (`always`) every session,
+/// `non-main` every session but the agent's main one (cron, channel groups, subagents), `off` none.
+pub fn sandboxed(cfg: &Config, agent_id: &str, session_key: &str) -> bool {
+    match cfg.agents.defaults.sandbox.mode {
+        SandboxMode::Off => false,
+        SandboxMode::Always => true,
+        SandboxMode::NonMain => session_key != format!("agent:{agent_id}:main") && session_key != "main",
+    }
+}
+
 impl Agents {
     /// The toolbox for one run of `agent_id` in `session_key` (its workspace is created here if
-    /// missing). The sandbox decision (`agents.defaults.sandbox.mode` against the session key)
-    /// belongs here: it picks the [`tools::ExecBackend`] and the [`tools::FileRoot`]; today
-    /// every session gets the host's.
-    pub(super) fn toolbox(&self, cfg: &Config, agent_id: &str, _session_key: &str) -> Result<Toolbox, String> {
+    /// missing). A sandboxed session gets the confined file root and bubblewrap for commands
+    /// (or, when this host cannot sandbox, commands refused with the reason); the others the
+    /// host's.
+    pub(super) fn toolbox(&self, cfg: &Config, agent_id: &str, session_key: &str) -> Result<Toolbox, String> {
         let env = &self.deps.options.env;
-        let dir = workspace(cfg, self.state_dir(), agent_id, env.get("HOME"));
-        let files = HostRoot::new(dir.clone())
-            .map_err(|e| format!("cannot create the workspace {}: {e}", dir.display()))?
-            // The gateway's token, device keys, config and approvals file are not the model's.
-            .guard(self.state_dir());
+        let home = env.get("HOME");
+        let dir = workspace(cfg, self.state_dir(), agent_id, home);
+        let (files, exec): (Arc<dyn FileRoot>, Arc<dyn ExecBackend>) = if sandboxed(cfg, agent_id, session_key) {
+            let sb = &cfg.agents.defaults.sandbox;
+            let binds: Vec<Bind> = sb
+                .allowlist
+                .paths
+                .iter()
+                .map(|p| {
+                    let b = Bind::parse(p);
+                    Bind { path: tools::root::expand_home(&b.path.to_string_lossy(), home.map(Path::new)), ..b }
+                })
+                .collect();
+            let files = ConfinedRoot::new(&dir, &binds)
+                .map_err(|e| format!("cannot open the workspace {}: {e}", dir.display()))?;
+            let workspace = files.workspace().to_path_buf();
+            let policy = Policy { allow: sb.allowlist.domains.clone(), gateway_ports: vec![cfg.gateway.port as u16] };
+            let exec: Arc<dyn ExecBackend> = match sandbox::backend() {
+                Err(e) => Arc::new(Unsandboxable(e.to_string())),
+                Ok(b) => match self.egress.serve(policy) {
+                    Err(e) => Arc::new(Unsandboxable(e.to_string())),
+                    Ok(sock) => Arc::new(SandboxExec {
+                        bwrap: b.bwrap,
+                        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+                        workspace,
+                        binds,
+                        proxy_socket: Some(sock),
+                    }),
+                },
+            };
+            (Arc::new(files), exec)
+        } else {
+            let files = HostRoot::new(dir.clone())
+                .map_err(|e| format!("cannot create the workspace {}: {e}", dir.display()))?
+                // The gateway's token, device keys, config and approvals file are not the model's.
+                .guard(self.state_dir());
+            (Arc::new(files), Arc::new(HostExec))
+        };
         Ok(Toolbox {
             agent_id: agent_id.into(),
-            files: Arc::new(files),
-            exec: Arc::new(HostExec),
+            files,
+            exec,
             processes: self.processes.clone(),
             policy: Arc::new(policy(cfg, agent_id)),
             approvals_file: approvals::path(self.state_dir()),

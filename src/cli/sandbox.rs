@@ -139,7 +139,7 @@ fn exec(
         return exit::SOFTWARE;
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
-    let spec = Spec { workspace, binds, proxy_socket: Some(socket), env: Vec::new() };
+    let spec = Spec { workspace, workdir: None, binds, proxy_socket: Some(socket), env: Vec::new() };
     let status = std::process::Command::new(&backend.bwrap).args(sandbox::bwrap::args(&spec, &exe, &command)).status();
     let _ = std::fs::remove_dir_all(&dir);
     match status {

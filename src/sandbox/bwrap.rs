@@ -82,7 +82,8 @@ pub fn args(spec: &Spec, exe: &Path, command: &[OsString]) -> Vec<OsString> {
     // The sandbox's root (a tmpfs holding the mount points) read-only: nothing to write but
     // the workspace, the allowlisted paths and /tmp.
     args.extend(["--remount-ro".into(), "/".into()]);
-    args.extend(["--chdir".into(), ws.clone(), "--clearenv".into()]);
+    let cwd = spec.workdir.as_ref().map_or_else(|| ws.clone(), |w| w.clone().into_os_string());
+    args.extend(["--chdir".into(), cwd, "--clearenv".into()]);
     let mut env: Vec<(String, OsString)> = vec![
         ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
         ("HOME".into(), ws),
@@ -121,7 +122,7 @@ mod tests {
 
     #[test]
     fn isolation_flags_come_first_and_the_command_last() {
-        let spec = Spec { workspace: "/w".into(), binds: vec![], proxy_socket: None, env: vec![] };
+        let spec = Spec { workspace: "/w".into(), workdir: None, binds: vec![], proxy_socket: None, env: vec![] };
         let a = strs(&args(&spec, Path::new("/x/openclaw"), &["sh".into(), "-c".into(), "echo hi".into()]));
         for flag in ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"] {
             assert!(a.contains(&flag.to_string()), "{flag} in {a:?}");
@@ -140,6 +141,7 @@ mod tests {
     fn only_the_workspace_and_allowlisted_paths_are_writable() {
         let spec = Spec {
             workspace: "/w".into(),
+            workdir: None,
             binds: vec![Bind::parse("/data"), Bind::parse("/ref:ro")],
             proxy_socket: None,
             env: vec![],
@@ -155,7 +157,7 @@ mod tests {
     #[test]
     fn with_a_proxy_the_command_runs_under_the_bridge() {
         let spec =
-            Spec { workspace: "/w".into(), binds: vec![], proxy_socket: Some("/s/egress.sock".into()), env: vec![] };
+            Spec { workspace: "/w".into(), workdir: None, binds: vec![], proxy_socket: Some("/s/egress.sock".into()), env: vec![] };
         let a = strs(&args(&spec, Path::new("/x/openclaw"), &["curl".into(), "http://a.test/".into()]));
         assert!(after(&a, "--bind", 2).contains(&vec!["/s/egress.sock".to_string(), INSIDE_SOCKET.to_string()]));
         assert!(after(&a, "--ro-bind", 2).contains(&vec!["/x/openclaw".to_string(), INSIDE_BINARY.to_string()]));

@@ -9,6 +9,7 @@
 
 pub mod bridge;
 pub mod bwrap;
+pub mod egress;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ impl Bind {
 pub struct Spec {
     /// Read-write, and the working directory (at the same path as on the host).
     pub workspace: PathBuf,
+    /// Where the command starts instead, inside the workspace or an allowlisted path.
+    pub workdir: Option<PathBuf>,
     pub binds: Vec<Bind>,
     /// The egress proxy's socket on the host; without it the sandbox has no network at all.
     pub proxy_socket: Option<PathBuf>,

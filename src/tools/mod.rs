@@ -5,10 +5,12 @@
 //! - [`catalog`]: each tool's name, description and JSON schema; [`call`] runs one call.
 //! - [`policy`]: profiles, groups, allow/deny with globs (deny wins); the guide's command denials.
 //! - [`command`]: the programs a shell command runs (for those denials and the approvals file).
-//! - [`root`]: [`FileRoot`], where paths resolve (the agent's workspace) and how files are reached.
+//! - [`root`]: [`FileRoot`], where paths resolve (the agent's workspace) and how files are reached;
+//!   [`confined`]: the sandboxed sessions' root (openat2 beneath the workspace and allowlisted paths).
 //! - [`read`], [`write`], [`edit`]: the file tools.
 //! - [`exec`]: [`ExecBackend`] (how a command is started; [`HostExec`] here), the runner with
-//!   its output cap, and the host-exec approvals check. [`process`]: background jobs.
+//!   its output cap, and the host-exec approvals check; [`sandboxed`]: bubblewrap for sandboxed
+//!   sessions. [`process`]: background jobs.
 //! - [`search`]: grep, find and ls with ripgrep's libraries (.gitignore respected).
 //! - [`web`]: web_fetch; [`ssrf`]: the address guard it connects through.
 //!
@@ -18,12 +20,14 @@
 pub mod approval;
 pub mod catalog;
 pub mod command;
+pub mod confined;
 pub mod edit;
 pub mod exec;
 pub mod policy;
 pub mod process;
 pub mod read;
 pub mod root;
+pub mod sandboxed;
 pub mod search;
 pub mod ssrf;
 pub mod web;
