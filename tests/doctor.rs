@@ -65,3 +65,20 @@ fn a_stale_service_unit_and_a_read_only_state_dir_are_reported() {
         "{text}"
     );
 }
+
+#[test]
+fn the_sandbox_is_checked_when_sessions_are_sandboxed() {
+    let state = tempfile::tempdir().unwrap();
+    let (_, out, _) = common::run(state.path(), &["doctor"], &[]);
+    assert!(out.lines().any(|l| l.contains("sandbox") && l.contains("bubblewrap works")), "{out}");
+    let (code, out, _) = common::run(state.path(), &["doctor"], &[("PATH", "/nonexistent")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sandboxed sessions' commands will be refused") && out.contains("apt-get install bubblewrap"),
+        "{out}"
+    );
+    std::fs::write(state.path().join("config.json5"), "{ agents: { defaults: { sandbox: { mode: 'off' } } } }")
+        .unwrap();
+    let (_, out, _) = common::run(state.path(), &["doctor"], &[("PATH", "/nonexistent")]);
+    assert!(!out.contains("sandbox"), "not checked when off: {out}");
+}

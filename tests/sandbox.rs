@@ -242,7 +242,8 @@ fn tool_call(ws: &mut common::Ws, session: &str, id: &str, tool: &str, args: ser
         let v = ws.recv().unwrap_or_else(|c| panic!("closed during run {id}: {c:?}"));
         if v["type"] == "res" && v["id"] == id {
             responses += 1;
-        } else if v["event"] == "agent" && v["payload"]["stream"] == "tool" && v["payload"]["data"]["phase"] == "result" {
+        } else if v["event"] == "agent" && v["payload"]["stream"] == "tool" && v["payload"]["data"]["phase"] == "result"
+        {
             result = Some(v["payload"]["data"].clone());
         }
     }
@@ -278,8 +279,16 @@ fn non_main_sessions_run_commands_in_the_sandbox_and_the_main_session_on_the_hos
     assert!(!text.contains(&gw.token()), "{text}");
     assert!(text.contains("via-proxy\n403"), "{text}");
     // File tools of the sandboxed session are confined to the workspace too.
-    for path in ["../secrets/gateway_token".to_string(), format!("{state}/secrets/gateway_token"), "/etc/hostname".into()] {
-        let (text, is_error) = tool_call(&mut ws, "agent:main:work", &format!("r-{}", path.len()), "read", serde_json::json!({"path": path}));
+    for path in
+        ["../secrets/gateway_token".to_string(), format!("{state}/secrets/gateway_token"), "/etc/hostname".into()]
+    {
+        let (text, is_error) = tool_call(
+            &mut ws,
+            "agent:main:work",
+            &format!("r-{}", path.len()),
+            "read",
+            serde_json::json!({"path": path}),
+        );
         assert!(is_error && text.contains("sandbox"), "{path}: {text}");
     }
 }
@@ -299,18 +308,24 @@ fn a_cron_run_is_sandboxed_under_non_main() {
     let id = added["payload"]["job"]["id"].as_str().unwrap_or_else(|| panic!("{added}")).to_string();
     assert_eq!(ws.call("cron.run", serde_json::json!({"id": id}))["payload"]["ran"], true);
     let out = gw.state_path().join("workspace/cron-ran.txt");
-    let text = common::wait_until("the cron run's command to write its answer", std::time::Duration::from_secs(20), || {
-        std::fs::read_to_string(&out).ok().filter(|t| !t.is_empty())
-    });
+    let text =
+        common::wait_until("the cron run's command to write its answer", std::time::Duration::from_secs(20), || {
+            std::fs::read_to_string(&out).ok().filter(|t| !t.is_empty())
+        });
     assert_eq!(text, "sandboxed\n");
 }
 
 #[test]
 fn sandboxed_sessions_fail_closed_without_bwrap() {
     let mock = common::provider::MockProvider::start();
-    let gw = agent_gateway(&mock, "{ agents: { defaults: { sandbox: { mode: 'all' } } } }", &[("PATH", "/usr/local/nonexistent")]);
+    let gw = agent_gateway(
+        &mock,
+        "{ agents: { defaults: { sandbox: { mode: 'all' } } } }",
+        &[("PATH", "/usr/local/nonexistent")],
+    );
     let mut ws = agent_client(&gw);
-    let (text, is_error) = tool_call(&mut ws, "agent:main:main", "x1", "exec", serde_json::json!({"command": "echo ran"}));
+    let (text, is_error) =
+        tool_call(&mut ws, "agent:main:main", "x1", "exec", serde_json::json!({"command": "echo ran"}));
     assert!(is_error, "{text}");
     assert!(text.contains("sandbox is unavailable") && text.contains("bubblewrap"), "{text}");
     assert!(!text.contains("ran\n"));

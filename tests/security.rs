@@ -235,3 +235,36 @@ fn monitor_highlights_a_burst_of_auth_failures() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn audit_flags_the_agents_unsandboxed_exec_full_approvals_any_domain_and_a_shared_workspace() {
+    let state = tempfile::tempdir().unwrap();
+    // The defaults: sandboxed non-main sessions, bubblewrap here, the workspace its own.
+    let (_, v) = audit(state.path(), &[]);
+    for id in
+        ["sandbox-off-exec", "sandbox-unavailable", "exec-security-full", "sandbox-any-domain", "workspace-shared"]
+    {
+        assert!(!ids(&v).contains(&id.to_string()), "{id} on the defaults: {v}");
+    }
+    std::fs::write(
+        state.path().join("config.json5"),
+        "{ agents: { defaults: { workspace: '/tmp', sandbox: { mode: 'off', allowlist: { domains: ['*'] } } } } }",
+    )
+    .unwrap();
+    std::fs::write(
+        state.path().join("exec-approvals.json"),
+        r#"{"version": 1, "agents": {"main": {"security": "full"}}}"#,
+    )
+    .unwrap();
+    let (_, v) = audit(state.path(), &[]);
+    for id in ["sandbox-off-exec", "exec-security-full", "sandbox-any-domain", "workspace-shared"] {
+        assert!(ids(&v).contains(&id.to_string()), "{id} missing: {v}");
+    }
+    // Sandboxing asked for on a host that cannot: said, with the reason.
+    std::fs::write(state.path().join("config.json5"), "{ agents: { defaults: { sandbox: { mode: 'all' } } } }")
+        .unwrap();
+    let (_, out, err) = common::run(state.path(), &["security", "audit", "--json"], &[("PATH", "/nonexistent")]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert!(ids(&v).contains(&"sandbox-unavailable".to_string()), "{v}");
+    assert!(!ids(&v).contains(&"sandbox-off-exec".to_string()), "{v}");
+}

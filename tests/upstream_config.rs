@@ -51,12 +51,11 @@ fn an_upstream_onboarding_config_loads_and_lists_what_it_ignores() {
         "agents.list.0.identity",
         "cron.store",
         "channels",
-        "agents.defaults.sandbox",
     ] {
         assert!(ignored.contains(&key), "{key} not listed as ignored: {ignored:?}");
     }
-    // Implemented now: the workspace, the tool policy, agents.list's ids and tools.
-    for key in ["agents.defaults.workspace", "agents.defaults.tools", "agents.list"] {
+    // Implemented now: the workspace, the tool policy, agents.list's ids and tools, the sandbox.
+    for key in ["agents.defaults.workspace", "agents.defaults.tools", "agents.list", "agents.defaults.sandbox"] {
         assert!(!ignored.contains(&key), "{key} is implemented, not ignored: {ignored:?}");
     }
     assert!(!ignored.contains(&"channels.discord.dm"), "covered by channels: {ignored:?}");

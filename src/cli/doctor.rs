@@ -156,6 +156,24 @@ pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
         }
     };
 
+    // The agent sandbox, when sessions are to be sandboxed.
+    if let Some(l) = &loaded
+        && l.config.agents.defaults.sandbox.mode != crate::config::model::SandboxMode::Off
+    {
+        checks.push(match crate::sandbox::probe() {
+            Ok(b) => check(Level::Ok, "sandbox", format!("bubblewrap works ({})", b.bwrap.display()), None),
+            Err(e) => check(
+                Level::Fail,
+                "sandbox",
+                format!("sandboxed sessions' commands will be refused: {e}"),
+                Some(
+                    "install bubblewrap, or set agents.defaults.sandbox.mode to off (commands then run on the host)"
+                        .into(),
+                ),
+            ),
+        });
+    }
+
     // 2. State dir.
     match writable(state) {
         Ok(()) => checks.push(check(Level::Ok, "state dir", format!("{} is writable", state.display()), None)),

@@ -161,6 +161,68 @@ fn proxy_range_beyond_loopback(entry: &str) -> bool {
 }
 
 /// Every finding for this deployment.
+/// What the agents' tools may do: commands on the host unsandboxed, the approvals file letting
+/// anything run, a sandbox this host cannot provide, any site reachable, a shared workspace.
+fn agent_findings(cfg: &crate::config::Config, state: &Path, out: &mut Vec<Finding>) {
+    use crate::config::model::SandboxMode;
+    let sb = &cfg.agents.defaults.sandbox;
+    let exec = crate::agents::toolbox::policy(cfg, "main").has("exec");
+    if sb.mode == SandboxMode::Off && exec {
+        out.push(finding(
+            "sandbox-off-exec",
+            Severity::High,
+            "agents.defaults.sandbox.mode is off and agents have exec: every session's model-written commands run on the host, held only by the exec approvals file",
+            "set agents.defaults.sandbox.mode to non-main (the default) or all; or deny exec (tools.deny: [\"exec\"])",
+        ));
+    }
+    if sb.mode != SandboxMode::Off
+        && let Err(e) = crate::sandbox::probe()
+    {
+        out.push(finding(
+            "sandbox-unavailable",
+            Severity::High,
+            format!("sandboxed sessions cannot run commands here (they are refused): {e}"),
+            "install bubblewrap, or run the container with the README's sandbox flags",
+        ));
+    }
+    let approvals = crate::agents::approvals::path(state);
+    if let Ok(text) = std::fs::read(&approvals)
+        && let Ok(doc) = serde_json::from_slice::<Value>(&text)
+    {
+        let full = |v: &Value| v["security"] == "full";
+        let agents = doc["agents"].as_object().map(|m| m.values().any(full)).unwrap_or(false);
+        if full(&doc["defaults"]) || agents {
+            out.push(finding(
+                "exec-security-full",
+                Severity::High,
+                format!("{} lets unsandboxed commands run anything (security: full)", approvals.display()),
+                "use security: allowlist with the programs agents need (openclaw approvals, exec.approvals.set)",
+            ));
+        }
+    }
+    if sb.allowlist.domains.iter().any(|d| d.trim() == "*") {
+        out.push(finding(
+            "sandbox-any-domain",
+            Severity::Medium,
+            "agents.defaults.sandbox.allowlist.domains has \"*\": sandboxed commands reach any site",
+            "list the names agents need (exact, or *.example.com)",
+        ));
+    }
+    let ws = crate::agents::toolbox::workspace(cfg, state, "main", std::env::var("HOME").ok().as_deref());
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let shared = ["/", "/tmp", "/var/tmp", "/home", "/root", "/dev/shm"].iter().any(|p| ws == Path::new(p))
+        || home.is_some_and(|h| ws == h)
+        || std::fs::metadata(&ws).is_ok_and(|m| m.permissions().mode() & 0o002 != 0);
+    if shared {
+        out.push(finding(
+            "workspace-shared",
+            Severity::Medium,
+            format!("the agent workspace {} is a shared directory: the agents' files mix with others', and sandboxed commands can write all of it", ws.display()),
+            "give agents a directory of their own (agents.defaults.workspace; the default is <state>/workspace)",
+        ));
+    }
+}
+
 pub fn audit(loaded: &Loaded, opts: &LoadOptions) -> Vec<Finding> {
     let mut out = Vec::new();
     let cfg = &loaded.config;
@@ -330,6 +392,9 @@ pub fn audit(loaded: &Loaded, opts: &LoadOptions) -> Vec<Finding> {
             "set discovery.mdns.mode to minimal (the default) or off",
         ));
     }
+
+    // Agent tools and the sandbox.
+    agent_findings(cfg, state, &mut out);
 
     // The process.
     if gateway_uid(state) == 0 {

@@ -156,8 +156,13 @@ mod tests {
 
     #[test]
     fn with_a_proxy_the_command_runs_under_the_bridge() {
-        let spec =
-            Spec { workspace: "/w".into(), workdir: None, binds: vec![], proxy_socket: Some("/s/egress.sock".into()), env: vec![] };
+        let spec = Spec {
+            workspace: "/w".into(),
+            workdir: None,
+            binds: vec![],
+            proxy_socket: Some("/s/egress.sock".into()),
+            env: vec![],
+        };
         let a = strs(&args(&spec, Path::new("/x/openclaw"), &["curl".into(), "http://a.test/".into()]));
         assert!(after(&a, "--bind", 2).contains(&vec!["/s/egress.sock".to_string(), INSIDE_SOCKET.to_string()]));
         assert!(after(&a, "--ro-bind", 2).contains(&vec!["/x/openclaw".to_string(), INSIDE_BINARY.to_string()]));

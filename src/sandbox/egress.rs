@@ -33,7 +33,10 @@ impl Egress {
             // A socket left by an earlier gateway on this state dir (the pid file makes it ours).
             let _ = std::fs::remove_file(&self.socket);
             let listener = tokio::net::UnixListener::bind(&self.socket).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot bind the sandbox egress proxy at {}: {e}", self.socket.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot bind the sandbox egress proxy at {}: {e}", self.socket.display()),
+                )
             })?;
             tokio::spawn(proxy::serve(listener, self.policy.subscribe()));
             *started = true;

@@ -80,7 +80,9 @@ fn open_at(dir: RawFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
     // SAFETY: openat2 reads a NUL-terminated path and a fully initialized open_how of the given size.
-    let fd = unsafe { libc::syscall(libc::SYS_openat2, dir, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+    let fd = unsafe {
+        libc::syscall(libc::SYS_openat2, dir, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+    };
     if fd < 0 {
         let e = io::Error::last_os_error();
         // EXDEV: the path would leave its root.
@@ -169,16 +171,26 @@ impl FileRoot for ConfinedRoot {
     fn write(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
         let (root, rel) = self.pick(path)?;
         if root.read_only {
-            return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{path} is in a read-only allowlisted path")));
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{path} is in a read-only allowlisted path"),
+            ));
         }
-        let name = rel.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{path} names no file")))?;
+        let name = rel
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{path} names no file")))?;
         let dir = make_dirs(root, rel.parent().unwrap_or(Path::new("")))?;
         let tmp = format!(".{}.openclaw-{}.tmp", name.to_string_lossy(), uuid::Uuid::new_v4().simple());
         let mode = open_beneath(dir.as_raw_fd(), Path::new(name), libc::O_RDONLY, 0)
             .ok()
             .and_then(|fd| File::from(fd).metadata().ok())
             .map_or(0o644, |m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
-        let mut f = File::from(open_beneath(dir.as_raw_fd(), Path::new(&tmp), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)?);
+        let mut f = File::from(open_beneath(
+            dir.as_raw_fd(),
+            Path::new(&tmp),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            mode,
+        )?);
         let (ctmp, cname) = (
             CString::new(tmp.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
             CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
@@ -211,8 +223,11 @@ mod tests {
         std::fs::write(d.path().join("state/secrets/token"), "secret").unwrap();
         std::fs::create_dir_all(d.path().join("ref")).unwrap();
         std::fs::write(d.path().join("ref/doc"), "reference").unwrap();
-        let r = ConfinedRoot::new(&d.path().join("state/workspace"), &[Bind::parse(&format!("{}:ro", d.path().join("ref").display()))])
-            .unwrap();
+        let r = ConfinedRoot::new(
+            &d.path().join("state/workspace"),
+            &[Bind::parse(&format!("{}:ro", d.path().join("ref").display()))],
+        )
+        .unwrap();
         (d, r)
     }
 
