@@ -269,7 +269,10 @@ fn a_thousand_concurrent_submissions_never_exceed_the_lane_limit() {
     let mock = MockProvider::start();
     let cfg = "{ agents: { defaults: { maxConcurrent: 3 } }, lanes: { main: { queueCapacity: 1000 }, \
                session: { queueCapacity: 1000 } } }";
-    let gw = gateway(&mock, &["slow-1-5"], cfg);
+    // Each run holds its slot 20 ms at the provider: long enough that three overlap there
+    // even when the machine is busy (with 5 ms, a loaded CI machine finished runs before the
+    // next reached the provider).
+    let gw = gateway(&mock, &["slow-1-20"], cfg);
     let mut ws = client(&gw);
     // Pipelined: all 1,000 requests are written before any answer is read.
     for i in 0..1000 {
