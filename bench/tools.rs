@@ -172,6 +172,8 @@ fn read_1mib() -> Value {
         processes: Arc::new(ProcessTable::default()),
         policy: Arc::new(tools::policy::effective(&Default::default(), None)),
         approvals_file: dir.path().join("exec-approvals.json"),
+        approver: None,
+        session_key: "agent:main:main".into(),
         timeout: Duration::from_secs(60),
         allow_private_web: false,
     };

@@ -291,13 +291,18 @@ fn rm_is_refused_when_disabled_and_the_refusal_says_why() {
 #[test]
 fn host_exec_follows_the_approvals_file_allowlist_by_default() {
     let mock = MockProvider::start();
-    let gw = start(&mock, "{}", None, &[]);
+    // Without asking (`ask: off`) a miss is refused at once; tests/approvals.rs covers asking.
+    let gw = start(&mock, "{}", Some(r#"{"version": 1, "defaults": {"ask": "off"}}"#), &[]);
     let mut ws = client(&gw);
     let (text, is_error) = one_call(&mut ws, "ap1", "exec", json!({"command": "echo hi"}));
     assert!(is_error && text.contains("not on the exec allowlist") && text.contains("openclaw approvals"), "{text}");
     assert!(text.contains("exec-approvals.json"), "{text}");
     let file = gw.state_path().join("exec-approvals.json");
-    std::fs::write(&file, r#"{"version":1,"agents":{"main":{"allowlist":[{"pattern":"echo"}]}}}"#).unwrap();
+    std::fs::write(
+        &file,
+        r#"{"version":1,"defaults":{"ask":"off"},"agents":{"main":{"allowlist":[{"pattern":"echo"}]}}}"#,
+    )
+    .unwrap();
     assert_eq!(one_call(&mut ws, "ap2", "exec", json!({"command": "echo hi"})), ("hi\n".to_string(), false));
     let (text, is_error) = one_call(&mut ws, "ap3", "exec", json!({"command": "echo hi | wc -c"}));
     assert!(is_error && text.contains("`wc`"), "every program must be allowed: {text}");

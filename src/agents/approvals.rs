@@ -173,6 +173,35 @@ pub fn set(state_dir: &Path, new: &Value, base_hash: Option<&str>) -> Result<Sna
     Ok(Snapshot { path: file, exists: true, hash: Some(hash(&bytes)), file: redacted(doc) })
 }
 
+/// Appends `patterns` to `agent_id`'s allowlist (an operator's `allow-always`), keeping the
+/// rest of the file; a pattern already there is not added twice.
+pub fn allow_always(state_dir: &Path, agent_id: &str, patterns: &[String]) -> Result<(), ApprovalsError> {
+    let _one = WRITE.lock();
+    let file = path(state_dir);
+    let mut doc = current(&file)?.map(|(_, d)| d).unwrap_or_default();
+    doc.insert("version".into(), json!(1));
+    let agents = doc.entry("agents").or_insert_with(|| json!({}));
+    let Some(agents) = agents.as_object_mut() else {
+        return Err(ApprovalsError::Invalid("at /agents: must be object".into()));
+    };
+    let agent = agents.entry(agent_id).or_insert_with(|| json!({}));
+    let Some(agent) = agent.as_object_mut() else {
+        return Err(ApprovalsError::Invalid(format!("at /agents/{agent_id}: must be object")));
+    };
+    let list = agent.entry("allowlist").or_insert_with(|| json!([]));
+    let Some(list) = list.as_array_mut() else {
+        return Err(ApprovalsError::Invalid(format!("at /agents/{agent_id}/allowlist: must be array")));
+    };
+    for p in patterns {
+        if !list.iter().any(|e| e["pattern"] == p.as_str()) {
+            list.push(json!({"pattern": p, "lastUsedAt": crate::sys::now_ms()}));
+        }
+    }
+    let mut bytes = serde_json::to_vec_pretty(&Value::Object(doc)).unwrap_or_default();
+    bytes.push(b'\n');
+    state::write_file(&file, &bytes, FILE_MODE).map_err(ApprovalsError::Io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! run is going and for five minutes after it ended.
 
 pub mod approvals;
+pub mod asks;
 mod events;
 pub mod models;
 pub mod preview;
@@ -44,6 +45,8 @@ pub struct Agents {
     processes: Arc<crate::tools::ProcessTable>,
     /// The sandbox's egress proxy (bound on the first sandboxed toolbox).
     egress: crate::sandbox::egress::Egress,
+    /// Host commands waiting for an operator's approval.
+    asks: Arc<asks::Asks>,
     deps: AgentDeps,
 }
 
@@ -60,7 +63,20 @@ pub struct AgentDeps {
 impl Agents {
     pub fn new(deps: AgentDeps) -> Arc<Self> {
         let egress = crate::sandbox::egress::Egress::new(&deps.options.paths.state_dir);
-        Arc::new(Self { book: Mutex::default(), indexes: Mutex::default(), processes: Arc::default(), egress, deps })
+        let asks = asks::Asks::new(deps.events.clone(), deps.options.paths.state_dir.clone());
+        Arc::new(Self {
+            book: Mutex::default(),
+            indexes: Mutex::default(),
+            processes: Arc::default(),
+            egress,
+            asks,
+            deps,
+        })
+    }
+
+    /// The pending exec approvals (`exec.approval.list|resolve`).
+    pub fn asks(&self) -> &Arc<asks::Asks> {
+        &self.asks
     }
 
     /// Where sessions, transcripts and model catalogues live.

@@ -97,6 +97,11 @@ impl Agents {
             processes: self.processes.clone(),
             policy: Arc::new(policy(cfg, agent_id)),
             approvals_file: approvals::path(self.state_dir()),
+            approver: Some(Arc::new(super::asks::RunApprover {
+                asks: self.asks.clone(),
+                timeout: Duration::from_secs(cfg.agents.defaults.exec_approval_timeout_seconds),
+            })),
+            session_key: session_key.into(),
             timeout: Duration::from_secs(cfg.agents.defaults.tool_timeout_seconds),
             allow_private_web: tools::ssrf::allow_private(env.get(tools::ssrf::ALLOW_PRIVATE_ENV)),
         })

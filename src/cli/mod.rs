@@ -127,6 +127,13 @@ pub enum Command {
     /// The agent sandbox: check this host, or run a command in it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCmd),
+    /// List and answer host commands waiting for an operator's approval.
+    Approvals {
+        #[command(subcommand)]
+        cmd: remote::ApprovalsCmd,
+        #[command(flatten)]
+        conn: client::ConnectArgs,
+    },
     /// List, approve, reject devices; revoke or rotate their tokens.
     Devices {
         #[command(subcommand)]
@@ -326,6 +333,9 @@ pub fn main() -> i32 {
             remote::status(json, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Agent(a) => agent::run(a, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Approvals { cmd, conn } => {
+            remote::approvals(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
         Command::Devices { cmd, conn } => {
             remote::devices(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }

@@ -1,4 +1,4 @@
-//! `openclaw gateway call`, `health`, `status`, `devices ...`: one RPC each, against the local
+//! `openclaw gateway call`, `health`, `status`, `devices ...`, `approvals ...`: one RPC each, against the local
 //! gateway (or `--url`), with human output or `--json`.
 
 use serde_json::{Value, json};
@@ -32,6 +32,64 @@ pub enum DevicesCmd {
         #[arg(long, value_delimiter = ',')]
         scopes: Option<Vec<String>>,
     },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ApprovalsCmd {
+    /// Host commands waiting for an operator.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a waiting command run (`--always`: and add its programs to the agent's allowlist).
+    Allow {
+        id: String,
+        #[arg(long)]
+        always: bool,
+    },
+    /// Refuse a waiting command.
+    Deny { id: String },
+}
+
+/// `openclaw approvals`: list and answer pending exec approvals (`exec.approval.list|resolve`).
+pub fn approvals(cmd: ApprovalsCmd, args: &ConnectArgs, opts: &LoadOptions) -> i32 {
+    with_client(args, opts, |c| match cmd {
+        ApprovalsCmd::List { json } => {
+            let v = c.call("exec.approval.list", json!({}))?;
+            if json {
+                println!("{v}");
+                return Ok(());
+            }
+            let pending = v["pending"].as_array().cloned().unwrap_or_default();
+            println!("pending ({}):", pending.len());
+            let now = crate::sys::now_ms();
+            for p in &pending {
+                let r = &p["request"];
+                println!(
+                    "  {}  agent {}  session {}  expires in {} s\n      $ {}\n      in {} ({})",
+                    p["id"].as_str().unwrap_or("?"),
+                    r["agentId"].as_str().unwrap_or("?"),
+                    r["sessionKey"].as_str().unwrap_or("?"),
+                    (p["expiresAtMs"].as_i64().unwrap_or(now) - now).max(0) / 1000,
+                    r["command"].as_str().unwrap_or("?"),
+                    r["cwd"].as_str().unwrap_or("?"),
+                    r["resolvedPath"].as_str().unwrap_or("?"),
+                );
+            }
+            Ok(())
+        }
+        ApprovalsCmd::Allow { id, always } => {
+            let decision = if always { "allow-always" } else { "allow-once" };
+            c.call("exec.approval.resolve", json!({"id": id, "decision": decision}))?;
+            println!("{id}: {decision}");
+            Ok(())
+        }
+        ApprovalsCmd::Deny { id } => {
+            c.call("exec.approval.resolve", json!({"id": id, "decision": "deny"}))?;
+            println!("{id}: deny");
+            Ok(())
+        }
+    })
 }
 
 /// Runs `f` with a connected client; maps failures to exit codes with their message.

@@ -421,6 +421,10 @@ pub struct AgentDefaults {
     /// Longest one tool call may take (an `exec` may ask for less with its `timeout`).
     #[schemars(range(min = 1, max = 86400))]
     pub tool_timeout_seconds: u64,
+    /// How long a host `exec` waits for an operator's approval (`exec.approval.resolve`) before
+    /// the file's `askFallback` decides (deny by default).
+    #[schemars(range(min = 1, max = 86400))]
+    pub exec_approval_timeout_seconds: u64,
     /// Longest an agent run may take (queue wait excluded) before it ends with AGENT_TIMEOUT.
     #[schemars(range(min = 1, max = 86400))]
     pub timeout_seconds: u64,
@@ -443,6 +447,7 @@ impl Default for AgentDefaults {
             workspace: None,
             max_tool_iterations: 25,
             tool_timeout_seconds: 600,
+            exec_approval_timeout_seconds: 120,
             timeout_seconds: 600,
             provider_timeout_ms: 60_000,
         }

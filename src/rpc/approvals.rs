@@ -1,4 +1,5 @@
-//! `exec.approvals.get|set`: the exec-approvals policy file, with config's base-hash rule.
+//! `exec.approvals.get|set`: the exec-approvals policy file, with config's base-hash rule;
+//! `exec.approval.resolve|list`: answering the host commands waiting for an operator.
 
 use serde_json::Value;
 
@@ -30,4 +31,27 @@ pub fn set(s: &Runtime, p: &Params) -> Result<Value, ErrorShape> {
     approvals::set(&s.options.paths.state_dir, &file, base.as_deref())
         .map(|snap| snap.to_json())
         .map_err(|e| to_wire(&e))
+}
+
+/// `exec.approval.resolve {id, decision: allow-once | allow-always | deny}` -> `{ok: true}`.
+pub fn resolve(s: &Runtime, caller: &super::Caller, p: &Params) -> Result<Value, ErrorShape> {
+    p.only(&["id", "decision"])?;
+    let id = p.str("id")?;
+    let decision = p.str("decision")?;
+    let Some(d) = crate::agents::asks::parse(&decision) else {
+        return Err(p.bad("at /decision: must be one of allow-once, allow-always, deny"));
+    };
+    let by = caller.conn.clone().unwrap_or_else(|| "rpc".into());
+    match s.agents.asks().resolve(&id, d, &by) {
+        Ok(()) => Ok(serde_json::json!({"ok": true})),
+        Err(e @ crate::agents::asks::ResolveError::Unknown) => Err(ErrorShape::invalid(e.to_string())),
+        Err(e) => Err(ErrorShape::unavailable(e.to_string())),
+    }
+}
+
+/// `exec.approval.list {}` -> `{pending: [<exec.approval.requested payload>...]}` (this
+/// gateway's: a client that connects late sees what waits).
+pub fn list(s: &Runtime, p: &Params) -> Result<Value, ErrorShape> {
+    p.only(&[])?;
+    Ok(serde_json::json!({"pending": s.agents.asks().list()}))
 }

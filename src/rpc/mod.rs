@@ -135,6 +135,8 @@ pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> 
         "usage.status" => usage::status(&p),
         "exec.approvals.get" => approvals::get(rt, &p),
         "exec.approvals.set" => approvals::set(rt, &p),
+        "exec.approval.resolve" => approvals::resolve(rt, caller, &p),
+        "exec.approval.list" => approvals::list(rt, &p),
         _ => return None,
     })
 }

@@ -1,11 +1,13 @@
 //! The host-exec policy of `<state>/exec-approvals.json` (upstream's file; edited through
 //! `exec.approvals.get|set`): `security` deny | allowlist | full, per agent or by default, and
-//! the agent's allowlist of program patterns. Without a file: `allowlist` with an empty list,
-//! safer than upstream (whose unsandboxed default runs anything). Asking an operator
-//! (`ask: on-miss|always`) is not implemented yet: a miss is refused.
+//! the agent's allowlist of program patterns, and whether to ask an operator (`ask` off |
+//! on-miss | always, `askFallback` when nobody answers). Without a file: `allowlist` with an
+//! empty list and `ask: on-miss`, safer than upstream (whose unsandboxed default runs
+//! anything). The asking itself goes through [`Approver`], which the agents provide.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use super::command::Program;
@@ -17,12 +19,89 @@ pub enum Security {
     Full,
 }
 
+/// When to ask an operator before a host command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    Off,
+    OnMiss,
+    Always,
+}
+
 /// The policy for one agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPolicy {
     pub security: Security,
     /// Patterns: globs on the resolved program path, or on the name when they have no `/`.
     pub allowlist: Vec<String>,
+    pub ask: Ask,
+    /// What decides when an asked operator does not answer in time.
+    pub fallback: Security,
+}
+
+/// What the policy says about one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Run,
+    Refuse(String),
+    /// An operator decides; `patterns` are what `allow-always` adds (the resolved paths of the
+    /// programs the allowlist missed, or of all of them), `refusal` what a miss says otherwise.
+    Ask {
+        patterns: Vec<String>,
+        resolved: String,
+        refusal: String,
+    },
+}
+
+/// A command waiting for an operator.
+#[derive(Debug, Clone)]
+pub struct AskRequest {
+    pub command: String,
+    pub cwd: PathBuf,
+    pub agent_id: String,
+    pub session_key: String,
+    pub resolved_path: String,
+    pub security: Security,
+    pub ask: Ask,
+    /// What `allow-always` appends to the agent's allowlist.
+    pub patterns: Vec<String>,
+}
+
+/// An operator's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    AllowOnce,
+    AllowAlways,
+    Deny,
+    /// Nobody answered in time: the policy's `askFallback` decides.
+    TimedOut,
+}
+
+/// Who asks the operators (the agents: events to approval clients, `exec.approval.resolve`,
+/// `allow-always` written to the file). Dropping the future withdraws the request.
+pub trait Approver: Send + Sync {
+    fn ask(&self, req: AskRequest) -> BoxFuture<'static, Decision>;
+    /// How long a request waits, for messages.
+    fn timeout_secs(&self) -> u64;
+}
+
+impl Security {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::Deny => "deny",
+            Security::Allowlist => "allowlist",
+            Security::Full => "full",
+        }
+    }
+}
+
+impl Ask {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ask::Off => "off",
+            Ask::OnMiss => "on-miss",
+            Ask::Always => "always",
+        }
+    }
 }
 
 /// Reads the policy for `agent_id`; an unreadable file denies (it says why).
@@ -39,14 +118,20 @@ pub fn load(file: &Path, agent_id: &str) -> Result<HostPolicy, String> {
 /// The policy in a parsed file: the agent's block, then `*`'s, then `defaults`.
 pub fn policy(doc: &Value, agent_id: &str) -> HostPolicy {
     let blocks = [doc.pointer(&format!("/agents/{agent_id}")), doc.pointer("/agents/*"), doc.get("defaults")];
-    let security = blocks.iter().flatten().find_map(|b| b.get("security").and_then(Value::as_str)).map_or(
-        Security::Allowlist,
-        |s| match s {
-            "deny" => Security::Deny,
-            "full" => Security::Full,
-            _ => Security::Allowlist,
-        },
-    );
+    let field = |k: &str| blocks.iter().flatten().find_map(|b| b.get(k).and_then(Value::as_str));
+    let security_of = |s: Option<&str>, default| match s {
+        Some("deny") => Security::Deny,
+        Some("full") => Security::Full,
+        Some("allowlist") => Security::Allowlist,
+        _ => default,
+    };
+    let security = security_of(field("security"), Security::Allowlist);
+    let ask = match field("ask") {
+        Some("off") => Ask::Off,
+        Some("always") => Ask::Always,
+        _ => Ask::OnMiss,
+    };
+    let fallback = security_of(field("askFallback"), Security::Deny);
     let allowlist = blocks[..2]
         .iter()
         .flatten()
@@ -54,7 +139,7 @@ pub fn policy(doc: &Value, agent_id: &str) -> HostPolicy {
         .flatten()
         .filter_map(|e| e.get("pattern").and_then(Value::as_str).map(str::to_string))
         .collect();
-    HostPolicy { security, allowlist }
+    HostPolicy { security, allowlist, ask, fallback }
 }
 
 /// Where `program` resolves on `PATH` (as written when it has a `/`).
@@ -65,32 +150,57 @@ pub fn resolve(program: &str, path_var: Option<&str>) -> Option<String> {
     path_var?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.is_file()).map(|p| p.display().to_string())
 }
 
-/// Whether every program may run under `p`; the refusal names the fix.
-pub fn check(p: &HostPolicy, programs: &[Program], file: &Path, path_var: Option<&str>) -> Result<(), String> {
-    match p.security {
-        Security::Full => Ok(()),
-        Security::Deny => Err(format!(
+/// Whether every program may run under `p`, may not (the refusal names the fix), or is for an
+/// operator to decide.
+pub fn check(p: &HostPolicy, programs: &[Program], file: &Path, path_var: Option<&str>) -> Verdict {
+    if p.security == Security::Deny {
+        return Verdict::Refuse(format!(
             "exec refused: host exec is denied by {} (security: deny); change it with `openclaw approvals` or exec.approvals.set",
             file.display()
-        )),
-        Security::Allowlist => {
-            for prog in programs {
-                let resolved = resolve(&prog.word, path_var).unwrap_or_else(|| prog.word.clone());
-                let hit = p.allowlist.iter().any(|pat| {
-                    let target = if pat.contains('/') { resolved.as_str() } else { prog.name.as_str() };
+        ));
+    }
+    let resolved: Vec<(String, String)> = programs
+        .iter()
+        .map(|prog| (prog.word.clone(), resolve(&prog.word, path_var).unwrap_or_else(|| prog.word.clone())))
+        .collect();
+    let missed: Vec<&(String, String)> = if p.security == Security::Full {
+        Vec::new()
+    } else {
+        programs
+            .iter()
+            .zip(&resolved)
+            .filter(|(prog, (_, path))| {
+                !p.allowlist.iter().any(|pat| {
+                    let target = if pat.contains('/') { path.as_str() } else { prog.name.as_str() };
                     super::policy::glob(pat).is_some_and(|m| m.is_match(target))
-                });
-                if !hit {
-                    return Err(format!(
-                        "exec refused: `{}` ({resolved}) is not on the exec allowlist in {} (security: allowlist, the default); \
-                         add it with `openclaw approvals` or exec.approvals.set, or set security to \"full\"",
-                        prog.word,
-                        file.display()
-                    ));
-                }
-            }
-            Ok(())
-        }
+                })
+            })
+            .map(|(_, r)| r)
+            .collect()
+    };
+    let ask = match p.ask {
+        Ask::Always => true,
+        Ask::OnMiss => !missed.is_empty(),
+        Ask::Off => false,
+    };
+    let refusal = missed.first().map(|(word, path)| {
+        format!(
+            "exec refused: `{word}` ({path}) is not on the exec allowlist in {} (security: allowlist, the default); \
+             approve it when asked (`openclaw approvals`, the Control UI), add it with exec.approvals.set, or set security to \"full\"",
+            file.display()
+        )
+    });
+    if ask {
+        let pick: Vec<&(String, String)> = if missed.is_empty() { resolved.iter().collect() } else { missed };
+        return Verdict::Ask {
+            patterns: pick.iter().map(|(_, path)| path.clone()).collect(),
+            resolved: pick.first().map(|(_, path)| path.clone()).unwrap_or_default(),
+            refusal: refusal.unwrap_or_else(|| "exec refused by the exec approvals policy".into()),
+        };
+    }
+    match refusal {
+        Some(r) => Verdict::Refuse(r),
+        None => Verdict::Run,
     }
 }
 
@@ -102,21 +212,55 @@ mod tests {
 
     #[test]
     fn no_file_is_an_empty_allowlist_and_the_agent_block_wins() {
-        assert_eq!(policy(&Value::Null, "main"), HostPolicy { security: Security::Allowlist, allowlist: vec![] });
+        assert_eq!(
+            policy(&Value::Null, "main"),
+            HostPolicy { security: Security::Allowlist, allowlist: vec![], ask: Ask::OnMiss, fallback: Security::Deny }
+        );
         let doc = json!({"defaults": {"security": "deny"},
                          "agents": {"main": {"security": "full"}, "*": {"allowlist": [{"pattern": "ls"}]}}});
         assert_eq!(policy(&doc, "main").security, Security::Full);
-        assert_eq!(policy(&doc, "other"), HostPolicy { security: Security::Deny, allowlist: vec!["ls".into()] });
+        assert_eq!(policy(&doc, "other").security, Security::Deny);
+        assert_eq!(policy(&doc, "other").allowlist, vec!["ls".to_string()]);
     }
 
     #[test]
     fn an_allowlist_must_cover_every_program_of_the_command() {
-        let p = HostPolicy { security: Security::Allowlist, allowlist: vec!["echo".into(), "/usr/bin/w*".into()] };
+        let p = HostPolicy {
+            security: Security::Allowlist,
+            allowlist: vec!["echo".into(), "/usr/bin/w*".into()],
+            ask: Ask::Off,
+            fallback: Security::Deny,
+        };
         let f = Path::new("/s/exec-approvals.json");
-        assert!(check(&p, &programs("echo hi | /usr/bin/wc -l"), f, None).is_ok());
-        let e = check(&p, &programs("echo hi; rm x"), f, None).unwrap_err();
+        assert_eq!(check(&p, &programs("echo hi | /usr/bin/wc -l"), f, None), Verdict::Run);
+        let Verdict::Refuse(e) = check(&p, &programs("echo hi; rm x"), f, None) else { panic!("not refused") };
         assert!(e.contains("`rm`") && e.contains("openclaw approvals") && e.contains("/s/exec-approvals.json"), "{e}");
-        let deny = HostPolicy { security: Security::Deny, allowlist: vec![] };
-        assert!(check(&deny, &programs("echo"), f, None).unwrap_err().contains("security: deny"));
+        let deny = HostPolicy { security: Security::Deny, ..p.clone() };
+        assert!(matches!(check(&deny, &programs("echo"), f, None), Verdict::Refuse(e) if e.contains("security: deny")));
+    }
+
+    #[test]
+    fn a_miss_is_asked_under_on_miss_and_every_command_under_always() {
+        let f = Path::new("/s/exec-approvals.json");
+        let p = HostPolicy {
+            security: Security::Allowlist,
+            allowlist: vec!["echo".into()],
+            ask: Ask::OnMiss,
+            fallback: Security::Deny,
+        };
+        assert_eq!(check(&p, &programs("echo hi"), f, None), Verdict::Run);
+        match check(&p, &programs("echo hi; /bin/rm x"), f, None) {
+            Verdict::Ask { patterns, resolved, refusal } => {
+                assert_eq!((patterns, resolved.as_str()), (vec!["/bin/rm".to_string()], "/bin/rm"));
+                assert!(refusal.contains("`/bin/rm`"), "{refusal}");
+            }
+            v => panic!("{v:?}"),
+        }
+        let always = HostPolicy { security: Security::Full, ask: Ask::Always, ..p.clone() };
+        assert!(
+            matches!(check(&always, &programs("/bin/echo hi"), f, None), Verdict::Ask { patterns, .. } if patterns == ["/bin/echo"])
+        );
+        let deny = HostPolicy { security: Security::Deny, ask: Ask::Always, ..p };
+        assert!(matches!(check(&deny, &programs("echo"), f, None), Verdict::Refuse(_)), "deny is never asked");
     }
 }

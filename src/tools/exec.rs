@@ -145,8 +145,9 @@ impl Drop for GroupKill {
     }
 }
 
-/// Why a command may not run, before anything starts.
-fn refused(tb: &Toolbox, a: &Args) -> Option<String> {
+/// Why a command may not run, before anything starts: the tool policy's command denials, then
+/// for host commands the approvals file, asking an operator when it says so (the call waits).
+async fn refused(tb: &Toolbox, a: &Args) -> Option<String> {
     let programs = command::programs(&a.command);
     for p in &programs {
         if let Some(rule) = tb.policy.denied_command(&p.name) {
@@ -156,22 +157,51 @@ fn refused(tb: &Toolbox, a: &Args) -> Option<String> {
             ));
         }
     }
-    if tb.exec.is_host() {
-        let path_var = a.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
-        let checked = approval::load(&tb.approvals_file, &tb.agent_id)
-            .and_then(|p| approval::check(&p, &programs, &tb.approvals_file, path_var.as_deref()));
-        if let Err(e) = checked {
-            return Some(e);
-        }
+    if !tb.exec.is_host() {
+        return None;
     }
-    None
+    let path_var = a.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
+    let policy = match approval::load(&tb.approvals_file, &tb.agent_id) {
+        Ok(p) => p,
+        Err(e) => return Some(e),
+    };
+    let (patterns, resolved, refusal) =
+        match approval::check(&policy, &programs, &tb.approvals_file, path_var.as_deref()) {
+            approval::Verdict::Run => return None,
+            approval::Verdict::Refuse(why) => return Some(why),
+            approval::Verdict::Ask { patterns, resolved, refusal } => (patterns, resolved, refusal),
+        };
+    let Some(approver) = &tb.approver else { return Some(refusal) };
+    let cwd =
+        tb.files.resolve(a.workdir.as_deref().unwrap_or("")).unwrap_or_else(|_| tb.files.workspace().to_path_buf());
+    let req = approval::AskRequest {
+        command: a.command.clone(),
+        cwd,
+        agent_id: tb.agent_id.clone(),
+        session_key: tb.session_key.clone(),
+        resolved_path: resolved,
+        security: policy.security,
+        ask: policy.ask,
+        patterns,
+    };
+    match approver.ask(req).await {
+        approval::Decision::AllowOnce | approval::Decision::AllowAlways => None,
+        approval::Decision::Deny => Some("exec denied by an operator (exec.approval.resolve)".into()),
+        approval::Decision::TimedOut if policy.fallback == approval::Security::Full => None,
+        approval::Decision::TimedOut => Some(format!(
+            "exec refused: no operator answered the approval request within {} s (askFallback: {}); \
+             answer with `openclaw approvals allow <id>` or the Control UI, or add the program to the allowlist",
+            approver.timeout_secs(),
+            policy.fallback.as_str()
+        )),
+    }
 }
 
 pub async fn run(tb: &Toolbox, a: Args, update: Update<'_>) -> Output {
     if a.command.trim().is_empty() {
         return Output::error("exec: command is empty");
     }
-    if let Some(why) = refused(tb, &a) {
+    if let Some(why) = refused(tb, &a).await {
         return Output::error(why);
     }
     let cwd = match tb.files.resolve(a.workdir.as_deref().unwrap_or("")) {

@@ -77,6 +77,10 @@ pub struct Toolbox {
     pub policy: Arc<Effective>,
     /// `<state>/exec-approvals.json`, consulted by unsandboxed host exec.
     pub approvals_file: PathBuf,
+    /// Asks an operator when the approvals file says so (none: a miss is refused).
+    pub approver: Option<Arc<dyn approval::Approver>>,
+    /// The run's session (shown in approval requests).
+    pub session_key: String,
     /// Longest one call may take.
     pub timeout: Duration,
     /// Lets web_fetch reach private addresses (tests only; see [`ssrf::allow_private`]).
