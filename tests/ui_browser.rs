@@ -495,3 +495,38 @@ fn the_overview_shows_a_childs_restart_and_its_last_failure() {
     );
     assert!(row.as_str().unwrap().contains("panic"), "{row}");
 }
+
+#[test]
+fn a_waiting_host_command_is_approved_from_the_approvals_page() {
+    let mock = MockProvider::start();
+    let gw = mock.install(Spawn::default(), &["call-exec"]).start();
+    let mut b = signed_in("approvals", &gw, "/approvals");
+    b.wait("the approvals page", "document.querySelector('main oc-approvals #approvals')");
+    // An agent run in the main session (host exec; no approvals file: the miss is asked about).
+    let mut ws = Ws::open(gw.addr);
+    let hello = ws.connect(json!({"auth": {"token": gw.token()}})).unwrap();
+    assert_eq!(hello["ok"], true, "{hello}");
+    let params = json!({"message": json!({"command": "echo from-the-ui"}).to_string(), "model": "mock/call-exec",
+                        "sessionKey": "agent:main:main", "idempotencyKey": "ui-approval"});
+    ws.send_text(&json!({"type": "req", "id": "run", "method": "agent", "params": params}).to_string());
+    let id = ws.event("exec.approval.requested").unwrap()["payload"]["id"].as_str().unwrap().to_string();
+    let row = format!("tr[data-approval='{id}']");
+    let shown = b.wait("the request on the page", &format!("document.querySelector(\"{row} .command\")?.textContent"));
+    assert_eq!(shown, "echo from-the-ui");
+    b.click(&format!("{row} .approve"));
+    b.wait("the request to leave the list", &format!("!document.querySelector(\"{row}\")"));
+    // The run's final answer (its "accepted" one went by while waiting for the request).
+    let mut result = None;
+    loop {
+        let v = ws.recv().unwrap();
+        if v["type"] == "res" && v["id"] == "run" && v["payload"]["status"] != "accepted" {
+            break;
+        } else if v["event"] == "agent" && v["payload"]["stream"] == "tool" && v["payload"]["data"]["phase"] == "result"
+        {
+            result = Some(v["payload"]["data"].clone());
+        }
+    }
+    let r = result.expect("the tool's result");
+    assert_eq!(r["isError"], false, "{r}");
+    assert_eq!(r["result"]["content"][0]["text"], "from-the-ui\n");
+}

@@ -25,6 +25,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("sessions.js", include_bytes!("assets/sessions.js")),
     ("cron.js", include_bytes!("assets/cron.js")),
     ("devices.js", include_bytes!("assets/devices.js")),
+    ("approvals.js", include_bytes!("assets/approvals.js")),
     ("config.js", include_bytes!("assets/config.js")),
     ("form.js", include_bytes!("assets/form.js")),
     ("logs.js", include_bytes!("assets/logs.js")),
