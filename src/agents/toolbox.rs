@@ -69,18 +69,19 @@ impl Agents {
                 .map_err(|e| format!("cannot open the workspace {}: {e}", dir.display()))?;
             let workspace = files.workspace().to_path_buf();
             let policy = Policy { allow: sb.allowlist.domains.clone(), gateway_ports: vec![cfg.gateway.port as u16] };
-            let exec: Arc<dyn ExecBackend> = match sandbox::backend() {
-                Err(e) => Arc::new(Unsandboxable(e.to_string())),
-                Ok(b) => match self.egress.serve(policy) {
-                    Err(e) => Arc::new(Unsandboxable(e.to_string())),
-                    Ok(sock) => Arc::new(SandboxExec {
-                        bwrap: b.bwrap,
-                        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
-                        workspace,
-                        binds,
-                        proxy_socket: Some(sock),
-                    }),
-                },
+            // With no domain allowed there is nothing to carry: no proxy, no bridge (a third of
+            // a sandboxed command's start-up), no network at all.
+            let proxy = if sb.allowlist.domains.is_empty() { Ok(None) } else { self.egress.serve(policy).map(Some) };
+            let exec: Arc<dyn ExecBackend> = match (sandbox::backend(), proxy) {
+                (Err(e), _) => Arc::new(Unsandboxable(e.to_string())),
+                (_, Err(e)) => Arc::new(Unsandboxable(e.to_string())),
+                (Ok(b), Ok(proxy_socket)) => Arc::new(SandboxExec {
+                    bwrap: b.bwrap,
+                    exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+                    workspace,
+                    binds,
+                    proxy_socket,
+                }),
             };
             (Arc::new(files), exec)
         } else {

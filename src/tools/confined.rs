@@ -1,7 +1,9 @@
 //! The file root of a sandboxed session: the workspace and the allowlisted paths, nothing
 //! else, reached race-free. Every open goes through `openat2` with `RESOLVE_BENEATH` from a
 //! descriptor of its root, so no `..`, absolute or swapped-in symlink leads out, whenever it
-//! appears.
+//! appears. Searches (grep, find, ls) list directories by path, not following links, and open
+//! every file they read through the same `openat2`; a link swapped in during a walk can show
+//! a name from outside, never its contents.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -168,6 +170,11 @@ impl FileRoot for ConfinedRoot {
         Ok(out)
     }
 
+    fn open(&self, path: &Path) -> io::Result<File> {
+        let (root, rel) = self.pick(&path.to_string_lossy())?;
+        Ok(File::from(open_beneath(root.dir.as_raw_fd(), &rel, libc::O_RDONLY, 0)?))
+    }
+
     fn write(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
         let (root, rel) = self.pick(path)?;
         if root.read_only {
@@ -273,6 +280,30 @@ mod tests {
         assert!(r.read("dir/f").is_err(), "the open itself refuses the swapped link");
         assert!(r.write("dir/f", b"x").is_err());
         assert_eq!(std::fs::read_to_string(d.path().join("state/secrets/f")).unwrap(), "outside");
+    }
+
+    #[test]
+    fn searches_do_not_read_outside_through_links() {
+        let (d, r) = setup();
+        let ws = r.workspace().to_path_buf();
+        std::fs::write(ws.join("mine.txt"), "needle inside\n").unwrap();
+        std::os::unix::fs::symlink(d.path().join("state/secrets/token"), ws.join("token-link")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("state/secrets"), ws.join("secrets-link")).unwrap();
+        std::fs::write(d.path().join("state/secrets/token"), "needle secret\n").unwrap();
+        let grep = |path: Option<&str>| {
+            crate::tools::search::grep(
+                &r,
+                crate::tools::search::GrepArgs { pattern: "needle".into(), path: path.map(Into::into), glob: None },
+            )
+        };
+        let all = grep(None);
+        assert!(all.text.contains("needle inside") && !all.text.contains("secret"), "{}", all.text);
+        assert!(grep(Some("secrets-link")).is_error, "a linked directory outside is refused");
+        assert!(grep(Some("token-link")).is_error, "a linked file outside is refused");
+        // The search's own opens are beneath the root too.
+        assert!(r.open(&d.path().join("state/secrets/token")).is_err());
+        assert!(r.open(&ws.join("token-link")).is_err());
+        assert!(r.open(&ws.join("mine.txt")).is_ok());
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub trait FileRoot: Send + Sync {
     /// error when the root refuses it.
     fn resolve(&self, path: &str) -> io::Result<PathBuf>;
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+    /// Opens a file a search came across (a host path under a resolved base) for reading,
+    /// under the same confinement as [`FileRoot::read`].
+    fn open(&self, path: &Path) -> io::Result<std::fs::File>;
     /// Writes the whole file (parents created), replacing it atomically.
     fn write(&self, path: &str, bytes: &[u8]) -> io::Result<()>;
 }
@@ -107,6 +110,11 @@ impl FileRoot for HostRoot {
 
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.resolve(path)?)
+    }
+
+    fn open(&self, path: &Path) -> io::Result<std::fs::File> {
+        self.check(&path.display().to_string(), path)?;
+        std::fs::File::open(path)
     }
 
     fn write(&self, path: &str, bytes: &[u8]) -> io::Result<()> {

@@ -85,10 +85,12 @@ pub fn grep(root: &dyn FileRoot, a: GrepArgs) -> Output {
         {
             continue;
         }
+        // Opened through the root (in a sandboxed session: beneath it, race-free).
+        let Ok(file) = root.open(path) else { continue };
         let mut full = false;
-        let _ = searcher.search_path(
+        let _ = searcher.search_file(
             &matcher,
-            path,
+            &file,
             UTF8(|line_no, line| {
                 let line: String = line.trim_end().chars().take(MAX_LINE).collect();
                 out.push(format!("{rel}:{line_no}:{line}"));
