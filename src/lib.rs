@@ -41,6 +41,7 @@ pub mod http;
 pub mod lanes;
 pub mod lifecycle;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod protocol;

@@ -9,8 +9,9 @@
 //! | `LaneActor`  | dispatch of one named lane (the queue lives in the gateway's `Lanes`) | `Pump`, `StopChild` | lane counters |
 //! | `CronActor`  | cron jobs, their schedule and run history | `CronCall`, `CronConfigChanged`           | `cron` events    |
 //! | `BonjourActor` | the mDNS advertisement                  | `Readvertise`, `StopChild`                | `MdnsState` (watch) |
+//! | `MemoryActor` | the memory indexes' upkeep (settings, watcher, syncs) | `MemoryConfigChanged`, `StopChild` | index status (read through `Memory`) |
 //!
-//! Children are started in spec order (config, auth, lanes, cron, listener, bonjour) and
+//! Children are started in spec order (config, auth, lanes, cron, memory, listener, bonjour) and
 //! stopped in reverse. Each child's spec takes the handles it uses (`ConfigHandles`,
 //! `AuthHandles`, ...), built by the composition root (`gateway`): the write half of a fact
 //! goes to its owner alone, read views to the rest. Other parts reach a child only through
@@ -25,4 +26,5 @@ pub mod cron;
 pub mod hub;
 pub mod lane;
 pub mod listener;
+pub mod memory;
 pub mod supervisor;

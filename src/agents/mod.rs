@@ -58,6 +58,8 @@ pub struct AgentDeps {
     pub lanes: Arc<Lanes>,
     /// Where run events go (the session hub).
     pub events: Arc<dyn EventSink>,
+    /// Every agent's memory, for the memory tools (a read handle; the gateway owns it).
+    pub memory: Option<Arc<dyn crate::tools::memory::Memories>>,
 }
 
 impl Agents {

@@ -17,9 +17,14 @@ use crate::tools::sandboxed::{SandboxExec, Unsandboxable};
 use crate::tools::{self, Effective, ExecBackend, FileRoot, HostExec, HostRoot, Toolbox};
 
 /// The tool policy in effect for `agent_id`.
+/// Memory's tools are offered only while memory is on.
 pub fn policy(cfg: &Config, agent_id: &str) -> Effective {
     let entry = cfg.agents.entry(agent_id).and_then(|e| e.tools.as_ref());
-    tools::policy::effective(&cfg.agents.defaults.tools, entry)
+    let mut e = tools::policy::effective(&cfg.agents.defaults.tools, entry);
+    if !cfg.memory.index_enabled {
+        e.tools.retain(|t| !t.starts_with("memory_"));
+    }
+    e
 }
 
 /// `agent_id`'s workspace: its `agents.list` entry, else `agents.defaults.workspace`, else
@@ -105,6 +110,7 @@ impl Agents {
             session_key: session_key.into(),
             timeout: Duration::from_secs(cfg.agents.defaults.tool_timeout_seconds),
             allow_private_web: tools::ssrf::allow_private(env.get(tools::ssrf::ALLOW_PRIVATE_ENV)),
+            memory: self.deps.memory.as_ref().and_then(|m| m.recall(agent_id)),
         })
     }
 }

@@ -163,7 +163,17 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
     }
     let config: Config = serde_json::from_value(doc)
         .map_err(|e| fail(vec![Problem::new("<root>", format!("does not match the config model: {e}"))]))?;
-    let semantic: Vec<Problem> = jobs::check(&config).into_iter().map(located).collect();
+    let mut semantic: Vec<Problem> = jobs::check(&config).into_iter().map(located).collect();
+    let m = &config.memory;
+    if m.chunk_overlap >= m.chunk_size {
+        semantic.push(located(Problem::new(
+            "memory.chunkOverlap",
+            format!(
+                "overlap {} must be less than memory.chunkSize {} (tokens; the default overlap is 80)",
+                m.chunk_overlap, m.chunk_size
+            ),
+        )));
+    }
     if !semantic.is_empty() {
         return Err(fail(semantic));
     }

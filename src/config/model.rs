@@ -712,20 +712,73 @@ impl Default for LaneOptions {
     }
 }
 
+/// The memory index (upstream's `agents.defaults.memorySearch` is the same settings under
+/// other names; see `config::upstream::ALIASES`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Memory {
+    /// Index each agent's MEMORY.md and memory/**/*.md and offer memory_search / memory_get.
     pub index_enabled: bool,
-    /// Chunk size in tokens.
+    /// Chunk size in "tokens", counted as characters / 4 (upstream's count).
     #[schemars(range(min = 64, max = 8192))]
     pub chunk_size: u32,
+    /// Tokens each chunk repeats from the end of the one before; less than chunkSize.
+    #[schemars(range(max = 4096))]
+    pub chunk_overlap: u32,
     pub embedding_model: String,
+    /// A provider id from models.json whose baseUrl and apiKey serve `POST /embeddings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// An OpenAI-compatible embeddings endpoint (wins over `provider`). With neither, the index
+    /// is keyword-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<MemoryRemote>,
+    /// Results memory_search returns at most.
+    #[schemars(range(min = 1, max = 100))]
+    pub max_results: u32,
+    /// Results scoring below this (0..1) are left out.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub min_score: f64,
+    /// More Markdown files or directories to index (absolute, ~, or relative to the workspace).
+    pub extra_paths: Vec<String>,
+    /// What is indexed: "memory" (the files) and/or "sessions" (the agent's transcripts).
+    pub sources: Vec<MemorySource>,
 }
 
 impl Default for Memory {
     fn default() -> Self {
-        Self { index_enabled: false, chunk_size: 512, embedding_model: "text-embedding-3-small".into() }
+        Self {
+            index_enabled: true,
+            chunk_size: 400,
+            chunk_overlap: 80,
+            embedding_model: "text-embedding-3-small".into(),
+            provider: None,
+            remote: None,
+            max_results: 6,
+            min_score: 0.0,
+            extra_paths: Vec::new(),
+            sources: vec![MemorySource::Memory],
+        }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MemoryRemote {
+    /// e.g. https://api.openai.com/v1 (the gateway posts to {baseUrl}/embeddings).
+    pub base_url: String,
+    /// Sent as a bearer token; `${ENV}` substitution applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemorySource {
+    Memory,
+    Sessions,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -72,7 +72,15 @@ const UPSTREAM_ONLY: &[&str] = &[
     "agents.list.*.tools.elevated",
     "agents.list.*.tools.exec",
     "agents.list.*.tools.sandbox",
-    "agents.defaults.memorySearch",
+    // memorySearch keys without a counterpart here (the rest are ALIASES of memory.*).
+    "agents.defaults.memorySearch.fallback",
+    "agents.defaults.memorySearch.local",
+    "agents.defaults.memorySearch.store",
+    "agents.defaults.memorySearch.sync",
+    "agents.defaults.memorySearch.cache",
+    "agents.defaults.memorySearch.experimental",
+    "agents.defaults.memorySearch.query.hybrid",
+    "agents.defaults.memorySearch.query.candidateMultiplier",
     "agents.defaults.compaction",
     "agents.defaults.contextPruning",
     "agents.defaults.heartbeat",
@@ -122,7 +130,7 @@ const UPSTREAM_ONLY: &[&str] = &[
 
 /// Keys of this gateway's own schema that are accepted and have no effect yet: reported the
 /// same way until their features land.
-const INERT: &[&str] = &["channels", "memory", "gateway.canvasHost"];
+const INERT: &[&str] = &["channels", "gateway.canvasHost"];
 
 /// Upstream's spelling -> this gateway's, for keys both implement.
 pub const ALIASES: &[(&str, &str)] = &[
@@ -138,6 +146,16 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("tools.alsoAllow", "agents.defaults.tools.alsoAllow"),
     ("agents.defaults.subagents", "agents.defaults.subagent"),
     ("agents.defaults.thinkingDefault", "agents.defaults.thinkLevel"),
+    ("agents.defaults.memorySearch.enabled", "memory.indexEnabled"),
+    ("agents.defaults.memorySearch.provider", "memory.provider"),
+    ("agents.defaults.memorySearch.model", "memory.embeddingModel"),
+    ("agents.defaults.memorySearch.remote", "memory.remote"),
+    ("agents.defaults.memorySearch.chunking.tokens", "memory.chunkSize"),
+    ("agents.defaults.memorySearch.chunking.overlap", "memory.chunkOverlap"),
+    ("agents.defaults.memorySearch.query.maxResults", "memory.maxResults"),
+    ("agents.defaults.memorySearch.query.minScore", "memory.minScore"),
+    ("agents.defaults.memorySearch.extraPaths", "memory.extraPaths"),
+    ("agents.defaults.memorySearch.sources", "memory.sources"),
 ];
 
 /// The deployment guide's names for settings upstream names otherwise: accepted (through
@@ -331,6 +349,22 @@ mod tests {
     }
 
     #[test]
+    fn upstream_memory_search_is_the_memory_section() {
+        let mut doc = json!({"agents": {"defaults": {"memorySearch": {
+            "enabled": true, "model": "m", "remote": {"baseUrl": "http://e"},
+            "chunking": {"tokens": 300, "overlap": 20}, "query": {"maxResults": 3, "minScore": 0.2},
+            "extraPaths": ["notes"], "sources": ["memory", "sessions"]}}}});
+        assert!(apply_aliases(&mut doc).is_empty());
+        assert_eq!(
+            doc,
+            json!({"memory": {"indexEnabled": true, "embeddingModel": "m", "remote": {"baseUrl": "http://e"},
+                "chunkSize": 300, "chunkOverlap": 20, "maxResults": 3, "minScore": 0.2,
+                "extraPaths": ["notes"], "sources": ["memory", "sessions"]}})
+        );
+        assert!(is_upstream_only(&path("agents.defaults.memorySearch.fallback")));
+    }
+
+    #[test]
     fn only_upstream_keys_are_split_off() {
         assert!(is_upstream_only(&path("meta.lastTouchedVersion")));
         assert!(is_upstream_only(&path("gateway.mode")));
@@ -345,10 +379,10 @@ mod tests {
 
     #[test]
     fn inert_keys_are_listed_when_the_file_sets_them() {
-        let doc = json!({"memory": {"indexEnabled": true}, "agents": {"defaults": {"tools": {"enabled": []}}}});
-        assert_eq!(inert_present(&doc), ["memory"]);
+        let doc = json!({"channels": {"discord": {}}, "agents": {"defaults": {"tools": {"enabled": []}}}});
+        assert_eq!(inert_present(&doc), ["channels"]);
         assert_eq!(ignored_line(&[]), None);
-        assert_eq!(ignored_line(&["memory".into()]).unwrap(), format!("{IGNORED_NOTE}: memory"));
+        assert_eq!(ignored_line(&["channels".into()]).unwrap(), format!("{IGNORED_NOTE}: channels"));
     }
 
     #[test]

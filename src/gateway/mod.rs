@@ -20,7 +20,7 @@ use crate::actors::config::{ConfigHandles, ReloadOutcome, Trigger, request_reloa
 use crate::actors::hub::SessionHub;
 use crate::actors::listener::ListenerHandles;
 use crate::actors::supervisor::{ChildSpec, RestartAll, Shutdown, Stopping, Supervisor, SupervisorHandles};
-use crate::actors::{auth, bonjour, config as config_actor, cron, lane, listener};
+use crate::actors::{auth, bonjour, config as config_actor, cron, lane, listener, memory};
 use crate::agents::{AgentDeps, Agents};
 use crate::config::live::{ConfigChanged, LiveConfig};
 use crate::config::{LoadOptions, Loaded, Paths};
@@ -107,11 +107,13 @@ impl Gateway {
         let (stopping, stop_topic) = topic::<Stopping>();
         let sessions = Arc::new(SessionHub::default());
         let registry = Arc::new(ChildRegistry::default());
+        let memory = crate::memory::Memory::new(paths.state_dir.clone(), options.env.clone());
         let agents = Agents::new(AgentDeps {
             config: config.clone(),
             options: options.clone(),
             lanes: lanes.clone(),
             events: sessions.clone(),
+            memory: Some(memory.clone()),
         });
         let runtime = Arc::new(Runtime {
             started: Instant::now(),
@@ -127,6 +129,7 @@ impl Gateway {
             sessions,
             lanes,
             agents,
+            memory,
             metrics: Arc::new(Metrics::default()),
             connections: Arc::default(),
         });
@@ -270,6 +273,7 @@ fn children(
         tls: rt.tls.clone(),
         state: mdns,
     };
+    let memory = memory::MemoryHandles { config: rt.config.clone(), memory: rt.memory.clone() };
     let (for_routes, for_upgrade) = (rt.clone(), rt.clone());
     let edge = listener::Edge {
         routes: Arc::new(move |cfg| crate::http::routes(cfg, &for_routes)),
@@ -277,7 +281,7 @@ fn children(
     };
     let mut specs = vec![config_actor::spec(config), auth::spec(auth)];
     specs.extend(lane::IDS.map(|id| lane::spec(id, lanes.clone())));
-    specs.extend([cron::spec(cron), listener::spec(edge, listener), bonjour::spec(bonjour)]);
+    specs.extend([cron::spec(cron), memory::spec(memory), listener::spec(edge, listener), bonjour::spec(bonjour)]);
     specs
 }
 
@@ -407,6 +411,12 @@ fn wire(rt: &Runtime, changes: &Topic<ConfigChanged>, stops: &Topic<Stopping>) {
     on_change(changes, &["cron"], move |_| {
         if let Some(c) = registry.get::<cron::CronActor>(cron::ID) {
             c.do_send(cron::CronConfigChanged);
+        }
+    });
+    let registry = rt.registry.clone();
+    on_change(changes, &["memory", "agents", "models"], move |_| {
+        if let Some(m) = registry.get::<memory::MemoryActor>(memory::ID) {
+            m.do_send(memory::MemoryConfigChanged);
         }
     });
     let registry = rt.registry.clone();

@@ -37,6 +37,8 @@ pub struct Runtime {
     pub sessions: Arc<SessionHub>,
     pub lanes: Arc<Lanes>,
     pub agents: Arc<Agents>,
+    /// The memory indexes (read: status and search; the memory actor keeps them current).
+    pub memory: Arc<crate::memory::Memory>,
     pub metrics: Arc<Metrics>,
     /// Open connections and refusals (counted by the listener's server).
     pub connections: Arc<crate::net::conn::Connections>,

@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{Output, Toolbox, Update, edit, exec, policy, read, search, web, write};
+use super::{Output, Toolbox, Update, edit, exec, memory, policy, read, search, web, write};
 
 /// How much longer than the tool timeout an `exec` may take before it is cut off from outside.
 const EXEC_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(5);
@@ -70,6 +70,25 @@ fn spec(name: &str) -> Option<(&'static str, Value)> {
         "web_fetch" => (
             "Fetch an http(s) URL and return its readable text. Private and local addresses are refused.",
             s(json!({"url": {"type": "string"}, "maxChars": {"type": "integer"}}), &["url"]),
+        ),
+        "memory_search" => (
+            "Search the agent's memory (MEMORY.md, memory/*.md and other indexed notes) by meaning and keywords. \
+             Answers ranked snippets with path and line range; read more with memory_get.",
+            s(
+                json!({"query": {"type": "string"},
+                     "maxResults": {"type": "integer", "description": "At most this many results"},
+                     "minScore": {"type": "number", "description": "Leave out results scoring below this (0..1)"}}),
+                &["query"],
+            ),
+        ),
+        "memory_get" => (
+            "Read lines of a memory file (MEMORY.md, memory/**/*.md or a configured extra path).",
+            s(
+                json!({"path": {"type": "string", "description": "As memory_search gives it"},
+                     "from": {"type": "integer", "description": "First line, 1-based"},
+                     "lines": {"type": "integer", "description": "Lines to read"}}),
+                &["path"],
+            ),
         ),
         _ => return None,
     })
@@ -142,6 +161,17 @@ async fn dispatch(tb: &Toolbox, tool: &str, args: &str, update: Update<'_>) -> O
         },
         "web_fetch" => match parse(tool, args) {
             Ok(a) => web::run(a, tb.allow_private_web).await,
+            Err(e) => e,
+        },
+        "memory_search" => match parse(tool, args) {
+            Ok(a) => memory::search(tb.memory.as_deref(), a).await,
+            Err(e) => e,
+        },
+        "memory_get" => match parse::<memory::GetArgs>(tool, args) {
+            Ok(a) => {
+                let recall = tb.memory.clone();
+                blocking(move || memory::get(recall.as_deref(), a)).await
+            }
             Err(e) => e,
         },
         other => Output::error(format!("tool {other:?} is not implemented by this gateway")),

@@ -13,6 +13,7 @@
 //!   sessions. [`process`]: background jobs.
 //! - [`search`]: grep, find and ls with ripgrep's libraries (.gitignore respected).
 //! - [`web`]: web_fetch; [`ssrf`]: the address guard it connects through.
+//! - [`memory`]: memory_search and memory_get, over the agent's [`memory::Recall`].
 //!
 //! Nothing here knows about actors, sessions or the wire: the agent loop builds a [`Toolbox`]
 //! per run and turns [`Update`]s and [`Output`]s into events.
@@ -23,6 +24,7 @@ pub mod command;
 pub mod confined;
 pub mod edit;
 pub mod exec;
+pub mod memory;
 pub mod policy;
 pub mod process;
 pub mod read;
@@ -85,4 +87,6 @@ pub struct Toolbox {
     pub timeout: Duration,
     /// Lets web_fetch reach private addresses (tests only; see [`ssrf::allow_private`]).
     pub allow_private_web: bool,
+    /// The agent's memory (none when memory is off).
+    pub memory: Option<Arc<dyn memory::Recall>>,
 }

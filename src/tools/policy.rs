@@ -10,15 +10,14 @@ use globset::{GlobBuilder, GlobMatcher};
 use crate::config::model::{AgentTools, ToolProfile, Tools};
 
 /// The tools this gateway implements, in the order they are declared to models.
-pub const CORE: &[&str] = &["read", "write", "edit", "exec", "process", "grep", "find", "ls", "web_fetch"];
+pub const CORE: &[&str] =
+    &["read", "write", "edit", "exec", "process", "grep", "find", "ls", "web_fetch", "memory_search", "memory_get"];
 
 /// Upstream's other tool names: not implemented here, but policy entries may name them, and
 /// a deny entry naming one is not a command.
 const UPSTREAM: &[&str] = &[
     "apply_patch",
     "web_search",
-    "memory_search",
-    "memory_get",
     "sessions_list",
     "sessions_history",
     "sessions_send",
@@ -233,7 +232,10 @@ mod tests {
     fn profiles_set_the_base_and_also_allow_adds_to_it() {
         assert_eq!(effective(&tools(Some(ToolProfile::Minimal), &[], &[]), None).tools, Vec::<String>::new());
         let coding = effective(&tools(Some(ToolProfile::Coding), &[], &[]), None);
-        assert_eq!(coding.tools, ["read", "write", "edit", "exec", "process", "grep", "find", "ls"]);
+        assert_eq!(
+            coding.tools,
+            ["read", "write", "edit", "exec", "process", "grep", "find", "ls", "memory_search", "memory_get"]
+        );
         let mut t = tools(Some(ToolProfile::Coding), &[], &[]);
         t.also_allow = vec!["group:web".into()];
         assert!(effective(&t, None).has("web_fetch"));

@@ -1,0 +1,351 @@
+//! One agent's memory database (SQLite): the files indexed, their chunks, the keyword index
+//! (FTS5, trigram tokenizer: substrings of any script, CJK included), the vectors (sqlite-vec
+//! `vec0`, k-nearest-neighbour by `MATCH … AND k = ?`, never a scan), the embedding cache and
+//! the meta record. Each file's chunks change in one transaction, so a killed indexer leaves
+//! the previous state of that file, never half of it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Once;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use rusqlite::Error;
+
+/// A chunk as stored, for results.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: i64,
+    pub path: String,
+    pub source: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub text: String,
+}
+
+/// A chunk to store: its lines, text, content hash and (when embedded) vector.
+pub struct NewChunk {
+    pub start_line: u32,
+    pub end_line: u32,
+    pub text: String,
+    pub hash: String,
+    pub vector: Option<Vec<f32>>,
+}
+
+/// What `files` records of one source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub hash: String,
+    pub mtime_ms: i64,
+    pub size: i64,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+fn register_vec() {
+    static ONCE: Once = Once::new();
+    // SAFETY: sqlite3_vec_init is sqlite-vec's entry point with the signature
+    // sqlite3_auto_extension expects (the crate documents exactly this registration).
+    ONCE.call_once(|| unsafe {
+        #[allow(clippy::missing_transmute_annotations)]
+        rusqlite::ffi::sqlite3_auto_extension(Some(std::mem::transmute(sqlite_vec::sqlite3_vec_init as *const ())));
+    });
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, source TEXT NOT NULL, hash TEXT NOT NULL,
+  mtime INTEGER NOT NULL, size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, path TEXT NOT NULL, source TEXT NOT NULL,
+  start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, hash TEXT NOT NULL, model TEXT NOT NULL,
+  text TEXT NOT NULL, embedded INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
+CREATE INDEX IF NOT EXISTS chunks_pending ON chunks(embedded) WHERE embedded = 0;
+CREATE TABLE IF NOT EXISTS embedding_cache (provider TEXT NOT NULL, model TEXT NOT NULL, hash TEXT NOT NULL,
+  dims INTEGER NOT NULL, embedding BLOB NOT NULL, PRIMARY KEY (provider, model, hash));
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks', content_rowid='id',
+  tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
+";
+
+fn blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+fn unblob(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+impl Store {
+    /// Opens (creating) the database at `path`: WAL, so searches read while the indexer writes.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        register_vec();
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
+    }
+
+    pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), Error> {
+        match value {
+            Some(v) => self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)", [key, v])?,
+            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    pub fn files(&self) -> Result<HashMap<String, FileRecord>, Error> {
+        let mut st = self.conn.prepare("SELECT path, hash, mtime, size FROM files")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, FileRecord { hash: r.get(1)?, mtime_ms: r.get(2)?, size: r.get(3)? })))?;
+        rows.collect()
+    }
+
+    /// Records a file whose content is unchanged but whose mtime moved.
+    pub fn touch_file(&self, path: &str, rec: &FileRecord) -> Result<(), Error> {
+        self.conn.execute("UPDATE files SET mtime = ?2, size = ?3 WHERE path = ?1", params![path, rec.mtime_ms, rec.size])?;
+        Ok(())
+    }
+
+    /// The dimensions of the vector table, when there is one.
+    pub fn dims(&self) -> Result<Option<usize>, Error> {
+        Ok(self.meta("dims")?.and_then(|d| d.parse().ok()))
+    }
+
+    /// Makes the vector table for `dims`-wide vectors (dropping one of another width).
+    pub fn ensure_vectors(&self, dims: usize) -> Result<(), Error> {
+        if self.dims()? == Some(dims) {
+            return Ok(());
+        }
+        self.drop_vectors()?;
+        self.conn.execute_batch(&format!(
+            "CREATE VIRTUAL TABLE chunks_vec USING vec0(embedding float[{dims}] distance_metric=cosine);"
+        ))?;
+        self.set_meta("dims", Some(&dims.to_string()))
+    }
+
+    /// Forgets every vector: the table goes and every chunk needs embedding again.
+    pub fn drop_vectors(&self) -> Result<(), Error> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch("DROP TABLE IF EXISTS chunks_vec; UPDATE chunks SET embedded = 0;")?;
+        tx.execute("DELETE FROM meta WHERE key = 'dims'", [])?;
+        tx.commit()
+    }
+
+    /// Replaces `path`'s chunks (and its `files` record) in one transaction.
+    pub fn replace_file(
+        &self,
+        path: &str,
+        source: &str,
+        rec: &FileRecord,
+        model: &str,
+        chunks: &[NewChunk],
+    ) -> Result<(), Error> {
+        let has_vec = self.dims()?.is_some();
+        let tx = self.conn.unchecked_transaction()?;
+        if has_vec {
+            tx.execute("DELETE FROM chunks_vec WHERE rowid IN (SELECT id FROM chunks WHERE path = ?1)", [path])?;
+        }
+        tx.execute("DELETE FROM chunks WHERE path = ?1", [path])?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO chunks(path, source, start_line, end_line, hash, model, text, embedded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut vec_ins = if has_vec {
+                Some(tx.prepare("INSERT INTO chunks_vec(rowid, embedding) VALUES (?1, ?2)")?)
+            } else {
+                None
+            };
+            for c in chunks {
+                let embedded = c.vector.is_some() && has_vec;
+                ins.execute(params![path, source, c.start_line, c.end_line, c.hash, model, c.text, embedded as i64])?;
+                if let (Some(v), Some(st)) = (&c.vector, vec_ins.as_mut()) {
+                    st.execute(params![tx.last_insert_rowid(), blob(v)])?;
+                }
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO files(path, source, hash, mtime, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![path, source, rec.hash, rec.mtime_ms, rec.size],
+        )?;
+        tx.commit()
+    }
+
+    pub fn remove_file(&self, path: &str) -> Result<(), Error> {
+        let has_vec = self.dims()?.is_some();
+        let tx = self.conn.unchecked_transaction()?;
+        if has_vec {
+            tx.execute("DELETE FROM chunks_vec WHERE rowid IN (SELECT id FROM chunks WHERE path = ?1)", [path])?;
+        }
+        tx.execute("DELETE FROM chunks WHERE path = ?1", [path])?;
+        tx.execute("DELETE FROM files WHERE path = ?1", [path])?;
+        tx.commit()
+    }
+
+    /// Up to `limit` chunks without a vector: (id, hash, text).
+    pub fn pending(&self, limit: usize) -> Result<Vec<(i64, String, String)>, Error> {
+        let mut st = self.conn.prepare("SELECT id, hash, text FROM chunks WHERE embedded = 0 ORDER BY id LIMIT ?1")?;
+        let rows = st.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect()
+    }
+
+    /// Stores vectors for existing chunks (one transaction).
+    pub fn set_vectors(&self, vectors: &[(i64, Vec<f32>)]) -> Result<(), Error> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut del = tx.prepare("DELETE FROM chunks_vec WHERE rowid = ?1")?;
+            let mut ins = tx.prepare("INSERT INTO chunks_vec(rowid, embedding) VALUES (?1, ?2)")?;
+            let mut mark = tx.prepare("UPDATE chunks SET embedded = 1 WHERE id = ?1")?;
+            for (id, v) in vectors {
+                del.execute([id])?;
+                ins.execute(params![id, blob(v)])?;
+                mark.execute([id])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Cached vectors for these text hashes.
+    pub fn cached(&self, provider: &str, model: &str, hashes: &[&str]) -> Result<HashMap<String, Vec<f32>>, Error> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT embedding FROM embedding_cache WHERE provider = ?1 AND model = ?2 AND hash = ?3")?;
+        let mut out = HashMap::new();
+        for h in hashes {
+            if let Some(b) = st.query_row(params![provider, model, h], |r| r.get::<_, Vec<u8>>(0)).optional()? {
+                out.insert(h.to_string(), unblob(&b));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn cache(&self, provider: &str, model: &str, entries: &[(&str, &[f32])]) -> Result<(), Error> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare(
+                "INSERT OR REPLACE INTO embedding_cache(provider, model, hash, dims, embedding) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (h, v) in entries {
+                st.execute(params![provider, model, h, v.len() as i64, blob(v)])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Keyword candidates: (chunk id, bm25 rank; lower is better).
+    pub fn keyword(&self, fts_query: &str, limit: usize) -> Result<Vec<(i64, f64)>, Error> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT rowid, bm25(chunks_fts) AS r FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY r LIMIT ?2")?;
+        let rows = st.query_map(params![fts_query, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// Keyword candidates for terms too short for trigrams (a scan; short queries only).
+    pub fn substring(&self, terms: &[String], limit: usize) -> Result<Vec<(i64, f64)>, Error> {
+        let clause = vec!["instr(text, ?) > 0"; terms.len()].join(" OR ");
+        let mut st = self.conn.prepare(&format!("SELECT id FROM chunks WHERE {clause} ORDER BY id LIMIT {limit}"))?;
+        let rows = st.query_map(rusqlite::params_from_iter(terms), |r| Ok((r.get(0)?, 0.0)))?;
+        rows.collect()
+    }
+
+    /// Vector candidates: the `k` nearest chunks (id, cosine distance).
+    pub fn nearest(&self, query: &[f32], k: usize) -> Result<Vec<(i64, f64)>, Error> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT rowid, distance FROM chunks_vec WHERE embedding MATCH ?1 AND k = ?2 ORDER BY distance",
+        )?;
+        let rows = st.query_map(params![blob(query), k as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    pub fn rows(&self, ids: &[i64]) -> Result<HashMap<i64, Row>, Error> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, path, source, start_line, end_line, text FROM chunks WHERE id = ?1")?;
+        let mut out = HashMap::new();
+        for id in ids {
+            if let Some(r) = st
+                .query_row([id], |r| {
+                    Ok(Row {
+                        id: r.get(0)?,
+                        path: r.get(1)?,
+                        source: r.get(2)?,
+                        start_line: r.get(3)?,
+                        end_line: r.get(4)?,
+                        text: r.get(5)?,
+                    })
+                })
+                .optional()?
+            {
+                out.insert(*id, r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// (files, chunks, chunks without a vector, cached embeddings).
+    pub fn counts(&self) -> Result<(u64, u64, u64, u64), Error> {
+        let one = |sql: &str| self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
+        Ok((
+            one("SELECT count(*) FROM files")?,
+            one("SELECT count(*) FROM chunks")?,
+            one("SELECT count(*) FROM chunks WHERE embedded = 0")?,
+            one("SELECT count(*) FROM embedding_cache")?,
+        ))
+    }
+
+    /// Paths of indexed files (for memory_get's confinement and status).
+    pub fn has_file(&self, path: &str) -> Result<bool, Error> {
+        self.conn.query_row("SELECT 1 FROM files WHERE path = ?1", [path], |_| Ok(())).optional().map(|o| o.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(h: &str) -> FileRecord {
+        FileRecord { hash: h.into(), mtime_ms: 1, size: 1 }
+    }
+
+    fn chunk(text: &str, v: Option<Vec<f32>>) -> NewChunk {
+        NewChunk { start_line: 1, end_line: 1, text: text.into(), hash: text.into(), vector: v }
+    }
+
+    #[test]
+    fn keyword_vector_and_replacement_work_together() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("m.sqlite")).unwrap();
+        s.ensure_vectors(3).unwrap();
+        s.replace_file("a.md", "memory", &rec("1"), "m", &[chunk("the quick brown fox", Some(vec![1.0, 0.0, 0.0]))])
+            .unwrap();
+        s.replace_file("b.md", "memory", &rec("2"), "m", &[chunk("记忆索引的设计", Some(vec![0.0, 1.0, 0.0]))]).unwrap();
+        assert_eq!(s.keyword("\"quick\"", 10).unwrap().len(), 1);
+        assert_eq!(s.keyword("\"索引的\"", 10).unwrap().len(), 1);
+        let near = s.nearest(&[0.1, 0.9, 0.0], 1).unwrap();
+        assert_eq!(s.rows(&[near[0].0]).unwrap()[&near[0].0].path, "b.md");
+        // Replacing a file replaces its chunks in both indexes.
+        s.replace_file("a.md", "memory", &rec("3"), "m", &[chunk("slow green turtle", Some(vec![0.0, 0.0, 1.0]))])
+            .unwrap();
+        assert!(s.keyword("\"quick\"", 10).unwrap().is_empty());
+        assert_eq!(s.keyword("\"turtle\"", 10).unwrap().len(), 1);
+        assert_eq!(s.nearest(&[1.0, 0.0, 0.0], 5).unwrap().len(), 2);
+        s.remove_file("a.md").unwrap();
+        assert_eq!(s.counts().unwrap(), (1, 1, 0, 0));
+        // A new width drops every vector and marks every chunk pending.
+        s.ensure_vectors(4).unwrap();
+        assert_eq!(s.counts().unwrap().2, 1);
+        assert_eq!(s.pending(10).unwrap()[0].2, "记忆索引的设计");
+    }
+}
