@@ -142,7 +142,10 @@ fn split_arguments_are_assembled_and_the_events_and_transcript_are_exact() {
     assert_eq!(bodies.len(), 2);
     let offered: Vec<&str> =
         bodies[0]["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
-    assert_eq!(offered, ["read", "write", "edit", "exec", "process", "grep", "find", "ls", "web_fetch"]);
+    assert_eq!(
+        offered,
+        ["read", "write", "edit", "exec", "process", "grep", "find", "ls", "web_fetch", "memory_search", "memory_get"]
+    );
     assert_eq!(bodies[1]["messages"].as_array().unwrap()[..], expected[..3]);
 }
 

@@ -11,6 +11,7 @@ mod doctor;
 mod logs;
 mod probe;
 mod remote;
+mod memory;
 mod sandbox;
 mod security;
 mod service;
@@ -127,6 +128,9 @@ pub enum Command {
     /// The agent sandbox: check this host, or run a command in it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCmd),
+    /// The agents' memory index: status, index now, search.
+    #[command(subcommand)]
+    Memory(memory::MemoryCmd),
     /// List and answer host commands waiting for an operator's approval.
     Approvals {
         #[command(subcommand)]
@@ -350,6 +354,7 @@ pub fn main() -> i32 {
             doctor::run(fix, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Sandbox(cmd) => sandbox::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Memory(cmd) => memory::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Security(cmd) => {
             security::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }

@@ -52,6 +52,8 @@ pub const METHODS: &[Method] = &[
     m("exec.approval.resolve", scope::APPROVALS),
     m("exec.approval.list", scope::APPROVALS),
     m("models.list", scope::READ),
+    m("memory.status", scope::READ),
+    m("memory.search", scope::READ),
     m("lanes.status", scope::READ),
     m("cron.list", scope::READ),
     m("cron.status", scope::READ),

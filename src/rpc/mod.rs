@@ -7,6 +7,7 @@ mod cron;
 pub mod health;
 mod inventory;
 mod logs;
+mod memory;
 mod roster;
 mod runtime;
 mod sessions;
@@ -137,6 +138,7 @@ pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> 
         "exec.approvals.set" => approvals::set(rt, &p),
         "exec.approval.resolve" => approvals::resolve(rt, caller, &p),
         "exec.approval.list" => approvals::list(rt, &p),
+        "memory.status" => memory::status(rt, &p),
         _ => return None,
     })
 }
@@ -180,6 +182,7 @@ async fn plain(rt: Arc<Runtime>, caller: Caller, method: &str, params: Value) ->
     let p = Params { method, value: &params };
     match method {
         "agent.wait" => agent::agent_wait(&rt, &p).await,
+        "memory.search" => memory::search(&rt, &p).await,
         "usage.cost" => {
             let days = usage::cost_days(&p)?;
             // Reads every transcript: off the event loop.

@@ -224,7 +224,7 @@ mod tests {
         let e = effective(&tools(None, &["group:fs", "EXEC"], &["Write", "e*"]), None);
         assert_eq!(e.tools, ["read", "grep", "find", "ls"]);
         assert!(e.denied_commands.is_empty(), "globs matching tools are not commands: {e:?}");
-        let e = effective(&tools(None, &["*"], &["group:runtime", "web_*"]), None);
+        let e = effective(&tools(None, &["*"], &["group:runtime", "web_*", "group:memory"]), None);
         assert_eq!(e.tools, ["read", "write", "edit", "grep", "find", "ls"]);
     }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cdp;
+pub mod embedder;
 pub mod hostile;
 pub mod provider;
 
