@@ -236,7 +236,8 @@ fn tool_result(ws: &mut common::Ws, key: &str, tool: &str, args: Value) -> (Stri
         let v = ws.recv().unwrap_or_else(|c| panic!("closed during run {key}: {c:?}"));
         if v["type"] == "res" && v["id"] == key {
             responses += 1;
-        } else if v["event"] == "agent" && v["payload"]["stream"] == "tool" && v["payload"]["data"]["phase"] == "result" {
+        } else if v["event"] == "agent" && v["payload"]["stream"] == "tool" && v["payload"]["data"]["phase"] == "result"
+        {
             let d = &v["payload"]["data"];
             result = Some((
                 d["result"]["content"][0]["text"].as_str().unwrap_or_default().to_string(),

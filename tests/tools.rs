@@ -443,7 +443,7 @@ fn lanes_status_and_health_show_each_agents_tool_set() {
     let tools = &l["payload"]["tools"];
     assert_eq!(
         tools["main"]["tools"],
-        json!(["read", "write", "edit", "exec", "process", "grep", "find", "ls"]),
+        json!(["read", "write", "edit", "exec", "process", "grep", "find", "ls", "memory_search", "memory_get"]),
         "{l}"
     );
     assert_eq!(tools["main"]["deniedCommands"], json!(["rm"]), "{l}");
@@ -521,7 +521,7 @@ fn a_denied_tool_is_neither_offered_nor_run_and_calls_are_bounded_by_the_tool_ti
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(offered, ["read", "edit", "exec", "process", "grep", "find", "ls"]);
+    assert_eq!(offered, ["read", "edit", "exec", "process", "grep", "find", "ls", "memory_search", "memory_get"]);
     let started = std::time::Instant::now();
     let (text, is_error) = one_call(&mut ws, "slow", "exec", json!({"command": "echo begun; sleep 20"}));
     assert!(is_error && text.contains("begun") && text.contains("timed out after 1s"), "{text}");

@@ -174,6 +174,28 @@ pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
         });
     }
 
+    // Memory: what the index can do with this config (an embedder that does not resolve, or none).
+    if let Some(l) = &loaded
+        && l.config.memory.index_enabled
+    {
+        let s = crate::memory::settings(&l.config, state, &opts.env, "main");
+        checks.push(match &s.embedder {
+            Ok(Some(e)) => check(Level::Ok, "memory", format!("hybrid search, embeddings from {}", e.identity()), None),
+            Ok(None) => check(
+                Level::Ok,
+                "memory",
+                "keyword-only search: no embedder configured",
+                Some("for search by meaning, set memory.remote {baseUrl, apiKey} or memory.provider".into()),
+            ),
+            Err(e) => check(
+                Level::Warn,
+                "memory",
+                format!("keyword-only search: the embedder is unusable: {e}"),
+                Some("fix memory.provider / memory.remote, or remove them for keyword-only search".into()),
+            ),
+        });
+    }
+
     // 2. State dir.
     match writable(state) {
         Ok(()) => checks.push(check(Level::Ok, "state dir", format!("{} is writable", state.display()), None)),

@@ -83,7 +83,10 @@ pub fn run(cmd: MemoryCmd, opts: &LoadOptions) -> i32 {
             };
             let all: Vec<Value> = indexes.iter().map(|i| i.status(enabled)).collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"enabled": enabled, "agents": all})).unwrap());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({"enabled": enabled, "agents": all})).unwrap()
+                );
             } else {
                 if !enabled {
                     println!("memory: off (memory.indexEnabled: false)");
@@ -148,7 +151,14 @@ fn index_one(index: &Arc<Index>, force: bool) -> Result<(), String> {
             let p = index.progress();
             let frac = if p.total > 0 { p.done as f64 / p.total as f64 } else { 0.0 };
             let bar = (frac * 30.0).round() as usize;
-            eprint!("\r{id}: [{}{}] {}/{} {:<10}", "#".repeat(bar), " ".repeat(30 - bar.min(30)), p.done, p.total, p.phase);
+            eprint!(
+                "\r{id}: [{}{}] {}/{} {:<10}",
+                "#".repeat(bar),
+                " ".repeat(30 - bar.min(30)),
+                p.done,
+                p.total,
+                p.phase
+            );
             let _ = std::io::stderr().flush();
         }
         std::thread::sleep(Duration::from_millis(100));

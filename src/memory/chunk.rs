@@ -60,7 +60,7 @@ pub fn chunk(text: &str, tokens: u32, overlap: u32) -> Vec<Chunk> {
         }
         // Whole lines from the end, as many as fit the overlap; always move forward.
         let (mut next, mut carried) = (end, 0);
-        while next > start + 1 && carried + pieces[next - 1].2 + 1 <= overlap {
+        while next > start + 1 && carried + pieces[next - 1].2 < overlap {
             carried += pieces[next - 1].2 + 1;
             next -= 1;
         }

@@ -84,8 +84,8 @@ pub struct Index {
     settings: RwLock<Arc<Settings>>,
     /// The searches' connection (opened when the database exists).
     reader: Mutex<Option<Store>>,
-    /// One sync at a time.
-    writer: Mutex<()>,
+    /// One sync at a time (each pass runs on its own thread and runtime).
+    writer: tokio::sync::Mutex<()>,
     progress: Mutex<Progress>,
 }
 
@@ -111,7 +111,7 @@ impl Index {
         Self {
             settings: RwLock::new(Arc::new(settings)),
             reader: Mutex::new(None),
-            writer: Mutex::new(()),
+            writer: tokio::sync::Mutex::new(()),
             progress: Mutex::default(),
         }
     }
@@ -144,7 +144,7 @@ impl Index {
     /// Brings the index up to date with the files. `force` re-chunks every file. Runs the
     /// database work on the calling thread: call it off the gateway's threads.
     pub async fn sync(&self, force: bool) -> Result<(), String> {
-        let _one = self.writer.lock();
+        let _one = self.writer.lock().await;
         let s = self.settings();
         let started = Instant::now();
         self.set_progress(|p| {
@@ -391,9 +391,10 @@ impl Index {
     /// anything that is not one.
     pub fn get(&self, path: &str, from: Option<usize>, lines: Option<usize>) -> Result<Value, String> {
         let s = self.settings();
-        let abs = s.roots.readable(path).ok_or_else(|| {
-            format!("{path:?} is not a memory file (MEMORY.md, memory/**/*.md or memory.extraPaths)")
-        })?;
+        let abs = s
+            .roots
+            .readable(path)
+            .ok_or_else(|| format!("{path:?} is not a memory file (MEMORY.md, memory/**/*.md or memory.extraPaths)"))?;
         let text = std::fs::read_to_string(&abs).map_err(|e| format!("{path}: {e}"))?;
         let from = from.unwrap_or(1).max(1);
         let lines = lines.unwrap_or(2000).min(2000);

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-pub use self::index::{Index, Settings};
 use self::embed::Endpoint;
+pub use self::index::{Index, Settings};
 use self::sources::Roots;
 use crate::agents::{models, roster, toolbox, transcript};
 use crate::config::Config;
@@ -279,8 +279,10 @@ impl Memory {
                     Ok(Ok(ev)) => {
                         for p in &ev.paths {
                             // The longest watched root holding the path names the agent.
-                            if let Some((_, id)) =
-                                owners.iter().filter(|(root, _)| p.starts_with(root)).max_by_key(|(r, _)| r.as_os_str().len())
+                            if let Some((_, id)) = owners
+                                .iter()
+                                .filter(|(root, _)| p.starts_with(root))
+                                .max_by_key(|(r, _)| r.as_os_str().len())
                             {
                                 due.insert(id.clone(), std::time::Instant::now() + DEBOUNCE);
                             }
@@ -298,7 +300,8 @@ impl Memory {
                     // A new memory/ directory needs a watch of its own.
                     if me.index(&id).is_some_and(|i| {
                         let s = i.settings();
-                        s.roots.memory && s.roots.workspace.join("memory").exists()
+                        s.roots.memory
+                            && s.roots.workspace.join("memory").exists()
                             && !owners.iter().any(|(p, _)| *p == s.roots.workspace.join("memory"))
                     }) {
                         me.watch();

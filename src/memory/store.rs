@@ -107,13 +107,15 @@ impl Store {
 
     pub fn files(&self) -> Result<HashMap<String, FileRecord>, Error> {
         let mut st = self.conn.prepare("SELECT path, hash, mtime, size FROM files")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, FileRecord { hash: r.get(1)?, mtime_ms: r.get(2)?, size: r.get(3)? })))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, FileRecord { hash: r.get(1)?, mtime_ms: r.get(2)?, size: r.get(3)? })))?;
         rows.collect()
     }
 
     /// Records a file whose content is unchanged but whose mtime moved.
     pub fn touch_file(&self, path: &str, rec: &FileRecord) -> Result<(), Error> {
-        self.conn.execute("UPDATE files SET mtime = ?2, size = ?3 WHERE path = ?1", params![path, rec.mtime_ms, rec.size])?;
+        self.conn
+            .execute("UPDATE files SET mtime = ?2, size = ?3 WHERE path = ?1", params![path, rec.mtime_ms, rec.size])?;
         Ok(())
     }
 
@@ -245,9 +247,9 @@ impl Store {
 
     /// Keyword candidates: (chunk id, bm25 rank; lower is better).
     pub fn keyword(&self, fts_query: &str, limit: usize) -> Result<Vec<(i64, f64)>, Error> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT rowid, bm25(chunks_fts) AS r FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY r LIMIT ?2")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT rowid, bm25(chunks_fts) AS r FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY r LIMIT ?2",
+        )?;
         let rows = st.query_map(params![fts_query, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
     }
@@ -330,7 +332,8 @@ mod tests {
         s.ensure_vectors(3).unwrap();
         s.replace_file("a.md", "memory", &rec("1"), "m", &[chunk("the quick brown fox", Some(vec![1.0, 0.0, 0.0]))])
             .unwrap();
-        s.replace_file("b.md", "memory", &rec("2"), "m", &[chunk("记忆索引的设计", Some(vec![0.0, 1.0, 0.0]))]).unwrap();
+        s.replace_file("b.md", "memory", &rec("2"), "m", &[chunk("记忆索引的设计", Some(vec![0.0, 1.0, 0.0]))])
+            .unwrap();
         assert_eq!(s.keyword("\"quick\"", 10).unwrap().len(), 1);
         assert_eq!(s.keyword("\"索引的\"", 10).unwrap().len(), 1);
         let near = s.nearest(&[0.1, 0.9, 0.0], 1).unwrap();
