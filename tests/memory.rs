@@ -309,3 +309,61 @@ fn memory_off_hides_the_tools_and_says_how_to_turn_it_on() {
     assert_eq!(code, 78, "{out}{err}");
     assert!(format!("{out}{err}").contains("memory.chunkOverlap"), "{out}{err}");
 }
+
+#[test]
+fn a_models_json_provider_serves_embeddings_and_an_outage_leaves_keyword_search() {
+    let fake = FakeEmbedder::start();
+    let d = state_with("{ memory: { provider: 'local', embeddingModel: 'embed-1' } }");
+    let s = d.path();
+    let agent = s.join("agents/main/agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    let models = json!({"providers": {"local": {"baseUrl": fake.base_url(), "apiKey": "k", "models": []}}});
+    std::fs::write(agent.join("models.json"), models.to_string()).unwrap();
+    put(s, "memory/cars.md", "We bought an automobile.\n");
+    put(s, "memory/plants.md", "Water the ferns weekly.\n");
+
+    // The embedder is down: the files are indexed for keywords, the vectors wait.
+    fake.set_failing(true);
+    let (code, out, err) = run(s, &["memory", "index"], &[]);
+    assert_eq!(code, 69, "{out}{err}");
+    assert!(err.contains("embeddings") && err.contains("500"), "{err}");
+    let v = search(s, "ferns");
+    assert_eq!((v["mode"].as_str(), paths(&v)), (Some("keyword"), vec!["memory/plants.md".to_string()]), "{v}");
+    let st = status(s);
+    assert_eq!((st["files"].as_u64(), st["pendingEmbeddings"].as_u64()), (Some(2), Some(2)), "{st}");
+    assert!(st["sync"]["lastSyncAtMs"].is_null(), "a failed pass is not a sync: {st}");
+
+    fake.set_failing(false);
+    cli(s, &["memory", "index"]);
+    let v = search(s, "vehicle");
+    assert_eq!((v["mode"].as_str(), v["provider"].as_str()), (Some("hybrid"), Some("local")), "{v}");
+    assert_eq!(paths(&v), ["memory/cars.md"]);
+    let human = cli(s, &["memory", "status"]);
+    assert!(
+        human.contains("hybrid (keywords + vectors from local embed-1)") && human.contains("last sync: 20"),
+        "{human}"
+    );
+}
+
+#[test]
+fn session_transcripts_are_searchable_when_they_are_a_source() {
+    let mock = MockProvider::start();
+    let spawn = mock
+        .install(Spawn::default().config("{ memory: { sources: ['memory', 'sessions'] } }"), &["echo"])
+        .env("OPENCLAW__AGENTS__DEFAULTS__SANDBOX__MODE", "off");
+    let gw = spawn.start();
+    let mut ws = gw.ws();
+    let r = ws.call(
+        "agent",
+        json!({"message": "the quarterly budget review is on Thursday", "model": "mock/echo",
+               "sessionKey": "agent:main:t1", "idempotencyKey": "t1"}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let hit = wait_until("the transcript to be indexed", Duration::from_secs(20), || {
+        let r = ws.call("memory.search", json!({"query": "quarterly budget"}));
+        let hit = r["payload"]["results"][0].clone();
+        (hit["source"] == "sessions").then_some(hit)
+    });
+    assert!(hit["path"].as_str().unwrap().starts_with("sessions/"), "{hit}");
+    assert!(hit["snippet"].as_str().unwrap().contains("User: the quarterly budget review"), "{hit}");
+}

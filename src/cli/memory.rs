@@ -194,8 +194,8 @@ fn print_status(s: &Value) {
     println!("  database:  {} ({} KiB)", str("dbPath"), s["dbBytes"].as_u64().unwrap_or(0) / 1024);
     let sync = &s["sync"];
     match sync["lastSyncAtMs"].as_i64().and_then(chrono::DateTime::from_timestamp_millis) {
-        Some(t) => println!("  last sync: {} ({} ms)", t.to_rfc3339(), sync["lastSyncMs"]),
-        None => println!("  last sync: none by this process (the gateway's own passes are in its log)"),
+        Some(t) => println!("  last sync: {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        None => println!("  last sync: never (openclaw memory index, or start the gateway)"),
     }
     if let Some(e) = sync["lastError"].as_str() {
         println!("  error:     {e}");

@@ -244,6 +244,8 @@ impl Index {
         if let Some(ep) = s.endpoint() {
             self.embed_pending(&store, ep).await.map_err(|e| format!("embeddings: {e}"))?;
         }
+        // For `memory status` in another process (the CLI beside the gateway).
+        store.set_meta("lastSyncAtMs", Some(&now_ms().to_string())).map_err(db)?;
         Ok(())
     }
 
@@ -440,6 +442,11 @@ impl Index {
             .filter_map(|sfx| std::fs::metadata(format!("{}{sfx}", s.db.display())).ok())
             .map(|m| m.len())
             .sum();
+        let mut sync = self.progress();
+        if sync.last_sync_at_ms.is_none() {
+            sync.last_sync_at_ms =
+                self.with_reader(|st| st.meta("lastSyncAtMs")).ok().flatten().flatten().and_then(|t| t.parse().ok());
+        }
         let mut v = json!({
             "agentId": s.agent_id,
             "enabled": enabled,
@@ -458,7 +465,7 @@ impl Index {
             "cache": {"entries": cache},
             "dbPath": s.db,
             "dbBytes": db_bytes,
-            "sync": self.progress(),
+            "sync": sync,
         });
         if let Err(why) = vector {
             v["fallback"] = json!(why);

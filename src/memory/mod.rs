@@ -238,8 +238,10 @@ impl Memory {
         *self.watcher.lock() = None;
     }
 
-    /// Watches every index's sources: each workspace (for MEMORY.md and a new memory/), its
-    /// memory/ tree, the extra paths and the transcripts; changes are debounced per agent.
+    /// Watches every index's sources: each workspace (for MEMORY.md), its memory/ tree, the
+    /// extra paths and the transcripts. A source that does not exist yet is watched through
+    /// its nearest existing parent, and the watch is re-armed once it appears. Changes are
+    /// debounced per agent.
     fn watch(self: &Arc<Self>) {
         use notify::{RecursiveMode, Watcher};
         let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
@@ -250,7 +252,9 @@ impl Memory {
                 return;
             }
         };
+        // (watched path, agent); and the sources still missing.
         let mut owners: Vec<(PathBuf, String)> = Vec::new();
+        let mut missing: Vec<PathBuf> = Vec::new();
         for (id, idx) in self.indexes.read().iter() {
             let s = idx.settings();
             let r = &s.roots;
@@ -261,8 +265,17 @@ impl Memory {
             }
             paths.extend(r.sessions.iter().map(|p| (p.clone(), RecursiveMode::NonRecursive)));
             for (p, mode) in paths {
-                if p.exists() && w.watch(&p, mode).is_ok() {
-                    owners.push((p, id.clone()));
+                let (target, mode) = if p.exists() {
+                    (p, mode)
+                } else {
+                    let Some(parent) = p.ancestors().skip(1).find(|a| a.exists()).map(Path::to_path_buf) else {
+                        continue;
+                    };
+                    missing.push(p);
+                    (parent, RecursiveMode::NonRecursive)
+                };
+                if owners.iter().any(|(q, _)| *q == target) || w.watch(&target, mode).is_ok() {
+                    owners.push((target, id.clone()));
                 }
             }
         }
@@ -278,12 +291,8 @@ impl Memory {
                 match ev {
                     Ok(Ok(ev)) => {
                         for p in &ev.paths {
-                            // The longest watched root holding the path names the agent.
-                            if let Some((_, id)) = owners
-                                .iter()
-                                .filter(|(root, _)| p.starts_with(root))
-                                .max_by_key(|(r, _)| r.as_os_str().len())
-                            {
+                            // Every agent watching a root that holds the path.
+                            for (_, id) in owners.iter().filter(|(root, _)| p.starts_with(root)) {
                                 due.insert(id.clone(), std::time::Instant::now() + DEBOUNCE);
                             }
                         }
@@ -293,20 +302,15 @@ impl Memory {
                 }
                 let now = std::time::Instant::now();
                 let ready: Vec<String> = due.iter().filter(|(_, t)| **t <= now).map(|(id, _)| id.clone()).collect();
-                for id in ready {
-                    due.remove(&id);
-                    let Some(me) = me.upgrade() else { return };
-                    me.schedule(&id, false);
-                    // A new memory/ directory needs a watch of its own.
-                    if me.index(&id).is_some_and(|i| {
-                        let s = i.settings();
-                        s.roots.memory
-                            && s.roots.workspace.join("memory").exists()
-                            && !owners.iter().any(|(p, _)| *p == s.roots.workspace.join("memory"))
-                    }) {
-                        me.watch();
-                        return;
-                    }
+                let Some(me) = me.upgrade() else { return };
+                for id in &ready {
+                    due.remove(id);
+                    me.schedule(id, false);
+                }
+                if !ready.is_empty() && missing.iter().any(|p| p.exists()) {
+                    // A source appeared: watch it itself (this thread ends with the old watcher).
+                    me.watch();
+                    return;
                 }
             }
         });
