@@ -407,6 +407,7 @@ fn every_page_renders_without_errors() {
         ("sessions", "tr[data-key]"),
         ("cron", "tr[data-job]"),
         ("devices", "tr[data-device]"),
+        ("memory", "tr[data-memory-agent]"),
         ("config", "[data-path=\"agents.defaults.maxConcurrent\"]"),
         ("logs", "#log-lines .line"),
     ];
@@ -529,4 +530,31 @@ fn a_waiting_host_command_is_approved_from_the_approvals_page() {
     let r = result.expect("the tool's result");
     assert_eq!(r["isError"], false, "{r}");
     assert_eq!(r["result"]["content"][0]["text"], "from-the-ui\n");
+}
+
+#[test]
+fn the_memory_page_shows_the_index_and_finds_a_note() {
+    let spawn = Spawn::default().config("{ }");
+    let ws_dir = spawn.state.path().join("workspace/memory");
+    std::fs::create_dir_all(&ws_dir).unwrap();
+    std::fs::write(ws_dir.join("2026-12-01.md"), "Standup moved to 9:30 on Mondays.\n").unwrap();
+    std::fs::write(spawn.state.path().join("workspace/MEMORY.md"), "Prefers tea over coffee.\n").unwrap();
+    let gw = spawn.start();
+    let mut b = signed_in("memory", &gw, "/memory");
+    let files = b.wait(
+        "the index status with both files",
+        "document.querySelector(\"main oc-memory tr[data-memory-agent='main'] .files\")?.textContent === '2' || null",
+    );
+    assert_eq!(files, true);
+    let mode = b.eval("document.querySelector(\"tr[data-memory-agent='main'] .mode\").textContent");
+    assert!(mode.as_str().unwrap().contains("keyword-only"), "{mode}");
+    b.fill("#memory-query", "standup");
+    b.click("#memory-search");
+    let path = b.wait("a result", "document.querySelector('#memory-results .path')?.textContent");
+    assert_eq!(path, "memory/2026-12-01.md:1-1");
+    let snippet = b.eval("document.querySelector('#memory-results .snippet').textContent");
+    assert_eq!(snippet, "Standup moved to 9:30 on Mondays.");
+    b.fill("#memory-query", "zebra");
+    b.click("#memory-search");
+    b.wait("no results", "document.querySelector('#memory-none')");
 }
