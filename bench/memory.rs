@@ -319,7 +319,7 @@ fn f(v: &Value, k: &str) -> f64 {
 
 /// Search latency over `queries` (after a warm-up), checking the mode; also the latency of
 /// queries whose every term is too short for trigrams (a substring scan), apart.
-fn search_latency(sys: &actix_rt::System, index: &Index, queries: &[String], mode: &str) -> Value {
+fn search_latency(sys: &actix_rt::SystemRunner, index: &Index, queries: &[String], mode: &str) -> Value {
     let run = |q: &str| {
         let t = Instant::now();
         let v = sys.block_on(index.search(q, None, None)).unwrap();
@@ -420,7 +420,7 @@ fn child_memory(dir: &Path, ws: &Path, db: &str, url: &str, queries: &[String]) 
 
 /// Builds a workspace of `chunks` chunks, indexes it through `fake` (timed), and measures
 /// hybrid and keyword-only search on it.
-fn big(sys: &actix_rt::System, root: &Path, chunks: usize, fake: &FakeEmbedder, memory: bool) -> Value {
+fn big(sys: &actix_rt::SystemRunner, root: &Path, chunks: usize, fake: &FakeEmbedder, memory: bool) -> Value {
     let dir = root.join(format!("state-{chunks}"));
     let ws = root.join(format!("ws-{chunks}"));
     let t = Instant::now();
@@ -505,7 +505,7 @@ fn edit(path: &Path, line: &str, bump: u64) {
 
 /// A `files`-file workspace indexed once, then one file edited and re-synced, [`REINDEX_RUNS`]
 /// times: keyword-only (no embedding at all) and with the fake embedder.
-fn reindex(sys: &actix_rt::System, root: &Path, files: usize, fake: &FakeEmbedder) -> Value {
+fn reindex(sys: &actix_rt::SystemRunner, root: &Path, files: usize, fake: &FakeEmbedder) -> Value {
     let ws = root.join("ws-files");
     let dir = root.join("state-files");
     let mut w = Writer::new(1000);
