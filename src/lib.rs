@@ -32,6 +32,7 @@
 pub mod actors;
 pub mod agents;
 pub mod auth;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod cron;
