@@ -1,9 +1,12 @@
 //! Channels: the assistant on the chat apps people use (Discord, Slack). This layer holds what
 //! every channel shares and nothing about actors or the wire: the normalized inbound message,
 //! the session a message routes to ([`route`]), outbound text split to a platform's limits
-//! ([`split`]), and redelivery dedupe ([`dedupe`]).
+//! ([`split`]), redelivery dedupe ([`dedupe`]), who is answered ([`access`]) and DM pairing
+//! ([`pairing`]).
 
+pub mod access;
 pub mod dedupe;
+pub mod pairing;
 pub mod route;
 pub mod split;
 
