@@ -28,7 +28,10 @@ fn probes_answer_and_health_has_the_documented_fields() {
     assert_eq!(h["sessions"]["active"], 0);
     assert_eq!(h["sessions"]["total"], 0);
     let children: Vec<&str> = h["children"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(children, ["config", "auth", "lane.main", "lane.subagent", "lane.cron", "cron", "listener", "bonjour"]);
+    assert_eq!(
+        children,
+        ["config", "auth", "lane.main", "lane.subagent", "lane.cron", "cron", "memory", "listener", "bonjour"]
+    );
     for lane in ["main", "subagent", "cron"] {
         for key in ["active", "limit", "queued", "capacity", "rejected"] {
             assert!(h["lanes"][lane][key].is_u64(), "lanes.{lane}.{key}: {h}");
