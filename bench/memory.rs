@@ -3,7 +3,7 @@
 //! chunks, the re-index after one file of a 1,000-file workspace changed, and what an open
 //! index costs in memory while idle (measured in a child process of its own). Run:
 //! `cargo bench --bench memory` (`OPENCLAW_BENCH_MEMORY_QUICK=1` for a smaller smoke run; see
-//! bench/README.md). Writes bench/results/memory.json.
+//! bench/README.md). Writes bench/results/memory-index.json.
 
 #[path = "../tests/common/embedder.rs"]
 mod embedder;
@@ -54,7 +54,7 @@ fn sizes() -> Sizes {
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -63,11 +63,11 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -267,11 +267,11 @@ fn write_workspace(ws: &Path, chunks: usize, seed: u64) -> (usize, usize, u64) {
         let path = if files == 0 {
             ws.join("MEMORY.md")
         } else {
-            let dir = ws.join("memory").join(format!("{}", 2000 + files / 365));
+            let dir = ws.join("memory").join((2000 + files / 365).to_string());
             std::fs::create_dir_all(&dir).unwrap();
             dir.join(format!("day-{:03}.md", files % 365))
         };
-        std::fs::write(&path, &text).unwrap();
+        std::fs::write(path, &text).unwrap();
         bytes += text.len() as u64;
         files += 1;
         total += n;
@@ -602,7 +602,7 @@ fn main() {
                     "reindex_ms": TARGET_REINDEX_MS},
         "total_s": started.elapsed().as_secs_f64(),
     });
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/memory.json");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results/memory-index.json");
     std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap() + "\n").unwrap();
     println!("total {:.0} s; wrote {}", started.elapsed().as_secs_f64(), out.display());
 }

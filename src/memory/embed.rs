@@ -109,12 +109,33 @@ async fn with_retries(client: &awc::Client, ep: &Endpoint, input: &[String]) -> 
     }
 }
 
+thread_local! {
+    /// One client per thread and actix system: building one loads the system's certificate
+    /// bundle (tens of ms), and its pooled connections belong to the system that made them.
+    static CLIENT: std::cell::RefCell<Option<(usize, awc::Client)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn client() -> awc::Client {
+    let system = actix_rt::System::try_current().map_or(usize::MAX, |s| s.id());
+    CLIENT.with(|c| {
+        let mut c = c.borrow_mut();
+        match &*c {
+            Some((id, client)) if *id == system => client.clone(),
+            _ => {
+                let client = awc::Client::builder().timeout(TIMEOUT).finish();
+                *c = Some((system, client.clone()));
+                client
+            }
+        }
+    })
+}
+
 /// Vectors for `texts`, in order. Must run inside an actix system (awc).
 pub async fn embed(ep: &Endpoint, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
     if texts.is_empty() {
         return Ok(Vec::new());
     }
-    let client = awc::Client::builder().timeout(TIMEOUT).finish();
+    let client = client();
     let parts: Vec<Result<Vec<Vec<f32>>, String>> = stream::iter(batches(texts))
         .map(|r| {
             let client = &client;

@@ -232,7 +232,8 @@ impl Index {
             store.replace_file(&f.key, f.source, &rec, &model, &new).map_err(db)?;
             changed += 1;
         }
-        for gone in known.keys().filter(|k| !files.iter().any(|f| &f.key == *k)) {
+        let listed: std::collections::HashSet<&str> = files.iter().map(|f| f.key.as_str()).collect();
+        for gone in known.keys().filter(|k| !listed.contains(k.as_str())) {
             store.remove_file(gone).map_err(db)?;
             changed += 1;
         }
@@ -434,7 +435,10 @@ impl Index {
                 }
             })
             .count()
-            + known.keys().filter(|k| !listed.iter().any(|f| &f.key == *k)).count();
+            + {
+                let keys: std::collections::HashSet<&str> = listed.iter().map(|f| f.key.as_str()).collect();
+                known.keys().filter(|k| !keys.contains(k.as_str())).count()
+            };
         let vector = self.vector_state().unwrap_or_else(Err);
         let ep = s.endpoint();
         let db_bytes: u64 = ["", "-wal"]

@@ -31,11 +31,32 @@ pub fn terms(query: &str) -> Vec<String> {
     out
 }
 
+/// English words too common to find anything by (they match nearly every chunk, and ranking
+/// every match is what makes a keyword search slow). Left out of keyword queries that have
+/// other terms.
+const STOP_WORDS: &[&str] = &[
+    "about", "after", "again", "all", "also", "and", "any", "are", "because", "been", "before", "but", "can", "could",
+    "did", "does", "doing", "down", "each", "for", "from", "had", "has", "have", "her", "here", "him", "his", "how",
+    "into", "its", "just", "more", "most", "not", "now", "off", "once", "only", "other", "our", "out", "over", "own",
+    "same", "she", "should", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "those", "through", "too", "under", "until", "very", "was", "way", "were", "what", "when", "where",
+    "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
+];
+
+/// Terms in one keyword query at most (the longest, which are the rarest as a rule).
+const MAX_TERMS: usize = 8;
+
 /// The FTS5 query for `terms` (those trigrams can match), or None when no term is long enough.
 pub fn fts_query(terms: &[String]) -> Option<String> {
-    let long: Vec<String> =
-        terms.iter().filter(|t| t.chars().count() >= 3).map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
-    (!long.is_empty()).then(|| long.join(" OR "))
+    let long: Vec<&String> = terms.iter().filter(|t| t.chars().count() >= 3).collect();
+    let mut kept: Vec<&String> = long.iter().copied().filter(|t| !STOP_WORDS.contains(&t.as_str())).collect();
+    if kept.is_empty() {
+        kept = long;
+    }
+    kept.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
+    kept.truncate(MAX_TERMS);
+    let quoted: Vec<String> = kept.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
+    (!quoted.is_empty()).then(|| quoted.join(" OR "))
 }
 
 /// Fuses ranked lists of chunk ids (best first) into (id, score), best first. A score is the
@@ -77,7 +98,9 @@ mod tests {
         assert_eq!(terms("Where is the Deploy-Key?"), ["where", "is", "the", "deploy", "key"]);
         assert_eq!(terms("记忆索引"), ["记忆索", "忆索引"]);
         assert_eq!(terms("记忆"), ["记忆"]);
-        assert_eq!(fts_query(&terms("is the key")).unwrap(), "\"the\" OR \"key\"");
+        assert_eq!(fts_query(&terms("is the key")).unwrap(), "\"key\"", "stop words go when others remain");
+        assert_eq!(fts_query(&terms("the")).unwrap(), "\"the\"", "and stay when they are all there is");
+        assert_eq!(fts_query(&terms("what did we decide about the budget")).unwrap(), "\"decide\" OR \"budget\"");
         assert_eq!(fts_query(&terms("is a")), None);
         assert_eq!(fts_query(&["a\"b\"c".into()]).unwrap(), "\"a\"\"b\"\"c\"");
     }

@@ -1,6 +1,7 @@
 //! One agent's memory database (SQLite): the files indexed, their chunks, the keyword index
 //! (FTS5, trigram tokenizer: substrings of any script, CJK included), the vectors (sqlite-vec
-//! `vec0`, k-nearest-neighbour by `MATCH … AND k = ?`, never a scan), the embedding cache and
+//! `vec0`: k-nearest-neighbour by `MATCH … AND k = ?` over its chunked f32 storage in C, not a
+//! SQL scan computing a distance per row), the embedding cache and
 //! the meta record. Each file's chunks change in one transaction, so a killed indexer leaves
 //! the previous state of that file, never half of it.
 
@@ -247,9 +248,9 @@ impl Store {
 
     /// Keyword candidates: (chunk id, bm25 rank; lower is better).
     pub fn keyword(&self, fts_query: &str, limit: usize) -> Result<Vec<(i64, f64)>, Error> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT rowid, bm25(chunks_fts) AS r FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY r LIMIT ?2",
-        )?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2")?;
         let rows = st.query_map(params![fts_query, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
     }

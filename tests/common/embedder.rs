@@ -180,8 +180,10 @@ fn respond(out: &mut TcpStream, status: &str, body: &[u8], close: bool) -> std::
         body.len(),
         if close { "close" } else { "keep-alive" }
     );
-    out.write_all(head.as_bytes())?;
-    out.write_all(body)?;
+    // One write: a head and a body written apart would wait for the client's delayed ACK.
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(body);
+    out.write_all(&msg)?;
     out.flush()
 }
 
@@ -212,6 +214,7 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
 
 /// Answers the requests of one connection, until it closes or asks to.
 fn serve(conn: TcpStream, state: &State) -> std::io::Result<()> {
+    conn.set_nodelay(true)?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut out = conn;
     loop {
