@@ -338,16 +338,19 @@ impl Index {
                 Err(e) => fallback = Some(format!("the query could not be embedded: {e}")),
             }
         }
-        let terms = search::terms(query);
+        let k = search::keywords(query);
         let found = self.with_reader(|st| {
-            let keyword: Vec<i64> = match search::fts_query(&terms) {
-                Some(q) => st.keyword(&q, candidates)?,
-                None if !terms.is_empty() => st.substring(&terms, candidates)?,
-                None => Vec::new(),
+            let mut lists = Vec::new();
+            if let Some(q) = &k.words {
+                lists.push(st.words(q, candidates)?);
             }
-            .into_iter()
-            .map(|r| r.0)
-            .collect();
+            if let Some(q) = &k.cjk {
+                lists.push(st.cjk(q, candidates)?);
+            }
+            if !k.substrings.is_empty() {
+                lists.push(st.substring(&k.substrings, candidates)?);
+            }
+            let keyword = search::interleave(&lists);
             let vector: Vec<i64> = match &query_vec {
                 Some(v) => st
                     .nearest(v, candidates)?

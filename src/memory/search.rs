@@ -1,62 +1,140 @@
-//! Search's pure parts: a query turned into an FTS5 trigram query (every term of three or
-//! more characters; runs of CJK, written without spaces, as overlapping three-character
-//! pieces), and the merge of keyword and vector candidates by reciprocal rank fusion, so a
-//! keyword-only hit ranks by its keyword rank and is never filtered out by a weak vector score.
+//! Search's pure parts: a query turned into keyword queries, and the merge of keyword and
+//! vector candidates by reciprocal rank fusion, so a keyword-only hit ranks by its keyword rank
+//! and is never filtered out by a weak vector score.
+//!
+//! Words go to a word index (FTS5 `unicode61`): each term a token or, from three letters on, a
+//! token prefix ("deploy" finds "deployment"); common English words are left out when the
+//! query has others, and at most 8 terms (the longest) are kept. CJK, written without spaces,
+//! goes to a trigram index of the CJK text: a run of three or more characters as its
+//! overlapping three-character pieces; shorter runs by substring.
 
 /// RRF's constant (the usual 60).
 const K: f64 = 60.0;
 /// Characters a snippet has at most.
 pub const SNIPPET_CHARS: usize = 700;
 
-fn is_cjk(c: char) -> bool {
+pub fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xac00..=0xd7af | 0xf900..=0xfaff | 0x20000..=0x2fa1f)
 }
 
-/// The query's terms: words split on whitespace and punctuation (CJK runs further split into
-/// three-character pieces); each term lower-cased.
-pub fn terms(query: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for word in query.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        let chars: Vec<char> = word.chars().collect();
-        if chars.len() > 3 && chars.iter().any(|c| is_cjk(*c)) {
-            for w in chars.windows(3) {
-                out.push(w.iter().collect());
-            }
-        } else {
-            out.push(word.to_lowercase());
+/// The CJK runs of `text`, one per line: what the trigram index holds.
+pub fn cjk_text(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_run = false;
+    for c in text.chars() {
+        if is_cjk(c) {
+            out.push(c);
+            in_run = true;
+        } else if in_run {
+            out.push('\n');
+            in_run = false;
         }
     }
-    out.dedup();
-    out
+    out.trim_end().to_string()
 }
 
 /// English words too common to find anything by (they match nearly every chunk, and ranking
 /// every match is what makes a keyword search slow). Left out of keyword queries that have
 /// other terms.
 const STOP_WORDS: &[&str] = &[
-    "about", "after", "again", "all", "also", "and", "any", "are", "because", "been", "before", "but", "can", "could",
-    "did", "does", "doing", "down", "each", "for", "from", "had", "has", "have", "her", "here", "him", "his", "how",
-    "into", "its", "just", "more", "most", "not", "now", "off", "once", "only", "other", "our", "out", "over", "own",
-    "same", "she", "should", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they",
-    "this", "those", "through", "too", "under", "until", "very", "was", "way", "were", "what", "when", "where",
-    "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
+    "a", "about", "after", "again", "all", "also", "an", "and", "any", "are", "as", "at", "be", "because", "been",
+    "before", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "each", "for", "from", "had", "has",
+    "have", "he", "her", "here", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "just", "me", "more",
+    "most", "my", "no", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own",
+    "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these",
+    "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "way", "we", "were",
+    "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
 ];
 
-/// Terms in one keyword query at most (the longest, which are the rarest as a rule).
-const MAX_TERMS: usize = 8;
+/// Word terms in one query at most (the longest, which are the rarest as a rule).
+const MAX_WORDS: usize = 8;
+/// CJK pieces in one query at most.
+const MAX_CJK: usize = 16;
 
-/// The FTS5 query for `terms` (those trigrams can match), or None when no term is long enough.
-pub fn fts_query(terms: &[String]) -> Option<String> {
-    let long: Vec<&String> = terms.iter().filter(|t| t.chars().count() >= 3).collect();
-    let mut kept: Vec<&String> = long.iter().copied().filter(|t| !STOP_WORDS.contains(&t.as_str())).collect();
+/// A query as the keyword indexes take it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Keywords {
+    /// For the word index.
+    pub words: Option<String>,
+    /// For the CJK trigram index.
+    pub cjk: Option<String>,
+    /// CJK runs too short for trigrams, found by substring.
+    pub substrings: Vec<String>,
+}
+
+fn quote(t: &str) -> String {
+    format!("\"{}\"", t.replace('"', "\"\""))
+}
+
+/// Splits `query` for the keyword indexes.
+pub fn keywords(query: &str) -> Keywords {
+    let mut words: Vec<String> = Vec::new();
+    let mut pieces: Vec<String> = Vec::new();
+    let mut substrings: Vec<String> = Vec::new();
+    for word in query.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        // A word may mix scripts ("API密钥"): its CJK runs and the rest apart.
+        let mut run = String::new();
+        let mut latin = String::new();
+        let flush_run = |run: &mut String, pieces: &mut Vec<String>, substrings: &mut Vec<String>| {
+            let chars: Vec<char> = run.chars().collect();
+            if chars.len() >= 3 {
+                pieces.extend(chars.windows(3).map(|w| w.iter().collect::<String>()));
+            } else if !chars.is_empty() {
+                substrings.push(run.clone());
+            }
+            run.clear();
+        };
+        for c in word.chars() {
+            if is_cjk(c) {
+                if !latin.is_empty() {
+                    words.push(std::mem::take(&mut latin).to_lowercase());
+                }
+                run.push(c);
+            } else {
+                flush_run(&mut run, &mut pieces, &mut substrings);
+                latin.push(c);
+            }
+        }
+        flush_run(&mut run, &mut pieces, &mut substrings);
+        if !latin.is_empty() {
+            words.push(latin.to_lowercase());
+        }
+    }
+    let mut kept: Vec<&String> = words.iter().filter(|w| !STOP_WORDS.contains(&w.as_str())).collect();
     if kept.is_empty() {
-        kept = long;
+        kept = words.iter().collect();
     }
     kept.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
-    kept.truncate(MAX_TERMS);
-    let quoted: Vec<String> = kept.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
-    (!quoted.is_empty()).then(|| quoted.join(" OR "))
+    kept.dedup();
+    kept.truncate(MAX_WORDS);
+    let words: Vec<String> =
+        kept.iter().map(|w| if w.chars().count() >= 3 { format!("{}*", quote(w)) } else { quote(w) }).collect();
+    pieces.dedup();
+    pieces.truncate(MAX_CJK);
+    let pieces: Vec<String> = pieces.iter().map(|p| quote(p)).collect();
+    Keywords {
+        words: (!words.is_empty()).then(|| words.join(" OR ")),
+        cjk: (!pieces.is_empty()).then(|| pieces.join(" OR ")),
+        substrings,
+    }
+}
+
+/// Lists merged by taking each one's next in turn (ids once), for candidates of one kind from
+/// several indexes.
+pub fn interleave(lists: &[Vec<i64>]) -> Vec<i64> {
+    let mut out: Vec<i64> = Vec::new();
+    let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for l in lists {
+            if let Some(id) = l.get(i)
+                && !out.contains(id)
+            {
+                out.push(*id);
+            }
+        }
+    }
+    out
 }
 
 /// Fuses ranked lists of chunk ids (best first) into (id, score), best first. A score is the
@@ -94,15 +172,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_and_cjk_runs_become_terms() {
-        assert_eq!(terms("Where is the Deploy-Key?"), ["where", "is", "the", "deploy", "key"]);
-        assert_eq!(terms("记忆索引"), ["记忆索", "忆索引"]);
-        assert_eq!(terms("记忆"), ["记忆"]);
-        assert_eq!(fts_query(&terms("is the key")).unwrap(), "\"key\"", "stop words go when others remain");
-        assert_eq!(fts_query(&terms("the")).unwrap(), "\"the\"", "and stay when they are all there is");
-        assert_eq!(fts_query(&terms("what did we decide about the budget")).unwrap(), "\"decide\" OR \"budget\"");
-        assert_eq!(fts_query(&terms("is a")), None);
-        assert_eq!(fts_query(&["a\"b\"c".into()]).unwrap(), "\"a\"\"b\"\"c\"");
+    fn words_go_to_the_word_index_and_cjk_to_the_trigram_one() {
+        let k = keywords("Where is the Deploy-Key?");
+        assert_eq!(k.words.as_deref(), Some("\"deploy\"* OR \"key\"*"), "stop words go when others remain");
+        assert_eq!((k.cjk, k.substrings.len()), (None, 0));
+        assert_eq!(
+            keywords("what did we decide about the budget").words.as_deref(),
+            Some("\"decide\"* OR \"budget\"*")
+        );
+        assert_eq!(keywords("the").words.as_deref(), Some("\"the\"*"), "stop words stay when they are all there is");
+        assert_eq!(keywords("CI db").words.as_deref(), Some("\"ci\" OR \"db\""), "short terms are whole tokens");
+        let k = keywords("记忆索引");
+        assert_eq!((k.words, k.cjk.as_deref()), (None, Some("\"记忆索\" OR \"忆索引\"")));
+        let k = keywords("API密钥");
+        assert_eq!((k.words.as_deref(), k.substrings), (Some("\"api\"*"), vec!["密钥".to_string()]));
+        assert_eq!(keywords("\"quoted\"").words.as_deref(), Some("\"quoted\"*"));
+        assert_eq!(cjk_text("The 部署密钥 is in 仓库."), "部署密钥\n仓库");
+        assert_eq!(interleave(&[vec![1, 2, 3], vec![4, 1]]), [1, 4, 2, 3]);
     }
 
     #[test]

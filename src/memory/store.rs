@@ -55,23 +55,37 @@ fn register_vec() {
     });
 }
 
+/// The schema's version (`PRAGMA user_version`). A database of another version is rebuilt
+/// (its embedding cache kept), which the next sync fills again.
+const SCHEMA_VERSION: i64 = 2;
+
+const DROP_OLD: &str = "
+DROP TRIGGER IF EXISTS chunks_ai; DROP TRIGGER IF EXISTS chunks_ad;
+DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS chunks_words; DROP TABLE IF EXISTS chunks_cjk;
+DROP TABLE IF EXISTS chunks_vec; DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS meta;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, source TEXT NOT NULL, hash TEXT NOT NULL,
   mtime INTEGER NOT NULL, size INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, path TEXT NOT NULL, source TEXT NOT NULL,
   start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, hash TEXT NOT NULL, model TEXT NOT NULL,
-  text TEXT NOT NULL, embedded INTEGER NOT NULL DEFAULT 0);
+  text TEXT NOT NULL, cjk TEXT NOT NULL DEFAULT '', embedded INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_pending ON chunks(embedded) WHERE embedded = 0;
 CREATE TABLE IF NOT EXISTS embedding_cache (provider TEXT NOT NULL, model TEXT NOT NULL, hash TEXT NOT NULL,
   dims INTEGER NOT NULL, embedding BLOB NOT NULL, PRIMARY KEY (provider, model, hash));
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks', content_rowid='id',
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_words USING fts5(text, content='chunks', content_rowid='id',
+  tokenize='unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_cjk USING fts5(cjk, content='chunks', content_rowid='id',
   tokenize='trigram');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-  INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;
+  INSERT INTO chunks_words(rowid, text) VALUES (new.id, new.text);
+  INSERT INTO chunks_cjk(rowid, cjk) VALUES (new.id, new.cjk); END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
+  INSERT INTO chunks_words(chunks_words, rowid, text) VALUES ('delete', old.id, old.text);
+  INSERT INTO chunks_cjk(chunks_cjk, rowid, cjk) VALUES ('delete', old.id, old.cjk); END;
 ";
 
 fn blob(v: &[f32]) -> Vec<u8> {
@@ -86,11 +100,21 @@ impl Store {
     /// Opens (creating) the database at `path`: WAL, so searches read while the indexer writes.
     pub fn open(path: &Path) -> Result<Self, Error> {
         register_vec();
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        // The version is read and acted on inside one write transaction: a second connection
+        // opening the same new database (a search while the first sync creates it) must see
+        // the schema made, never make it again over the first one's rows.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version != SCHEMA_VERSION {
+            tx.execute_batch(DROP_OLD)?;
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
         Ok(Self { conn })
     }
 
@@ -162,8 +186,8 @@ impl Store {
         tx.execute("DELETE FROM chunks WHERE path = ?1", [path])?;
         {
             let mut ins = tx.prepare(
-                "INSERT INTO chunks(path, source, start_line, end_line, hash, model, text, embedded)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO chunks(path, source, start_line, end_line, hash, model, text, cjk, embedded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut vec_ins = if has_vec {
                 Some(tx.prepare("INSERT INTO chunks_vec(rowid, embedding) VALUES (?1, ?2)")?)
@@ -172,7 +196,18 @@ impl Store {
             };
             for c in chunks {
                 let embedded = c.vector.is_some() && has_vec;
-                ins.execute(params![path, source, c.start_line, c.end_line, c.hash, model, c.text, embedded as i64])?;
+                let cjk = super::search::cjk_text(&c.text);
+                ins.execute(params![
+                    path,
+                    source,
+                    c.start_line,
+                    c.end_line,
+                    c.hash,
+                    model,
+                    c.text,
+                    cjk,
+                    embedded as i64
+                ])?;
                 if let (Some(v), Some(st)) = (&c.vector, vec_ins.as_mut()) {
                     st.execute(params![tx.last_insert_rowid(), blob(v)])?;
                 }
@@ -246,20 +281,29 @@ impl Store {
         tx.commit()
     }
 
-    /// Keyword candidates: (chunk id, bm25 rank; lower is better).
-    pub fn keyword(&self, fts_query: &str, limit: usize) -> Result<Vec<(i64, f64)>, Error> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2")?;
-        let rows = st.query_map(params![fts_query, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    /// Word-index candidates, best first.
+    pub fn words(&self, query: &str, limit: usize) -> Result<Vec<i64>, Error> {
+        self.ranked("SELECT rowid FROM chunks_words WHERE chunks_words MATCH ?1 ORDER BY rank LIMIT ?2", query, limit)
+    }
+
+    /// CJK trigram-index candidates, best first.
+    pub fn cjk(&self, query: &str, limit: usize) -> Result<Vec<i64>, Error> {
+        self.ranked("SELECT rowid FROM chunks_cjk WHERE chunks_cjk MATCH ?1 ORDER BY rank LIMIT ?2", query, limit)
+    }
+
+    fn ranked(&self, sql: &str, query: &str, limit: usize) -> Result<Vec<i64>, Error> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map(params![query, limit as i64], |r| r.get(0))?;
         rows.collect()
     }
 
-    /// Keyword candidates for terms too short for trigrams (a scan; short queries only).
-    pub fn substring(&self, terms: &[String], limit: usize) -> Result<Vec<(i64, f64)>, Error> {
-        let clause = vec!["instr(text, ?) > 0"; terms.len()].join(" OR ");
-        let mut st = self.conn.prepare(&format!("SELECT id FROM chunks WHERE {clause} ORDER BY id LIMIT {limit}"))?;
-        let rows = st.query_map(rusqlite::params_from_iter(terms), |r| Ok((r.get(0)?, 0.0)))?;
+    /// Candidates holding CJK runs too short for trigrams (a scan of the CJK text only).
+    pub fn substring(&self, terms: &[String], limit: usize) -> Result<Vec<i64>, Error> {
+        let clause = vec!["instr(cjk, ?) > 0"; terms.len()].join(" OR ");
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT id FROM chunks WHERE cjk != '' AND ({clause}) ORDER BY id LIMIT {limit}"))?;
+        let rows = st.query_map(rusqlite::params_from_iter(terms), |r| r.get(0))?;
         rows.collect()
     }
 
@@ -335,15 +379,16 @@ mod tests {
             .unwrap();
         s.replace_file("b.md", "memory", &rec("2"), "m", &[chunk("记忆索引的设计", Some(vec![0.0, 1.0, 0.0]))])
             .unwrap();
-        assert_eq!(s.keyword("\"quick\"", 10).unwrap().len(), 1);
-        assert_eq!(s.keyword("\"索引的\"", 10).unwrap().len(), 1);
+        assert_eq!(s.words("\"quick\"", 10).unwrap().len(), 1);
+        assert_eq!(s.cjk("\"索引的\"", 10).unwrap().len(), 1);
+        assert_eq!(s.substring(&["索引".into()], 10).unwrap().len(), 1);
         let near = s.nearest(&[0.1, 0.9, 0.0], 1).unwrap();
         assert_eq!(s.rows(&[near[0].0]).unwrap()[&near[0].0].path, "b.md");
         // Replacing a file replaces its chunks in both indexes.
         s.replace_file("a.md", "memory", &rec("3"), "m", &[chunk("slow green turtle", Some(vec![0.0, 0.0, 1.0]))])
             .unwrap();
-        assert!(s.keyword("\"quick\"", 10).unwrap().is_empty());
-        assert_eq!(s.keyword("\"turtle\"", 10).unwrap().len(), 1);
+        assert!(s.words("\"quick\"", 10).unwrap().is_empty());
+        assert_eq!(s.words("\"turt\"*", 10).unwrap().len(), 1, "a prefix");
         assert_eq!(s.nearest(&[1.0, 0.0, 0.0], 5).unwrap().len(), 2);
         s.remove_file("a.md").unwrap();
         assert_eq!(s.counts().unwrap(), (1, 1, 0, 0));
