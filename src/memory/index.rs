@@ -238,6 +238,8 @@ impl Index {
             changed += 1;
         }
         store.set_meta("chunking", Some(&s.chunking())).map_err(db)?;
+        let total = store.counts().map_err(db)?.1;
+        store.set_meta("chunks", Some(&total.to_string())).map_err(db)?;
         self.set_progress(|p| p.last_changed = changed);
         if changed > 0 {
             tracing::info!(agent = %s.agent_id, files = changed, "memory: index updated");
@@ -341,7 +343,13 @@ impl Index {
         let k = search::keywords(query);
         let found = self.with_reader(|st| {
             let mut lists = Vec::new();
-            if let Some(q) = &k.words {
+            let mut words = k.words.clone();
+            if k.terms.len() > 1 {
+                let counts =
+                    k.terms.iter().map(|t| st.doc_count(t, search::is_prefix(t))).collect::<Result<Vec<_>, _>>()?;
+                words = search::word_query(&search::selective(&k.terms, &counts, st.chunk_total()?));
+            }
+            if let Some(q) = &words {
                 lists.push(st.words(q, candidates)?);
             }
             if let Some(q) = &k.cjk {

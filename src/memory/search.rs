@@ -57,6 +57,8 @@ const MAX_CJK: usize = 16;
 pub struct Keywords {
     /// For the word index.
     pub words: Option<String>,
+    /// The word terms that query is made of (lower-case, longest first).
+    pub terms: Vec<String>,
     /// For the CJK trigram index.
     pub cjk: Option<String>,
     /// CJK runs too short for trigrams, found by substring.
@@ -108,16 +110,36 @@ pub fn keywords(query: &str) -> Keywords {
     kept.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
     kept.dedup();
     kept.truncate(MAX_WORDS);
-    let words: Vec<String> =
-        kept.iter().map(|w| if w.chars().count() >= 3 { format!("{}*", quote(w)) } else { quote(w) }).collect();
+    let terms: Vec<String> = kept.into_iter().cloned().collect();
     pieces.dedup();
     pieces.truncate(MAX_CJK);
     let pieces: Vec<String> = pieces.iter().map(|p| quote(p)).collect();
     Keywords {
-        words: (!words.is_empty()).then(|| words.join(" OR ")),
+        words: word_query(&terms.iter().map(String::as_str).collect::<Vec<_>>()),
+        terms,
         cjk: (!pieces.is_empty()).then(|| pieces.join(" OR ")),
         substrings,
     }
+}
+
+/// Whether a word term matches as a prefix (three letters or more) or as a whole token.
+pub fn is_prefix(term: &str) -> bool {
+    term.chars().count() >= 3
+}
+
+/// The word-index query for `terms`.
+pub fn word_query(terms: &[&str]) -> Option<String> {
+    let q: Vec<String> = terms.iter().map(|w| if is_prefix(w) { format!("{}*", quote(w)) } else { quote(w) }).collect();
+    (!q.is_empty()).then(|| q.join(" OR "))
+}
+
+/// Of `terms` with their document counts among `total` chunks, the ones worth ranking: a term
+/// in more than a tenth of the chunks says little and costs a score per chunk it is in, so it
+/// is left out while a rarer term remains.
+pub fn selective<'a>(terms: &'a [String], doc_counts: &[u64], total: u64) -> Vec<&'a str> {
+    let rare: Vec<&str> =
+        terms.iter().zip(doc_counts).filter(|(_, d)| **d * 10 <= total).map(|(t, _)| t.as_str()).collect();
+    if rare.is_empty() { terms.iter().map(String::as_str).collect() } else { rare }
 }
 
 /// Lists merged by taking each one's next in turn (ids once), for candidates of one kind from
@@ -189,6 +211,9 @@ mod tests {
         assert_eq!(keywords("\"quoted\"").words.as_deref(), Some("\"quoted\"*"));
         assert_eq!(cjk_text("The 部署密钥 is in 仓库."), "部署密钥\n仓库");
         assert_eq!(interleave(&[vec![1, 2, 3], vec![4, 1]]), [1, 4, 2, 3]);
+        let t: Vec<String> = ["budget".into(), "zorblat".into()].to_vec();
+        assert_eq!(selective(&t, &[4_000, 3], 10_000), ["zorblat"], "the common term goes");
+        assert_eq!(selective(&t, &[4_000, 5_000], 10_000), ["budget", "zorblat"], "all common: all stay");
     }
 
     #[test]

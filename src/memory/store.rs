@@ -57,10 +57,11 @@ fn register_vec() {
 
 /// The schema's version (`PRAGMA user_version`). A database of another version is rebuilt
 /// (its embedding cache kept), which the next sync fills again.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const DROP_OLD: &str = "
 DROP TRIGGER IF EXISTS chunks_ai; DROP TRIGGER IF EXISTS chunks_ad;
+DROP TABLE IF EXISTS chunks_words_vocab;
 DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS chunks_words; DROP TABLE IF EXISTS chunks_cjk;
 DROP TABLE IF EXISTS chunks_vec; DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS meta;
 ";
@@ -78,6 +79,7 @@ CREATE TABLE IF NOT EXISTS embedding_cache (provider TEXT NOT NULL, model TEXT N
   dims INTEGER NOT NULL, embedding BLOB NOT NULL, PRIMARY KEY (provider, model, hash));
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_words USING fts5(text, content='chunks', content_rowid='id',
   tokenize='unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_words_vocab USING fts5vocab(chunks_words, 'row');
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_cjk USING fts5(cjk, content='chunks', content_rowid='id',
   tokenize='trigram');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
@@ -291,6 +293,28 @@ impl Store {
         self.ranked("SELECT rowid FROM chunks_cjk WHERE chunks_cjk MATCH ?1 ORDER BY rank LIMIT ?2", query, limit)
     }
 
+    /// Chunks holding `term` (as a token, or as a token prefix), from the word index's
+    /// vocabulary: no posting list is read.
+    pub fn doc_count(&self, term: &str, prefix: bool) -> Result<u64, Error> {
+        let n: Option<i64> = if prefix {
+            let mut st =
+                self.conn.prepare_cached("SELECT sum(doc) FROM chunks_words_vocab WHERE term >= ?1 AND term < ?2")?;
+            st.query_row(params![term, format!("{term}\u{10FFFF}")], |r| r.get(0))?
+        } else {
+            let mut st = self.conn.prepare_cached("SELECT doc FROM chunks_words_vocab WHERE term = ?1")?;
+            st.query_row([term], |r| r.get(0)).optional()?
+        };
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    /// Chunks in the index (as the last sync counted them).
+    pub fn chunk_total(&self) -> Result<u64, Error> {
+        match self.meta("chunks")?.and_then(|n| n.parse().ok()) {
+            Some(n) => Ok(n),
+            None => self.conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get::<_, i64>(0)).map(|n| n as u64),
+        }
+    }
+
     fn ranked(&self, sql: &str, query: &str, limit: usize) -> Result<Vec<i64>, Error> {
         let mut st = self.conn.prepare_cached(sql)?;
         let rows = st.query_map(params![query, limit as i64], |r| r.get(0))?;
@@ -382,6 +406,10 @@ mod tests {
         assert_eq!(s.words("\"quick\"", 10).unwrap().len(), 1);
         assert_eq!(s.cjk("\"索引的\"", 10).unwrap().len(), 1);
         assert_eq!(s.substring(&["索引".into()], 10).unwrap().len(), 1);
+        assert_eq!(s.doc_count("quick", false).unwrap(), 1);
+        assert_eq!(s.doc_count("qui", true).unwrap(), 1);
+        assert_eq!((s.doc_count("qui", false).unwrap(), s.doc_count("zzz", true).unwrap()), (0, 0));
+        assert_eq!(s.chunk_total().unwrap(), 2);
         let near = s.nearest(&[0.1, 0.9, 0.0], 1).unwrap();
         assert_eq!(s.rows(&[near[0].0]).unwrap()[&near[0].0].path, "b.md");
         // Replacing a file replaces its chunks in both indexes.
