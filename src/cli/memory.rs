@@ -21,6 +21,7 @@ pub enum MemoryCmd {
         /// One agent (default: every agent).
         #[arg(long)]
         agent: Option<String>,
+        /// Every agent's status as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -35,14 +36,18 @@ pub enum MemoryCmd {
     },
     /// Search an agent's memory (keywords and, with an embedder, meaning).
     Search {
+        /// What to look for: words, a sentence, or CJK text.
         query: String,
+        /// The agent whose memory is searched.
         #[arg(long, default_value = "main")]
         agent: String,
+        /// At most this many results (default memory.maxResults, 6).
         #[arg(long)]
         max_results: Option<usize>,
-        /// 0..1; results scoring below are left out.
+        /// 0..1; results scoring below are left out (default memory.minScore, 0).
         #[arg(long)]
         min_score: Option<f64>,
+        /// The answer as JSON: {results: [{path, startLine, endLine, score, snippet, source}], mode, ...}.
         #[arg(long)]
         json: bool,
     },
