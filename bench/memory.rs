@@ -7,6 +7,11 @@
 
 #[path = "../tests/common/embedder.rs"]
 mod embedder;
+#[path = "../tests/common/loopback.rs"]
+mod loopback;
+
+#[path = "stats.rs"]
+mod stats;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,7 @@ use openclaw::memory::embed::Endpoint;
 use openclaw::memory::sources::Roots;
 use openclaw::memory::{Index, Settings};
 use serde_json::{Value, json};
+use stats::summary;
 
 const TOKENS: u32 = 400;
 const OVERLAP: u32 = 80;
@@ -300,17 +306,6 @@ fn settings_url(dir: &Path, ws: &Path, db: &str, base_url: Option<String>) -> Se
         max_results: 6,
         min_score: 0.0,
     }
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// p50 / p99 / max of samples in milliseconds.
-fn summary(mut ms: Vec<f64>) -> Value {
-    ms.sort_by(f64::total_cmp);
-    json!({"n": ms.len(), "min_ms": ms[0], "p50_ms": pct(&ms, 0.5), "p99_ms": pct(&ms, 0.99),
-           "max_ms": ms[ms.len() - 1]})
 }
 
 fn f(v: &Value, k: &str) -> f64 {

@@ -4,6 +4,9 @@
 //! one CONNECT + request/response on loopback. Run: `cargo bench --bench sandbox` (needs
 //! bubblewrap; see bench/README.md). Writes bench/results/sandbox.json.
 
+#[path = "stats.rs"]
+mod stats;
+
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,6 +19,7 @@ use std::time::Instant;
 use openclaw::sandbox::proxy::{self, Policy};
 use openclaw::sandbox::{Spec, bwrap};
 use serde_json::{Value, json};
+use stats::summary;
 
 const EXEC_RUNS: usize = 200;
 const EXEC_WARMUP: usize = 10;
@@ -26,17 +30,6 @@ const TARGET_PROXY_ADDED_P50_MS: f64 = 1.0;
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// p50 / p99 / max of samples in milliseconds.
-fn summary(mut ms: Vec<f64>) -> Value {
-    ms.sort_by(f64::total_cmp);
-    json!({"n": ms.len(), "min_ms": ms[0], "p50_ms": pct(&ms, 0.5), "p99_ms": pct(&ms, 0.99),
-           "max_ms": ms[ms.len() - 1]})
-}
 
 /// Spawn -> exit of `program args`, `EXEC_RUNS` times after `EXEC_WARMUP`; every run must succeed.
 fn time_exec(program: &Path, args: &[OsString]) -> Value {

@@ -238,7 +238,7 @@ impl Index {
             changed += 1;
         }
         store.set_meta("chunking", Some(&s.chunking())).map_err(db)?;
-        let total = store.counts().map_err(db)?.1;
+        let total = store.chunk_count().map_err(db)?;
         store.set_meta("chunks", Some(&total.to_string())).map_err(db)?;
         self.set_progress(|p| p.last_changed = changed);
         if changed > 0 {
@@ -256,7 +256,7 @@ impl Index {
     /// ends the reindexing state.
     async fn embed_pending(&self, store: &Store, ep: &Endpoint) -> Result<(), String> {
         let db = |e: rusqlite::Error| e.to_string();
-        let total = store.counts().map_err(db)?.2;
+        let total = store.pending_count().map_err(db)?;
         self.set_progress(|p| {
             p.phase = "embedding".into();
             (p.done, p.total) = (0, total);

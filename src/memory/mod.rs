@@ -199,7 +199,11 @@ impl Memory {
                 }
             }
         }
-        self.watch();
+        // A reload that changed nothing memory reads (the soak reloads every second) keeps
+        // the watcher it has.
+        if !due.is_empty() || self.watcher.lock().is_none() {
+            self.watch();
+        }
         for id in due {
             self.schedule(&id, false);
         }

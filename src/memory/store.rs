@@ -311,7 +311,7 @@ impl Store {
     pub fn chunk_total(&self) -> Result<u64, Error> {
         match self.meta("chunks")?.and_then(|n| n.parse().ok()) {
             Some(n) => Ok(n),
-            None => self.conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get::<_, i64>(0)).map(|n| n as u64),
+            None => self.chunk_count(),
         }
     }
 
@@ -365,20 +365,26 @@ impl Store {
         Ok(out)
     }
 
-    /// (files, chunks, chunks without a vector, cached embeddings).
-    pub fn counts(&self) -> Result<(u64, u64, u64, u64), Error> {
-        let one = |sql: &str| self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
-        Ok((
-            one("SELECT count(*) FROM files")?,
-            one("SELECT count(*) FROM chunks")?,
-            one("SELECT count(*) FROM chunks WHERE embedded = 0")?,
-            one("SELECT count(*) FROM embedding_cache")?,
-        ))
+    fn count(&self, sql: &str) -> Result<u64, Error> {
+        self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }
 
-    /// Paths of indexed files (for memory_get's confinement and status).
-    pub fn has_file(&self, path: &str) -> Result<bool, Error> {
-        self.conn.query_row("SELECT 1 FROM files WHERE path = ?1", [path], |_| Ok(())).optional().map(|o| o.is_some())
+    pub fn chunk_count(&self) -> Result<u64, Error> {
+        self.count("SELECT count(*) FROM chunks")
+    }
+
+    pub fn pending_count(&self) -> Result<u64, Error> {
+        self.count("SELECT count(*) FROM chunks WHERE embedded = 0")
+    }
+
+    /// (files, chunks, chunks without a vector, cached embeddings).
+    pub fn counts(&self) -> Result<(u64, u64, u64, u64), Error> {
+        Ok((
+            self.count("SELECT count(*) FROM files")?,
+            self.chunk_count()?,
+            self.pending_count()?,
+            self.count("SELECT count(*) FROM embedding_cache")?,
+        ))
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod cdp;
 pub mod embedder;
 pub mod hostile;
+pub mod loopback;
 pub mod provider;
 
 use std::io::{BufRead, BufReader, Read, Write};
