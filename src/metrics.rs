@@ -27,6 +27,9 @@ pub struct Metrics {
     connections_refused: IntCounterVec,
     reloads: IntCounterVec,
     child_restarts: IntCounterVec,
+    channel_messages: IntCounterVec,
+    channel_reconnects: IntCounterVec,
+    channel_send: HistogramVec,
     rss: IntGauge,
     cpu: prometheus::Counter,
     fds: IntGauge,
@@ -77,6 +80,13 @@ impl Default for Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(connections_accepted.clone())).expect("unique metric");
+        let channel_send = HistogramVec::new(
+            HistogramOpts::new("openclaw_channel_send_seconds", "Time to post one message on a channel, by channel.")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["channel"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(channel_send.clone())).expect("unique metric");
         let requests = counter(&r, "openclaw_requests_total", "RPC requests handled, by method.", &["method"]);
         let per_method = crate::protocol::methods::METHODS
             .iter()
@@ -120,6 +130,19 @@ impl Default for Metrics {
                 "Restarts of each supervised child.",
                 &["child"],
             ),
+            channel_messages: counter(
+                &r,
+                "openclaw_channel_messages_total",
+                "Channel messages received (in) and posted (out), by channel.",
+                &["channel", "direction"],
+            ),
+            channel_reconnects: counter(
+                &r,
+                "openclaw_channel_reconnects_total",
+                "Channel connection events, by channel and kind (reconnect, resume, identify, zombie, deaf).",
+                &["channel", "kind"],
+            ),
+            channel_send,
             rss: gauge(&r, "process_resident_memory_bytes", "Resident memory size in bytes."),
             fds: gauge(&r, "process_open_fds", "Open file descriptors."),
             cpu,
@@ -153,6 +176,21 @@ impl Metrics {
             let code = serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_string));
             self.errors.with_label_values(&[code.as_deref().unwrap_or("UNKNOWN")]).inc();
         }
+    }
+
+    /// A channel message received ("in") or posted ("out").
+    pub fn channel_message(&self, channel: &str, direction: &str) {
+        self.channel_messages.with_label_values(&[channel, direction]).inc();
+    }
+
+    pub fn channel_reconnect(&self, channel: &str, kind: &str) {
+        self.channel_reconnects.with_label_values(&[channel, kind]).inc();
+    }
+
+    /// One message posted on `channel` after `took`.
+    pub fn channel_send(&self, channel: &str, took: Duration) {
+        self.channel_send.with_label_values(&[channel]).observe(took.as_secs_f64());
+        self.channel_message(channel, "out");
     }
 
     pub fn auth_failed(&self, message: &str) {

@@ -6,8 +6,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::provider::MockProvider;
-use common::{Gateway, Spawn, Ws, post_rpc, shape};
+use common::{Gateway, Spawn, Ws, post_rpc, shape, wait_until};
 use openclaw::auth::device::Identity;
 use serde_json::{Value, json};
 
@@ -133,27 +135,36 @@ fn config_schema_is_inlined_with_hints_the_form_reads() {
 }
 
 #[test]
-fn channels_status_lists_configured_channels_as_not_running() {
+fn channels_status_reports_a_configured_channel_that_cannot_reach_its_platform() {
     let mock = MockProvider::start();
     let gw = gateway(&mock);
     let (mut ws, _) = ui(&gw, &OPERATOR_SCOPES);
-    for params in [json!({"probe": false, "timeoutMs": 8000}), json!({"probe": true})] {
-        let st = ok(&mut ws, "channels.status", params);
-        assert_eq!(
-            shape(&st),
-            json!({"ts": "number", "channelOrder": "array", "channelLabels": "object",
-                   "channelDetailLabels": "object", "channelSystemImages": "object", "channelMeta": "array",
-                   "channels": "object", "channelAccounts": "object", "channelDefaultAccountId": "object"})
-        );
-        assert_eq!(st["channelOrder"], json!(["discord"]));
-        assert_eq!(st["channelLabels"]["discord"], "Discord");
-        assert_eq!(st["channelMeta"][0]["detailLabel"], "Discord Bot");
-        let d = &st["channels"]["discord"];
-        assert_eq!((&d["configured"], &d["running"], &d["probe"]), (&json!(true), &json!(false), &Value::Null));
-        assert!(d["lastError"].is_string(), "{d}");
-        assert_eq!(st["channelAccounts"]["discord"][0]["accountId"], "default");
-        assert_eq!(st["channelDefaultAccountId"], json!({"discord": "default"}));
-    }
+    // Discord is configured with a token, and the test harness points it at a closed port.
+    let st = wait_until("the connection failure in channels.status", Duration::from_secs(15), || {
+        let st = ok(&mut ws, "channels.status", json!({"probe": false, "timeoutMs": 8000}));
+        st["channels"]["discord"]["lastError"].is_string().then_some(st)
+    });
+    assert_eq!(
+        shape(&st),
+        json!({"ts": "number", "channelOrder": "array", "channelLabels": "object",
+               "channelDetailLabels": "object", "channelSystemImages": "object", "channelMeta": "array",
+               "channels": "object", "channelAccounts": "object", "channelDefaultAccountId": "object"})
+    );
+    assert_eq!(st["channelOrder"], json!(["discord"]));
+    assert_eq!(st["channelLabels"]["discord"], "Discord");
+    assert_eq!(st["channelMeta"][0]["detailLabel"], "Discord Bot");
+    let d = &st["channels"]["discord"];
+    assert_eq!(
+        (&d["configured"], &d["running"], &d["connected"], &d["probe"]),
+        (&json!(true), &json!(true), &json!(false), &Value::Null),
+        "{d}"
+    );
+    assert_eq!(st["channelAccounts"]["discord"][0]["accountId"], "default");
+    assert_eq!(st["channelDefaultAccountId"], json!({"discord": "default"}));
+    let st = ok(&mut ws, "channels.status", json!({"probe": true, "timeoutMs": 8000}));
+    let p = &st["channels"]["discord"]["probe"];
+    assert_eq!(p["ok"], false, "{p}");
+    assert!(p["error"].is_string(), "{p}");
 }
 
 #[test]

@@ -34,8 +34,9 @@ fn an_upstream_onboarding_config_loads_and_lists_what_it_ignores() {
         "wizard",
         "auth",
         "commands",
-        "messages",
-        "session",
+        "messages.tts",
+        "session.scope",
+        "session.reset",
         "plugins",
         "skills",
         "hooks",
@@ -50,12 +51,22 @@ fn an_upstream_onboarding_config_loads_and_lists_what_it_ignores() {
         "agents.list.0.default",
         "agents.list.0.identity",
         "cron.store",
-        "channels",
     ] {
         assert!(ignored.contains(&key), "{key} not listed as ignored: {ignored:?}");
     }
-    // Implemented now: the workspace, the tool policy, agents.list's ids and tools, the sandbox.
-    for key in ["agents.defaults.workspace", "agents.defaults.tools", "agents.list", "agents.defaults.sandbox"] {
+    // Implemented now: the workspace, the tool policy, agents.list's ids and tools, the sandbox,
+    // the Discord channel with its policies, the ack reaction's scope.
+    for key in [
+        "agents.defaults.workspace",
+        "agents.defaults.tools",
+        "agents.list",
+        "agents.defaults.sandbox",
+        "channels",
+        "channels.discord",
+        "channels.discord.guilds",
+        "messages",
+        "messages.ackReactionScope",
+    ] {
         assert!(!ignored.contains(&key), "{key} is implemented, not ignored: {ignored:?}");
     }
     assert!(!ignored.contains(&"channels.discord.dm"), "covered by channels: {ignored:?}");

@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod bonjour;
+pub mod channels;
 pub mod children;
 pub mod config;
 pub mod cron;

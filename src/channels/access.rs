@@ -83,6 +83,7 @@ mod tests {
             channel: "slack".into(),
             account: "default".into(),
             chat_type,
+            guild_id: None,
             chat_id: "C1".into(),
             thread_id: None,
             sender_id: sender.into(),

@@ -1,14 +1,24 @@
-//! Channels: the assistant on the chat apps people use (Discord, Slack). This layer holds what
-//! every channel shares and nothing about actors or the wire: the normalized inbound message,
-//! the session a message routes to ([`route`]), outbound text split to a platform's limits
-//! ([`split`]), redelivery dedupe ([`dedupe`]), who is answered ([`access`]) and DM pairing
-//! ([`pairing`]).
+//! Channels: the assistant on the chat apps people use (Discord, Slack). What every channel
+//! shares: the normalized inbound message, the session a message routes to ([`route`]), who is
+//! answered ([`access`], [`settings`]), DM pairing ([`pairing`]), redelivery dedupe
+//! ([`dedupe`]), the answer itself ([`reply`]: a run, split to the platform's limits by
+//! [`split`]) and each account's status ([`status`]); and the two platforms' clients
+//! ([`discord`], [`slack`]). Nothing here knows about actors: the channels actor runs an
+//! account's loop and restarts it.
 
 pub mod access;
+pub mod account;
+pub mod api;
 pub mod dedupe;
+pub mod discord;
+pub mod outbound;
 pub mod pairing;
+pub mod reply;
 pub mod route;
+pub mod settings;
+pub mod slack;
 pub mod split;
+pub mod status;
 
 /// Where a message was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +39,8 @@ pub struct Inbound {
     /// The configured account it arrived on ("default" for the only one).
     pub account: String,
     pub chat_type: ChatType,
+    /// The Discord server (guild) a group message is in.
+    pub guild_id: Option<String>,
     /// The conversation: the DM channel, group or channel id.
     pub chat_id: String,
     /// The thread within it, when the message is in one.

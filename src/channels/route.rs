@@ -50,6 +50,7 @@ mod tests {
             channel: "Discord".into(),
             account: "default".into(),
             chat_type,
+            guild_id: None,
             chat_id: "C42".into(),
             thread_id: thread.map(str::to_string),
             sender_id: "U7".into(),

@@ -2,6 +2,7 @@
 
 mod agent;
 mod backup;
+mod channels;
 pub mod client;
 mod config_cmd;
 mod dashboard;
@@ -138,6 +139,12 @@ pub enum Command {
         #[command(flatten)]
         conn: client::ConnectArgs,
     },
+    /// The chat channels (Discord, Slack): status, and --probe to test their tokens.
+    #[command(subcommand)]
+    Channels(channels::ChannelsCmd),
+    /// DM pairing: list waiting senders, approve or reject their codes.
+    #[command(subcommand)]
+    Pairing(channels::PairingCmd),
     /// List, approve, reject devices; revoke or rotate their tokens.
     Devices {
         #[command(subcommand)]
@@ -354,6 +361,12 @@ pub fn main() -> i32 {
             doctor::run(fix, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Sandbox(cmd) => sandbox::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Channels(cmd) => {
+            channels::status(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Pairing(cmd) => {
+            channels::pairing(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
         Command::Memory(cmd) => memory::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Security(cmd) => {
             security::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })

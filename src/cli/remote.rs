@@ -93,7 +93,11 @@ pub fn approvals(cmd: ApprovalsCmd, args: &ConnectArgs, opts: &LoadOptions) -> i
 }
 
 /// Runs `f` with a connected client; maps failures to exit codes with their message.
-fn with_client(args: &ConnectArgs, opts: &LoadOptions, f: impl FnOnce(&mut Client) -> Result<(), ClientError>) -> i32 {
+pub(super) fn with_client(
+    args: &ConnectArgs,
+    opts: &LoadOptions,
+    f: impl FnOnce(&mut Client) -> Result<(), ClientError>,
+) -> i32 {
     let result = Client::connect(args, opts).and_then(|mut c| f(&mut c));
     match result {
         Ok(()) => 0,

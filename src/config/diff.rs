@@ -38,6 +38,8 @@ const RULES: &[(&str, Apply)] = &[
     ("logging", Apply::Hot),
     ("agents", Apply::Hot),
     ("channels", Apply::Hot),
+    ("messages", Apply::Hot),
+    ("session", Apply::Hot),
     ("cron", Apply::Hot),
     ("lanes", Apply::Hot),
     ("memory", Apply::Hot),

@@ -49,6 +49,7 @@ pub const TABLE: &[(&str, Target, &str)] = &[
     ("OPENCLAW_GATEWAY_PASSWORD", Target::Path("gateway.auth.password"), "Gateway password"),
     ("DISCORD_BOT_TOKEN", Target::Path("channels.discord.botToken"), "Discord bot token"),
     ("SLACK_BOT_TOKEN", Target::Path("channels.slack.botToken"), "Slack bot token"),
+    ("SLACK_APP_TOKEN", Target::Path("channels.slack.appToken"), "Slack app-level token (Socket Mode)"),
     ("OPENCLAW_DISABLE_BONJOUR", Target::Flag("discovery.mdns.mode", "off"), "Disable mDNS advertisement"),
     ("OPENCLAW_MDNS_HOSTNAME", Target::Path("discovery.mdns.hostname"), "mDNS host name"),
     ("OPENCLAW_LOG_LEVEL", Target::Path("logging.level"), "Log level"),

@@ -18,6 +18,10 @@ pub struct Config {
     pub agents: AgentsConfig,
     /// Messaging channels (Slack, Discord, ...).
     pub channels: Channels,
+    /// How channel replies look (acknowledgement reaction).
+    pub messages: Messages,
+    /// Which session a channel message goes to.
+    pub session: SessionConfig,
     /// Scheduled jobs.
     pub cron: Cron,
     /// Queue capacities of the work lanes (their concurrency lives with what they run).
@@ -558,20 +562,261 @@ pub enum ToolProfile {
     Full,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Channels {
-    pub slack: Channel,
-    pub discord: Channel,
+    pub slack: SlackChannel,
+    pub discord: DiscordChannel,
+    /// `/health` counts a connected channel unhealthy after this many minutes without an
+    /// inbound message, when it had traffic in the day before (0: never).
+    #[schemars(range(max = 10080))]
+    pub stale_minutes: u32,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Self { slack: SlackChannel::default(), discord: DiscordChannel::default(), stale_minutes: 60 }
+    }
+}
+
+/// `dm.policy`: who is answered in direct messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DmPolicyConfig {
+    /// Unknown senders get a pairing code; `openclaw pairing approve` lets them in.
+    #[default]
+    Pairing,
+    /// Only senders in `allowFrom`.
+    Allowlist,
+    /// Everyone (upstream requires `allowFrom: ["*"]` with it; here it is enough alone).
+    Open,
+    Disabled,
+}
+
+/// `groupPolicy`: which groups and channels are answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupPolicyConfig {
+    Open,
+    /// Only the guilds/channels the config lists.
+    #[default]
+    Allowlist,
+    Disabled,
+}
+
+/// `replyToMode`: whether replies quote (Discord) or thread under (Slack) the message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyToMode {
+    #[default]
+    Off,
+    /// The first chunk of a reply.
+    First,
+    /// Every chunk.
+    All,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct Channel {
-    pub enabled: bool,
-    /// Bot token; usually "${SLACK_BOT_TOKEN}" / "${DISCORD_BOT_TOKEN}".
+pub struct DmConfig {
+    /// Upstream's switch for DMs; `false` is the same as `policy: "disabled"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    pub policy: DmPolicyConfig,
+    /// Senders always answered in DMs (user ids; "*" for everyone).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<String>,
+}
+
+/// One Discord channel under a guild.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiscordGuildChannel {
+    /// `false` refuses this channel even when its guild is allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_mention: Option<bool>,
+}
+
+/// A Discord server (guild): allowed under `groupPolicy: "allowlist"` by being listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiscordGuild {
+    /// Whether the bot must be mentioned to answer here (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_mention: Option<bool>,
+    /// Only these users are answered in this guild (empty: everyone).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    /// Channel id -> settings; when any is listed, only listed channels are answered.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, DiscordGuildChannel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiscordChannel {
+    /// Runs when a token is set unless this is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Bot token (upstream's `token`); usually "${DISCORD_BOT_TOKEN}".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bot_token: Option<String>,
+    pub dm: DmConfig,
+    /// Senders always answered in DMs, beside `dm.allowFrom`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<String>,
+    pub group_policy: GroupPolicyConfig,
+    /// Guild id -> settings ("*" for every guild).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub guilds: BTreeMap<String, DiscordGuild>,
+    /// Answer other bots (off: they are ignored).
+    pub allow_bots: bool,
+    pub reply_to_mode: ReplyToMode,
+    /// Characters per message (Discord's hard limit is 2000).
+    #[schemars(range(min = 100, max = 2000))]
+    pub text_chunk_limit: u32,
+    /// Lines per message, so long answers do not fill a screen.
+    #[schemars(range(min = 4, max = 1000))]
+    pub max_lines_per_message: u32,
+    /// How often the typing indicator is renewed while a run works (Discord shows it ~10 s).
+    #[schemars(range(min = 1, max = 60))]
+    pub typing_interval_seconds: u32,
+}
+
+impl Default for DiscordChannel {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            bot_token: None,
+            dm: DmConfig::default(),
+            allow_from: Vec::new(),
+            group_policy: GroupPolicyConfig::default(),
+            guilds: BTreeMap::new(),
+            allow_bots: false,
+            reply_to_mode: ReplyToMode::default(),
+            text_chunk_limit: 2000,
+            max_lines_per_message: 17,
+            typing_interval_seconds: 8,
+        }
+    }
+}
+
+/// One Slack channel's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct SlackChannelEntry {
+    /// `false` refuses this channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_mention: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct SlackChannel {
+    /// Runs when both tokens are set unless this is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Bot token (xoxb-...), for the Web API; usually "${SLACK_BOT_TOKEN}".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<String>,
+    /// App-level token (xapp-...) with connections:write, for Socket Mode; "${SLACK_APP_TOKEN}".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_token: Option<String>,
+    pub dm: DmConfig,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<String>,
+    pub group_policy: GroupPolicyConfig,
+    /// Channel id -> settings ("*" for every channel).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, SlackChannelEntry>,
+    /// Whether the bot must be mentioned in channels (per-channel settings win).
+    pub require_mention: bool,
+    pub allow_bots: bool,
+    pub reply_to_mode: ReplyToMode,
+    /// Characters per message (Slack's limit for one message is 4000).
+    #[schemars(range(min = 100, max = 4000))]
+    pub text_chunk_limit: u32,
+    /// A Socket Mode connection that brings neither an event nor a pong for this long is
+    /// "deaf" and is replaced. Pings go out at a third of it.
+    #[schemars(range(min = 1, max = 3600))]
+    pub deaf_socket_seconds: u32,
+}
+
+impl Default for SlackChannel {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            bot_token: None,
+            app_token: None,
+            dm: DmConfig::default(),
+            allow_from: Vec::new(),
+            group_policy: GroupPolicyConfig::default(),
+            channels: BTreeMap::new(),
+            require_mention: true,
+            allow_bots: false,
+            reply_to_mode: ReplyToMode::default(),
+            text_chunk_limit: 4000,
+            deaf_socket_seconds: 120,
+        }
+    }
+}
+
+/// `messages.ackReactionScope`: which accepted messages get the acknowledgement reaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AckScope {
+    All,
+    Direct,
+    GroupAll,
+    /// Group messages that mention the bot (upstream's default).
+    #[default]
+    GroupMentions,
+    Off,
+    None,
+}
+
+/// How channel replies look (upstream's `messages`; its other keys are reported as ignored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Messages {
+    /// The reaction put on a message the assistant is working on ("" for none).
+    pub ack_reaction: String,
+    pub ack_reaction_scope: AckScope,
+    /// Take the reaction off once the reply is sent.
+    pub remove_ack_after_reply: bool,
+}
+
+impl Default for Messages {
+    fn default() -> Self {
+        Self {
+            ack_reaction: "\u{1F440}".into(),
+            ack_reaction_scope: AckScope::default(),
+            remove_ack_after_reply: false,
+        }
+    }
+}
+
+/// `session.dmScope`: which session a direct message goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DmScopeConfig {
+    /// The agent's main session, whoever writes.
+    #[default]
+    Main,
+    PerPeer,
+    PerChannelPeer,
+    PerAccountChannelPeer,
+}
+
+/// Session routing (upstream's `session`; its other keys are reported as ignored).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct SessionConfig {
+    pub dm_scope: DmScopeConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

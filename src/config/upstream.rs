@@ -130,7 +130,7 @@ const UPSTREAM_ONLY: &[&str] = &[
 
 /// Keys of this gateway's own schema that are accepted and have no effect yet: reported the
 /// same way until their features land.
-const INERT: &[&str] = &["channels", "gateway.canvasHost"];
+const INERT: &[&str] = &["gateway.canvasHost"];
 
 /// Upstream's spelling -> this gateway's, for keys both implement.
 pub const ALIASES: &[(&str, &str)] = &[

@@ -20,7 +20,7 @@ use crate::actors::config::{ConfigHandles, ReloadOutcome, Trigger, request_reloa
 use crate::actors::hub::SessionHub;
 use crate::actors::listener::ListenerHandles;
 use crate::actors::supervisor::{ChildSpec, RestartAll, Shutdown, Stopping, Supervisor, SupervisorHandles};
-use crate::actors::{auth, bonjour, config as config_actor, cron, lane, listener, memory};
+use crate::actors::{auth, bonjour, channels, config as config_actor, cron, lane, listener, memory};
 use crate::agents::{AgentDeps, Agents};
 use crate::config::live::{ConfigChanged, LiveConfig};
 use crate::config::{LoadOptions, Loaded, Paths};
@@ -130,6 +130,7 @@ impl Gateway {
             lanes,
             agents,
             memory,
+            channels: crate::channels::status::Board::new(),
             metrics: Arc::new(Metrics::default()),
             connections: Arc::default(),
         });
@@ -274,6 +275,13 @@ fn children(
         state: mdns,
     };
     let memory = memory::MemoryHandles { config: rt.config.clone(), memory: rt.memory.clone() };
+    let channels = channels::ChannelsHandles {
+        config: rt.config.clone(),
+        options: rt.options.clone(),
+        agents: rt.agents.clone(),
+        board: rt.channels.clone(),
+        metrics: rt.metrics.clone(),
+    };
     let (for_routes, for_upgrade) = (rt.clone(), rt.clone());
     let edge = listener::Edge {
         routes: Arc::new(move |cfg| crate::http::routes(cfg, &for_routes)),
@@ -281,7 +289,13 @@ fn children(
     };
     let mut specs = vec![config_actor::spec(config), auth::spec(auth)];
     specs.extend(lane::IDS.map(|id| lane::spec(id, lanes.clone())));
-    specs.extend([cron::spec(cron), memory::spec(memory), listener::spec(edge, listener), bonjour::spec(bonjour)]);
+    specs.extend([
+        cron::spec(cron),
+        memory::spec(memory),
+        channels::spec(channels),
+        listener::spec(edge, listener),
+        bonjour::spec(bonjour),
+    ]);
     specs
 }
 
@@ -417,6 +431,12 @@ fn wire(rt: &Runtime, changes: &Topic<ConfigChanged>, stops: &Topic<Stopping>) {
     on_change(changes, &["memory", "agents", "models"], move |_| {
         if let Some(m) = registry.get::<memory::MemoryActor>(memory::ID) {
             m.do_send(memory::MemoryConfigChanged);
+        }
+    });
+    let registry = rt.registry.clone();
+    on_change(changes, &["channels", "messages", "session"], move |_| {
+        if let Some(c) = registry.get::<channels::ChannelsActor>(channels::ID) {
+            c.do_send(channels::ChannelsConfigChanged);
         }
     });
     let registry = rt.registry.clone();

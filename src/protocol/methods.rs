@@ -43,6 +43,8 @@ pub const METHODS: &[Method] = &[
     m("agent.identity.get", scope::READ),
     m("node.list", scope::READ),
     m("channels.status", scope::READ),
+    m("channels.pairing.list", scope::PAIRING),
+    m("channels.pairing.approve", scope::PAIRING),
     m("skills.status", scope::READ),
     m("last-heartbeat", scope::READ),
     m("usage.status", scope::READ),

@@ -3,6 +3,7 @@
 
 mod agent;
 mod approvals;
+mod channels;
 mod cron;
 pub mod health;
 mod inventory;
@@ -128,7 +129,8 @@ pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> 
         "agents.list" => roster::agents_list(rt, &p),
         "agent.identity.get" => roster::identity_get(rt, &p),
         "node.list" => inventory::node_list(&p),
-        "channels.status" => inventory::channels_status(rt, &p),
+        "channels.pairing.list" => channels::pairing_list(rt, &p),
+        "channels.pairing.approve" => channels::pairing_approve(rt, &p),
         "skills.status" => inventory::skills_status(rt, &p),
         "last-heartbeat" => inventory::last_heartbeat(&p),
         "sessions.preview" => sessions::preview(rt, &p),
@@ -183,6 +185,7 @@ async fn plain(rt: Arc<Runtime>, caller: Caller, method: &str, params: Value) ->
     match method {
         "agent.wait" => agent::agent_wait(&rt, &p).await,
         "memory.search" => memory::search(&rt, &p).await,
+        "channels.status" => channels::status(&rt, &p).await,
         "usage.cost" => {
             let days = usage::cost_days(&p)?;
             // Reads every transcript: off the event loop.

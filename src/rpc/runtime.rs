@@ -39,6 +39,8 @@ pub struct Runtime {
     pub agents: Arc<Agents>,
     /// The memory indexes (read: status and search; the memory actor keeps them current).
     pub memory: Arc<crate::memory::Memory>,
+    /// What each channel account is doing (read; the channels actor and its accounts write it).
+    pub channels: Arc<crate::channels::status::Board>,
     pub metrics: Arc<Metrics>,
     /// Open connections and refusals (counted by the listener's server).
     pub connections: Arc<crate::net::conn::Connections>,

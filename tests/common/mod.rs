@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 pub mod cdp;
+pub mod discord;
 pub mod embedder;
 pub mod hostile;
 pub mod loopback;
 pub mod provider;
+pub mod slack;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -37,6 +39,11 @@ pub fn command(state: &Path) -> Command {
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", state)
+        // A channel configured by a test without a fake talks to a closed loopback port, never
+        // to Discord or Slack.
+        .env("OPENCLAW_DISCORD_API_BASE", "http://127.0.0.1:9/api/v10")
+        .env("OPENCLAW_DISCORD_GATEWAY_URL", "ws://127.0.0.1:9/gateway")
+        .env("OPENCLAW_SLACK_API_BASE", "http://127.0.0.1:9/api")
         .arg("--state-dir")
         .arg(state);
     c

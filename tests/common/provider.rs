@@ -1,6 +1,7 @@
 //! A local OpenAI-compatible chat-completions server for the tests (loopback only). What it
 //! does is chosen by the requested model id:
 //! - `ok`: streams "Hello" + ", world" with usage; `echo`: answers "turns=<n> last=<text>"
+//! - `say`: answers the user's message itself; "long" gets [`LONG`]'s long answer with a code fence
 //! - `slow-<n>-<ms>`: n deltas "tick " each `ms` apart
 //! - `e500`, `e429`, `e400`: that status with an error body; `hang`: never answers
 //! - `cut`: one delta, then the connection drops mid-stream
@@ -186,6 +187,15 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
     } else if model == "cut" {
         delta(&mut out, "partial")?;
         return Ok(()); // dropped without the terminating chunk
+    } else if model == "say" {
+        let text = last.as_str().unwrap_or("");
+        if text.trim() == "long" {
+            for piece in long_answer().as_bytes().chunks(700) {
+                delta(&mut out, std::str::from_utf8(piece).expect("ascii"))?;
+            }
+        } else {
+            delta(&mut out, text)?;
+        }
     } else if model == "echo" {
         delta(&mut out, &format!("turns={turns} last={}", last.as_str().unwrap_or("")))?;
     } else {
@@ -202,6 +212,28 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
     chunk(&mut out, &format!("data: {usage}\n\ndata: [DONE]\n\n"))?;
     out.write_all(b"0\r\n\r\n")?;
     out.flush()
+}
+
+/// The last line of the `say` model's long answer.
+pub const LONG_END: &str = "END OF THE LONG ANSWER";
+
+/// 40 lines of prose, a 30-line code fence, 10 more lines: longer than one Discord message in
+/// characters and in lines, with a fence that must not be cut open.
+pub fn long_answer() -> String {
+    let mut s = String::new();
+    for i in 0..40 {
+        s.push_str(&format!("Line {i} of the answer, with some words to make it long enough to matter here.\n"));
+    }
+    s.push_str("```rust\n");
+    for i in 0..30 {
+        s.push_str(&format!("let value_{i} = compute({i}); // code line {i}\n"));
+    }
+    s.push_str("```\n");
+    for i in 40..50 {
+        s.push_str(&format!("Line {i} after the code.\n"));
+    }
+    s.push_str(LONG_END);
+    s
 }
 
 /// The calls a tool model makes now: (id, name, argument pieces).

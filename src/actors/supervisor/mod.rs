@@ -58,7 +58,7 @@ pub struct ChildContext {
     panic: PanicSlot,
 }
 
-type PanicSlot = Arc<Mutex<Option<String>>>;
+pub(crate) type PanicSlot = Arc<Mutex<Option<String>>>;
 
 impl ChildContext {
     /// The token the child keeps for its whole life; dropping it reports the exit.
@@ -85,7 +85,7 @@ impl ChildContext {
 /// Runs the actor in a task of its own, like `Context::run`, but catches a panic from its
 /// context (handlers, `started`, spawned actor futures) and writes the message into `slot`
 /// before the actor, and with it the child's `ExitWatch`, is dropped.
-fn spawn_catching<A>(f: impl FnOnce(&mut Context<A>) -> A, slot: PanicSlot) -> Addr<A>
+pub(crate) fn spawn_catching<A>(f: impl FnOnce(&mut Context<A>) -> A, slot: PanicSlot) -> Addr<A>
 where
     A: Actor<Context = Context<A>>,
 {
