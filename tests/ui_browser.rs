@@ -408,6 +408,7 @@ fn every_page_renders_without_errors() {
         ("cron", "tr[data-job]"),
         ("devices", "tr[data-device]"),
         ("memory", "tr[data-memory-agent]"),
+        ("channels", "#channels-accounts > *"),
         ("config", "[data-path=\"agents.defaults.maxConcurrent\"]"),
         ("logs", "#log-lines .line"),
     ];
@@ -557,4 +558,40 @@ fn the_memory_page_shows_the_index_and_finds_a_note() {
     b.fill("#memory-query", "zebra");
     b.click("#memory-search");
     b.wait("no results", "document.querySelector('#memory-none')");
+}
+
+#[test]
+fn the_channels_page_shows_a_connected_channel_and_approves_a_pairing_code() {
+    use common::discord::{FakeDiscord, MessageSpec};
+    let fake = FakeDiscord::start("ui-token");
+    let mock = MockProvider::start();
+    let gw = mock
+        .install(
+            Spawn::default().config("{ agents: { defaults: { model: 'mock/say' } }, channels: { discord: {} } }"),
+            &["say"],
+        )
+        .env("OPENCLAW_DISCORD_API_BASE", &fake.api_base())
+        .env("OPENCLAW_DISCORD_GATEWAY_URL", &fake.gateway_url())
+        .env("DISCORD_BOT_TOKEN", "ui-token")
+        .start();
+    fake.wait_ready_sessions(1, Duration::from_secs(15));
+    fake.send(MessageSpec::dm("D5", "U5", "hello?"));
+    let posts = fake.wait_posted(1, Duration::from_secs(15));
+    assert!(posts[0].content.contains("Pairing code:"), "{posts:?}");
+    let mut b = signed_in("channels", &gw, "/channels");
+    b.wait(
+        "the Discord account shown connected",
+        "document.querySelector(\"main oc-channels tr[data-channel='discord'] .state\")?.textContent === 'connected' || null",
+    );
+    b.wait("the pairing request", "document.querySelector('#channels-pairing tr[data-code]')");
+    b.click("#channels-pairing button.approve");
+    b.wait("the request approved", "document.querySelector('#pairing-none')");
+    b.click("#channels-probe");
+    b.wait(
+        "the probe's answer",
+        "document.querySelector(\"tr[data-channel='discord'] .probe\")?.textContent.startsWith('ok') || null",
+    );
+    fake.send(MessageSpec::dm("D5", "U5", "answered now"));
+    let posts = fake.wait_posted(2, Duration::from_secs(15));
+    assert_eq!(posts[1].content, "answered now");
 }

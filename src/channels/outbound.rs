@@ -36,6 +36,14 @@ impl Outbound {
         }
     }
 
+    /// The sender's name when the platform's message did not carry it (Slack asks `users.info`).
+    pub async fn sender_name(&self, user: &str) -> Option<String> {
+        match self {
+            Outbound::Discord(_) => None,
+            Outbound::Slack(w) => w.user_name(user).await,
+        }
+    }
+
     /// Shows "typing…" (Discord keeps it ~10 s; Slack has no typing indicator for bots).
     pub async fn typing(&self, chat_id: &str) -> Result<(), ApiError> {
         match self {

@@ -134,6 +134,14 @@ async fn answer(acc: &Rc<Account>, rules: &Rules, m: &Inbound) {
         });
     }
     let bot_id = acc.bot_id.borrow().clone();
+    // In a group the agent is told who speaks.
+    let named;
+    let m = if m.chat_type != ChatType::Dm && m.sender_name.is_none() {
+        named = Inbound { sender_name: acc.out.sender_name(&m.sender_id).await, ..m.clone() };
+        &named
+    } else {
+        m
+    };
     let req = RunRequest {
         agent_id: rules.agent_id.clone(),
         session_key: route::session_key(&rules.agent_id, "main", rules.dm_scope, m),

@@ -196,6 +196,25 @@ pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
         });
     }
 
+    // Channels: each one the config names, and whether it has what it needs to run.
+    if let Some(l) = &loaded {
+        use crate::channels::settings::{self, DISCORD, SLACK};
+        for channel in [DISCORD, SLACK] {
+            if !settings::mentioned(&l.config, channel) {
+                continue;
+            }
+            checks.push(match settings::missing(&l.config, channel) {
+                None => check(
+                    Level::Ok,
+                    "channels",
+                    format!("{channel}: configured (`openclaw channels status --probe` tests the token)"),
+                    None,
+                ),
+                Some(why) => check(Level::Warn, "channels", format!("{channel}: not running: {why}"), None),
+            });
+        }
+    }
+
     // 2. State dir.
     match writable(state) {
         Ok(()) => checks.push(check(Level::Ok, "state dir", format!("{} is writable", state.display()), None)),

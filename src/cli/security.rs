@@ -311,17 +311,54 @@ pub fn audit(loaded: &Loaded, opts: &LoadOptions) -> Vec<Finding> {
         check_mode(&mut out, "tls-key-mode", &key, 0o600, "TLS private key");
     }
 
+    // Channels open to anyone who can message the bot.
+    for (ch, dm, groups) in [
+        ("discord", cfg.channels.discord.dm.policy, cfg.channels.discord.group_policy),
+        ("slack", cfg.channels.slack.dm.policy, cfg.channels.slack.group_policy),
+    ] {
+        use crate::config::model::{DmPolicyConfig, GroupPolicyConfig};
+        if crate::channels::settings::tokens(cfg, ch).is_none() {
+            continue;
+        }
+        if dm == DmPolicyConfig::Open {
+            out.push(finding(
+                "channel-dm-open",
+                Severity::Medium,
+                format!("channels.{ch}.dm.policy is open: anyone who can message the bot runs the agent and its tools"),
+                format!(
+                    "use \"pairing\" (approve senders with openclaw pairing approve {ch} <code>) or an allowFrom list"
+                ),
+            ));
+        }
+        if groups == GroupPolicyConfig::Open {
+            out.push(finding(
+                "channel-groups-open",
+                Severity::Low,
+                format!("channels.{ch}.groupPolicy is open: the bot answers in any server/channel it is added to"),
+                format!(
+                    "use \"allowlist\" and list the {} it may answer in",
+                    if ch == "discord" { "guilds" } else { "channels" }
+                ),
+            ));
+        }
+    }
+
     // Secrets written literally instead of ${VAR}.
     if let Some(raw) = raw_config(opts) {
-        for ch in ["slack", "discord"] {
-            if let Some(t) = raw.pointer(&format!("/channels/{ch}/botToken")).and_then(Value::as_str)
+        for (ch, key, var) in [
+            ("slack", "botToken", "SLACK_BOT_TOKEN"),
+            ("slack", "appToken", "SLACK_APP_TOKEN"),
+            ("discord", "botToken", "DISCORD_BOT_TOKEN"),
+            ("discord", "token", "DISCORD_BOT_TOKEN"),
+        ] {
+            if let Some(t) = raw.pointer(&format!("/channels/{ch}/{key}")).and_then(Value::as_str)
                 && !t.contains("${")
             {
                 out.push(finding(
                     "literal-secret",
                     Severity::High,
-                    format!("channels.{ch}.botToken is written literally in {}", opts.paths.config.display()),
-                    format!("use \"${{{}_BOT_TOKEN}}\" and set the variable for the gateway", ch.to_uppercase()),
+                    format!("channels.{ch}.{key} is written literally in {}", opts.paths.config.display()),
+                    format!("use \"${{{var}}}\" and set the variable for the gateway"),
                 ));
             }
         }

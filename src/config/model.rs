@@ -567,15 +567,15 @@ pub enum ToolProfile {
 pub struct Channels {
     pub slack: SlackChannel,
     pub discord: DiscordChannel,
-    /// `/health` counts a connected channel unhealthy after this many minutes without an
+    /// `/health` counts a connected channel unhealthy after this many seconds without an
     /// inbound message, when it had traffic in the day before (0: never).
-    #[schemars(range(max = 10080))]
-    pub stale_minutes: u32,
+    #[schemars(range(max = 604800))]
+    pub stale_after_seconds: u32,
 }
 
 impl Default for Channels {
     fn default() -> Self {
-        Self { slack: SlackChannel::default(), discord: DiscordChannel::default(), stale_minutes: 60 }
+        Self { slack: SlackChannel::default(), discord: DiscordChannel::default(), stale_after_seconds: 3600 }
     }
 }
 

@@ -379,10 +379,13 @@ mod tests {
 
     #[test]
     fn inert_keys_are_listed_when_the_file_sets_them() {
-        let doc = json!({"channels": {"discord": {}}, "agents": {"defaults": {"tools": {"enabled": []}}}});
-        assert_eq!(inert_present(&doc), ["channels"]);
+        let doc = json!({"gateway": {"canvasHost": {}}, "channels": {"discord": {}}});
+        assert_eq!(inert_present(&doc), ["gateway.canvasHost"], "channels work now");
         assert_eq!(ignored_line(&[]), None);
-        assert_eq!(ignored_line(&["channels".into()]).unwrap(), format!("{IGNORED_NOTE}: channels"));
+        assert_eq!(
+            ignored_line(&["gateway.canvasHost".into()]).unwrap(),
+            format!("{IGNORED_NOTE}: gateway.canvasHost")
+        );
     }
 
     #[test]

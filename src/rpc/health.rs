@@ -26,8 +26,10 @@ pub fn document(s: &Runtime) -> Value {
     let phase = s.phase.get();
     let children = s.children.borrow().clone();
     let all_running = children.iter().all(|c| c.state == ChildState::Running);
+    let channels = channels(s);
+    let channels_ok = channels.values().all(|c| c["healthy"] == true);
     let status = match phase {
-        Phase::Ready | Phase::Reloading if all_running => "ok",
+        Phase::Ready | Phase::Reloading if all_running && channels_ok => "ok",
         Phase::Ready | Phase::Reloading => "degraded",
         Phase::Starting => "starting",
         Phase::Draining | Phase::Stopped => "draining",
@@ -61,12 +63,31 @@ pub fn document(s: &Runtime) -> Value {
         "logging": { "level": loaded.config.logging.level },
         "mdns": s.mdns.borrow().clone(),
         "lanes": s.lanes.snapshot(),
+        "channels": channels,
         "tools": tool_sets(s),
         "tls": match s.tls.borrow().as_ref() {
             Some(t) => json!({"enabled": true, "fingerprint": t.fingerprint(), "cert": t.files().0}),
             None => json!({"enabled": false}),
         },
     })
+}
+
+/// Each channel account ("discord:default"): running, connected, the last inbound message, and
+/// healthy unless it is connected but silent past `channels.staleAfterSeconds` while traffic is
+/// expected (a socket that looks fine and receives nothing).
+fn channels(s: &Runtime) -> serde_json::Map<String, Value> {
+    let stale_ms = i64::from(s.config().loaded.config.channels.stale_after_seconds) * 1000;
+    let now = crate::sys::now_ms();
+    s.channels
+        .all()
+        .into_iter()
+        .map(|(channel, account, st)| {
+            let stale = crate::channels::status::stale(&st, now, stale_ms);
+            let v = json!({"running": st.running, "connected": st.connected, "lastInboundAt": st.last_inbound_at,
+                           "lastError": st.last_error, "stale": stale, "healthy": !stale});
+            (format!("{channel}:{account}"), v)
+        })
+        .collect()
 }
 
 /// Each agent's effective tool set (and the programs exec refuses, and its workspace).

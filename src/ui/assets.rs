@@ -27,6 +27,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("devices.js", include_bytes!("assets/devices.js")),
     ("approvals.js", include_bytes!("assets/approvals.js")),
     ("memory.js", include_bytes!("assets/memory.js")),
+    ("channels.js", include_bytes!("assets/channels.js")),
     ("config.js", include_bytes!("assets/config.js")),
     ("form.js", include_bytes!("assets/form.js")),
     ("logs.js", include_bytes!("assets/logs.js")),

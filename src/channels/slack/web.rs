@@ -15,6 +15,8 @@ const AUTH_ERRORS: &[&str] =
 pub struct Web {
     bot: Api,
     app: Option<Api>,
+    /// User id -> display name (`users.info`), asked once per user.
+    names: std::cell::RefCell<std::collections::HashMap<String, String>>,
 }
 
 /// Slack's reaction names for the emoji an ack is usually written as.
@@ -34,6 +36,7 @@ impl Web {
         Self {
             bot: Api::new(base, format!("Bearer {bot_token}"), AGENT),
             app: app_token.map(|t| Api::new(base, format!("Bearer {t}"), AGENT)),
+            names: Default::default(),
         }
     }
 
@@ -92,6 +95,22 @@ impl Web {
 
     pub async fn user(&self, user: &str) -> Result<Value, ApiError> {
         Self::call(&self.bot, "users.info", json!({"user": user})).await.map(|v| v["user"].clone())
+    }
+
+    /// A user's display name (real name, else handle), asked once and remembered.
+    pub async fn user_name(&self, user: &str) -> Option<String> {
+        if let Some(n) = self.names.borrow().get(user) {
+            return Some(n.clone());
+        }
+        let v = self.user(user).await.ok()?;
+        let name = [v.pointer("/profile/display_name"), v.get("real_name"), v.get("name")]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|s| !s.is_empty())?
+            .to_string();
+        self.names.borrow_mut().insert(user.to_string(), name.clone());
+        Some(name)
     }
 }
 

@@ -12,13 +12,14 @@ import './cron.js';
 import './devices.js';
 import './approvals.js';
 import './memory.js';
+import './channels.js';
 import './config.js';
 import './logs.js';
 
 const BASE = document.querySelector('meta[name="openclaw-base"]').content || '/';
 const PAGES = [
   ['overview', 'Overview'], ['chat', 'Chat'], ['sessions', 'Sessions'], ['cron', 'Cron'],
-  ['devices', 'Devices'], ['approvals', 'Approvals'], ['memory', 'Memory'], ['config', 'Config'], ['logs', 'Logs'],
+  ['devices', 'Devices'], ['approvals', 'Approvals'], ['memory', 'Memory'], ['channels', 'Channels'], ['config', 'Config'], ['logs', 'Logs'],
 ];
 
 /** Takes a token from `#token=` (what `openclaw dashboard` prints) or `?token=` out of the URL. */
