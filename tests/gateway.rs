@@ -30,7 +30,18 @@ fn probes_answer_and_health_has_the_documented_fields() {
     let children: Vec<&str> = h["children"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(
         children,
-        ["config", "auth", "lane.main", "lane.subagent", "lane.cron", "cron", "memory", "channels", "listener", "bonjour"]
+        [
+            "config",
+            "auth",
+            "lane.main",
+            "lane.subagent",
+            "lane.cron",
+            "cron",
+            "memory",
+            "channels",
+            "listener",
+            "bonjour"
+        ]
     );
     for lane in ["main", "subagent", "cron"] {
         for key in ["active", "limit", "queued", "capacity", "rejected"] {
