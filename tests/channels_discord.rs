@@ -265,3 +265,22 @@ fn a_refused_token_is_a_clear_status_not_a_restart_storm() {
     assert_eq!(me, 2, "one check at start, one probe, no retries: {:?}", s.fake.requests());
     assert_eq!(s.fake.connections(), 0, "no gateway connection with a refused token");
 }
+
+#[test]
+fn an_outage_alone_keeps_the_session_and_the_resume_replays_what_was_sent_meanwhile() {
+    let s = start(OPEN);
+    dm_answered(&s, "before the outage");
+    s.fake.set_down(true);
+    wait_until("the socket gone", T, || (s.fake.live() == 0).then_some(()));
+    s.fake.send(MessageSpec::dm("D1", "U1", "sent during the outage"));
+    // Four refused reconnects: more than the three failed RESUMEs that would give the session up.
+    let upgrades = || s.fake.requests().iter().filter(|r| r.starts_with("GET /gateway")).count();
+    let before = upgrades();
+    wait_until("four reconnects refused", T, || (upgrades() >= before + 4).then_some(()));
+    s.fake.set_down(false);
+    wait_until("the message answered", T, || {
+        s.fake.posted().iter().any(|p| p.content == "sent during the outage").then_some(())
+    });
+    assert_eq!(s.fake.identifies(), 1, "resumed: {:?}", s.fake.resumes());
+    assert!(!s.fake.resumes().is_empty());
+}

@@ -76,6 +76,15 @@ struct Slot {
     restart: Option<SpawnHandle>,
 }
 
+/// A slot's account stops with it, however the slot goes (a config change, this actor's end).
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(addr) = self.addr.take() {
+            addr.do_send(StopAccount);
+        }
+    }
+}
+
 pub struct ChannelsActor {
     h: Arc<ChannelsHandles>,
     pairing: Arc<Store>,
@@ -221,9 +230,7 @@ impl ChannelsActor {
         if let Some(h) = slot.restart.take() {
             ctx.cancel_future(h);
         }
-        if let Some(addr) = slot.addr.take() {
-            addr.do_send(StopAccount);
-        }
+        drop(slot);
         self.h.board.update(channel, settings::ACCOUNT, |s| {
             s.running = false;
             s.connected = false;

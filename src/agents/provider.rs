@@ -141,7 +141,7 @@ pub fn effort(level: ThinkLevel) -> Option<&'static str> {
 /// context (the system CA store read and parsed), which would otherwise cost every round of
 /// the tool loop milliseconds.
 pub fn client(idle: Duration) -> awc::Client {
-    awc::Client::builder().timeout(idle).disable_redirects().finish()
+    crate::net::client::client(idle, false)
 }
 
 /// Streams one completion; `idle` bounds the wait for the answer and between chunks (the

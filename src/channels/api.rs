@@ -63,7 +63,7 @@ impl Api {
     /// `base` has no trailing slash; `auth` is the whole `Authorization` value; `agent` the
     /// `User-Agent` (Discord wants its own form).
     pub fn new(base: &str, auth: String, agent: &'static str) -> Self {
-        let client = awc::Client::builder().timeout(TIMEOUT).disable_redirects().finish();
+        let client = crate::net::client::client(TIMEOUT, false);
         Self { client, base: base.trim_end_matches('/').to_string(), auth, agent, rate_limited: Default::default() }
     }
 

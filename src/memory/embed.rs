@@ -122,7 +122,7 @@ fn client() -> awc::Client {
         match &*c {
             Some((id, client)) if *id == system => client.clone(),
             _ => {
-                let client = awc::Client::builder().timeout(TIMEOUT).finish();
+                let client = crate::net::client::client(TIMEOUT, true);
                 *c = Some((system, client.clone()));
                 client
             }

@@ -93,6 +93,8 @@ pub async fn run(acc: Rc<Account>, token: String, gateway_url: Option<String>) -
     acc.status(|s| s.bot_id = Some(bot_id.clone()));
     let mut resume_failures = 0u32;
     failures = 0;
+    // One client for every connection: building one loads the system's CA bundle.
+    let client = crate::net::client::client(CONNECT_TIMEOUT, false);
     loop {
         if resume_failures >= MAX_RESUME_FAILURES {
             tracing::warn!(
@@ -117,9 +119,11 @@ pub async fn run(acc: Rc<Account>, token: String, gateway_url: Option<String>) -
                 }
             },
         };
-        let (ready, end) = connection(&acc, &token, &url, resume.as_ref()).await;
+        let (said_hello, ready, end) = connection(&client, &acc, &token, &url, resume.as_ref()).await;
         acc.status(|s| s.connected = false);
-        if resume.is_some() {
+        // A RESUME that was sent and never came back counts; a connection that failed before
+        // it (Discord unreachable) does not, so an outage alone does not cost the session.
+        if resume.is_some() && said_hello {
             resume_failures = if ready { 0 } else { resume_failures + 1 };
         }
         let reason = match &end {
@@ -140,7 +144,11 @@ pub async fn run(acc: Rc<Account>, token: String, gateway_url: Option<String>) -
             s.last_error = Some(reason.clone());
         });
         failures = if ready { 0 } else { failures + 1 };
-        if !ready || matches!(end, End::Identify(_)) {
+        if said_hello && !ready && matches!(end, End::Identify(_)) {
+            // Refused before READY (op 9 right after IDENTIFY): Discord asks for 1-5 s.
+            let wait = 1000 + (crate::sys::now_ms().rem_euclid(4000)) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        } else if !ready || matches!(end, End::Identify(_)) {
             tokio::time::sleep(backoff(failures)).await;
         }
     }
@@ -150,22 +158,42 @@ async fn send(ws: &mut Socket, v: Value) -> bool {
     ws.send(Message::Text(v.to_string().into())).await.is_ok()
 }
 
-/// One connection, from the socket to its end: (whether it became ready, how it ended).
-async fn connection(acc: &Rc<Account>, token: &str, url: &str, resume: Option<&Resume>) -> (bool, End) {
-    let client = awc::Client::builder().timeout(CONNECT_TIMEOUT).finish();
+/// One connection, from the socket to its end: (whether IDENTIFY or RESUME was sent, whether it
+/// became ready, how it ended).
+async fn connection(
+    client: &awc::Client,
+    acc: &Rc<Account>,
+    token: &str,
+    url: &str,
+    resume: Option<&Resume>,
+) -> (bool, bool, End) {
+    match session(client, acc, token, url, resume).await {
+        Ok((ready, end)) => (true, ready, end),
+        Err(end) => (false, false, end),
+    }
+}
+
+/// Opens the socket and says hello: `Err` when that failed; then serves it until it ends.
+async fn session(
+    client: &awc::Client,
+    acc: &Rc<Account>,
+    token: &str,
+    url: &str,
+    resume: Option<&Resume>,
+) -> Result<(bool, End), End> {
     let mut ws =
         match tokio::time::timeout(CONNECT_TIMEOUT, client.ws(with_query(url)).max_frame_size(MAX_FRAME).connect())
             .await
         {
             Ok(Ok((_, ws))) => ws,
-            Ok(Err(e)) => return (false, keep(resume, format!("connect: {e}"))),
-            Err(_) => return (false, keep(resume, "connect: timed out".into())),
+            Ok(Err(e)) => return Err(keep(resume, format!("connect: {e}"))),
+            Err(_) => return Err(keep(resume, "connect: timed out".into())),
         };
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, next_payload(&mut ws)).await {
         Ok(Ok(p)) if p.get("op").and_then(Value::as_u64) == Some(10) => p,
-        Ok(Ok(_)) => return (false, keep(resume, "the first frame was not HELLO".into())),
-        Ok(Err(end)) => return (false, end),
-        Err(_) => return (false, keep(resume, "no HELLO within 30 s".into())),
+        Ok(Ok(_)) => return Err(keep(resume, "the first frame was not HELLO".into())),
+        Ok(Err(end)) => return Err(end),
+        Err(_) => return Err(keep(resume, "no HELLO within 30 s".into())),
     };
     let every =
         Duration::from_millis(hello.pointer("/d/heartbeat_interval").and_then(Value::as_u64).unwrap_or(41_250).max(50));
@@ -178,7 +206,7 @@ async fn connection(acc: &Rc<Account>, token: &str, url: &str, resume: Option<&R
             "properties": {"os": std::env::consts::OS, "browser": "openclaw", "device": "openclaw"}}}),
     };
     if !send(&mut ws, hi).await {
-        return (false, keep(resume, "connection lost before IDENTIFY".into()));
+        return Err(keep(resume, "connection lost before IDENTIFY".into()));
     }
     // The first beat at a random point of the interval, as Discord asks.
     let jitter = every.mul_f64(f64::from(crate::sys::now_ms().rem_euclid(1000) as u32) / 1000.0);
@@ -197,15 +225,15 @@ async fn connection(acc: &Rc<Account>, token: &str, url: &str, resume: Option<&R
                     },
                     Some(Ok(Frame::Close(reason))) => {
                         let code = reason.map_or(1006, |r| u16::from(r.code));
-                        return (ready, on_close(code));
+                        return Ok((ready, on_close(code)));
                     }
                     Some(Ok(Frame::Ping(p))) => {
                         let _ = ws.send(Message::Pong(p)).await;
                         continue;
                     }
                     Some(Ok(_)) => continue,
-                    Some(Err(e)) => return (ready, End::Resume(format!("connection lost: {e}"))),
-                    None => return (ready, End::Resume("connection lost (1006)".into())),
+                    Some(Err(e)) => return Ok((ready, End::Resume(format!("connection lost: {e}")))),
+                    None => return Ok((ready, End::Resume("connection lost (1006)".into()))),
                 };
                 match payload.get("op").and_then(Value::as_u64) {
                     Some(0) => {
@@ -219,21 +247,21 @@ async fn connection(acc: &Rc<Account>, token: &str, url: &str, resume: Option<&R
                     Some(1) => {
                         let seq = acc.memory.lock().resume.as_ref().map(|r| r.seq);
                         if !send(&mut ws, json!({"op": 1, "d": seq})).await {
-                            return (ready, End::Resume("connection lost".into()));
+                            return Ok((ready, End::Resume("connection lost".into())));
                         }
                     }
                     Some(7) => {
                         close(&mut ws).await;
-                        return (ready, End::Resume("Discord asked for a reconnect (op 7)".into()));
+                        return Ok((ready, End::Resume("Discord asked for a reconnect (op 7)".into())));
                     }
                     Some(9) => {
                         close(&mut ws).await;
                         let resumable = payload.get("d").and_then(Value::as_bool).unwrap_or(false);
-                        return (ready, if resumable {
+                        return Ok((ready, if resumable {
                             End::Resume("invalid session (op 9, resumable)".into())
                         } else {
                             End::Identify("invalid session (op 9)".into())
-                        });
+                        }));
                     }
                     Some(11) => acked = true,
                     _ => {}
@@ -244,12 +272,12 @@ async fn connection(acc: &Rc<Account>, token: &str, url: &str, resume: Option<&R
                     tracing::warn!("discord: no heartbeat ACK since the last beat; the connection is a zombie, replacing it");
                     acc.metrics.channel_reconnect("discord", "zombie");
                     close(&mut ws).await;
-                    return (ready, End::Resume("zombie connection (no heartbeat ACK)".into()));
+                    return Ok((ready, End::Resume("zombie connection (no heartbeat ACK)".into())));
                 }
                 acked = false;
                 let seq = acc.memory.lock().resume.as_ref().map(|r| r.seq);
                 if !send(&mut ws, json!({"op": 1, "d": seq})).await {
-                    return (ready, End::Resume("connection lost".into()));
+                    return Ok((ready, End::Resume("connection lost".into())));
                 }
             }
         }

@@ -93,10 +93,12 @@ pub async fn run(acc: Rc<Account>, app_token: String, deaf_after: Duration) -> S
     };
     let mut current: Option<Socket> = None;
     failures = 0;
+    // One client for every connection: building one loads the system's CA bundle.
+    let client = crate::net::client::client(CONNECT_TIMEOUT, false);
     loop {
         let ws = match current.take() {
             Some(ws) => ws,
-            None => match open(&acc, false).await {
+            None => match open(&client, &acc, false).await {
                 Ok(ws) => ws,
                 Err(End::Fatal(why)) => return why,
                 Err(End::Lost(why) | End::Replace(why)) => {
@@ -125,7 +127,7 @@ pub async fn run(acc: Rc<Account>, app_token: String, deaf_after: Duration) -> S
             }
             End::Replace(why) => {
                 tracing::info!(reason = %why, "slack: replacing the connection (the new one opens first)");
-                match open(&acc, true).await {
+                match open(&client, &acc, true).await {
                     Ok(new) => current = Some(new),
                     Err(End::Fatal(why)) => return why,
                     Err(End::Lost(e) | End::Replace(e)) => acc.status(|s| {
@@ -143,14 +145,13 @@ pub async fn run(acc: Rc<Account>, app_token: String, deaf_after: Duration) -> S
 }
 
 /// Opens a connection and waits for its `hello`.
-async fn open(acc: &Account, overlapping: bool) -> Result<Socket, End> {
+async fn open(client: &awc::Client, acc: &Account, overlapping: bool) -> Result<Socket, End> {
     let url = web(acc).open_connection().await.map_err(|e| match e {
         ApiError::Auth(e) => End::Fatal(format!(
             "Slack refused the app-level token ({e}): check channels.slack.appToken (an xapp- token with connections:write)"
         )),
         ApiError::Failed(e) => End::Lost(e),
     })?;
-    let client = awc::Client::builder().timeout(CONNECT_TIMEOUT).finish();
     let (_, mut ws) =
         match tokio::time::timeout(CONNECT_TIMEOUT, client.ws(url).max_frame_size(4 << 20).connect()).await {
             Ok(Ok(c)) => c,
