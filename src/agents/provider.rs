@@ -137,15 +137,12 @@ pub fn effort(level: ThinkLevel) -> Option<&'static str> {
     }
 }
 
-/// The HTTP client for one run's model calls. Built once per run: building one sets up a TLS
-/// context (the system CA store read and parsed), which would otherwise cost every round of
-/// the tool loop milliseconds.
-pub fn client(idle: Duration) -> awc::Client {
-    crate::net::client::client(idle, false)
+/// The HTTP client for model calls: the thread's shared one (building one loads the CA bundle).
+pub fn client() -> awc::Client {
+    crate::net::client::shared(false)
 }
 
-/// Streams one completion; `idle` bounds the wait for the answer and between chunks (the
-/// client's own timeout, from [`client`], is the same).
+/// Streams one completion; `idle` bounds the wait for the answer and between chunks.
 pub async fn stream(
     client: &awc::Client,
     target: &Target,
@@ -154,7 +151,7 @@ pub async fn stream(
     mut on_delta: impl FnMut(&str),
 ) -> Result<Completion, ProviderError> {
     let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
-    let mut req = client.post(&url).insert_header(("accept", "text/event-stream"));
+    let mut req = client.post(&url).timeout(idle).insert_header(("accept", "text/event-stream"));
     if let Some(key) = &target.api_key {
         req = req.bearer_auth(key);
     }

@@ -174,12 +174,8 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     let toolbox = agents.toolbox(cfg, &req.agent_id, &req.session_key)?;
     let declared = crate::tools::catalog::declarations(&toolbox.policy.tools);
     let idle = Duration::from_millis(defaults.provider_timeout_ms);
-    let call = Call {
-        http: provider::client(idle),
-        think: req.thinking.unwrap_or(defaults.think_level),
-        idle,
-        tools: &declared,
-    };
+    let call =
+        Call { http: provider::client(), think: req.thinking.unwrap_or(defaults.think_level), idle, tools: &declared };
     let max_rounds = defaults.max_tool_iterations;
     // Later rounds start at the model that answered the last one.
     let mut first = 0;

@@ -63,7 +63,7 @@ impl Api {
     /// `base` has no trailing slash; `auth` is the whole `Authorization` value; `agent` the
     /// `User-Agent` (Discord wants its own form).
     pub fn new(base: &str, auth: String, agent: &'static str) -> Self {
-        let client = crate::net::client::client(TIMEOUT, false);
+        let client = crate::net::client::shared(false);
         Self { client, base: base.trim_end_matches('/').to_string(), auth, agent, rate_limited: Default::default() }
     }
 
@@ -79,6 +79,7 @@ impl Api {
                 Method::Put => self.client.put(&url),
                 Method::Delete => self.client.delete(&url),
             }
+            .timeout(TIMEOUT)
             .insert_header(("Authorization", self.auth.as_str()))
             .insert_header(("User-Agent", self.agent));
             let sent = match body {

@@ -58,7 +58,7 @@ enum Failure {
 
 async fn request(client: &awc::Client, ep: &Endpoint, input: &[String]) -> Result<Vec<Vec<f32>>, Failure> {
     let url = format!("{}/embeddings", ep.base_url.trim_end_matches('/'));
-    let mut req = client.post(&url).insert_header(("content-type", "application/json"));
+    let mut req = client.post(&url).timeout(TIMEOUT).insert_header(("content-type", "application/json"));
     if let Some(k) = &ep.api_key {
         req = req.insert_header(("authorization", format!("Bearer {k}")));
     }
@@ -109,25 +109,8 @@ async fn with_retries(client: &awc::Client, ep: &Endpoint, input: &[String]) -> 
     }
 }
 
-thread_local! {
-    /// One client per thread and actix system: building one loads the system's certificate
-    /// bundle (tens of ms), and its pooled connections belong to the system that made them.
-    static CLIENT: std::cell::RefCell<Option<(usize, awc::Client)>> = const { std::cell::RefCell::new(None) };
-}
-
 fn client() -> awc::Client {
-    let system = actix_rt::System::try_current().map_or(usize::MAX, |s| s.id());
-    CLIENT.with(|c| {
-        let mut c = c.borrow_mut();
-        match &*c {
-            Some((id, client)) if *id == system => client.clone(),
-            _ => {
-                let client = crate::net::client::client(TIMEOUT, true);
-                *c = Some((system, client.clone()));
-                client
-            }
-        }
-    })
+    crate::net::client::shared(true)
 }
 
 /// Vectors for `texts`, in order. Must run inside an actix system (awc).

@@ -93,8 +93,7 @@ pub async fn run(acc: Rc<Account>, token: String, gateway_url: Option<String>) -
     acc.status(|s| s.bot_id = Some(bot_id.clone()));
     let mut resume_failures = 0u32;
     failures = 0;
-    // One client for every connection: building one loads the system's CA bundle.
-    let client = crate::net::client::client(CONNECT_TIMEOUT, false);
+    let client = crate::net::client::shared(false);
     loop {
         if resume_failures >= MAX_RESUME_FAILURES {
             tracing::warn!(

@@ -93,8 +93,7 @@ pub async fn run(acc: Rc<Account>, app_token: String, deaf_after: Duration) -> S
     };
     let mut current: Option<Socket> = None;
     failures = 0;
-    // One client for every connection: building one loads the system's CA bundle.
-    let client = crate::net::client::client(CONNECT_TIMEOUT, false);
+    let client = crate::net::client::shared(false);
     loop {
         let ws = match current.take() {
             Some(ws) => ws,
