@@ -92,6 +92,12 @@ fn a_dm_is_answered_in_its_session_with_the_ack_reaction_and_typing() {
     assert!(body.contains("openclaw_channel_messages_total{channel=\"discord\",direction=\"in\"} 1"), "{body}");
     assert!(body.contains("openclaw_channel_send_seconds_count{channel=\"discord\"} 1"), "{body}");
     assert!(!s.gw.dump_logs().contains(TOKEN), "no token in the logs");
+    let (url, token) = (format!("ws://{}", s.gw.addr), common::generated_token(s.gw.state_path()));
+    let cli = ["channels", "status", "--probe", "--url", url.as_str(), "--token", token.as_str()];
+    let (code, out, err) = common::run(s.gw.state_path(), &cli, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("discord (default): connected"), "{out}");
+    assert!(out.contains("last message in:") && out.contains("probe: ok"), "{out}");
 }
 
 #[test]

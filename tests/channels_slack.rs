@@ -159,3 +159,14 @@ fn a_channel_message_needs_a_mention_and_is_answered_in_a_thread_under_it() {
     answered(&s, "barrier");
     assert!(s.fake.posted().iter().all(|p| !p.text.contains("among ourselves")), "{:?}", s.fake.posted());
 }
+
+#[test]
+fn a_429_from_chat_post_message_is_retried_after_retry_after() {
+    let s = start(&cfg(""));
+    s.fake.rate_limit_next_posts(1, 1);
+    let t0 = std::time::Instant::now();
+    answered(&s, "after a 429");
+    assert!(t0.elapsed() >= Duration::from_secs(1), "waited Retry-After: {:?}", t0.elapsed());
+    let posts = s.fake.requests().iter().filter(|r| r.as_str() == "chat.postMessage").count();
+    assert_eq!(posts, 2, "one 429, one retry: {:?}", s.fake.requests());
+}
