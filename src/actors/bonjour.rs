@@ -27,9 +27,11 @@ use tokio::sync::watch;
 
 pub const ID: &str = "bonjour";
 pub const SERVICE: &str = "openclaw-gw";
-/// How often the plan, the listener and avahi are checked.
-const CHECK_EVERY: Duration = Duration::from_secs(2);
-/// How often the responder's callbacks are polled.
+/// How often the plan, the listener and avahi are checked (config changes arrive at once,
+/// as `Readvertise`).
+const CHECK_EVERY: Duration = Duration::from_secs(3);
+/// How often the responder's callbacks are polled while a registration waits for its answer;
+/// once it has one, the connection is polled at each check only (an idle gateway sleeps).
 const POLL_EVERY: Duration = Duration::from_millis(100);
 /// Retry delays after failed registrations: 1 s, doubling up to a minute.
 const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
@@ -148,6 +150,10 @@ pub struct BonjourActor {
     /// Registrations failed in a row; sets the next retry's delay.
     failures: usize,
     warned: bool,
+    /// A registration waits for avahi's answer: poll often.
+    pending: bool,
+    /// A fast poll is scheduled.
+    polling: bool,
     _watch: ExitWatch,
 }
 
@@ -186,6 +192,8 @@ pub fn spec(handles: BonjourHandles) -> ChildSpec {
             retry_at: None,
             failures: 0,
             warned: false,
+            pending: false,
+            polling: false,
             _watch: cx.watch(),
         };
         Ok(cx.spawn(|_| actor))
@@ -270,6 +278,7 @@ impl BonjourActor {
                 self.retry_at = None;
                 self.warned = false;
                 self.state(MdnsState::Registering { name: name.clone() });
+                self.pending = true;
                 self.current = Some(Registered { advert, name, avahi_pid, event_loop, _service: service });
             }
             Err(e) => {
@@ -288,6 +297,18 @@ impl BonjourActor {
         self.retry_at = Some(Instant::now() + backoff_delay(BACKOFF_INITIAL, BACKOFF_MAX, self.failures));
     }
 
+    /// Polls every `POLL_EVERY` while a registration waits for its answer, and not otherwise.
+    fn fast_poll(&mut self, ctx: &mut Context<Self>) {
+        if self.pending && self.current.is_some() && !self.polling {
+            self.polling = true;
+            ctx.run_later(POLL_EVERY, |act, ctx| {
+                act.polling = false;
+                act.poll();
+                act.fast_poll(ctx);
+            });
+        }
+    }
+
     fn poll(&mut self) {
         let Some(cur) = &self.current else { return };
         if let Err(e) = cur.event_loop.poll(Duration::ZERO) {
@@ -296,6 +317,9 @@ impl BonjourActor {
             return;
         }
         let outcome = self.outcome.lock().take();
+        if outcome.is_some() {
+            self.pending = false;
+        }
         match outcome {
             Some(Ok(name)) => {
                 tracing::info!(name = %name, port = cur.advert.port, "advertised over mDNS");
@@ -325,8 +349,12 @@ impl Actor for BonjourActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.check();
-        ctx.run_interval(CHECK_EVERY, |act, _| act.check());
-        ctx.run_interval(POLL_EVERY, |act, _| act.poll());
+        self.fast_poll(ctx);
+        ctx.run_interval(CHECK_EVERY, |act, ctx| {
+            act.check();
+            act.poll();
+            act.fast_poll(ctx);
+        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -338,8 +366,9 @@ impl Actor for BonjourActor {
 impl Handler<Readvertise> for BonjourActor {
     type Result = ();
 
-    fn handle(&mut self, _: Readvertise, _: &mut Context<Self>) {
+    fn handle(&mut self, _: Readvertise, ctx: &mut Context<Self>) {
         self.check();
+        self.fast_poll(ctx);
     }
 }
 

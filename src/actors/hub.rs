@@ -43,6 +43,8 @@ pub struct SessionHub {
     total: AtomicU64,
     /// Chat session key -> connections that follow it (`chat`/`agent` events).
     subs: RwLock<HashMap<String, Vec<String>>>,
+    /// Woken when presence changes, so the flusher can sleep while nothing happens.
+    pub activity: tokio::sync::Notify,
 }
 
 impl SessionHub {
@@ -100,6 +102,12 @@ impl SessionHub {
     fn presence_changed(&self) {
         self.presence_version.fetch_add(1, Ordering::Relaxed);
         self.presence_dirty.store(true, Ordering::Relaxed);
+        self.activity.notify_one();
+    }
+
+    /// Whether a presence change waits for the next flush.
+    pub fn presence_pending(&self) -> bool {
+        self.presence_dirty.load(Ordering::Relaxed)
     }
 
     /// Sends one coalesced `presence` event if anything changed since the last flush

@@ -207,10 +207,18 @@ impl Gateway {
             });
             let (hub, connections) = (runtime.sessions.clone(), runtime.connections.clone());
             actix_rt::spawn(async move {
-                let mut every = actix_rt::time::interval(PRESENCE_FLUSH);
                 let mut trim = TrimAfterBursts::default();
                 loop {
-                    every.tick().await;
+                    // Nothing connected, nothing to say, nothing to give back: sleep until a
+                    // connection or a presence change (an idle gateway does not wake for this).
+                    let active = connections.held().max(hub.active());
+                    if active == 0 && !hub.presence_pending() && trim.idle() {
+                        tokio::select! {
+                            _ = hub.activity.notified() => {}
+                            _ = connections.activity.notified() => {}
+                        }
+                    }
+                    actix_rt::time::sleep(PRESENCE_FLUSH).await;
                     hub.flush_presence();
                     // Held connections (each session is one): a burst of bare connections
                     // (a flood of half-open ones, refused or not) costs memory too.
@@ -376,6 +384,11 @@ const TRIM_MIN_DROP: usize = 256;
 const TRIM_QUIET_TICKS: u32 = 3;
 
 impl TrimAfterBursts {
+    /// Whether no drop in connections could make a release due (so no tick is needed).
+    fn idle(&self) -> bool {
+        self.peak < TRIM_MIN_DROP
+    }
+
     /// One tick with `active` sessions: whether to release memory now.
     fn due(&mut self, active: usize) -> bool {
         if active > self.peak {

@@ -69,6 +69,8 @@ pub struct Connections {
     refused_open: AtomicUsize,
     by_addr: Mutex<HashMap<IpAddr, usize>>,
     refused: [AtomicU64; 2],
+    /// Woken on every accepted connection, so periodic upkeep can sleep while none come.
+    pub activity: tokio::sync::Notify,
 }
 
 impl Connections {
@@ -77,6 +79,7 @@ impl Connections {
     /// is not counted: it is answered and closed.
     pub fn admit(self: &Arc<Self>, peer: IpAddr, caps: Caps, exempt: bool) -> Admission {
         self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.activity.notify_one();
         let refuse = |limit: Limit| {
             self.refused[limit as usize].fetch_add(1, Ordering::Relaxed);
             self.refused_open.fetch_add(1, Ordering::AcqRel);
