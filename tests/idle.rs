@@ -1,8 +1,7 @@
-//! An idle gateway sleeps: with nothing connected and nothing to do, its main thread (the
-//! actors: presence, mDNS, cron, auth) wakes about once a second at most, counted as context
-//! switches over 10 s. It woke about 21 times a second before presence flushing and mDNS
-//! polling waited for work. What remains is in the HTTP workers: actix-http refreshes its cached
-//! `Date` every 500 ms per listener (2 per worker on a loopback bind, IPv4 and IPv6).
+//! An idle gateway sleeps: with nothing connected and nothing to do, it wakes about once a
+//! second at most (the mDNS check every 3 s, cron and auth upkeep), counted as context switches
+//! of all its threads over 10 s. It woke about 30 times a second before presence flushing and
+//! mDNS polling waited for work and actix-http's Date cache stopped ticking (vendor/actix-http).
 
 mod common;
 
@@ -40,5 +39,6 @@ fn an_idle_gateway_wakes_rarely() {
     std::thread::sleep(Duration::from_secs(10));
     let (main, all) = (switches(pid, Some(pid)) - main0, switches(pid, None) - all0);
     assert!(main <= 15, "the main thread woke {main} times in 10 s of idling (it was ~210)");
-    assert!(all <= 120, "the gateway woke {all} times in 10 s of idling (it was ~300)");
+    // At most one a second, doubled for a busy machine; the HTTP workers' share was ~85.
+    assert!(all <= 20, "the gateway woke {all} times in 10 s of idling (it was ~300)");
 }
