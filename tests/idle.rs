@@ -1,7 +1,7 @@
 //! An idle gateway sleeps: with nothing connected and nothing to do, it wakes about once a
 //! second at most (the mDNS check every 3 s, cron and auth upkeep), counted as context switches
 //! of all its threads over 10 s. It woke about 30 times a second before presence flushing and
-//! mDNS polling waited for work and actix-http's Date cache stopped ticking (vendor/actix-http).
+//! mDNS polling waited for work and actix-http's Date cache stopped ticking (patches/actix-http).
 
 mod common;
 
