@@ -91,11 +91,10 @@ fn a_panicking_channel_account_is_restarted_and_answers_nothing_twice() {
     let s = start(&cfg("tok-a", "open", ""), "tok-a");
     dm(&s, "first");
     s.discord.send(MessageSpec::dm("D1", "U1", "openclaw-fault:panic"));
-    let st = wait_until("the account restarted", T, || {
+    wait_until("the account restarted", T, || {
         let st = discord_status(&s);
         (st["restarts"] == 1 && st["connected"] == true).then_some(st)
     });
-    assert!(st["lastError"].is_null() || st["lastError"].as_str().is_some(), "{st}");
     s.gw.wait_log("channel account failed; restarting");
     dm(&s, "after the panic");
     let posts = s.discord.posted();

@@ -101,12 +101,11 @@ pub fn spec(handles: ChannelsHandles) -> ChildSpec {
     })
 }
 
-fn token_source(env: &crate::config::env::EnvSnapshot, channel: &str, t: &Tokens) -> &'static str {
+fn token_source(env: &crate::config::env::EnvSnapshot, t: &Tokens) -> &'static str {
     let (var, token) = match t {
         Tokens::Discord { bot } => ("DISCORD_BOT_TOKEN", bot),
         Tokens::Slack { bot, .. } => ("SLACK_BOT_TOKEN", bot),
     };
-    let _ = channel;
     if env.get(var) == Some(token.as_str()) { "env" } else { "config" }
 }
 
@@ -165,7 +164,7 @@ impl ChannelsActor {
     }
 
     fn open(&mut self, channel: &'static str, tokens: Tokens, rules: Arc<Rules>, ctx: &mut Context<Self>) {
-        let source = token_source(&self.h.options.env, channel, &tokens);
+        let source = token_source(&self.h.options.env, &tokens);
         self.h.board.update(channel, settings::ACCOUNT, |s| {
             *s = Default::default();
             s.configured = true;

@@ -38,8 +38,6 @@ pub struct Api {
     base: String,
     auth: String,
     agent: &'static str,
-    /// Rate-limit waits taken so far (for tests and logs).
-    pub rate_limited: std::cell::Cell<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +62,7 @@ impl Api {
     /// `User-Agent` (Discord wants its own form).
     pub fn new(base: &str, auth: String, agent: &'static str) -> Self {
         let client = crate::net::client::shared(false);
-        Self { client, base: base.trim_end_matches('/').to_string(), auth, agent, rate_limited: Default::default() }
+        Self { client, base: base.trim_end_matches('/').to_string(), auth, agent }
     }
 
     /// Calls `path` (below the base); `what` names the call in errors ("POST /channels/…").
@@ -106,7 +104,6 @@ impl Api {
                     if wait > MAX_WAIT {
                         break;
                     }
-                    self.rate_limited.set(self.rate_limited.get() + 1);
                     tracing::warn!(call = %what, wait_ms = wait.as_millis() as u64, "rate limited; waiting as told");
                     tokio::time::sleep(wait).await;
                 }

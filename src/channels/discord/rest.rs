@@ -36,11 +36,6 @@ impl Rest {
         Self { api: Api::new(base, format!("Bot {token}"), AGENT) }
     }
 
-    /// How often a call had to wait out a 429.
-    pub fn rate_limited(&self) -> u64 {
-        self.api.rate_limited.get()
-    }
-
     /// The bot user (`{id, username, bot}`): proves the token.
     pub async fn me(&self) -> Result<Value, ApiError> {
         ok("GET /users/@me", self.api.call(Method::Get, "/users/@me", None).await?)

@@ -40,10 +40,6 @@ impl Web {
         }
     }
 
-    pub fn rate_limited(&self) -> u64 {
-        self.bot.rate_limited.get()
-    }
-
     async fn call(api: &Api, method: &str, body: Value) -> Result<Value, ApiError> {
         let a = api.call(Method::Post, &format!("/{method}"), Some(&body)).await?;
         if a.body.get("ok").and_then(Value::as_bool) == Some(true) {
