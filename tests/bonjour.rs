@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -173,4 +174,31 @@ fn a_name_taken_on_the_network_becomes_name_2() {
     assert_eq!(txt["gatewayPort"], second.addr.port().to_string());
     assert_eq!(browse(&instance).unwrap()["gatewayPort"], first.addr.port().to_string());
     assert!(second.has_log("name already taken"));
+}
+
+/// libavahi-client is opened when mDNS is first used, not linked: a host without it still
+/// runs the gateway, and mDNS and `discover` say what to install.
+#[test]
+fn without_libavahi_the_gateway_serves_and_mdns_names_the_package() {
+    let _g = AVAHI.lock().unwrap_or_else(|e| e.into_inner());
+    avahi("start");
+    let lib = Path::new("/usr/lib/x86_64-linux-gnu/libavahi-client.so.3");
+    assert!(lib.exists(), "{} is where Debian's libavahi-client3 puts it", lib.display());
+    let host = name("nolib");
+    let gw = Spawn::default().config(&cfg(&host, "")).hide(lib).start();
+    let h = gw.wait_health("mDNS unavailable reported", |h| h["mdns"]["state"] == "unavailable");
+    assert_eq!(h["status"], "ok", "mDNS is never fatal");
+    let reason = h["mdns"]["reason"].as_str().unwrap();
+    assert!(reason.contains("libavahi-client.so.3") && reason.contains("apt install libavahi-client3"), "{reason}");
+    gw.wait_log("mDNS advertisement unavailable");
+    assert!(browse(&format!("{host} (OpenClaw)")).is_none(), "nothing advertised");
+
+    let mut discover = common::command(gw.state_path());
+    discover.args(["gateway", "discover", "--timeout", "500"]);
+    let out = common::in_mount_namespace(&discover, "mount --bind /dev/null \"$0\" && exec \"$@\"", lib)
+        .output()
+        .expect("run discover");
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("install libavahi-client3"), "{err}");
 }

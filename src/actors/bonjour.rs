@@ -200,6 +200,10 @@ pub fn spec(handles: BonjourHandles) -> ChildSpec {
     })
 }
 
+/// What to do when libavahi-client cannot be loaded (it is opened on first use, not linked).
+pub const NO_LIBAVAHI: &str =
+    "mDNS needs libavahi-client.so.3 (Debian/Ubuntu: apt install libavahi-client3) or set discovery.mdns.mode: off";
+
 fn avahi_pid() -> Option<String> {
     std::fs::read_to_string(AVAHI_PID).ok().map(|s| s.trim().to_string())
 }
@@ -257,6 +261,15 @@ impl BonjourActor {
         } else {
             format!("{} ({})", advert.name, self.collisions + 1)
         };
+        if let Err(e) = avahi_sys::load() {
+            if !self.warned {
+                tracing::warn!(error = %e, "mDNS advertisement unavailable: {}", NO_LIBAVAHI);
+                self.warned = true;
+            }
+            self.state(MdnsState::Unavailable { reason: format!("{e}: {NO_LIBAVAHI}") });
+            self.retry_later();
+            return;
+        }
         let result = (|| -> zeroconf::Result<(EventLoop, MdnsService)> {
             let mut service = MdnsService::new(ServiceType::new(SERVICE, "tcp")?, advert.port);
             service.set_name(&name);

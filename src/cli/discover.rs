@@ -11,6 +11,10 @@ use zeroconf::{BrowserEvent, MdnsBrowser, ServiceType};
 use crate::actors::bonjour::SERVICE;
 
 pub fn run(timeout_ms: u64, json_out: bool) -> i32 {
+    if let Err(e) = avahi_sys::load() {
+        eprintln!("openclaw: cannot browse mDNS ({e}): install libavahi-client3 (Debian/Ubuntu) and run avahi-daemon");
+        return crate::exit::UNAVAILABLE;
+    }
     let found: Arc<Mutex<Vec<Value>>> = Arc::default();
     let sink = found.clone();
     let mut browser = match ServiceType::new(SERVICE, "tcp") {

@@ -300,6 +300,16 @@ pub fn run(fix: bool, conn: &ConnectArgs, opts: &LoadOptions) -> i32 {
         let off = l.config.discovery.mdns.mode == MdnsMode::Off;
         if off {
             checks.push(check(Level::Ok, "mdns", "discovery.mdns.mode is off (nothing advertised)", None));
+        } else if let Err(e) = avahi_sys::load() {
+            checks.push(check(
+                Level::Warn,
+                "mdns",
+                format!("libavahi-client cannot be loaded ({e}): the gateway cannot be discovered"),
+                Some(
+                    "install libavahi-client3 (apt-get install libavahi-client3), or set discovery.mdns.mode: off"
+                        .into(),
+                ),
+            ));
         } else if !avahi_running() {
             checks.push(check(
                 Level::Warn,

@@ -63,6 +63,9 @@ pub struct Spawn {
     pub args: Vec<String>,
     /// A directory the gateway sees read-only (a bind mount in a private mount namespace).
     pub read_only: Option<PathBuf>,
+    /// A file the gateway sees as empty (/dev/null bound over it the same way): a library it
+    /// cannot load.
+    pub hidden: Option<PathBuf>,
 }
 
 impl Default for Spawn {
@@ -74,7 +77,12 @@ impl Default for Spawn {
 impl Spawn {
     /// A gateway on an existing state directory (a restart).
     pub fn in_state(state: tempfile::TempDir) -> Self {
-        Self { state, config: None, env: Vec::new(), args: Vec::new(), read_only: None }
+        Self { state, config: None, env: Vec::new(), args: Vec::new(), read_only: None, hidden: None }
+    }
+
+    pub fn hide(mut self, file: &Path) -> Self {
+        self.hidden = Some(file.to_path_buf());
+        self
     }
 
     pub fn read_only(mut self, dir: &Path) -> Self {
@@ -100,23 +108,15 @@ impl Spawn {
         if let Some(text) = &self.config {
             std::fs::write(self.state.path().join("config.json5"), text).expect("write config");
         }
-        let mut c = match &self.read_only {
-            None => command(self.state.path()),
-            Some(dir) => {
-                // unshare execs in place: the child is the gateway itself.
-                let mut c = command(self.state.path());
-                let mut u = Command::new("unshare");
-                u.env_clear().envs(c.get_envs().filter_map(|(k, v)| Some((k, v?)))).args([
-                    "-m",
-                    "sh",
-                    "-c",
-                    "mount --bind -o ro \"$0\" \"$0\" && exec \"$@\"",
-                ]);
-                u.arg(dir).arg(BIN).args(c.get_args());
-                c = u;
-                c
-            }
+        let mount = match (&self.read_only, &self.hidden) {
+            (Some(dir), _) => Some(("mount --bind -o ro \"$0\" \"$0\" && exec \"$@\"", dir)),
+            (None, Some(file)) => Some(("mount --bind /dev/null \"$0\" && exec \"$@\"", file)),
+            (None, None) => None,
         };
+        let mut c = command(self.state.path());
+        if let Some((script, path)) = mount {
+            c = in_mount_namespace(&c, script, path);
+        }
         c.args(["gateway", "--log-format", "json"]);
         let file_sets_port = self.config.as_deref().is_some_and(|c| c.contains("port:"));
         if !file_sets_port && !self.args.iter().any(|a| a == "--port") {
@@ -160,6 +160,15 @@ impl Spawn {
         });
         Gateway { child, state, logs, addr }
     }
+}
+
+/// `c` run by `sh -c script` in a private mount namespace (`$0` is `path`); unshare execs in
+/// place, so the child is the command itself.
+pub fn in_mount_namespace(c: &Command, script: &str, path: &Path) -> Command {
+    let mut u = Command::new("unshare");
+    u.env_clear().envs(c.get_envs().filter_map(|(k, v)| Some((k, v?)))).args(["-m", "sh", "-c", script]);
+    u.arg(path).arg(c.get_program()).args(c.get_args());
+    u
 }
 
 impl Gateway {
