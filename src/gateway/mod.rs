@@ -114,6 +114,7 @@ impl Gateway {
             lanes: lanes.clone(),
             events: sessions.clone(),
             memory: Some(memory.clone()),
+            listen: listen.clone(),
         });
         let runtime = Arc::new(Runtime {
             started: Instant::now(),

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 pub struct Policy {
     /// `allowlist.domains`: exact names, `*.suffix`, `*`.
     pub allow: Vec<String>,
-    /// The gateway's own ports: refused on every local address, whatever the name.
+    /// The gateway's configured ports: refused on every local address, whatever the name.
     pub gateway_ports: Vec<u16>,
 }
 
@@ -26,13 +26,21 @@ const MAX_HEAD: usize = 16 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves the proxy on `listener` until it fails; each connection on its own task.
-pub async fn serve(listener: UnixListener, policy: watch::Receiver<Arc<Policy>>) {
+/// Serves the proxy on `listener` until it fails; each connection on its own task. `bound` is
+/// where the gateway actually listens, read per connection: the configured port says nothing
+/// when it is 0 (an ephemeral port) or while a port change is being applied.
+pub async fn serve(
+    listener: UnixListener,
+    policy: watch::Receiver<Arc<Policy>>,
+    bound: watch::Receiver<Vec<SocketAddr>>,
+) {
     loop {
         let Ok((conn, _)) = listener.accept().await else { return };
         let policy = policy.borrow().clone();
+        let mut gateway_ports: Vec<u16> = bound.borrow().iter().map(SocketAddr::port).collect();
+        gateway_ports.extend(policy.gateway_ports.iter().copied().filter(|&p| p != 0));
         tokio::spawn(async move {
-            if let Err(e) = handle(conn, &policy).await {
+            if let Err(e) = handle(conn, &policy, &gateway_ports).await {
                 tracing::debug!(error = %e, "sandbox egress connection ended");
             }
         });
@@ -45,7 +53,7 @@ struct Refusal {
     reason: String,
 }
 
-async fn handle(mut conn: UnixStream, policy: &Policy) -> io::Result<()> {
+async fn handle(mut conn: UnixStream, policy: &Policy, gateway_ports: &[u16]) -> io::Result<()> {
     let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut conn)).await {
         Ok(r) => r?,
         Err(_) => return Ok(()),
@@ -54,7 +62,7 @@ async fn handle(mut conn: UnixStream, policy: &Policy) -> io::Result<()> {
         Ok(t) => t,
         Err(reason) => return refuse(&mut conn, Refusal { status: 400, reason }).await,
     };
-    match open(&target, policy).await {
+    match open(&target, policy, gateway_ports).await {
         Ok(mut upstream) => {
             if target.connect {
                 conn.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await?;
@@ -158,9 +166,10 @@ fn split_authority(authority: &str, default_port: u16) -> Result<(String, u16), 
     Ok((host.to_ascii_lowercase(), port))
 }
 
-/// Checks the name, resolves it, refuses the gateway itself, connects to the resolved address
-/// (the one checked: no second lookup an attacker's DNS could answer differently).
-async fn open(t: &Target, policy: &Policy) -> Result<TcpStream, Refusal> {
+/// Checks the name, resolves it, refuses the gateway itself (on any of `gateway_ports`),
+/// connects to the resolved address (the one checked: no second lookup an attacker's DNS could
+/// answer differently).
+async fn open(t: &Target, policy: &Policy, gateway_ports: &[u16]) -> Result<TcpStream, Refusal> {
     if !super::domain_allowed(&t.host, &policy.allow) {
         return Err(Refusal {
             status: 403,
@@ -175,7 +184,7 @@ async fn open(t: &Target, policy: &Policy) -> Result<TcpStream, Refusal> {
         .map_err(|e| Refusal { status: 502, reason: format!("cannot resolve {}: {e}", t.host) })?;
     let local = local_addresses();
     let allowed: Vec<SocketAddr> =
-        addrs.into_iter().filter(|a| !(policy.gateway_ports.contains(&a.port()) && is_local(a.ip(), &local))).collect();
+        addrs.into_iter().filter(|a| !(gateway_ports.contains(&a.port()) && is_local(a.ip(), &local))).collect();
     if allowed.is_empty() {
         return Err(Refusal { status: 403, reason: "the gateway itself is not reachable from the sandbox".into() });
     }
