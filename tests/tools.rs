@@ -399,6 +399,67 @@ fn page(body: &'static str) -> u16 {
     port
 }
 
+/// A local HTTP server answering each request with `respond(path, its own port)`, a whole
+/// response; returns its port.
+fn server(respond: impl Fn(&str, u16) -> String + Send + 'static) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+            let _ = c.write_all(respond(&path, port).as_bytes());
+        }
+    });
+    port
+}
+
+fn redirect_to(location: &str) -> String {
+    format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+}
+
+fn html(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn web_fetch_in_a_sandboxed_session_keeps_to_the_domain_allowlist() {
+    let mock = MockProvider::start();
+    // The private-address override is on so that only the allowlist decides here.
+    let gw = mock
+        .install(
+            Spawn::default().config(
+                "{ agents: { defaults: { sandbox: { mode: 'non-main', allowlist: { domains: ['localhost'] } } } } }",
+            ),
+            MODELS,
+        )
+        .env("OPENCLAW_DANGEROUS_WEB_FETCH_ALLOW_PRIVATE", "1")
+        .start();
+    let port = server(|path, port| match path {
+        "/away" => redirect_to(&format!("http://127.0.0.1:{port}/")),
+        _ => html("<p>the page</p>"),
+    });
+    let mut ws = client(&gw);
+    let (text, is_error) =
+        one_call(&mut ws, "sb-allowed", "web_fetch", json!({"url": format!("http://localhost:{port}/")}));
+    assert!(!is_error && text.contains("the page"), "an allowlisted host: {text}");
+    for (key, url) in
+        [("sb-other", format!("http://127.0.0.1:{port}/")), ("sb-redirected", format!("http://localhost:{port}/away"))]
+    {
+        let (text, is_error) = one_call(&mut ws, key, "web_fetch", json!({"url": url}));
+        assert!(is_error && text.contains("127.0.0.1 is not on the sandbox's domain allowlist"), "{url}: {text}");
+        assert!(!text.contains("the page"), "{text}");
+    }
+    // The main session is not sandboxed: the allowlist is not its limit.
+    let (text, is_error) = one_call(&mut ws, "main", "web_fetch", json!({"url": format!("http://127.0.0.1:{port}/")}));
+    assert!(!is_error && text.contains("the page"), "{text}");
+}
+
 #[test]
 fn web_fetch_refuses_private_addresses_after_resolution() {
     let mock = MockProvider::start();

@@ -345,6 +345,7 @@ mod tests {
             session_key: "agent:main:main".into(),
             timeout: Duration::from_secs(5),
             allow_private_web: false,
+            web_domains: None,
             memory: None,
         };
         let args = |command: &str| Args {
