@@ -461,6 +461,42 @@ fn web_fetch_in_a_sandboxed_session_keeps_to_the_domain_allowlist() {
 }
 
 #[test]
+fn web_fetch_gives_up_after_too_many_redirects() {
+    let mock = MockProvider::start();
+    let gw = start(&mock, "{}", None, &[("OPENCLAW_DANGEROUS_WEB_FETCH_ALLOW_PRIVATE", "1")]);
+    // Every hop redirects to the next one, forever.
+    let port = server(|path, _| {
+        let n: u32 = path.trim_start_matches("/r/").parse().unwrap_or(0);
+        redirect_to(&format!("/r/{}", n + 1))
+    });
+    let mut ws = client(&gw);
+    let (text, is_error) =
+        one_call(&mut ws, "loop", "web_fetch", json!({"url": format!("http://localhost:{port}/r/0")}));
+    assert!(is_error && text.contains("more than 3 redirects"), "{text}");
+}
+
+#[test]
+fn web_fetch_refuses_a_redirect_to_a_private_address() {
+    let mock = MockProvider::start();
+    // The first hop is a test name mapped to the local server (the test-only resolver override);
+    // the redirect's 127.0.0.1 gets no such pass.
+    let port = server(|path, port| match path {
+        "/secret" => html("<p>secret</p>"),
+        _ => redirect_to(&format!("http://127.0.0.1:{port}/secret")),
+    });
+    let gw = start(&mock, "{}", None, &[("OPENCLAW_TEST_RESOLVE", "public.test=127.0.0.1")]);
+    let mut ws = client(&gw);
+    let (text, is_error) =
+        one_call(&mut ws, "redir", "web_fetch", json!({"url": format!("http://public.test:{port}/")}));
+    assert!(is_error && text.contains("127.0.0.1") && text.contains("private, loopback or link-local"), "{text}");
+    assert!(!text.contains("secret</p>") && !text.contains("Status: 200"), "{text}");
+    // The override's name itself is reached: the refusal above is the redirect's.
+    let (text, is_error) =
+        one_call(&mut ws, "direct", "web_fetch", json!({"url": format!("http://public.test:{port}/secret")}));
+    assert!(!is_error && text.contains("secret"), "{text}");
+}
+
+#[test]
 fn web_fetch_refuses_private_addresses_after_resolution() {
     let mock = MockProvider::start();
     let gw = start(&mock, "{}", None, &[]);

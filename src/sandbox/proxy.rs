@@ -12,6 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 use tokio::sync::watch;
 
+use crate::tools::ssrf;
+
 /// What the proxy lets through.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -203,18 +205,10 @@ async fn open(t: &Target, policy: &Policy, gateway_ports: &[u16]) -> Result<TcpS
 }
 
 async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    #[cfg(feature = "fault-injection")]
-    if let Some(ip) = test_override(host) {
+    if let Some(ip) = ssrf::test_override(host) {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     Ok(tokio::net::lookup_host((host, port)).await?.collect())
-}
-
-/// Test builds only: `OPENCLAW_TEST_RESOLVE=name=ip,...` maps names to local fakes.
-#[cfg(feature = "fault-injection")]
-fn test_override(host: &str) -> Option<IpAddr> {
-    let v = std::env::var("OPENCLAW_TEST_RESOLVE").ok()?;
-    v.split(',').find_map(|pair| pair.split_once('=').filter(|(n, _)| n.eq_ignore_ascii_case(host))?.1.parse().ok())
 }
 
 fn is_local(ip: IpAddr, local: &[IpAddr]) -> bool {
