@@ -347,6 +347,50 @@ fn exec_output_is_tailed_and_background_jobs_are_reached_through_process() {
     });
 }
 
+#[test]
+fn process_poll_returns_only_new_output_and_kill_ends_a_job() {
+    let mock = MockProvider::start();
+    let gw = start(&mock, "{}", Some(FULL_EXEC), &[]);
+    let mut ws = client(&gw);
+    let job = |ws: &mut Ws, key: &str, command: &str| {
+        let (text, is_error) = one_call(ws, key, "exec", json!({"command": command, "background": true}));
+        assert!(!is_error, "{text}");
+        text.split("job ").nth(1).unwrap().split(';').next().unwrap().trim().to_string()
+    };
+    let poll = |ws: &mut Ws, id: &str| {
+        let (text, is_error) =
+            one_call(ws, &format!("poll-{}", uuid_suffix()), "process", json!({"action": "poll", "id": id}));
+        assert!(!is_error, "{text}");
+        text
+    };
+    let id = job(&mut ws, "bg-poll", "echo first; read line; echo \"then $line\"");
+    let seen = wait_until("the first poll to show the first line", Duration::from_secs(10), || {
+        let text = poll(&mut ws, &id);
+        text.contains("first").then_some(text)
+    });
+    assert!(seen.starts_with("[running]\n"), "{seen}");
+    one_call(&mut ws, "bg-poll-write", "process", json!({"action": "write", "id": id, "data": "more\n"}));
+    let rest = wait_until("a poll to show the job's end", Duration::from_secs(10), || {
+        let text = poll(&mut ws, &id);
+        text.contains("[exit 0]").then_some(text)
+    });
+    // Everything after the earlier poll, nothing before it (the earlier polls may have taken some).
+    assert!(!rest.contains("first") && rest.starts_with("[exit 0]\n"), "{rest}");
+    let log = one_call(&mut ws, "bg-poll-log", "process", json!({"action": "log", "id": id})).0;
+    assert_eq!(log, "[exit 0]\nfirst\nthen more\n");
+
+    let id = job(&mut ws, "bg-kill", "echo sleeping; sleep 300");
+    let (text, is_error) = one_call(&mut ws, "bg-kill-it", "process", json!({"action": "kill", "id": id}));
+    assert_eq!((text, is_error), (format!("job {id} killed"), false));
+    let status = wait_until("the killed job to end", Duration::from_secs(10), || {
+        let text = poll(&mut ws, &id);
+        (!text.starts_with("[running]")).then_some(text)
+    });
+    assert!(status.starts_with("[killed by signal 9]"), "{status}");
+    let (list, _) = one_call(&mut ws, "bg-kill-list", "process", json!({"action": "list"}));
+    assert!(list.lines().any(|l| l.starts_with(&id) && l.contains("killed by signal 9")), "{list}");
+}
+
 fn uuid_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
