@@ -360,3 +360,25 @@ fn a_sandboxed_session_cannot_reach_the_gateways_own_ephemeral_port_through_the_
         gw.dump_logs()
     );
 }
+
+#[test]
+fn an_allowlisted_name_or_literal_that_is_local_is_refused_by_the_proxy() {
+    // Real resolution, no test override: `localhost` is allowlisted but resolves to loopback.
+    let state = tempfile::tempdir().unwrap();
+    let port = upstream("local-service");
+    let o = sandboxed(
+        state.path(),
+        &["--allow-domain", "localhost", "--allow-domain", "127.0.0.1"],
+        &[],
+        &format!(
+            "curl -sS -m 5 -w ' %{{http_code}}' http://localhost:{port}/; echo; \
+             curl -sS -m 5 -w ' %{{http_code}}' http://127.0.0.1:{port}/; echo; \
+             curl -sS -m 5 --proxytunnel http://localhost:{port}/ 2>&1; echo"
+        ),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("local-service"), "{}", text(&o));
+    assert!(out.contains("localhost resolves to") && out.contains("127.0.0.1 resolves to 127.0.0.1"), "{}", text(&o));
+    assert_eq!(out.matches("the sandbox reaches only public addresses\n 403\n").count(), 2, "{}", text(&o));
+    assert!(out.contains("CONNECT tunnel failed, response 403"), "{}", text(&o));
+}

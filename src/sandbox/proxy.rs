@@ -1,7 +1,8 @@
 //! The egress proxy: the only way out of a sandbox. It serves HTTP `CONNECT` (any TLS
 //! traffic) and plain forward requests (`GET http://host/...`) on a Unix socket bound into
-//! the sandbox, lets through only names on the domain allowlist, and never the gateway's own
-//! port. Everything else gets a 403 saying why, and a log line.
+//! the sandbox, lets through only names on the domain allowlist that resolve to public
+//! addresses, and never the gateway's own port. Everything else gets a 403 saying why, and a
+//! log line.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -181,7 +182,7 @@ async fn open(t: &Target, policy: &Policy, gateway_ports: &[u16]) -> Result<TcpS
             ),
         });
     }
-    let addrs = resolve(&t.host, t.port)
+    let (addrs, overridden) = resolve(&t.host, t.port)
         .await
         .map_err(|e| Refusal { status: 502, reason: format!("cannot resolve {}: {e}", t.host) })?;
     let local = local_addresses();
@@ -189,6 +190,19 @@ async fn open(t: &Target, policy: &Policy, gateway_ports: &[u16]) -> Result<TcpS
         addrs.into_iter().filter(|a| !(gateway_ports.contains(&a.port()) && is_local(a.ip(), &local))).collect();
     if allowed.is_empty() {
         return Err(Refusal { status: 403, reason: "the gateway itself is not reachable from the sandbox".into() });
+    }
+    // An allowlisted name must not lead to this host's or the LAN's services (a name the
+    // operator trusts can still resolve anywhere); the whole answer is refused, as web_fetch
+    // does. Only the tests' resolver override maps a name to a local address.
+    if !overridden && let Some(bad) = allowed.iter().find(|a| !ssrf::is_public(a.ip())) {
+        return Err(Refusal {
+            status: 403,
+            reason: format!(
+                "{} resolves to {}, a private, loopback or link-local address; the sandbox reaches only public addresses",
+                t.host,
+                bad.ip()
+            ),
+        });
     }
     let mut last = None;
     for addr in allowed {
@@ -204,11 +218,12 @@ async fn open(t: &Target, policy: &Policy, gateway_ports: &[u16]) -> Result<TcpS
     })
 }
 
-async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+/// The addresses of `host`, and whether they came from the tests' resolver override.
+async fn resolve(host: &str, port: u16) -> io::Result<(Vec<SocketAddr>, bool)> {
     if let Some(ip) = ssrf::test_override(host) {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+        return Ok((vec![SocketAddr::new(ip, port)], true));
     }
-    Ok(tokio::net::lookup_host((host, port)).await?.collect())
+    Ok((tokio::net::lookup_host((host, port)).await?.collect(), false))
 }
 
 fn is_local(ip: IpAddr, local: &[IpAddr]) -> bool {
