@@ -1,8 +1,11 @@
 //! Agent sandbox benchmark, on the release build: a sandboxed `exec` of `true` (bubblewrap,
 //! spawn -> exit), without and with the egress proxy's bridge, against `true` spawned directly
 //! and bubblewrap's bare isolation in the same run; and the latency the egress proxy adds to
-//! one CONNECT + request/response on loopback. Run: `cargo bench --bench sandbox` (needs
-//! bubblewrap; see bench/README.md). Writes bench/results/sandbox.json.
+//! one CONNECT + request/response on loopback. Run: `cargo bench --features fault-injection
+//! --bench sandbox` (needs bubblewrap; see bench/README.md). Writes bench/results/sandbox.json.
+//!
+//! The proxy refuses loopback upstreams except through the test builds' resolver override, so
+//! the bench reaches its loopback server as `bench.test` mapped by `OPENCLAW_TEST_RESOLVE`.
 
 #[path = "stats.rs"]
 mod stats;
@@ -29,6 +32,8 @@ const TARGET_EXEC_P50_MS: f64 = 15.0;
 const TARGET_PROXY_ADDED_P50_MS: f64 = 1.0;
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+/// The name the proxy is asked for; the override maps it to the loopback server.
+const UPSTREAM_NAME: &str = "bench.test";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
 
 /// Spawn -> exit of `program args`, `EXEC_RUNS` times after `EXEC_WARMUP`; every run must succeed.
@@ -63,7 +68,8 @@ fn start_proxy(path: PathBuf, allow: &[&str]) {
             let (_policy_tx, policy_rx) = tokio::sync::watch::channel(policy);
             let listener = tokio::net::UnixListener::bind(&path).expect("binding the proxy socket");
             ready_tx.send(()).unwrap();
-            proxy::serve(listener, policy_rx).await;
+            let (_bound_tx, bound_rx) = tokio::sync::watch::channel(Vec::new());
+            proxy::serve(listener, policy_rx, bound_rx).await;
         });
     });
     ready_rx.recv().expect("the proxy thread did not start");
@@ -122,7 +128,7 @@ fn direct(port: u16) -> f64 {
 fn via_proxy(socket: &Path, port: u16) -> f64 {
     let t = Instant::now();
     let mut conn = UnixStream::connect(socket).unwrap();
-    write!(conn, "CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    write!(conn, "CONNECT {UPSTREAM_NAME}:{port} HTTP/1.1\r\nHost: {UPSTREAM_NAME}:{port}\r\n\r\n").unwrap();
     let head = read_head(&mut conn).unwrap();
     assert!(head.starts_with(b"HTTP/1.1 200"), "proxy answered {}", String::from_utf8_lossy(&head));
     round_trip(&mut conn);
@@ -162,7 +168,9 @@ fn main() {
     let workspace = dir.path().join("workspace");
     std::fs::create_dir(&workspace).unwrap();
     let socket = dir.path().join("egress.sock");
-    start_proxy(socket.clone(), &["127.0.0.1"]);
+    // SAFETY: set before any other thread of this process starts.
+    unsafe { std::env::set_var("OPENCLAW_TEST_RESOLVE", format!("{UPSTREAM_NAME}=127.0.0.1")) };
+    start_proxy(socket.clone(), &[UPSTREAM_NAME]);
 
     let exe = Path::new(env!("CARGO_BIN_EXE_openclaw"));
     let spec = |proxy_socket: Option<PathBuf>| Spec {

@@ -176,6 +176,7 @@ fn read_1mib() -> Value {
         session_key: "agent:main:main".into(),
         timeout: Duration::from_secs(60),
         allow_private_web: false,
+        web_domains: None,
         memory: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -163,3 +163,39 @@ fn the_cli_lists_and_answers_approvals() {
     assert_ne!(code, 0, "an answered request cannot be answered again");
     assert!(err.contains("unknown approval id"), "{err}");
 }
+
+#[test]
+fn the_cli_allow_always_adds_the_program_to_the_allowlist() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, 60);
+    let mut runner = client(&gw);
+    start(&mut runner, "k1", "echo always-via-cli");
+    let url = format!("ws://{}", gw.addr);
+    let token = common::generated_token(gw.state_path());
+    let cli = |args: &[&str]| {
+        let mut all = vec!["approvals", "--url", &url, "--token", &token];
+        all.extend_from_slice(args);
+        common::run(gw.state_path(), &all, &[])
+    };
+    let id = wait_until("the CLI to list the pending request", Duration::from_secs(10), || {
+        let (code, out, err) = cli(&["list", "--json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["pending"][0]["id"].as_str().map(str::to_string)
+    });
+    let (code, out, err) = cli(&["allow", &id, "--always"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(finish(&mut runner, "k1"), ("always-via-cli\n".into(), false, true));
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(gw.state_path().join("exec-approvals.json")).unwrap()).unwrap();
+    let patterns: Vec<&str> = file["agents"]["main"]["allowlist"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no allowlist: {file}"))
+        .iter()
+        .filter_map(|e| e["pattern"].as_str())
+        .collect();
+    assert!(patterns.len() == 1 && patterns[0].ends_with("/echo"), "{file}");
+    // Persisted: the next echo runs without a question.
+    start(&mut runner, "k2", "echo no-question");
+    assert_eq!(finish(&mut runner, "k2"), ("no-question\n".into(), false, false));
+}

@@ -217,3 +217,31 @@ fn gateway_refuses_to_start_on_invalid_config_with_exit_78() {
     assert!(err.contains("gateway.bind") && err.contains("loopback"), "{err}");
     assert!(!d.path().join("gateway.pid").exists());
 }
+
+#[test]
+fn a_missing_bwrap_is_a_warning_of_the_config_check_and_of_the_gateways_start() {
+    // The tests hide bwrap with a PATH that has none; the default mode (non-main) sandboxes.
+    let no_bwrap = [("PATH", "/nonexistent")];
+    let d = state_with("{}");
+    let (code, out, err) = run(d.path(), &["config", "validate"], &no_bwrap);
+    assert_eq!(code, 0, "a warning, not an invalid config: {out}{err}");
+    assert!(
+        err.contains("warning:")
+            && err.contains("sandbox is unavailable")
+            && err.contains("apt-get install bubblewrap"),
+        "{err}"
+    );
+    let (code, v) = validate_json(&d, &no_bwrap);
+    assert_eq!(code, 0);
+    assert!(v["warnings"][0].as_str().is_some_and(|w| w.contains("apt-get install bubblewrap")), "{v}");
+    // With the sandbox off there is nothing to warn about.
+    let off = state_with("{ agents: { defaults: { sandbox: { mode: 'off' } } } }");
+    let (code, _, err) = run(off.path(), &["config", "validate"], &no_bwrap);
+    assert_eq!(code, 0);
+    assert!(!err.contains("warning:"), "{err}");
+    assert_eq!(validate_json(&off, &no_bwrap).1["warnings"], serde_json::json!([]));
+
+    let gw = common::Spawn::default().env("PATH", "/nonexistent").start();
+    gw.wait_log("sandbox is unavailable");
+    assert!(gw.has_log("apt-get install bubblewrap"), "{}", gw.dump_logs());
+}

@@ -330,3 +330,55 @@ fn sandboxed_sessions_fail_closed_without_bwrap() {
     assert!(text.contains("sandbox is unavailable") && text.contains("bubblewrap"), "{text}");
     assert!(!text.contains("ran\n"));
 }
+
+#[test]
+fn a_sandboxed_session_cannot_reach_the_gateways_own_ephemeral_port_through_the_proxy() {
+    // The gateway is on `--port 0`: the configured port is 0, only the bound one says where it is.
+    let mock = common::provider::MockProvider::start();
+    let gw = agent_gateway(
+        &mock,
+        "{ agents: { defaults: { sandbox: { mode: 'non-main', allowlist: { domains: ['*'] } } } } }",
+        &[("OPENCLAW_TEST_RESOLVE", "gw.test=127.0.0.1")],
+    );
+    let mut ws = agent_client(&gw);
+    let port = gw.addr.port();
+    let (text, _) = tool_call(
+        &mut ws,
+        "agent:main:work",
+        "gw1",
+        "exec",
+        serde_json::json!({"command": format!(
+            "curl -sS -m 5 -w ' %{{http_code}}' http://gw.test:{port}/healthz; echo; \
+             curl -sS -m 5 --proxytunnel http://gw.test:{port}/healthz 2>&1; echo")}),
+    );
+    assert!(text.contains("the gateway itself is not reachable from the sandbox") && text.contains(" 403"), "{text}");
+    assert!(text.contains("CONNECT tunnel failed, response 403"), "{text}");
+    gw.wait_log("sandbox egress refused");
+    assert!(
+        gw.logs.lock().unwrap().iter().any(|l| l.contains("sandbox egress refused") && l.contains(&port.to_string())),
+        "{}",
+        gw.dump_logs()
+    );
+}
+
+#[test]
+fn an_allowlisted_name_or_literal_that_is_local_is_refused_by_the_proxy() {
+    // Real resolution, no test override: `localhost` is allowlisted but resolves to loopback.
+    let state = tempfile::tempdir().unwrap();
+    let port = upstream("local-service");
+    let o = sandboxed(
+        state.path(),
+        &["--allow-domain", "localhost", "--allow-domain", "127.0.0.1"],
+        &[],
+        &format!(
+            "curl -sS -m 5 -w ' %{{http_code}}' http://localhost:{port}/; echo; \
+             curl -sS -m 5 -w ' %{{http_code}}' http://127.0.0.1:{port}/; echo; \
+             curl -sS -m 5 --proxytunnel http://localhost:{port}/ 2>&1; echo"
+        ),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("local-service"), "{}", text(&o));
+    assert!(out.contains("localhost resolves to") && out.contains("127.0.0.1 resolves to 127.0.0.1"), "{}", text(&o));
+    assert_eq!(out.matches("the sandbox reaches only public addresses\n 403\n").count(), 2, "{}", text(&o));
+    assert!(out.contains("CONNECT tunnel failed, response 403"), "{}", text(&o));
+}

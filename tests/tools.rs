@@ -347,6 +347,50 @@ fn exec_output_is_tailed_and_background_jobs_are_reached_through_process() {
     });
 }
 
+#[test]
+fn process_poll_returns_only_new_output_and_kill_ends_a_job() {
+    let mock = MockProvider::start();
+    let gw = start(&mock, "{}", Some(FULL_EXEC), &[]);
+    let mut ws = client(&gw);
+    let job = |ws: &mut Ws, key: &str, command: &str| {
+        let (text, is_error) = one_call(ws, key, "exec", json!({"command": command, "background": true}));
+        assert!(!is_error, "{text}");
+        text.split("job ").nth(1).unwrap().split(';').next().unwrap().trim().to_string()
+    };
+    let poll = |ws: &mut Ws, id: &str| {
+        let (text, is_error) =
+            one_call(ws, &format!("poll-{}", uuid_suffix()), "process", json!({"action": "poll", "id": id}));
+        assert!(!is_error, "{text}");
+        text
+    };
+    let id = job(&mut ws, "bg-poll", "echo first; read line; echo \"then $line\"");
+    let seen = wait_until("the first poll to show the first line", Duration::from_secs(10), || {
+        let text = poll(&mut ws, &id);
+        text.contains("first").then_some(text)
+    });
+    assert!(seen.starts_with("[running]\n"), "{seen}");
+    one_call(&mut ws, "bg-poll-write", "process", json!({"action": "write", "id": id, "data": "more\n"}));
+    let rest = wait_until("a poll to show the job's end", Duration::from_secs(10), || {
+        let text = poll(&mut ws, &id);
+        text.contains("[exit 0]").then_some(text)
+    });
+    // Everything after the earlier poll, nothing before it (the earlier polls may have taken some).
+    assert!(!rest.contains("first") && rest.starts_with("[exit 0]\n"), "{rest}");
+    let log = one_call(&mut ws, "bg-poll-log", "process", json!({"action": "log", "id": id})).0;
+    assert_eq!(log, "[exit 0]\nfirst\nthen more\n");
+
+    let id = job(&mut ws, "bg-kill", "echo sleeping; sleep 300");
+    let (text, is_error) = one_call(&mut ws, "bg-kill-it", "process", json!({"action": "kill", "id": id}));
+    assert_eq!((text, is_error), (format!("job {id} killed"), false));
+    let status = wait_until("the killed job to end", Duration::from_secs(10), || {
+        let text = poll(&mut ws, &id);
+        (!text.starts_with("[running]")).then_some(text)
+    });
+    assert!(status.starts_with("[killed by signal 9]"), "{status}");
+    let (list, _) = one_call(&mut ws, "bg-kill-list", "process", json!({"action": "list"}));
+    assert!(list.lines().any(|l| l.starts_with(&id) && l.contains("killed by signal 9")), "{list}");
+}
+
 fn uuid_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
@@ -397,6 +441,103 @@ fn page(body: &'static str) -> u16 {
         }
     });
     port
+}
+
+/// A local HTTP server answering each request with `respond(path, its own port)`, a whole
+/// response; returns its port.
+fn server(respond: impl Fn(&str, u16) -> String + Send + 'static) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+            let _ = c.write_all(respond(&path, port).as_bytes());
+        }
+    });
+    port
+}
+
+fn redirect_to(location: &str) -> String {
+    format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+}
+
+fn html(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn web_fetch_in_a_sandboxed_session_keeps_to_the_domain_allowlist() {
+    let mock = MockProvider::start();
+    // The private-address override is on so that only the allowlist decides here.
+    let gw = mock
+        .install(
+            Spawn::default().config(
+                "{ agents: { defaults: { sandbox: { mode: 'non-main', allowlist: { domains: ['localhost'] } } } } }",
+            ),
+            MODELS,
+        )
+        .env("OPENCLAW_DANGEROUS_WEB_FETCH_ALLOW_PRIVATE", "1")
+        .start();
+    let port = server(|path, port| match path {
+        "/away" => redirect_to(&format!("http://127.0.0.1:{port}/")),
+        _ => html("<p>the page</p>"),
+    });
+    let mut ws = client(&gw);
+    let (text, is_error) =
+        one_call(&mut ws, "sb-allowed", "web_fetch", json!({"url": format!("http://localhost:{port}/")}));
+    assert!(!is_error && text.contains("the page"), "an allowlisted host: {text}");
+    for (key, url) in
+        [("sb-other", format!("http://127.0.0.1:{port}/")), ("sb-redirected", format!("http://localhost:{port}/away"))]
+    {
+        let (text, is_error) = one_call(&mut ws, key, "web_fetch", json!({"url": url}));
+        assert!(is_error && text.contains("127.0.0.1 is not on the sandbox's domain allowlist"), "{url}: {text}");
+        assert!(!text.contains("the page"), "{text}");
+    }
+    // The main session is not sandboxed: the allowlist is not its limit.
+    let (text, is_error) = one_call(&mut ws, "main", "web_fetch", json!({"url": format!("http://127.0.0.1:{port}/")}));
+    assert!(!is_error && text.contains("the page"), "{text}");
+}
+
+#[test]
+fn web_fetch_gives_up_after_too_many_redirects() {
+    let mock = MockProvider::start();
+    let gw = start(&mock, "{}", None, &[("OPENCLAW_DANGEROUS_WEB_FETCH_ALLOW_PRIVATE", "1")]);
+    // Every hop redirects to the next one, forever.
+    let port = server(|path, _| {
+        let n: u32 = path.trim_start_matches("/r/").parse().unwrap_or(0);
+        redirect_to(&format!("/r/{}", n + 1))
+    });
+    let mut ws = client(&gw);
+    let (text, is_error) =
+        one_call(&mut ws, "loop", "web_fetch", json!({"url": format!("http://localhost:{port}/r/0")}));
+    assert!(is_error && text.contains("more than 3 redirects"), "{text}");
+}
+
+#[test]
+fn web_fetch_refuses_a_redirect_to_a_private_address() {
+    let mock = MockProvider::start();
+    // The first hop is a test name mapped to the local server (the test-only resolver override);
+    // the redirect's 127.0.0.1 gets no such pass.
+    let port = server(|path, port| match path {
+        "/secret" => html("<p>secret</p>"),
+        _ => redirect_to(&format!("http://127.0.0.1:{port}/secret")),
+    });
+    let gw = start(&mock, "{}", None, &[("OPENCLAW_TEST_RESOLVE", "public.test=127.0.0.1")]);
+    let mut ws = client(&gw);
+    let (text, is_error) =
+        one_call(&mut ws, "redir", "web_fetch", json!({"url": format!("http://public.test:{port}/")}));
+    assert!(is_error && text.contains("127.0.0.1") && text.contains("private, loopback or link-local"), "{text}");
+    assert!(!text.contains("secret</p>") && !text.contains("Status: 200"), "{text}");
+    // The override's name itself is reached: the refusal above is the redirect's.
+    let (text, is_error) =
+        one_call(&mut ws, "direct", "web_fetch", json!({"url": format!("http://public.test:{port}/secret")}));
+    assert!(!is_error && text.contains("secret"), "{text}");
 }
 
 #[test]

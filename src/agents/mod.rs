@@ -60,11 +60,13 @@ pub struct AgentDeps {
     pub events: Arc<dyn EventSink>,
     /// Every agent's memory, for the memory tools (a read handle; the gateway owns it).
     pub memory: Option<Arc<dyn crate::tools::memory::Memories>>,
+    /// The addresses the gateway is bound to (a read view): the sandbox's proxy refuses them.
+    pub listen: tokio::sync::watch::Receiver<Vec<std::net::SocketAddr>>,
 }
 
 impl Agents {
     pub fn new(deps: AgentDeps) -> Arc<Self> {
-        let egress = crate::sandbox::egress::Egress::new(&deps.options.paths.state_dir);
+        let egress = crate::sandbox::egress::Egress::new(&deps.options.paths.state_dir, deps.listen.clone());
         let asks = asks::Asks::new(deps.events.clone(), deps.options.paths.state_dir.clone());
         Arc::new(Self {
             book: Mutex::default(),

@@ -59,7 +59,8 @@ impl Agents {
         let env = &self.deps.options.env;
         let home = env.get("HOME");
         let dir = workspace(cfg, self.state_dir(), agent_id, home);
-        let (files, exec): (Arc<dyn FileRoot>, Arc<dyn ExecBackend>) = if sandboxed(cfg, agent_id, session_key) {
+        let sandboxed = sandboxed(cfg, agent_id, session_key);
+        let (files, exec): (Arc<dyn FileRoot>, Arc<dyn ExecBackend>) = if sandboxed {
             let sb = &cfg.agents.defaults.sandbox;
             let binds: Vec<Bind> = sb
                 .allowlist
@@ -110,6 +111,7 @@ impl Agents {
             session_key: session_key.into(),
             timeout: Duration::from_secs(cfg.agents.defaults.tool_timeout_seconds),
             allow_private_web: tools::ssrf::allow_private(env.get(tools::ssrf::ALLOW_PRIVATE_ENV)),
+            web_domains: sandboxed.then(|| cfg.agents.defaults.sandbox.allowlist.domains.clone()),
             memory: self.deps.memory.as_ref().and_then(|m| m.recall(agent_id)),
         })
     }

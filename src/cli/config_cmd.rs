@@ -25,11 +25,17 @@ pub fn run(cmd: ConfigCmd, opts: &LoadOptions) -> i32 {
         }
         ConfigCmd::Validate { json, .. } => match load(opts) {
             Ok(l) => {
+                // Probed afresh, not remembered: the answer changes once bwrap is installed.
+                let mode = l.config.agents.defaults.sandbox.mode;
+                let warnings: Vec<String> = match mode {
+                    crate::config::model::SandboxMode::Off => Vec::new(),
+                    _ => crate::sandbox::unavailable_warning(mode, &crate::sandbox::probe()).into_iter().collect(),
+                };
                 if json {
                     println!(
                         "{}",
                         json!({"valid": true, "path": path, "exists": l.file_exists, "problems": [], "ignored": l.ignored,
-                               "notes": l.notes})
+                               "notes": l.notes, "warnings": warnings})
                     );
                     return exit::OK;
                 } else if l.file_exists {
@@ -42,6 +48,9 @@ pub fn run(cmd: ConfigCmd, opts: &LoadOptions) -> i32 {
                 }
                 for note in &l.notes {
                     println!("note: {note}");
+                }
+                for w in &warnings {
+                    eprintln!("warning: {w}");
                 }
                 exit::OK
             }

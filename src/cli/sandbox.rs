@@ -124,7 +124,9 @@ fn exec(
                 Ok(l) => {
                     let _ = ready_tx.send(Ok(()));
                     let (_keep, rx) = tokio::sync::watch::channel(Arc::new(policy));
-                    proxy::serve(l, rx).await;
+                    // No gateway in this process: the configured port is all there is to refuse.
+                    let (_keep_bound, bound) = tokio::sync::watch::channel(Vec::new());
+                    proxy::serve(l, rx, bound).await;
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e.to_string()));

@@ -93,6 +93,12 @@ impl Gateway {
         for note in &loaded.notes {
             tracing::info!("config: {note}");
         }
+        let sandbox_mode = loaded.config.agents.defaults.sandbox.mode;
+        if sandbox_mode != crate::config::model::SandboxMode::Off
+            && let Some(w) = crate::sandbox::unavailable_warning(sandbox_mode, &crate::sandbox::backend())
+        {
+            tracing::warn!("sandbox: {w}");
+        }
         let options = Arc::new(load_options);
         let lanes = Arc::new(Lanes::new(&loaded.config));
         let (config, writer) = LiveConfig::new(loaded);
@@ -114,6 +120,7 @@ impl Gateway {
             lanes: lanes.clone(),
             events: sessions.clone(),
             memory: Some(memory.clone()),
+            listen: listen.clone(),
         });
         let runtime = Arc::new(Runtime {
             started: Instant::now(),

@@ -4,6 +4,7 @@
 //! config may have changed).
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,11 +16,13 @@ use super::proxy::{self, Policy};
 pub struct Egress {
     socket: PathBuf,
     policy: watch::Sender<Arc<Policy>>,
+    /// Where the gateway listens (a read view of what its listener publishes): never reachable.
+    bound: watch::Receiver<Vec<SocketAddr>>,
     started: Mutex<bool>,
 }
 
 impl Egress {
-    pub fn new(state_dir: &Path) -> Self {
+    pub fn new(state_dir: &Path, bound: watch::Receiver<Vec<SocketAddr>>) -> Self {
         let (policy, _) = watch::channel(Arc::new(Policy::default()));
         // One directory per state dir (one gateway per state dir: the pid file), so a restarted
         // gateway reuses it and nothing piles up.
@@ -28,7 +31,7 @@ impl Egress {
         // SAFETY: getuid has no preconditions.
         let uid = unsafe { libc::getuid() };
         let dir = std::env::temp_dir().join(format!("openclaw-{uid}-{tag}"));
-        Self { socket: dir.join("egress.sock"), policy, started: Mutex::new(false) }
+        Self { socket: dir.join("egress.sock"), policy, bound, started: Mutex::new(false) }
     }
 
     /// Applies `policy` and makes sure the proxy is serving; returns its socket. Call from
@@ -47,7 +50,7 @@ impl Egress {
                     format!("cannot bind the sandbox egress proxy at {}: {e}", self.socket.display()),
                 )
             })?;
-            tokio::spawn(proxy::serve(listener, self.policy.subscribe()));
+            tokio::spawn(proxy::serve(listener, self.policy.subscribe(), self.bound.clone()));
             *started = true;
         }
         Ok(self.socket.clone())

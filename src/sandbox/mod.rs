@@ -15,6 +15,8 @@ pub mod proxy;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::config::model::SandboxMode;
+
 /// One path the sandbox may use besides the workspace (`allowlist.paths`: `PATH` read-write,
 /// `PATH:ro` read-only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +100,22 @@ pub fn probe() -> Result<Backend, Unavailable> {
     Ok(Backend { bwrap })
 }
 
+/// What the config check and the gateway's start say when the config sandboxes sessions and
+/// this host cannot (`probed` is [`probe`] or [`backend`]): those sessions' commands will be
+/// refused, so the operator hears it before the first run does.
+pub fn unavailable_warning(mode: SandboxMode, probed: &Result<Backend, Unavailable>) -> Option<String> {
+    let mode = match mode {
+        SandboxMode::Off => return None,
+        SandboxMode::NonMain => "non-main",
+        SandboxMode::Always => "all",
+    };
+    let e = probed.as_ref().err()?;
+    Some(format!(
+        "agents.defaults.sandbox.mode is {mode:?} but the sandbox is unavailable, so sandboxed sessions \
+         will refuse to run commands: {e}"
+    ))
+}
+
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
@@ -153,6 +171,17 @@ mod tests {
         assert!(!domain_allowed("", &allow));
         assert!(domain_allowed("anything.at.all", &list(&["*"])));
         assert!(!domain_allowed("anything", &[]));
+    }
+
+    #[test]
+    fn an_unavailable_sandbox_is_a_warning_unless_the_mode_is_off() {
+        let missing = Err(Unavailable::NoBwrap);
+        assert_eq!(unavailable_warning(SandboxMode::Off, &missing), None);
+        let w = unavailable_warning(SandboxMode::NonMain, &missing).unwrap();
+        assert!(w.contains("\"non-main\"") && w.contains("apt-get install bubblewrap"), "{w}");
+        assert!(unavailable_warning(SandboxMode::Always, &missing).unwrap().contains("\"all\""));
+        let ok = Ok(Backend { bwrap: "/usr/bin/bwrap".into() });
+        assert_eq!(unavailable_warning(SandboxMode::Always, &ok), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The egress proxy: the only way out of a sandbox. It serves HTTP `CONNECT` (any TLS
 //! traffic) and plain forward requests (`GET http://host/...`) on a Unix socket bound into
-//! the sandbox, lets through only names on the domain allowlist, and never the gateway's own
-//! port. Everything else gets a 403 saying why, and a log line.
+//! the sandbox, lets through only names on the domain allowlist that resolve to public
+//! addresses, and never the gateway's own port. Everything else gets a 403 saying why, and a
+//! log line.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -12,12 +13,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 use tokio::sync::watch;
 
+use crate::tools::ssrf;
+
 /// What the proxy lets through.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     /// `allowlist.domains`: exact names, `*.suffix`, `*`.
     pub allow: Vec<String>,
-    /// The gateway's own ports: refused on every local address, whatever the name.
+    /// The gateway's configured ports: refused on every local address, whatever the name.
     pub gateway_ports: Vec<u16>,
 }
 
@@ -26,13 +29,21 @@ const MAX_HEAD: usize = 16 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves the proxy on `listener` until it fails; each connection on its own task.
-pub async fn serve(listener: UnixListener, policy: watch::Receiver<Arc<Policy>>) {
+/// Serves the proxy on `listener` until it fails; each connection on its own task. `bound` is
+/// where the gateway actually listens, read per connection: the configured port says nothing
+/// when it is 0 (an ephemeral port) or while a port change is being applied.
+pub async fn serve(
+    listener: UnixListener,
+    policy: watch::Receiver<Arc<Policy>>,
+    bound: watch::Receiver<Vec<SocketAddr>>,
+) {
     loop {
         let Ok((conn, _)) = listener.accept().await else { return };
         let policy = policy.borrow().clone();
+        let mut gateway_ports: Vec<u16> = bound.borrow().iter().map(SocketAddr::port).collect();
+        gateway_ports.extend(policy.gateway_ports.iter().copied().filter(|&p| p != 0));
         tokio::spawn(async move {
-            if let Err(e) = handle(conn, &policy).await {
+            if let Err(e) = handle(conn, &policy, &gateway_ports).await {
                 tracing::debug!(error = %e, "sandbox egress connection ended");
             }
         });
@@ -45,7 +56,7 @@ struct Refusal {
     reason: String,
 }
 
-async fn handle(mut conn: UnixStream, policy: &Policy) -> io::Result<()> {
+async fn handle(mut conn: UnixStream, policy: &Policy, gateway_ports: &[u16]) -> io::Result<()> {
     let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut conn)).await {
         Ok(r) => r?,
         Err(_) => return Ok(()),
@@ -54,7 +65,7 @@ async fn handle(mut conn: UnixStream, policy: &Policy) -> io::Result<()> {
         Ok(t) => t,
         Err(reason) => return refuse(&mut conn, Refusal { status: 400, reason }).await,
     };
-    match open(&target, policy).await {
+    match open(&target, policy, gateway_ports).await {
         Ok(mut upstream) => {
             if target.connect {
                 conn.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await?;
@@ -158,9 +169,10 @@ fn split_authority(authority: &str, default_port: u16) -> Result<(String, u16), 
     Ok((host.to_ascii_lowercase(), port))
 }
 
-/// Checks the name, resolves it, refuses the gateway itself, connects to the resolved address
-/// (the one checked: no second lookup an attacker's DNS could answer differently).
-async fn open(t: &Target, policy: &Policy) -> Result<TcpStream, Refusal> {
+/// Checks the name, resolves it, refuses the gateway itself (on any of `gateway_ports`),
+/// connects to the resolved address (the one checked: no second lookup an attacker's DNS could
+/// answer differently).
+async fn open(t: &Target, policy: &Policy, gateway_ports: &[u16]) -> Result<TcpStream, Refusal> {
     if !super::domain_allowed(&t.host, &policy.allow) {
         return Err(Refusal {
             status: 403,
@@ -170,14 +182,27 @@ async fn open(t: &Target, policy: &Policy) -> Result<TcpStream, Refusal> {
             ),
         });
     }
-    let addrs = resolve(&t.host, t.port)
+    let (addrs, overridden) = resolve(&t.host, t.port)
         .await
         .map_err(|e| Refusal { status: 502, reason: format!("cannot resolve {}: {e}", t.host) })?;
     let local = local_addresses();
     let allowed: Vec<SocketAddr> =
-        addrs.into_iter().filter(|a| !(policy.gateway_ports.contains(&a.port()) && is_local(a.ip(), &local))).collect();
+        addrs.into_iter().filter(|a| !(gateway_ports.contains(&a.port()) && is_local(a.ip(), &local))).collect();
     if allowed.is_empty() {
         return Err(Refusal { status: 403, reason: "the gateway itself is not reachable from the sandbox".into() });
+    }
+    // An allowlisted name must not lead to this host's or the LAN's services (a name the
+    // operator trusts can still resolve anywhere); the whole answer is refused, as web_fetch
+    // does. Only the tests' resolver override maps a name to a local address.
+    if !overridden && let Some(bad) = allowed.iter().find(|a| !ssrf::is_public(a.ip())) {
+        return Err(Refusal {
+            status: 403,
+            reason: format!(
+                "{} resolves to {}, a private, loopback or link-local address; the sandbox reaches only public addresses",
+                t.host,
+                bad.ip()
+            ),
+        });
     }
     let mut last = None;
     for addr in allowed {
@@ -193,19 +218,12 @@ async fn open(t: &Target, policy: &Policy) -> Result<TcpStream, Refusal> {
     })
 }
 
-async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    #[cfg(feature = "fault-injection")]
-    if let Some(ip) = test_override(host) {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+/// The addresses of `host`, and whether they came from the tests' resolver override.
+async fn resolve(host: &str, port: u16) -> io::Result<(Vec<SocketAddr>, bool)> {
+    if let Some(ip) = ssrf::test_override(host) {
+        return Ok((vec![SocketAddr::new(ip, port)], true));
     }
-    Ok(tokio::net::lookup_host((host, port)).await?.collect())
-}
-
-/// Test builds only: `OPENCLAW_TEST_RESOLVE=name=ip,...` maps names to local fakes.
-#[cfg(feature = "fault-injection")]
-fn test_override(host: &str) -> Option<IpAddr> {
-    let v = std::env::var("OPENCLAW_TEST_RESOLVE").ok()?;
-    v.split(',').find_map(|pair| pair.split_once('=').filter(|(n, _)| n.eq_ignore_ascii_case(host))?.1.parse().ok())
+    Ok((tokio::net::lookup_host((host, port)).await?.collect(), false))
 }
 
 fn is_local(ip: IpAddr, local: &[IpAddr]) -> bool {

@@ -44,11 +44,14 @@ pub enum Verdict {
     Run,
     Refuse(String),
     /// An operator decides; `patterns` are what `allow-always` adds (the resolved paths of the
-    /// programs the allowlist missed, or of all of them), `refusal` what a miss says otherwise.
+    /// programs the allowlist missed, or of all of them), `refusal` what a miss says otherwise,
+    /// `on_allowlist` whether every program matches the allowlist (what `askFallback:
+    /// allowlist` goes by when nobody answers).
     Ask {
         patterns: Vec<String>,
         resolved: String,
         refusal: String,
+        on_allowlist: bool,
     },
 }
 
@@ -82,6 +85,18 @@ pub trait Approver: Send + Sync {
     fn ask(&self, req: AskRequest) -> BoxFuture<'static, Decision>;
     /// How long a request waits, for messages.
     fn timeout_secs(&self) -> u64;
+}
+
+impl HostPolicy {
+    /// Whether a command an operator left unanswered runs: `askFallback` full runs it,
+    /// allowlist only when the allowlist covers it, deny never.
+    pub fn fallback_runs(&self, on_allowlist: bool) -> bool {
+        match self.fallback {
+            Security::Full => true,
+            Security::Allowlist => on_allowlist,
+            Security::Deny => false,
+        }
+    }
 }
 
 impl Security {
@@ -163,21 +178,19 @@ pub fn check(p: &HostPolicy, programs: &[Program], file: &Path, path_var: Option
         .iter()
         .map(|prog| (prog.word.clone(), resolve(&prog.word, path_var).unwrap_or_else(|| prog.word.clone())))
         .collect();
-    let missed: Vec<&(String, String)> = if p.security == Security::Full {
-        Vec::new()
-    } else {
-        programs
-            .iter()
-            .zip(&resolved)
-            .filter(|(prog, (_, path))| {
-                !p.allowlist.iter().any(|pat| {
-                    let target = if pat.contains('/') { path.as_str() } else { prog.name.as_str() };
-                    super::policy::glob(pat).is_some_and(|m| m.is_match(target))
-                })
+    let off_allowlist: Vec<&(String, String)> = programs
+        .iter()
+        .zip(&resolved)
+        .filter(|(prog, (_, path))| {
+            !p.allowlist.iter().any(|pat| {
+                let target = if pat.contains('/') { path.as_str() } else { prog.name.as_str() };
+                super::policy::glob(pat).is_some_and(|m| m.is_match(target))
             })
-            .map(|(_, r)| r)
-            .collect()
-    };
+        })
+        .map(|(_, r)| r)
+        .collect();
+    let on_allowlist = off_allowlist.is_empty();
+    let missed = if p.security == Security::Full { Vec::new() } else { off_allowlist };
     let ask = match p.ask {
         Ask::Always => true,
         Ask::OnMiss => !missed.is_empty(),
@@ -196,6 +209,7 @@ pub fn check(p: &HostPolicy, programs: &[Program], file: &Path, path_var: Option
             patterns: pick.iter().map(|(_, path)| path.clone()).collect(),
             resolved: pick.first().map(|(_, path)| path.clone()).unwrap_or_default(),
             refusal: refusal.unwrap_or_else(|| "exec refused by the exec approvals policy".into()),
+            on_allowlist,
         };
     }
     match refusal {
@@ -250,7 +264,8 @@ mod tests {
         };
         assert_eq!(check(&p, &programs("echo hi"), f, None), Verdict::Run);
         match check(&p, &programs("echo hi; /bin/rm x"), f, None) {
-            Verdict::Ask { patterns, resolved, refusal } => {
+            Verdict::Ask { patterns, resolved, refusal, on_allowlist } => {
+                assert!(!on_allowlist);
                 assert_eq!((patterns, resolved.as_str()), (vec!["/bin/rm".to_string()], "/bin/rm"));
                 assert!(refusal.contains("`/bin/rm`"), "{refusal}");
             }
@@ -262,5 +277,27 @@ mod tests {
         );
         let deny = HostPolicy { security: Security::Deny, ask: Ask::Always, ..p };
         assert!(matches!(check(&deny, &programs("echo"), f, None), Verdict::Refuse(_)), "deny is never asked");
+    }
+
+    #[test]
+    fn askfallback_allowlist_runs_an_unanswered_command_only_when_the_allowlist_covers_it() {
+        let f = Path::new("/s/exec-approvals.json");
+        let p = HostPolicy {
+            security: Security::Full,
+            allowlist: vec!["echo".into()],
+            ask: Ask::Always,
+            fallback: Security::Allowlist,
+        };
+        let on = |cmd: &str| match check(&p, &programs(cmd), f, None) {
+            Verdict::Ask { on_allowlist, .. } => on_allowlist,
+            v => panic!("{cmd}: {v:?}"),
+        };
+        assert!(on("echo hi"));
+        assert!(!on("echo hi; rm x"));
+        assert!(p.fallback_runs(true) && !p.fallback_runs(false));
+        let full = HostPolicy { fallback: Security::Full, ..p.clone() };
+        assert!(full.fallback_runs(false));
+        let deny = HostPolicy { fallback: Security::Deny, ..p };
+        assert!(!deny.fallback_runs(true));
     }
 }

@@ -160,7 +160,7 @@ async fn dispatch(tb: &Toolbox, tool: &str, args: &str, update: Update<'_>) -> O
             Err(e) => e,
         },
         "web_fetch" => match parse(tool, args) {
-            Ok(a) => web::run(a, tb.allow_private_web).await,
+            Ok(a) => web::run(a, tb.allow_private_web, tb.web_domains.as_deref()).await,
             Err(e) => e,
         },
         "memory_search" => match parse(tool, args) {

@@ -165,11 +165,13 @@ async fn refused(tb: &Toolbox, a: &Args) -> Option<String> {
         Ok(p) => p,
         Err(e) => return Some(e),
     };
-    let (patterns, resolved, refusal) =
+    let (patterns, resolved, refusal, on_allowlist) =
         match approval::check(&policy, &programs, &tb.approvals_file, path_var.as_deref()) {
             approval::Verdict::Run => return None,
             approval::Verdict::Refuse(why) => return Some(why),
-            approval::Verdict::Ask { patterns, resolved, refusal } => (patterns, resolved, refusal),
+            approval::Verdict::Ask { patterns, resolved, refusal, on_allowlist } => {
+                (patterns, resolved, refusal, on_allowlist)
+            }
         };
     let Some(approver) = &tb.approver else { return Some(refusal) };
     let cwd =
@@ -187,7 +189,7 @@ async fn refused(tb: &Toolbox, a: &Args) -> Option<String> {
     match approver.ask(req).await {
         approval::Decision::AllowOnce | approval::Decision::AllowAlways => None,
         approval::Decision::Deny => Some("exec denied by an operator (exec.approval.resolve)".into()),
-        approval::Decision::TimedOut if policy.fallback == approval::Security::Full => None,
+        approval::Decision::TimedOut if policy.fallback_runs(on_allowlist) => None,
         approval::Decision::TimedOut => Some(format!(
             "exec refused: no operator answered the approval request within {} s (askFallback: {}); \
              answer with `openclaw approvals allow <id>` or the Control UI, or add the program to the allowlist",
@@ -308,5 +310,53 @@ mod tests {
         assert!(lost && since.len() == MAX_OUTPUT);
         let (since, lost) = t.since(t.total - 2);
         assert_eq!((since.as_str(), lost), ("xx", false));
+    }
+
+    /// Nobody answers: every request times out.
+    struct Unanswered;
+
+    impl approval::Approver for Unanswered {
+        fn ask(&self, _: approval::AskRequest) -> futures_util::future::BoxFuture<'static, approval::Decision> {
+            Box::pin(async { approval::Decision::TimedOut })
+        }
+        fn timeout_secs(&self) -> u64 {
+            0
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_ask_under_askfallback_allowlist_runs_allowlisted_commands_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("exec-approvals.json");
+        std::fs::write(
+            &file,
+            r#"{"defaults": {"security": "allowlist", "ask": "always", "askFallback": "allowlist"},
+                "agents": {"main": {"allowlist": [{"pattern": "echo"}]}}}"#,
+        )
+        .unwrap();
+        let tb = Toolbox {
+            agent_id: "main".into(),
+            files: Arc::new(crate::tools::HostRoot::new(dir.path().join("ws")).unwrap()),
+            exec: Arc::new(HostExec),
+            processes: Arc::default(),
+            policy: Arc::default(),
+            approvals_file: file,
+            approver: Some(Arc::new(Unanswered)),
+            session_key: "agent:main:main".into(),
+            timeout: Duration::from_secs(5),
+            allow_private_web: false,
+            web_domains: None,
+            memory: None,
+        };
+        let args = |command: &str| Args {
+            command: command.into(),
+            workdir: None,
+            env: BTreeMap::new(),
+            timeout: None,
+            background: false,
+        };
+        assert_eq!(refused(&tb, &args("echo hi")).await, None, "on the allowlist: the fallback runs it");
+        let why = refused(&tb, &args("echo hi; rm -f x")).await.expect("rm is not on the allowlist");
+        assert!(why.contains("askFallback: allowlist"), "{why}");
     }
 }

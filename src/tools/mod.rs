@@ -87,6 +87,9 @@ pub struct Toolbox {
     pub timeout: Duration,
     /// Lets web_fetch reach private addresses (tests only; see [`ssrf::allow_private`]).
     pub allow_private_web: bool,
+    /// A sandboxed session's domain allowlist, which web_fetch keeps to as the egress proxy
+    /// does (it runs in the gateway, outside the sandbox); none: any public host.
+    pub web_domains: Option<Vec<String>>,
     /// The agent's memory (none when memory is off).
     pub memory: Option<Arc<dyn memory::Recall>>,
 }

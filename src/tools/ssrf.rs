@@ -64,6 +64,21 @@ pub fn refusal(host: &str, ip: IpAddr, allow_private: bool) -> Option<String> {
         .then(|| format!("web_fetch refused: {host} resolves to {ip}, a private, loopback or link-local address"))
 }
 
+/// Test builds only: `OPENCLAW_TEST_RESOLVE=name=ip,...` maps names to local fakes, for
+/// web_fetch and the sandbox's egress proxy alike. A mapped name skips the address guard (the
+/// test chose its address); nothing else reaches a private address that way.
+#[cfg(feature = "fault-injection")]
+pub fn test_override(host: &str) -> Option<IpAddr> {
+    let v = std::env::var("OPENCLAW_TEST_RESOLVE").ok()?;
+    v.split(',').find_map(|pair| pair.split_once('=').filter(|(n, _)| n.eq_ignore_ascii_case(host))?.1.parse().ok())
+}
+
+/// Without the `fault-injection` feature (every real build) no name is overridden.
+#[cfg(not(feature = "fault-injection"))]
+pub fn test_override(_host: &str) -> Option<IpAddr> {
+    None
+}
+
 /// A resolver for awc's connector that drops nothing silently: a name with any non-public
 /// address is refused whole (a mixed answer is an attack or a misconfiguration).
 pub struct GuardedResolver {
@@ -77,6 +92,9 @@ impl actix_tls::connect::Resolve for GuardedResolver {
         port: u16,
     ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
         Box::pin(async move {
+            if let Some(ip) = test_override(host) {
+                return Ok(vec![SocketAddr::new(ip, port)]);
+            }
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
             if addrs.is_empty() {
                 return Err(format!("{host} did not resolve").into());

@@ -1,6 +1,7 @@
 //! `web_fetch {url, maxChars?}`: GET an http(s) URL through the address guard ([`super::ssrf`]),
 //! following at most three redirects (each one checked again), and answer its readable text:
-//! HTML rendered to plain text, other text as it is, anything else refused.
+//! HTML rendered to plain text, other text as it is, anything else refused. In a sandboxed
+//! session only hosts on the sandbox's domain allowlist, matched as the egress proxy does.
 
 use std::time::Duration;
 
@@ -23,11 +24,21 @@ pub struct Args {
     pub max_chars: Option<usize>,
 }
 
-/// Refuses what is not http(s) and IP literals outside public space (names are checked by the
-/// resolver, which the connector skips for literals).
-fn check_url(u: &url::Url, allow_private: bool) -> Result<(), String> {
+/// Refuses what is not http(s), hosts off a sandboxed session's domain allowlist (`domains`),
+/// and IP literals outside public space (names are checked by the resolver, which the
+/// connector skips for literals).
+fn check_url(u: &url::Url, allow_private: bool, domains: Option<&[String]>) -> Result<(), String> {
     if !matches!(u.scheme(), "http" | "https") {
         return Err(format!("web_fetch: only http and https URLs ({u})"));
+    }
+    if let Some(allow) = domains {
+        let host = u.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        if !crate::sandbox::domain_allowed(host, allow) {
+            return Err(format!(
+                "web_fetch refused: {host} is not on the sandbox's domain allowlist \
+                 (agents.defaults.sandbox.allowlist.domains), and this session is sandboxed"
+            ));
+        }
     }
     match u.host() {
         Some(url::Host::Ipv4(ip)) => refusal(&ip.to_string(), ip.into(), allow_private).map_or(Ok(()), Err),
@@ -37,7 +48,7 @@ fn check_url(u: &url::Url, allow_private: bool) -> Result<(), String> {
     }
 }
 
-pub async fn run(a: Args, allow_private: bool) -> Output {
+pub async fn run(a: Args, allow_private: bool, domains: Option<&[String]>) -> Output {
     let max_chars = a.max_chars.unwrap_or(DEFAULT_MAX_CHARS).clamp(100, 1_000_000);
     let mut u = match url::Url::parse(&a.url) {
         Ok(u) => u,
@@ -50,7 +61,7 @@ pub async fn run(a: Args, allow_private: bool) -> Output {
         awc::Connector::new().connector(actix_tls::connect::Connector::new(resolver).service()).timeout(TIMEOUT);
     let client = awc::Client::builder().connector(connector).timeout(TIMEOUT).disable_redirects().finish();
     for _ in 0..=MAX_REDIRECTS {
-        if let Err(e) = check_url(&u, allow_private) {
+        if let Err(e) = check_url(&u, allow_private, domains) {
             return Output::error(e);
         }
         let mut resp = match client.get(u.as_str()).insert_header(("user-agent", "openclaw-web-fetch")).send().await {
@@ -122,12 +133,26 @@ mod tests {
     #[test]
     fn only_http_urls_and_public_literals_pass_the_url_check() {
         let u = |s: &str| url::Url::parse(s).unwrap();
-        assert!(check_url(&u("file:///etc/passwd"), false).is_err());
-        assert!(check_url(&u("http://127.0.0.1:8080/"), false).unwrap_err().contains("127.0.0.1"));
-        assert!(check_url(&u("http://[::1]/"), false).is_err());
-        assert!(check_url(&u("http://10.0.0.1/"), false).is_err());
-        assert!(check_url(&u("http://169.254.169.254/latest/meta-data"), false).is_err());
-        assert!(check_url(&u("http://127.0.0.1:8080/"), true).is_ok());
-        assert!(check_url(&u("https://example.com/"), false).is_ok());
+        assert!(check_url(&u("file:///etc/passwd"), false, None).is_err());
+        assert!(check_url(&u("http://127.0.0.1:8080/"), false, None).unwrap_err().contains("127.0.0.1"));
+        assert!(check_url(&u("http://[::1]/"), false, None).is_err());
+        assert!(check_url(&u("http://10.0.0.1/"), false, None).is_err());
+        assert!(check_url(&u("http://169.254.169.254/latest/meta-data"), false, None).is_err());
+        assert!(check_url(&u("http://127.0.0.1:8080/"), true, None).is_ok());
+        assert!(check_url(&u("https://example.com/"), false, None).is_ok());
+    }
+
+    #[test]
+    fn a_sandboxed_session_fetches_only_from_the_domain_allowlist() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        let allow = ["docs.rs".to_string(), "*.github.com".to_string()];
+        let sandboxed = Some(&allow[..]);
+        assert!(check_url(&u("https://docs.rs/x"), false, sandboxed).is_ok());
+        assert!(check_url(&u("https://raw.github.com/x"), false, sandboxed).is_ok());
+        let e = check_url(&u("https://example.com/"), false, sandboxed).unwrap_err();
+        assert!(e.contains("example.com is not on the sandbox's domain allowlist"), "{e}");
+        assert!(check_url(&u("https://github.com/"), false, sandboxed).is_err(), "*.x is not x");
+        assert!(check_url(&u("http://[2606:4700::1111]/"), false, sandboxed).is_err());
+        assert!(check_url(&u("https://example.com/"), false, Some(&[])).is_err(), "an empty list allows nothing");
     }
 }
