@@ -94,10 +94,13 @@ impl Gateway {
             tracing::info!("config: {note}");
         }
         let sandbox_mode = loaded.config.agents.defaults.sandbox.mode;
-        if sandbox_mode != crate::config::model::SandboxMode::Off
-            && let Some(w) = crate::sandbox::unavailable_warning(sandbox_mode, &crate::sandbox::backend())
-        {
-            tracing::warn!("sandbox: {w}");
+        if sandbox_mode != crate::config::model::SandboxMode::Off {
+            // The probe runs bwrap once (about 20 ms): off the start path, which serves meanwhile.
+            std::thread::spawn(move || {
+                if let Some(w) = crate::sandbox::unavailable_warning(sandbox_mode, &crate::sandbox::backend()) {
+                    tracing::warn!("sandbox: {w}");
+                }
+            });
         }
         let options = Arc::new(load_options);
         let lanes = Arc::new(Lanes::new(&loaded.config));
