@@ -138,6 +138,9 @@ pub struct CronActor {
     h: Arc<CronHandles>,
     jobs: Vec<Entry>,
     state: BTreeMap<String, JobState>,
+    /// What state.json holds (as loaded or last written): a save that would not change it is
+    /// skipped, so a start or a stop with nothing run costs no write and no fsync.
+    saved: BTreeMap<String, JobState>,
     running: HashSet<String>,
     timer: Option<SpawnHandle>,
     store_error: Option<String>,
@@ -155,6 +158,7 @@ fn start(cx: &ChildContext, h: &Arc<CronHandles>) -> Result<Child, StartError> {
     let actor = CronActor {
         h: h.clone(),
         jobs: Vec::new(),
+        saved: state.clone(),
         state,
         running: HashSet::new(),
         timer: None,
@@ -237,8 +241,12 @@ impl CronActor {
     fn save_state(&mut self) {
         let ids: HashSet<&str> = self.jobs.iter().map(|e| e.spec.id.as_str()).collect();
         self.state.retain(|k, _| ids.contains(k.as_str()));
-        if let Err(e) = jobs::save_state(&self.state_dir(), &self.state) {
-            tracing::warn!(error = %e, "cron state not saved; missed runs may be miscounted after a restart");
+        if self.state == self.saved {
+            return;
+        }
+        match jobs::save_state(&self.state_dir(), &self.state) {
+            Ok(()) => self.saved = self.state.clone(),
+            Err(e) => tracing::warn!(error = %e, "cron state not saved; missed runs may be miscounted after a restart"),
         }
     }
 

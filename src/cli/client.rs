@@ -11,7 +11,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::auth::device::Identity;
 use crate::auth::secret::{self, SecretSource};
-use crate::config::{LoadOptions, load};
+use crate::config::{LoadOptions, Loaded, load_for_client};
 use crate::protocol::connect;
 use crate::state::{self, FILE_MODE};
 
@@ -215,18 +215,18 @@ struct Creds {
     source: String,
 }
 
-fn credentials(args: &ConnectArgs, opts: &LoadOptions, stored: &StoredIdentity) -> Creds {
+fn credentials(args: &ConnectArgs, opts: &LoadOptions, loaded: Option<&Loaded>, stored: &StoredIdentity) -> Creds {
     if let Some(t) = &args.token {
         return Creds { token: Some(t.clone()), password: None, source: "the --token flag".into() };
     }
     if let Some(p) = &args.password {
         return Creds { token: None, password: Some(p.clone()), source: "the --password flag".into() };
     }
-    if let Ok(loaded) = load(opts) {
-        if let Some(p) = secret::resolve_password(&loaded) {
+    if let Some(loaded) = loaded {
+        if let Some(p) = secret::resolve_password(loaded) {
             return Creds { token: None, password: Some(p.value), source: p.source.to_string() };
         }
-        if let Ok(Some(t)) = secret::resolve_token(&loaded, &opts.paths, false) {
+        if let Ok(Some(t)) = secret::resolve_token(loaded, &opts.paths, false) {
             return Creds { token: Some(t.value), password: None, source: t.source.to_string() };
         }
     }
@@ -237,8 +237,8 @@ fn credentials(args: &ConnectArgs, opts: &LoadOptions, stored: &StoredIdentity) 
 }
 
 /// Where a gateway started with this config would read its token (for mismatch messages).
-fn gateway_token_source(opts: &LoadOptions) -> String {
-    match load(opts).ok().and_then(|l| secret::resolve_token(&l, &opts.paths, false).ok().flatten()) {
+fn gateway_token_source(opts: &LoadOptions, loaded: Option<&Loaded>) -> String {
+    match loaded.and_then(|l| secret::resolve_token(l, &opts.paths, false).ok().flatten()) {
         Some(s) => s.source.to_string(),
         None => SecretSource::Generated(opts.paths.state_dir.join("secrets").join(secret::GENERATED)).to_string(),
     }
@@ -247,7 +247,15 @@ fn gateway_token_source(opts: &LoadOptions) -> String {
 /// The address a client on this host reaches the configured gateway at (a wildcard bind
 /// becomes loopback), and whether it speaks TLS.
 pub fn local_target(opts: &LoadOptions) -> Result<(std::net::SocketAddr, bool), ClientError> {
-    let loaded = load(opts).map_err(|e| ClientError::Other(format!("{e}")))?;
+    target_of(&client_config(opts).map_err(|e| ClientError::Other(format!("{e}")))?)
+}
+
+/// The config as a client reads it (see [`load_for_client`]): once per command.
+fn client_config(opts: &LoadOptions) -> Result<Loaded, crate::config::ConfigError> {
+    load_for_client(opts)
+}
+
+fn target_of(loaded: &Loaded) -> Result<(std::net::SocketAddr, bool), ClientError> {
     let addrs = crate::net::resolve(&loaded.config.gateway).map_err(|e| ClientError::Other(e.message))?;
     let mut a = *addrs.first().ok_or_else(|| ClientError::Other("the config names no address to connect to".into()))?;
     if a.ip().is_unspecified() {
@@ -256,15 +264,15 @@ pub fn local_target(opts: &LoadOptions) -> Result<(std::net::SocketAddr, bool), 
     Ok((a, loaded.config.gateway.tls.enabled))
 }
 
-fn local_url(opts: &LoadOptions) -> Result<String, ClientError> {
-    let (a, tls) = local_target(opts)?;
+fn local_url(loaded: Result<&Loaded, String>) -> Result<String, ClientError> {
+    let (a, tls) = target_of(loaded.map_err(ClientError::Other)?)?;
     // SocketAddr's Display brackets IPv6 hosts, as URLs need.
     Ok(format!("{}://{a}", if tls { "wss" } else { "ws" }))
 }
 
 /// The local gateway's certificate fingerprint (same host: its certificate file is trusted).
-fn local_fingerprint(opts: &LoadOptions) -> Option<String> {
-    let loaded = load(opts).ok()?;
+fn local_fingerprint(opts: &LoadOptions, loaded: Option<&Loaded>) -> Option<String> {
+    let loaded = loaded?;
     let (cert, _, _) = crate::net::tls::pair_paths(&loaded.config.gateway.tls, &opts.paths).ok()?;
     let pem = std::fs::read(cert).ok()?;
     openssl::x509::X509::from_pem(&pem).ok().map(|c| crate::net::tls::fingerprint(&c))
@@ -272,13 +280,15 @@ fn local_fingerprint(opts: &LoadOptions) -> Option<String> {
 
 impl Client {
     pub fn connect(args: &ConnectArgs, opts: &LoadOptions) -> Result<Self, ClientError> {
+        let config = client_config(opts);
+        let loaded = config.as_ref().ok();
         let url = match &args.url {
             Some(u) => u.clone(),
-            None => local_url(opts)?,
+            None => local_url(config.as_ref().map_err(|e| e.to_string()))?,
         };
         let deadline = Instant::now() + Duration::from_millis(args.timeout);
         let (identity, mut stored) = load_identity(&opts.paths.state_dir)?;
-        let creds = credentials(args, opts, &stored);
+        let creds = credentials(args, opts, loaded, &stored);
         let hostport =
             url.trim_start_matches("ws://").trim_start_matches("wss://").split('/').next().unwrap_or("").to_string();
         let addr = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
@@ -294,8 +304,10 @@ impl Client {
             TcpStream::connect_timeout(&addr, Duration::from_millis(args.timeout)).map_err(|e| not_running(&e))?;
         stream.set_read_timeout(Some(Duration::from_millis(args.timeout))).ok();
         let conn = if url.starts_with("wss://") {
-            let pin =
-                args.tls_fingerprint.clone().or_else(|| args.url.is_none().then(|| local_fingerprint(opts)).flatten());
+            let pin = args
+                .tls_fingerprint
+                .clone()
+                .or_else(|| args.url.is_none().then(|| local_fingerprint(opts, loaded)).flatten());
             let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h).trim_matches(['[', ']']);
             tls_connect(stream, host, pin.as_deref())?
         } else {
@@ -342,13 +354,16 @@ impl Client {
                     format!(
                         "{m}\nThe CLI's token came from {}; a gateway started with this config reads its token from {}. Make them the same (or pass --token).",
                         creds.source,
-                        gateway_token_source(opts)
+                        gateway_token_source(opts, loaded)
                     ),
                 ),
                 m => ClientError::auth(Refusal::Other, format!("the gateway refused the connection: {m}")),
             });
         }
-        if let Some(tok) = hello["payload"]["auth"]["deviceToken"].as_str() {
+        if let Some(tok) = hello["payload"]["auth"]["deviceToken"].as_str()
+            && stored.tokens.get("operator").is_none_or(|t| t["token"] != tok || t["url"] != url.as_str())
+        {
+            // Written only when it changed: two fsyncs were a fifth of a command's time.
             stored.tokens.insert(
                 "operator".into(),
                 json!({"token": tok, "issuedAtMs": hello["payload"]["auth"]["issuedAtMs"], "url": url}),

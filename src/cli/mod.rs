@@ -205,7 +205,7 @@ pub enum GatewaySub {
 #[derive(Args, Debug, Default, Clone)]
 pub struct RunArgs {
     /// Port for HTTP and WebSocket (0 picks a free one) [default: 18789].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=65535))]
     pub port: Option<u32>,
     /// Bind preset.
     #[arg(long, value_enum)]

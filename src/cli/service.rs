@@ -109,6 +109,9 @@ pub fn render_systemd(
     if let Some(c) = config {
         env.push(env_line("OPENCLAW_CONFIG_PATH", &c.display().to_string()));
     }
+    // The allocator setting the daemon wants: given here, it does not re-execute itself to
+    // apply it (a second exec and dynamic link on every start).
+    env.push(env_line("GLIBC_TUNABLES", crate::lifecycle::MALLOC_TUNABLES));
     let hardening = if system {
         let mut h = vec![
             "".to_string(),

@@ -90,20 +90,56 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
         }
         Err(e) => return Err(fail(vec![Problem::new("<root>", read_error(&main, &e, opts.require_file))])),
     };
-    load_bytes(opts, text, file_exists)
+    load_bytes(opts, text, file_exists, Check::Full)
+}
+
+/// What a client needs to find and authenticate to its gateway (`openclaw health`, ...): the
+/// same pipeline as [`load`] without the JSON Schema validation (building the validator costs
+/// more than the rest of a CLI command), the typed model still checking every value's type.
+/// A config that needs the full pipeline (environment overrides, upstream-only keys) or does
+/// not fit the model goes through [`load`]. The gateway validates what it loads, and a client
+/// that reads a broken config falls back to the defaults either way.
+pub fn load_for_client(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let text = match std::fs::read(&opts.paths.config) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !opts.paths.explicit => None,
+        Err(_) => return load(opts),
+    };
+    let file_exists = text.is_some();
+    load_bytes(opts, text.clone(), file_exists, Check::Client)
+        .or_else(|_| load_bytes(opts, text, file_exists, Check::Full))
 }
 
 /// The pipeline on candidate file contents (what `config.set` would write), without writing.
 pub fn load_candidate(opts: &LoadOptions, text: &[u8]) -> Result<Loaded, ConfigError> {
-    load_bytes(opts, Some(text.to_vec()), true)
+    load_bytes(opts, Some(text.to_vec()), true, Check::Full)
 }
+
+/// How much of the validation a load runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The JSON Schema too, unless the document is the defaults plus command-line flags (valid
+    /// by construction: clap checks each flag's values, and a test proves the rest).
+    Full,
+    /// The typed model only ([`load_for_client`]).
+    Client,
+}
+
+/// The `gateway run` flags ([`LoadOptions::flags`]) whose every value clap accepts is valid
+/// config (`defaults_with_any_run_flag_are_valid` checks them against the schema).
+const CHECKED_FLAGS: [&str; 5] = ["port", "bind", "host", "token", "log-level"];
 
 /// Parses one file's JSON5 text (no includes, no variables): what the file itself says.
 pub fn parse_file(path: &Path, text: &str) -> Result<Value, Problem> {
     parse(path, text)
 }
 
-fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> Result<Loaded, ConfigError> {
+fn load_bytes(
+    opts: &LoadOptions,
+    text: Option<Vec<u8>>,
+    file_exists: bool,
+    check: Check,
+) -> Result<Loaded, ConfigError> {
     let main = opts.paths.config.clone();
     let fail = |problems: Vec<Problem>| ConfigError { file: main.clone(), problems };
     let hash = crate::sys::hex(&Sha256::digest(text.as_deref().unwrap_or_default()));
@@ -130,8 +166,19 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
     for (path, _) in leaves(&doc) {
         sources.insert(path, Source::File);
     }
-    let schema = validate::schema_value();
-    for o in env::overrides(&opts.env) {
+    let overrides = env::overrides(&opts.env);
+    // Without a file or environment overrides the document is the defaults plus flags: no
+    // schema needed (generating it and building its validator took about 8 ms of each start).
+    let by_construction =
+        text.is_none() && overrides.is_empty() && opts.flags.iter().all(|(f, ..)| CHECKED_FLAGS.contains(&f.as_str()));
+    if check == Check::Client && !overrides.is_empty() {
+        return Err(ConfigError {
+            file: main,
+            problems: vec![Problem::new("<root>", "environment overrides: full load")],
+        });
+    }
+    let schema = if by_construction || check == Check::Client { Value::Null } else { validate::schema_value() };
+    for o in overrides {
         let value = validate::coerce(&schema, &o.path, o.value);
         set_path(&mut doc, &o.path, value.clone());
         mark(&mut sources, &o.path, &value, Source::Env(o.var));
@@ -148,7 +195,7 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
         let loc = text.as_deref().and_then(|t| validate::locate(t, &p.path)).map(|l| format!("{}:{l}", main.display()));
         p.at(loc)
     };
-    let unexpected = validate::unexpected_keys(&doc);
+    let unexpected = if schema.is_null() { Vec::new() } else { validate::unexpected_keys(&doc) };
     ignored.extend(upstream::split_upstream_only(&mut doc, &unexpected));
     ignored.sort();
     ignored.dedup();
@@ -157,7 +204,9 @@ fn load_bytes(opts: &LoadOptions, text: Option<Vec<u8>>, file_exists: bool) -> R
         |p: &String, all: &[String]| all.iter().any(|q| p.strip_prefix(q.as_str()).is_some_and(|r| r.starts_with('.')));
     let all = ignored.clone();
     ignored.retain(|p| !covered(p, &all));
-    problems.extend(validate::validate(&schema, &doc).into_iter().map(located));
+    if !schema.is_null() {
+        problems.extend(validate::validate(&schema, &doc).into_iter().map(located));
+    }
     if !problems.is_empty() {
         return Err(fail(problems));
     }
@@ -451,6 +500,39 @@ mod tests {
         assert_eq!(expand("${lower}", &e).unwrap(), "${lower}");
         assert_eq!(expand("cost $5", &e).unwrap(), "cost $5");
         assert_eq!(expand("${A} ${B}", &e).unwrap_err(), vec!["A".to_string(), "B".to_string()]);
+    }
+
+    /// Loads skip the schema for the defaults plus `gateway run` flags: sound only if every
+    /// value clap accepts for those flags passes the schema.
+    #[test]
+    fn defaults_with_any_run_flag_are_valid() {
+        use clap::ValueEnum;
+        let schema = validate::schema_value();
+        let seg = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
+        let mut docs = Vec::new();
+        for port in [0u32, 1, 18789, 65535] {
+            for bind in super::super::model::BindMode::value_variants() {
+                for level in super::super::model::LogLevel::value_variants() {
+                    let mut doc = Value::Object(Map::new());
+                    set_path(&mut doc, &seg("gateway.port"), serde_json::json!(port));
+                    set_path(&mut doc, &seg("gateway.bind"), serde_json::to_value(bind).unwrap());
+                    set_path(&mut doc, &seg("logging.level"), serde_json::json!(level.as_str()));
+                    docs.push(doc);
+                }
+            }
+        }
+        for text in ["", "h", "127.0.0.1", "::1", " odd  value "] {
+            let mut doc = Value::Object(Map::new());
+            set_path(&mut doc, &seg("gateway.host"), serde_json::json!(text));
+            set_path(&mut doc, &seg("gateway.auth.token"), serde_json::json!(text));
+            docs.push(doc);
+        }
+        docs.push(Value::Object(Map::new()));
+        for doc in docs {
+            assert_eq!(validate::validate(&schema, &doc), Vec::new(), "{doc}");
+            assert!(validate::unexpected_keys(&doc).is_empty(), "{doc}");
+        }
+        assert_eq!(CHECKED_FLAGS.len(), 5, "a new run flag needs its values checked above");
     }
 
     #[test]

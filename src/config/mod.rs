@@ -23,7 +23,7 @@ pub mod validate;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use load::{LoadOptions, Loaded, Source, load};
+pub use load::{LoadOptions, Loaded, Source, load, load_for_client};
 pub use model::Config;
 pub use paths::Paths;
 

@@ -123,7 +123,7 @@ pub fn save_store(state_dir: &Path, jobs: &[JobSpec]) -> Result<(), StateError> 
 }
 
 /// What the scheduler remembers per job across restarts.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobState {
     /// When the job was first seen (the start of its schedule if it never ran).

@@ -4,7 +4,7 @@ pub mod archive;
 pub mod pidfile;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -48,6 +48,23 @@ pub fn atomic_write_from(
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| StateError::new(path, e))
+}
+
+/// Like [`atomic_write`] (readers see the old or the new file, never a part) but without the
+/// fsyncs: for files that mean nothing after a power cut (the pid file), where two fsyncs
+/// were a millisecond or more of every start.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?.write_all(bytes)?;
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{FILE_MODE, StateError, atomic_write};
+use super::{FILE_MODE, StateError, replace_file};
 
 pub const PID_FILE: &str = "gateway.pid";
 pub const LOCK_FILE: &str = "gateway.lock";
@@ -55,7 +55,7 @@ impl PidLock {
         if let Ok(old) = std::fs::read_to_string(&pid_path) {
             tracing::warn!(path = %pid_path.display(), old_pid = old.trim(), "taking over a stale pid file (its gateway is gone)");
         }
-        atomic_write(&pid_path, format!("{}\n", std::process::id()).as_bytes(), 0o644)?;
+        replace_file(&pid_path, format!("{}\n", std::process::id()).as_bytes(), 0o644)?;
         Ok(Self { _lock: lock, pid_path })
     }
 
