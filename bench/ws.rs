@@ -97,9 +97,16 @@ async fn next_text(ws: &mut Ws) -> String {
 }
 
 const HEALTH: &str = r#"{"type":"req","id":"h","method":"health"}"#;
+/// The cheapest method there is (answers `null` from nothing): the RPC path itself, next to
+/// `health`, whose document is most of its cost.
+const CHEAPEST: &str = r#"{"type":"req","id":"h","method":"last-heartbeat"}"#;
 
 async fn call(ws: &mut Ws) {
-    ws.send(Message::text(HEALTH)).await.unwrap();
+    call_with(ws, HEALTH).await
+}
+
+async fn call_with(ws: &mut Ws, req: &str) {
+    ws.send(Message::text(req)).await.unwrap();
     // Skip events (tick, presence); the next response is ours.
     loop {
         let t = next_text(ws).await;
@@ -115,21 +122,25 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 async fn sequential(addr: SocketAddr, gateway: bool) -> serde_json::Value {
+    sequential_with(addr, gateway, HEALTH).await
+}
+
+async fn sequential_with(addr: SocketAddr, gateway: bool, req: &'static str) -> serde_json::Value {
     let mut ws = open(addr, gateway).await;
     for _ in 0..200 {
-        call(&mut ws).await; // warm-up
+        call_with(&mut ws, req).await; // warm-up
     }
     let mut us = Vec::with_capacity(SEQ_CALLS);
     for _ in 0..SEQ_CALLS {
         let t = Instant::now();
-        call(&mut ws).await;
+        call_with(&mut ws, req).await;
         us.push(t.elapsed().as_secs_f64() * 1e6);
     }
     json!({"calls": SEQ_CALLS, "p50_us": pct(&mut us, 0.5), "p99_us": pct(&mut us, 0.99)})
 }
 
 async fn throughput(addr: SocketAddr, gateway: bool) -> serde_json::Value {
-    throughput_with(addr, gateway, false).await
+    throughput_with(addr, gateway, false, HEALTH).await
 }
 
 /// TLS handshakes per second: `TLS_CLIENTS` clients connecting in a loop for `TLS_SECS`.
@@ -156,7 +167,7 @@ async fn handshakes(addr: SocketAddr) -> serde_json::Value {
     json!({"clients": TLS_CLIENTS, "handshakes_per_s": n / t0.elapsed().as_secs_f64()})
 }
 
-async fn throughput_with(addr: SocketAddr, gateway: bool, tls: bool) -> serde_json::Value {
+async fn throughput_with(addr: SocketAddr, gateway: bool, tls: bool, req: &'static str) -> serde_json::Value {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -167,7 +178,7 @@ async fn throughput_with(addr: SocketAddr, gateway: bool, tls: bool) -> serde_js
             let mut lat = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                call(&mut ws).await;
+                call_with(&mut ws, req).await;
                 lat.push(t.elapsed().as_secs_f64() * 1e6);
                 count.fetch_add(1, Ordering::Relaxed);
             }
@@ -420,6 +431,8 @@ fn main() {
     std::thread::sleep(SETTLE);
     let seq = rt.block_on(sequential(addr, true));
     let tp = rt.block_on(throughput(addr, true));
+    let cheap_seq = rt.block_on(sequential_with(addr, true, CHEAPEST));
+    let cheap_tp = rt.block_on(throughput_with(addr, true, false, CHEAPEST));
     let rpc = http_rpc(addr);
     let idle = rt.block_on(idle(addr, gw.id()));
     // SAFETY: kill(2) on our own child.
@@ -434,12 +447,15 @@ fn main() {
     wait_port(tls_addr);
     std::thread::sleep(SETTLE);
     let hs = rt.block_on(handshakes(tls_addr));
-    let wss_tp = rt.block_on(throughput_with(tls_addr, true, true));
+    let wss_tp = rt.block_on(throughput_with(tls_addr, true, true, HEALTH));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(tls_gw.id() as i32, libc::SIGTERM) };
     let _ = tls_gw.wait();
 
     let ratio = tp["calls_per_s"].as_f64().unwrap() / echo_tp["calls_per_s"].as_f64().unwrap();
+    let cheap_ratio = cheap_tp["calls_per_s"].as_f64().unwrap() / echo_tp["calls_per_s"].as_f64().unwrap();
+    let rtt = |v: &serde_json::Value| v["p50_us"].as_f64().unwrap();
+    let rtt_ratios = json!({"health": rtt(&seq) / rtt(&echo_seq), "cheapest": rtt(&cheap_seq) / rtt(&echo_seq)});
     let wss_ratio = wss_tp["calls_per_s"].as_f64().unwrap() / tp["calls_per_s"].as_f64().unwrap();
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339(),
@@ -448,6 +464,9 @@ fn main() {
         "gateway": {"sequential": seq, "throughput": tp, "http_rpc": rpc, "idle": idle},
         "echo_floor": {"sequential": echo_seq, "throughput": echo_tp},
         "throughput_ratio_vs_echo": ratio,
+        "cheapest": {"method": "last-heartbeat", "sequential": cheap_seq, "throughput": cheap_tp,
+                     "throughput_ratio_vs_echo": cheap_ratio},
+        "sequential_p50_vs_echo": rtt_ratios,
         "tls": {"handshakes": hs, "wss_throughput": wss_tp, "wss_vs_ws_ratio": wss_ratio},
         "targets": {"calls_per_s": 50000, "p99_ms": 2, "sequential_p50_us": 100, "open_per_s": 2000, "kib_per_connection": 20},
     });

@@ -173,7 +173,7 @@ fn load_identity(state_dir: &Path) -> Result<(Identity, StoredIdentity), ClientE
         created_at_ms: chrono::Utc::now().timestamp_millis(),
         tokens: Default::default(),
     };
-    save_identity(state_dir, &stored);
+    save_identity(state_dir, &stored, true);
     Ok((id, stored))
 }
 
@@ -192,10 +192,19 @@ pub fn forget_device_tokens(state_dir: &Path) -> Result<bool, String> {
     Ok(true)
 }
 
-fn save_identity(state_dir: &Path, stored: &StoredIdentity) {
+/// Saves the identity: durably when it is new (the key is the device), without fsyncs when only
+/// its device token changed (the gateway issues one per shared-token connect; one lost to a
+/// power cut is replaced at the next connect).
+fn save_identity(state_dir: &Path, stored: &StoredIdentity, new_key: bool) {
     let path = identity_path(state_dir);
-    let result = state::ensure_dir(path.parent().expect("identity dir"))
-        .and_then(|_| state::atomic_write(&path, &serde_json::to_vec_pretty(stored).expect("json"), FILE_MODE));
+    let bytes = serde_json::to_vec_pretty(stored).expect("json");
+    let result = state::ensure_dir(path.parent().expect("identity dir")).and_then(|_| {
+        if new_key {
+            state::atomic_write(&path, &bytes, FILE_MODE)
+        } else {
+            state::replace_file(&path, &bytes, FILE_MODE)
+        }
+    });
     if let Err(e) = result {
         eprintln!("openclaw: warning: cannot save the CLI identity: {e}");
     }
@@ -363,12 +372,11 @@ impl Client {
         if let Some(tok) = hello["payload"]["auth"]["deviceToken"].as_str()
             && stored.tokens.get("operator").is_none_or(|t| t["token"] != tok || t["url"] != url.as_str())
         {
-            // Written only when it changed: two fsyncs were a fifth of a command's time.
             stored.tokens.insert(
                 "operator".into(),
                 json!({"token": tok, "issuedAtMs": hello["payload"]["auth"]["issuedAtMs"], "url": url}),
             );
-            save_identity(&opts.paths.state_dir, &stored);
+            save_identity(&opts.paths.state_dir, &stored, false);
         }
         Ok(client)
     }

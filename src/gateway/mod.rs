@@ -143,6 +143,7 @@ impl Gateway {
             channels: crate::channels::status::Board::new(),
             metrics: Arc::new(Metrics::default()),
             connections: Arc::default(),
+            health_cache: Default::default(),
         });
         let owners = Owners {
             config: ConfigHandles {

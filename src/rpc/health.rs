@@ -90,9 +90,31 @@ fn channels(s: &Runtime) -> serde_json::Map<String, Value> {
         .collect()
 }
 
+/// What the health document keeps between calls: each agent's tool set, which depends only
+/// on the config and on which agents exist (a directory listing and a policy evaluation per
+/// agent were most of a `health` call).
+#[derive(Default)]
+pub struct Cache {
+    /// (config generation, mtime of `<state>/agents`, the tool sets).
+    tools: parking_lot::Mutex<Option<(u64, Option<std::time::SystemTime>, Value)>>,
+}
+
 /// Each agent's effective tool set (and the programs exec refuses, and its workspace).
 pub fn tool_sets(s: &Runtime) -> Value {
-    crate::agents::toolbox::tool_sets(&s.config().loaded.config, &s.options.paths.state_dir)
+    let live = s.config();
+    // A new agent is a new directory under agents/, which moves the directory's mtime.
+    let agents_dir = s.options.paths.state_dir.join("agents");
+    let mtime = std::fs::metadata(&agents_dir).and_then(|m| m.modified()).ok();
+    let mut cache = s.health_cache.tools.lock();
+    if let Some((generation, at, v)) = cache.as_ref()
+        && *generation == live.generation
+        && *at == mtime
+    {
+        return v.clone();
+    }
+    let v = crate::agents::toolbox::tool_sets(&live.loaded.config, &s.options.paths.state_dir);
+    *cache = Some((live.generation, mtime, v.clone()));
+    v
 }
 
 /// `status`: the same facts as the health document, in the RPC's own arrangement.

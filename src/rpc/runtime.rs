@@ -44,6 +44,8 @@ pub struct Runtime {
     pub metrics: Arc<Metrics>,
     /// Open connections and refusals (counted by the listener's server).
     pub connections: Arc<crate::net::conn::Connections>,
+    /// The parts of the health document that change only on events (written by `rpc::health`).
+    pub health_cache: crate::rpc::health::Cache,
 }
 
 impl Runtime {
