@@ -23,8 +23,10 @@ pub enum ClientError {
     /// Refused by the gateway, or its certificate is not the pinned one.
     #[error("{message}")]
     Auth { refusal: Refusal, message: String },
-    #[error("{0}")]
-    Rpc(String),
+    /// The gateway answered the call with an error: its stable code, its message, and the
+    /// payload a failed agent run sends beside it.
+    #[error("{method}: {message}")]
+    Rpc { method: String, code: String, message: String, payload: Option<Box<Value>> },
     #[error("{0}")]
     Other(String),
 }
@@ -52,7 +54,7 @@ impl ClientError {
         match self {
             Self::NotRunning(_) => crate::exit::UNAVAILABLE,
             Self::Auth { .. } => 77,
-            Self::Rpc(_) => 1,
+            Self::Rpc { .. } => 1,
             Self::Other(_) => crate::exit::SOFTWARE,
         }
     }
@@ -377,11 +379,7 @@ impl Client {
         let frame = json!({"type": "req", "id": id, "method": method, "params": params});
         self.ws.send(Message::text(frame.to_string())).map_err(|e| ClientError::Other(format!("send failed: {e}")))?;
         let r = self.response(&id)?;
-        if r["ok"] == true {
-            Ok(r["payload"].clone())
-        } else {
-            Err(ClientError::Rpc(format!("{method}: {}", r["error"]["message"].as_str().unwrap_or("failed"))))
-        }
+        if r["ok"] == true { Ok(r["payload"].clone()) } else { Err(rpc_error(method, &r)) }
     }
 }
 
@@ -414,13 +412,22 @@ impl Client {
                 continue;
             }
             if v["ok"] != true {
-                let msg = v["error"]["message"].as_str().unwrap_or("failed");
-                return Err(ClientError::Rpc(format!("{method}: {msg}")));
+                return Err(rpc_error(method, &v));
             }
             if v["payload"]["status"] != "accepted" {
                 return Ok(v["payload"].clone());
             }
         }
+    }
+}
+
+/// The error of a `res` frame with `ok: false`.
+fn rpc_error(method: &str, res: &Value) -> ClientError {
+    ClientError::Rpc {
+        method: method.to_string(),
+        code: res["error"]["code"].as_str().unwrap_or("UNKNOWN").to_string(),
+        message: res["error"]["message"].as_str().unwrap_or("failed").to_string(),
+        payload: res.get("payload").filter(|p| !p.is_null()).map(|p| Box::new(p.clone())),
     }
 }
 

@@ -11,6 +11,7 @@ mod discover;
 mod doctor;
 mod logs;
 mod memory;
+mod out;
 mod probe;
 mod remote;
 mod sandbox;
