@@ -107,3 +107,161 @@ fn a_provider_error_exits_non_zero_with_its_code_and_message() {
     assert_eq!((&v["status"], &v["error"]["code"]), (&json!("error"), &json!("UNAVAILABLE")), "{v}");
 }
 
+#[test]
+fn cron_commands_round_trip_a_job_and_name_a_bad_schedule() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok"]);
+    // A bad schedule: the gateway's own error, exit 1, nothing stored.
+    let (code, _, err) = cli(&gw, &["cron", "add", "--name", "bad", "--cron", "61 * * * *", "--message", "x"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cron.add") && err.contains("61 * * * *") && err.contains("not valid"), "{err}");
+    let (code, _, err) = cli(&gw, &["cron", "add", "--every", "5 parsecs", "--message", "x"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unknown unit"), "{err}");
+    let (code, _, err) = cli(&gw, &["cron", "add", "--at", "tomorrow-ish", "--message", "x"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("RFC 3339"), "{err}");
+    let (code, _, err) = cli(&gw, &["cron", "add", "--message", "x"]);
+    assert_eq!(code, 64, "a schedule is required: {err}");
+    assert!(cli_json(&gw, &["cron", "list", "--all", "--json"])["jobs"].as_array().unwrap().is_empty());
+
+    let added = cli_json(
+        &gw,
+        &[
+            "cron",
+            "add",
+            "--name",
+            "nightly",
+            "--cron",
+            "0 3 * * *",
+            "--tz",
+            "Europe/Berlin",
+            "--message",
+            "status?",
+            "--json",
+        ],
+    );
+    let job = &added["job"];
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(job["schedule"], json!({"kind": "cron", "expr": "0 3 * * *", "tz": "Europe/Berlin"}), "{added}");
+    assert_eq!(job["payload"], json!({"kind": "agentTurn", "message": "status?"}), "{added}");
+    assert!(job["nextRunAtMs"].as_i64().unwrap() > 0, "{added}");
+
+    let (code, out, err) = cli(&gw, &["cron", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let header = out.lines().next().unwrap();
+    assert!(header.starts_with("ID") && header.contains("SCHEDULE"), "{out}");
+    assert!(out.contains("nightly") && out.contains("cron 0 3 * * * (Europe/Berlin)"), "{out}");
+    assert!(!out.contains('\x1b'), "no colour when stdout is not a terminal: {out:?}");
+
+    let edited = cli_json(
+        &gw,
+        &["cron", "edit", &id, "--name", "hourly", "--every", "1h", "--message", "again?", "--disable", "--json"],
+    );
+    assert_eq!(edited["job"]["name"], "hourly", "{edited}");
+    assert_eq!(edited["job"]["schedule"], "every 1h", "{edited}");
+    assert_eq!(edited["job"]["payload"]["message"], "again?", "{edited}");
+    assert_eq!(edited["job"]["enabled"], false, "{edited}");
+    assert!(cli_json(&gw, &["cron", "list", "--json"])["jobs"].as_array().unwrap().is_empty(), "disabled is hidden");
+    let (code, _, err) = cli(&gw, &["cron", "edit", &id, "--cron", "0 0 31 2 * * * *"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("8 fields"), "{err}");
+    let (code, _, err) = cli(&gw, &["cron", "edit", "no-such-job", "--enable"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no cron job") && err.contains("cron list --all"), "{err}");
+    let (code, _, err) = cli(&gw, &["cron", "edit", &id]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("nothing to change"), "{err}");
+
+    let due = cli_json(&gw, &["cron", "run", &id, "--due", "--json"]);
+    assert_eq!(due["ran"], false, "{due}");
+    let ran = cli_json(&gw, &["cron", "run", &id, "--json"]);
+    assert_eq!(ran["ran"], true, "{ran}");
+    let runs = common::wait_until("the forced run in `cron runs`", std::time::Duration::from_secs(10), || {
+        let v = cli_json(&gw, &["cron", "runs", "--id", &id, "--json"]);
+        v["runs"].as_array().filter(|r| !r.is_empty()).map(|_| v.clone())
+    });
+    assert_eq!((&runs["runs"][0]["status"], &runs["runs"][0]["reason"]), (&json!("ok"), &json!("manual")), "{runs}");
+    let (code, out, err) = cli(&gw, &["cron", "runs", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("manual") && out.contains("Hello, world"), "{out}");
+
+    let status = cli_json(&gw, &["cron", "status", "--json"]);
+    assert_eq!((&status["enabled"], &status["jobs"]), (&json!(true), &json!(1)), "{status}");
+    let removed = cli_json(&gw, &["cron", "rm", &id, "--json"]);
+    assert_eq!(removed["removed"], id.as_str(), "{removed}");
+    let (code, out, _) = cli(&gw, &["cron", "list", "--all"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("no cron jobs"), "{out}");
+}
+
+#[test]
+fn sessions_list_filter_reset_and_delete() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok"]);
+    let (code, out, _) = cli(&gw, &["sessions"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("no sessions yet"), "{out}");
+    for s in ["one", "two"] {
+        let (code, _, err) = cli(&gw, &["agent", "-m", "hi", "--session", s]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = cli(&gw, &["sessions", "--active", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().next().unwrap().starts_with("KEY"), "{out}");
+    assert!(out.contains("agent:main:one") && out.contains("agent:main:two"), "{out}");
+    let listed = cli_json(&gw, &["sessions", "list", "--active", "5", "--json"]);
+    assert_eq!(listed["count"], 2, "{listed}");
+    let before = listed["sessions"].as_array().unwrap().iter().find(|s| s["key"] == "agent:main:one").unwrap().clone();
+
+    let reset = cli_json(&gw, &["sessions", "reset", "one", "--json"]);
+    assert_eq!(
+        (&reset["key"], &reset["previousSessionId"]),
+        (&json!("agent:main:one"), &before["sessionId"]),
+        "{reset}"
+    );
+    let (code, out, err) = cli(&gw, &["sessions", "delete", "agent:main:two"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("agent:main:two deleted"), "{out}");
+    let after = cli_json(&gw, &["sessions", "--json"]);
+    let keys: Vec<&str> = after["sessions"].as_array().unwrap().iter().filter_map(|s| s["key"].as_str()).collect();
+    assert!(!keys.contains(&"agent:main:two"), "{after}");
+    let (code, _, err) = cli(&gw, &["sessions", "delete", "agent:main:two"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no session"), "{err}");
+}
+
+#[test]
+fn models_list_and_status_show_the_catalogue_and_the_chain() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok", "echo"]);
+    let (code, out, err) = cli(&gw, &["models", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let ok = out.lines().find(|l| l.starts_with("mock/ok")).unwrap_or_else(|| panic!("{out}"));
+    assert!(ok.ends_with("default"), "{out}");
+    assert!(out.contains("mock/echo"), "{out}");
+    let list = cli_json(&gw, &["models", "list", "--json"]);
+    assert_eq!(list["models"].as_array().unwrap().len(), 2, "{list}");
+    let status = cli_json(&gw, &["models", "status", "--json"]);
+    assert_eq!((&status["default"], &status["models"]), (&json!("mock/ok"), &json!(2)), "{status}");
+    assert_eq!(status["unknown"], json!([]), "{status}");
+    let (code, out, _) = cli(&gw, &["models", "status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("default:   mock/ok"), "{out}");
+}
+
+#[test]
+fn tables_fit_the_width_given_by_columns() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok"]);
+    let long = "a job with a very long name that would never fit into a narrow terminal window at all";
+    let (code, _, err) = cli(&gw, &["cron", "add", "--name", long, "--every", "1h", "--message", "x"]);
+    assert_eq!(code, 0, "{err}");
+    let mut c = common::command(gw.state_path());
+    let url = format!("ws://{}", gw.addr);
+    let out = c.args(["cron", "list", "--url", &url]).env("COLUMNS", "60").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
+    assert!(text.contains('…'), "the long name is cut: {text}");
+}
+

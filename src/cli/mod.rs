@@ -5,6 +5,7 @@ mod backup;
 mod channels;
 pub mod client;
 mod config_cmd;
+mod cron;
 mod dashboard;
 mod deploy;
 mod discover;
@@ -17,6 +18,7 @@ mod remote;
 mod sandbox;
 mod security;
 mod service;
+mod sessions;
 mod token;
 
 use std::path::PathBuf;
@@ -127,6 +129,14 @@ pub enum Command {
     },
     /// Send one message to an agent through the running gateway and print its answer.
     Agent(agent::AgentArgs),
+    /// Scheduled jobs: list, add, edit, remove, run now, run history.
+    #[command(subcommand)]
+    Cron(cron::CronCmd),
+    /// The agent's conversations: list (--active MIN), reset, delete.
+    Sessions(sessions::SessionsCmd),
+    /// The models an agent can use and the chain a run tries.
+    #[command(subcommand)]
+    Models(sessions::ModelsCmd),
     /// The agent sandbox: check this host, or run a command in it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCmd),
@@ -345,6 +355,13 @@ pub fn main() -> i32 {
             remote::status(json, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Agent(a) => agent::run(a, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Cron(cmd) => cron::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Sessions(cmd) => {
+            sessions::sessions(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Models(cmd) => {
+            sessions::models(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
         Command::Approvals { cmd, conn } => {
             remote::approvals(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
