@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::Stdio;
 
 use common::provider::MockProvider;
@@ -265,3 +266,52 @@ fn tables_fit_the_width_given_by_columns() {
     assert!(text.contains('…'), "the long name is cut: {text}");
 }
 
+fn completion(shell: &str, dir: &Path) -> String {
+    let (code, out, err) = common::run(dir, &["completion", shell], &[]);
+    assert_eq!(code, 0, "{shell}: {err}");
+    for sub in ["agent", "cron", "sessions", "models", "completion"] {
+        assert!(out.contains(sub), "{shell} completion names {sub}");
+    }
+    out
+}
+
+#[test]
+fn completions_are_generated_for_bash_zsh_and_fish() {
+    let d = tempfile::tempdir().unwrap();
+    let bash = completion("bash", d.path());
+    assert!(bash.contains("complete -F _openclaw"), "{bash}");
+    let file = d.path().join("openclaw.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let check = std::process::Command::new("bash").arg("-n").arg(&file).output().expect("bash");
+    assert!(check.status.success(), "bash -n: {}", String::from_utf8_lossy(&check.stderr));
+    assert!(completion("zsh", d.path()).starts_with("#compdef openclaw"));
+    let fish = completion("fish", d.path());
+    assert!(fish.contains("complete -c openclaw") && fish.contains("__fish_openclaw"), "{fish}");
+    let (code, _, err) = common::run(d.path(), &["completion", "tcsh"], &[]);
+    assert_eq!(code, 64, "{err}");
+}
+
+#[test]
+fn man_pages_render_with_man_l() {
+    let d = tempfile::tempdir().unwrap();
+    let out_dir = d.path().join("man1");
+    let (code, _, err) = common::run(d.path(), &["man", "--out", out_dir.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    for page in ["openclaw.1", "openclaw-agent.1", "openclaw-cron-add.1", "openclaw-sessions.1"] {
+        assert!(out_dir.join(page).is_file(), "{page} written: {err}");
+    }
+    let rendered = std::process::Command::new("man")
+        .arg("-l")
+        .arg(out_dir.join("openclaw-cron-add.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .expect("man (package man-db; scripts/setup installs it)");
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(rendered.status.success(), "man -l: {}", String::from_utf8_lossy(&rendered.stderr));
+    assert!(text.contains("openclaw-cron-add") && text.contains("--every"), "{text}");
+    // Without --out: the top page on stdout.
+    let (code, page, _) = common::run(d.path(), &["man"], &[]);
+    assert_eq!(code, 0);
+    assert!(page.contains(".TH openclaw 1"), "{page}");
+}

@@ -19,6 +19,7 @@ mod sandbox;
 mod security;
 mod service;
 mod sessions;
+mod shell;
 mod token;
 
 use std::path::PathBuf;
@@ -137,6 +138,16 @@ pub enum Command {
     /// The models an agent can use and the chain a run tries.
     #[command(subcommand)]
     Models(sessions::ModelsCmd),
+    /// Print a shell completion script: `source <(openclaw completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: shell::CompletionShell,
+    },
+    /// Print the openclaw(1) man page, or with --out write a page per command into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// The agent sandbox: check this host, or run a command in it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCmd),
@@ -362,6 +373,8 @@ pub fn main() -> i32 {
         Command::Models(cmd) => {
             sessions::models(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
+        Command::Completion { shell } => shell::completion(shell),
+        Command::Man { out } => shell::man(out.as_deref()),
         Command::Approvals { cmd, conn } => {
             remote::approvals(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
