@@ -304,7 +304,7 @@ impl Client {
             Conn::Plain(stream)
         };
         let (mut ws, _) = tungstenite::client(url.as_str(), conn).map_err(|e| not_running(&e))?;
-        let challenge = read_json(&mut ws)?;
+        let challenge = read_json(&mut ws).map_err(|e| timed_out(e, &url))?;
         let nonce = challenge["payload"]["nonce"].as_str().unwrap_or_default().to_string();
 
         let mut params = json!({
@@ -365,7 +365,7 @@ impl Client {
             if Instant::now() > self.deadline {
                 return Err(ClientError::Other(format!("timed out waiting for {} (raise --timeout)", self.url)));
             }
-            let v = read_json(&mut self.ws)?;
+            let v = read_json(&mut self.ws).map_err(|e| timed_out(e, &self.url))?;
             if v["type"] == "res" && v["id"] == id {
                 return Ok(v);
             }
@@ -403,7 +403,7 @@ impl Client {
             if Instant::now() > self.deadline {
                 return Err(ClientError::Other(format!("timed out waiting for {method}")));
             }
-            let v = read_json(&mut self.ws)?;
+            let v = read_json(&mut self.ws).map_err(|e| timed_out(e, &self.url))?;
             if v["type"] == "event" {
                 on_event(&v);
                 continue;
@@ -418,6 +418,44 @@ impl Client {
                 return Ok(v["payload"].clone());
             }
         }
+    }
+}
+
+impl Client {
+    /// Sends a request frame without waiting for its answer (for clients that read the frames
+    /// themselves, like `openclaw chat`).
+    pub fn send(&mut self, id: &str, method: &str, params: Value) -> Result<(), ClientError> {
+        let frame = json!({"type": "req", "id": id, "method": method, "params": params});
+        self.ws.send(Message::text(frame.to_string())).map_err(|e| ClientError::Other(format!("send failed: {e}")))
+    }
+
+    /// The next frame, or `None` when none arrived within `wait` (a frame cut by the wait is
+    /// kept for the next call).
+    pub fn next_frame(&mut self, wait: Duration) -> Result<Option<Value>, ClientError> {
+        let tcp = match self.ws.get_ref() {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref(),
+        };
+        tcp.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .map_err(|e| ClientError::Other(format!("connection lost: {e}")))?;
+        match read_json(&mut self.ws) {
+            Ok(v) => Ok(Some(v)),
+            Err(ClientError::Other(m)) if m == TIMED_OUT => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What [`read_json`] says when the read timeout passed with no complete frame.
+const TIMED_OUT: &str = "timed out";
+
+/// A read timeout as the user reads it.
+fn timed_out(e: ClientError, url: &str) -> ClientError {
+    match e {
+        ClientError::Other(m) if m == TIMED_OUT => {
+            ClientError::Other(format!("timed out waiting for {url} (raise --timeout)"))
+        }
+        e => e,
     }
 }
 
@@ -442,6 +480,11 @@ fn read_json(ws: &mut WebSocket<Conn>) -> Result<Value, ClientError> {
                 return Err(ClientError::Other(format!("the gateway closed the connection ({reason})")));
             }
             Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                return Err(ClientError::Other(TIMED_OUT.into()));
+            }
             Err(e) => return Err(ClientError::Other(format!("connection lost: {e}"))),
         }
     }

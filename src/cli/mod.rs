@@ -3,6 +3,7 @@
 mod agent;
 mod backup;
 mod channels;
+mod chat;
 pub mod client;
 mod config_cmd;
 mod cron;
@@ -130,6 +131,9 @@ pub enum Command {
     },
     /// Send one message to an agent through the running gateway and print its answer.
     Agent(agent::AgentArgs),
+    /// Chat with an agent in the terminal: streamed answers, /new, /abort, /session, /model,
+    /// /approve, /deny, /exit.
+    Chat(chat::ChatArgs),
     /// Scheduled jobs: list, add, edit, remove, run now, run history.
     #[command(subcommand)]
     Cron(cron::CronCmd),
@@ -366,6 +370,7 @@ pub fn main() -> i32 {
             remote::status(json, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Agent(a) => agent::run(a, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Chat(a) => chat::run(a, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Cron(cmd) => cron::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
         Command::Sessions(cmd) => {
             sessions::sessions(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })

@@ -53,6 +53,9 @@ impl Paint {
     pub fn bold(&self, s: &str) -> String {
         self.wrap("1", s)
     }
+    pub fn dim(&self, s: &str) -> String {
+        self.wrap("2", s)
+    }
     pub fn yellow(&self, s: &str) -> String {
         self.wrap("33", s)
     }
