@@ -117,3 +117,48 @@ fn chat_reconnects_after_a_gateway_restart_and_keeps_what_was_typed() {
     leave(p);
     drop(gw);
 }
+
+#[test]
+fn a_pending_exec_approval_shows_inline_and_approve_lets_it_run() {
+    let mock = MockProvider::start();
+    let cfg = "{ agents: { defaults: { model: 'mock/call-exec', execApprovalTimeoutSeconds: 60 } } }";
+    let gw = mock.install(Spawn::default().config(cfg), &["call-exec"]).start();
+    let url = format!("ws://{}", gw.addr);
+    let mut p = chat(gw.state_path(), &["--url", &url]);
+    expect(&mut p, "an empty history", "(no messages yet)");
+    enter(&mut p, r#"{"command": "echo approved-in-chat"}"#);
+    let (_, asked) = p
+        .exp_regex(r"approval needed [0-9a-f-]{36}")
+        .unwrap_or_else(|e| panic!("waiting for the inline approval request: {e}"));
+    let id = asked.rsplit(' ').next().unwrap().to_string();
+    expect(&mut p, "the command in the request", "$ echo approved-in-chat");
+    enter(&mut p, &format!("/approve {id}"));
+    expect(&mut p, "the decision", &format!("{id}: allow-once"));
+    expect(&mut p, "the command's output as the answer", "result: approved-in-chat");
+    leave(p);
+}
+
+#[test]
+fn without_a_terminal_chat_reads_stdin_and_prints_plain_text() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, Spawn::default(), "mock/ok");
+    let url = format!("ws://{}", gw.addr);
+    let mut c = common::command(gw.state_path());
+    c.args(["chat", "--url", &url]).env("TERM", "xterm");
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("spawn openclaw chat");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"hello\n").expect("write a line");
+    }
+    // The input ends after one line: chat leaves once its answer is complete.
+    let status = common::wait_until("chat to exit after its input ended", std::time::Duration::from_secs(20), || {
+        child.try_wait().expect("try_wait")
+    });
+    let out = child.wait_with_output().expect("chat output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("(no messages yet)") && text.contains("Hello, world"), "{text}");
+    assert!(!text.contains('\x1b'), "no escape codes without a terminal: {text:?}");
+}
