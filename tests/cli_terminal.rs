@@ -315,3 +315,24 @@ fn man_pages_render_with_man_l() {
     assert_eq!(code, 0);
     assert!(page.contains(".TH openclaw 1"), "{page}");
 }
+
+#[test]
+fn the_service_install_puts_completions_and_man_pages_in_place_and_uninstall_removes_them() {
+    let state = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap();
+    let (code, out, err) = common::run(state.path(), &["gateway", "install", "--root", r, "--completions"], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A user install: below the user's home (HOME is the state dir here), under --root.
+    let home = root.path().join(state.path().strip_prefix("/").unwrap());
+    let bash = home.join(".local/share/bash-completion/completions/openclaw");
+    let check = std::process::Command::new("bash").arg("-n").arg(&bash).output().expect("bash");
+    assert!(check.status.success(), "bash -n {}: {}", bash.display(), String::from_utf8_lossy(&check.stderr));
+    assert!(std::fs::read_to_string(home.join(".local/share/zsh/site-functions/_openclaw")).unwrap().contains("cron"));
+    assert!(std::fs::read_to_string(home.join(".config/fish/completions/openclaw.fish")).unwrap().contains("cron"));
+    let man = home.join(".local/share/man/man1");
+    assert!(man.join("openclaw.1").is_file() && man.join("openclaw-chat.1").is_file(), "{out}");
+    let (code, out, err) = common::run(state.path(), &["gateway", "uninstall", "--root", r, "--completions"], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!bash.exists() && !man.join("openclaw.1").exists(), "{out}");
+}
