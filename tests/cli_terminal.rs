@@ -109,6 +109,45 @@ fn a_provider_error_exits_non_zero_with_its_code_and_message() {
 }
 
 #[test]
+fn ctrl_c_stops_the_agent_run_and_keeps_what_was_printed() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok", "slow-1000-30"]);
+    let url = format!("ws://{}", gw.addr);
+    let mut c = common::command(gw.state_path());
+    c.args(["agent", "-m", "go", "--model", "mock/slow-1000-30", "--url", &url]);
+    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn openclaw agent");
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = out.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    common::wait_until("the first streamed ticks", std::time::Duration::from_secs(10), || {
+        out.lock().unwrap().contains("tick tick").then_some(())
+    });
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    // 1000 ticks at 30 ms would take 30 s: exiting within 10 s means the run was stopped.
+    let status =
+        common::wait_until("the agent command to exit after Ctrl-C", std::time::Duration::from_secs(10), || {
+            child.try_wait().expect("try_wait")
+        });
+    reader.join().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("stopping the run") && err.contains("keeps what was said"), "{err}");
+    let out = out.lock().unwrap().clone();
+    assert!(out.starts_with("tick tick") && out.ends_with('\n'), "{out:?}");
+}
+
+#[test]
 fn cron_commands_round_trip_a_job_and_name_a_bad_schedule() {
     let mock = MockProvider::start();
     let gw = gateway(&mock, &["ok"]);

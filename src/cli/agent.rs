@@ -4,7 +4,11 @@
 //! `--thinking`, `--model`, `--timeout`, `--json`, and `--message -` for stdin.
 
 use std::io::{Read, Write};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::SIGINT;
 
 use clap::Args;
 use serde_json::{Value, json};
@@ -17,6 +21,10 @@ const ARGS_SHOWN: usize = 120;
 /// How much longer than the run's own limit the CLI waits for its answer (the gateway ends a
 /// run at its limit and answers; this covers the answer's way back).
 const ANSWER_GRACE: Duration = Duration::from_secs(30);
+/// How long a read waits before Ctrl-C is looked at again.
+const POLL: Duration = Duration::from_millis(50);
+/// Exit code after a second Ctrl-C (128 + SIGINT, as shells report it).
+const INTERRUPTED: i32 = 130;
 /// The thinking levels the gateway takes.
 pub const THINKING: [&str; 6] = ["off", "minimal", "low", "medium", "high", "xhigh"];
 
@@ -133,6 +141,43 @@ fn message(arg: &str) -> Result<String, String> {
     Ok(text)
 }
 
+/// Sends `agent` and reads until its final answer, events to `on_event`. Once `interrupted`
+/// is set (Ctrl-C), the run is aborted with `chat.abort` and its final answer still awaited.
+fn stream_run(
+    c: &mut Client,
+    params: Value,
+    limit: Duration,
+    interrupted: &AtomicBool,
+    key: &str,
+    run_id: &str,
+    on_event: &mut dyn FnMut(&Value),
+) -> Result<Value, ClientError> {
+    let deadline = Instant::now() + limit;
+    c.send("agent", "agent", params)?;
+    let mut aborting = false;
+    loop {
+        if Instant::now() > deadline {
+            return Err(ClientError::Other(format!("no answer within {} s (raise --timeout)", limit.as_secs())));
+        }
+        if !aborting && interrupted.load(Ordering::Relaxed) {
+            aborting = true;
+            eprintln!("\nopenclaw: stopping the run (Ctrl-C again to leave at once)");
+            c.send("abort", "chat.abort", json!({"sessionKey": key, "runId": run_id}))?;
+        }
+        let Some(v) = c.next_frame(POLL)? else { continue };
+        if v["type"] == "event" {
+            on_event(&v);
+        } else if v["type"] == "res" && v["id"] == "agent" {
+            if v["ok"] != true {
+                return Err(client::rpc_error("agent", &v));
+            }
+            if v["payload"]["status"] != "accepted" {
+                return Ok(v["payload"].clone());
+            }
+        }
+    }
+}
+
 /// The answer's text in a final payload (what a run without streamed deltas said).
 fn final_text(payload: &Value) -> String {
     payload["result"]["payloads"]
@@ -164,11 +209,17 @@ pub fn run(a: AgentArgs, opts: &LoadOptions) -> i32 {
         params["thinking"] = json!(t);
     }
     let (json_out, verbose) = (a.json, a.verbose);
+    let key =
+        params["sessionKey"].as_str().map(str::to_string).unwrap_or_else(|| session_key(a.agent.as_deref(), "main"));
+    // Ctrl-C stops the run (chat.abort) and prints what was said; a second one leaves at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register_conditional_shutdown(SIGINT, INTERRUPTED, interrupted.clone());
+    let _ = signal_hook::flag::register(SIGINT, interrupted.clone());
     // What was printed so far, to end it with exactly one newline.
     let mut printed = String::new();
     let limit = Duration::from_secs(a.timeout) + ANSWER_GRACE;
     let result = Client::connect(&a.conn.connect_args(), opts).and_then(|mut c| {
-        c.call_streaming("agent", params, limit, |ev| {
+        let mut on_event = |ev: &Value| {
             let p = &ev["payload"];
             if ev["event"] != "agent" || p["runId"] != run_id.as_str() || json_out {
                 return;
@@ -187,7 +238,8 @@ pub fn run(a: AgentArgs, opts: &LoadOptions) -> i32 {
                 }
                 _ => {}
             }
-        })
+        };
+        stream_run(&mut c, params, limit, &interrupted, &key, &run_id, &mut on_event)
     });
     let end_line = |printed: &str| {
         if !printed.is_empty() && !printed.ends_with('\n') {
@@ -204,6 +256,10 @@ pub fn run(a: AgentArgs, opts: &LoadOptions) -> i32 {
                     print!("{printed}");
                 }
                 end_line(&printed);
+            }
+            if interrupted.load(Ordering::Relaxed) {
+                eprintln!("openclaw: the run was stopped; the session keeps what was said");
+                return INTERRUPTED;
             }
             if payload["status"] == "ok" { crate::exit::OK } else { 1 }
         }

@@ -384,44 +384,6 @@ impl Client {
 }
 
 impl Client {
-    /// Calls a two-stage method (`agent`): every event until its final response goes to
-    /// `on_event`; returns the final payload. `limit` replaces the connect timeout (a run
-    /// takes longer than a call).
-    pub fn call_streaming(
-        &mut self,
-        method: &str,
-        params: Value,
-        limit: Duration,
-        mut on_event: impl FnMut(&Value),
-    ) -> Result<Value, ClientError> {
-        self.deadline = Instant::now() + limit;
-        self.next += 1;
-        let id = format!("cli-{}", self.next);
-        let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-        self.ws.send(Message::text(frame.to_string())).map_err(|e| ClientError::Other(format!("send failed: {e}")))?;
-        loop {
-            if Instant::now() > self.deadline {
-                return Err(ClientError::Other(format!("timed out waiting for {method}")));
-            }
-            let v = read_json(&mut self.ws).map_err(|e| timed_out(e, &self.url))?;
-            if v["type"] == "event" {
-                on_event(&v);
-                continue;
-            }
-            if v["type"] != "res" || v["id"] != id.as_str() {
-                continue;
-            }
-            if v["ok"] != true {
-                return Err(rpc_error(method, &v));
-            }
-            if v["payload"]["status"] != "accepted" {
-                return Ok(v["payload"].clone());
-            }
-        }
-    }
-}
-
-impl Client {
     /// Sends a request frame without waiting for its answer (for clients that read the frames
     /// themselves, like `openclaw chat`).
     pub fn send(&mut self, id: &str, method: &str, params: Value) -> Result<(), ClientError> {
@@ -460,7 +422,7 @@ fn timed_out(e: ClientError, url: &str) -> ClientError {
 }
 
 /// The error of a `res` frame with `ok: false`.
-fn rpc_error(method: &str, res: &Value) -> ClientError {
+pub fn rpc_error(method: &str, res: &Value) -> ClientError {
     ClientError::Rpc {
         method: method.to_string(),
         code: res["error"]["code"].as_str().unwrap_or("UNKNOWN").to_string(),
@@ -480,6 +442,8 @@ fn read_json(ws: &mut WebSocket<Conn>) -> Result<Value, ClientError> {
                 return Err(ClientError::Other(format!("the gateway closed the connection ({reason})")));
             }
             Ok(_) => continue,
+            // A signal the CLI handles (Ctrl-C during `agent`): nothing was consumed; read again.
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(tungstenite::Error::Io(e))
                 if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
             {
