@@ -162,3 +162,16 @@ fn without_a_terminal_chat_reads_stdin_and_prints_plain_text() {
     assert!(text.contains("(no messages yet)") && text.contains("Hello, world"), "{text}");
     assert!(!text.contains('\x1b'), "no escape codes without a terminal: {text:?}");
 }
+
+#[test]
+fn agent_in_a_terminal_shows_progress_on_stderr_and_wipes_it_before_the_answer() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, Spawn::default(), "mock/ok");
+    let url = format!("ws://{}", gw.addr);
+    let mut c = common::command(gw.state_path());
+    c.args(["agent", "--message", "hi", "--url", &url]).env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(c, Some(EXPECT_MS)).expect("spawn openclaw agent in a pty");
+    expect(&mut p, "the progress note", "waiting for the answer");
+    expect(&mut p, "the note wiped, then the answer", "\r\x1b[KHello, world");
+    p.exp_eof().unwrap_or_else(|e| panic!("waiting for the agent command to exit: {e}"));
+}

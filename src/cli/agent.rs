@@ -218,11 +218,16 @@ pub fn run(a: AgentArgs, opts: &LoadOptions) -> i32 {
     // What was printed so far, to end it with exactly one newline.
     let mut printed = String::new();
     let limit = Duration::from_secs(a.timeout) + ANSWER_GRACE;
+    let mut progress = None;
     let result = Client::connect(&a.conn.connect_args(), opts).and_then(|mut c| {
+        let progress = progress.insert(super::out::Progress::start("waiting for the answer… (Ctrl-C stops it)"));
         let mut on_event = |ev: &Value| {
             let p = &ev["payload"];
             if ev["event"] != "agent" || p["runId"] != run_id.as_str() || json_out {
                 return;
+            }
+            if matches!(p["stream"].as_str(), Some("assistant") | Some("tool")) {
+                progress.clear();
             }
             match p["stream"].as_str() {
                 Some("assistant") => {
@@ -241,6 +246,9 @@ pub fn run(a: AgentArgs, opts: &LoadOptions) -> i32 {
         };
         stream_run(&mut c, params, limit, &interrupted, &key, &run_id, &mut on_event)
     });
+    if let Some(p) = progress.as_mut() {
+        p.clear();
+    }
     let end_line = |printed: &str| {
         if !printed.is_empty() && !printed.ends_with('\n') {
             println!();

@@ -17,7 +17,7 @@ use super::out::Paint;
 use crate::config::LoadOptions;
 
 /// How long the network thread waits for a frame before it looks for requests to send.
-const POLL: Duration = Duration::from_millis(20);
+const POLL: Duration = Duration::from_millis(50);
 /// Pause between reconnection attempts after the gateway went away.
 const RECONNECT_EVERY: Duration = Duration::from_millis(300);
 /// Messages of history shown on entry and after `/session`.

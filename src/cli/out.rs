@@ -61,6 +61,29 @@ impl Paint {
     }
 }
 
+/// A progress note on stderr while something is awaited, shown only when stderr is a
+/// terminal (never in logs or pipes) and wiped before real output.
+pub struct Progress {
+    shown: bool,
+}
+
+impl Progress {
+    pub fn start(msg: &str) -> Self {
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+        if tty {
+            eprint!("{msg}");
+        }
+        Self { shown: tty }
+    }
+
+    /// Wipes the note (once; later calls do nothing).
+    pub fn clear(&mut self) {
+        if std::mem::take(&mut self.shown) {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
 /// Machine output: the value as one line of JSON on stdout.
 pub fn json(v: &Value) {
     println!("{v}");
