@@ -602,7 +602,7 @@ fn the_cli_agent_command_streams_the_answer_and_shows_tool_calls_with_verbose() 
     let args = ["agent", "--message", "{\"path\": \"hello.txt\"}", "--model", "mock/call-read", "--url", &url];
     let (code, out, err) = common::run(gw.state_path(), &args, &[]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(out, "result: hi there\n\n");
+    assert_eq!(out, "result: hi there\n", "the answer ends with one newline");
     assert!(!err.contains("[tool]"), "tool lines only with --verbose: {err}");
     let (code, out, err) = common::run(gw.state_path(), &[&args[..], &["--verbose"]].concat(), &[]);
     assert_eq!(code, 0, "{out}\n{err}");

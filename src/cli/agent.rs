@@ -1,41 +1,105 @@
 //! `openclaw agent --message <text>`: one agent turn through the running gateway, the answer
 //! streamed to stdout as it arrives; `--verbose` also shows each tool call (name, arguments,
-//! outcome) on stderr, one line each.
+//! outcome) on stderr, one line each. Upstream's options: `--agent`, `--session-id`,
+//! `--thinking`, `--model`, `--timeout`, `--json`, and `--message -` for stdin.
 
-use std::io::Write;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::SIGINT;
 
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::client::{self, Client};
+use super::client::{self, Client, ClientError};
 use crate::config::LoadOptions;
 
 /// Arguments shown per tool line, at most.
 const ARGS_SHOWN: usize = 120;
+/// How much longer than the run's own limit the CLI waits for its answer (the gateway ends a
+/// run at its limit and answers; this covers the answer's way back).
+const ANSWER_GRACE: Duration = Duration::from_secs(30);
+/// How long a read waits before Ctrl-C is looked at again.
+const POLL: Duration = Duration::from_millis(50);
+/// Exit code after a second Ctrl-C (128 + SIGINT, as shells report it).
+const INTERRUPTED: i32 = 130;
+/// The thinking levels the gateway takes.
+pub const THINKING: [&str; 6] = ["off", "minimal", "low", "medium", "high", "xhigh"];
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
-    /// The message to send.
+    /// The message to send; `-` reads it from stdin.
     #[arg(long, short)]
     pub message: String,
-    /// Session key (default: the main agent's main session).
-    #[arg(long)]
-    pub session_key: Option<String>,
+    /// The agent to run (default: main, or the one the session key names).
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// The session: a full key (agent:main:work) or a short name (work) under the agent
+    /// [default: the agent's main session].
+    #[arg(long = "session-id", visible_aliases = ["session", "session-key"], value_name = "KEY")]
+    pub session: Option<String>,
+    /// Thinking level for this turn.
+    #[arg(long, value_parser = THINKING)]
+    pub thinking: Option<String>,
     /// "provider/model" instead of the configured one.
     #[arg(long)]
     pub model: Option<String>,
+    /// Longest the run may take, in seconds (the gateway stops it then).
+    #[arg(long, visible_alias = "run-timeout", value_name = "SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
     /// Show tool calls as they happen (on stderr).
     #[arg(long, short)]
     pub verbose: bool,
-    /// Print the final payload as JSON instead of the streamed text.
+    /// Print the final payload as one line of JSON instead of the streamed text.
     #[arg(long)]
     pub json: bool,
-    /// Longest wait for the run, in seconds.
-    #[arg(long, default_value_t = 600)]
-    pub run_timeout: u64,
     #[command(flatten)]
-    pub conn: client::ConnectArgs,
+    pub conn: RunConnectArgs,
+}
+
+/// [`client::ConnectArgs`] for commands whose `--timeout` is the run's: the connect timeout
+/// is `--connect-timeout` here.
+#[derive(Args, Debug, Clone)]
+pub struct RunConnectArgs {
+    /// Gateway URL (ws://host:port); default: the local gateway from the config.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Shared token (default: the same sources the gateway reads).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Password (password mode).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Give up connecting after this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub connect_timeout: u64,
+    /// Expected SHA-256 fingerprint of the gateway's certificate (wss://).
+    #[arg(long)]
+    pub tls_fingerprint: Option<String>,
+}
+
+impl RunConnectArgs {
+    pub fn connect_args(&self) -> client::ConnectArgs {
+        client::ConnectArgs {
+            url: self.url.clone(),
+            token: self.token.clone(),
+            password: self.password.clone(),
+            timeout: self.connect_timeout,
+            tls_fingerprint: self.tls_fingerprint.clone(),
+        }
+    }
+}
+
+/// A session key from what the user typed: a full key as it is, a short name under `agent`.
+pub fn session_key(agent: Option<&str>, given: &str) -> String {
+    if given.starts_with("agent:") || given == "global" {
+        given.to_string()
+    } else {
+        format!("agent:{}:{given}", agent.unwrap_or("main"))
+    }
 }
 
 fn clip(s: &str, n: usize) -> String {
@@ -63,25 +127,114 @@ pub fn tool_line(data: &Value) -> Option<String> {
     }
 }
 
+/// The message: the argument, or stdin for `-` (one trailing newline dropped).
+fn message(arg: &str) -> Result<String, String> {
+    if arg != "-" {
+        return Ok(arg.to_string());
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read the message from stdin: {e}"))?;
+    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
+    if text.trim().is_empty() {
+        return Err("--message - read an empty message from stdin; pipe the text in, e.g. `echo hi | openclaw agent --message -`".into());
+    }
+    Ok(text)
+}
+
+/// Sends `agent` and reads until its final answer, events to `on_event`. Once `interrupted`
+/// is set (Ctrl-C), the run is aborted with `chat.abort` and its final answer still awaited.
+fn stream_run(
+    c: &mut Client,
+    params: Value,
+    limit: Duration,
+    interrupted: &AtomicBool,
+    key: &str,
+    run_id: &str,
+    on_event: &mut dyn FnMut(&Value),
+) -> Result<Value, ClientError> {
+    let deadline = Instant::now() + limit;
+    c.send("agent", "agent", params)?;
+    let mut aborting = false;
+    loop {
+        if Instant::now() > deadline {
+            return Err(ClientError::Other(format!("no answer within {} s (raise --timeout)", limit.as_secs())));
+        }
+        if !aborting && interrupted.load(Ordering::Relaxed) {
+            aborting = true;
+            eprintln!("\nopenclaw: stopping the run (Ctrl-C again to leave at once)");
+            c.send("abort", "chat.abort", json!({"sessionKey": key, "runId": run_id}))?;
+        }
+        let Some(v) = c.next_frame(POLL)? else { continue };
+        if v["type"] == "event" {
+            on_event(&v);
+        } else if v["type"] == "res" && v["id"] == "agent" {
+            if v["ok"] != true {
+                return Err(client::rpc_error("agent", &v));
+            }
+            if v["payload"]["status"] != "accepted" {
+                return Ok(v["payload"].clone());
+            }
+        }
+    }
+}
+
+/// The answer's text in a final payload (what a run without streamed deltas said).
+fn final_text(payload: &Value) -> String {
+    payload["result"]["payloads"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|x| x["text"].as_str()).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
 pub fn run(a: AgentArgs, opts: &LoadOptions) -> i32 {
-    let mut params = json!({"message": a.message, "idempotencyKey": uuid::Uuid::new_v4().to_string()});
-    if let Some(k) = &a.session_key {
-        params["sessionKey"] = json!(k);
+    let text = match message(&a.message) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("openclaw: {e}");
+            return crate::exit::USAGE;
+        }
+    };
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let mut params = json!({"message": text, "idempotencyKey": run_id, "timeout": a.timeout});
+    if let Some(agent) = &a.agent {
+        params["agentId"] = json!(agent);
+    }
+    if let Some(s) = &a.session {
+        params["sessionKey"] = json!(session_key(a.agent.as_deref(), s));
     }
     if let Some(m) = &a.model {
         params["model"] = json!(m);
     }
+    if let Some(t) = &a.thinking {
+        params["thinking"] = json!(t);
+    }
     let (json_out, verbose) = (a.json, a.verbose);
-    let result = Client::connect(&a.conn, opts).and_then(|mut c| {
-        c.call_streaming("agent", params, Duration::from_secs(a.run_timeout + 30), |ev| {
+    let key =
+        params["sessionKey"].as_str().map(str::to_string).unwrap_or_else(|| session_key(a.agent.as_deref(), "main"));
+    // Ctrl-C stops the run (chat.abort) and prints what was said; a second one leaves at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register_conditional_shutdown(SIGINT, INTERRUPTED, interrupted.clone());
+    let _ = signal_hook::flag::register(SIGINT, interrupted.clone());
+    // What was printed so far, to end it with exactly one newline.
+    let mut printed = String::new();
+    let limit = Duration::from_secs(a.timeout) + ANSWER_GRACE;
+    let mut progress = None;
+    let result = Client::connect(&a.conn.connect_args(), opts).and_then(|mut c| {
+        let progress = progress.insert(super::out::Progress::start("waiting for the answer… (Ctrl-C stops it)"));
+        let mut on_event = |ev: &Value| {
             let p = &ev["payload"];
-            if ev["event"] != "agent" || json_out {
+            if ev["event"] != "agent" || p["runId"] != run_id.as_str() || json_out {
                 return;
+            }
+            if matches!(p["stream"].as_str(), Some("assistant") | Some("tool")) {
+                progress.clear();
             }
             match p["stream"].as_str() {
                 Some("assistant") => {
-                    print!("{}", p["data"]["delta"].as_str().unwrap_or(""));
+                    let delta = p["data"]["delta"].as_str().unwrap_or("");
+                    print!("{delta}");
                     let _ = std::io::stdout().flush();
+                    printed.push_str(delta);
                 }
                 Some("tool") if verbose => {
                     if let Some(line) = tool_line(&p["data"]) {
@@ -90,19 +243,48 @@ pub fn run(a: AgentArgs, opts: &LoadOptions) -> i32 {
                 }
                 _ => {}
             }
-        })
+        };
+        stream_run(&mut c, params, limit, &interrupted, &key, &run_id, &mut on_event)
     });
+    if let Some(p) = progress.as_mut() {
+        p.clear();
+    }
+    let end_line = |printed: &str| {
+        if !printed.is_empty() && !printed.ends_with('\n') {
+            println!();
+        }
+    };
     match result {
         Ok(payload) => {
             if json_out {
-                println!("{payload}");
+                super::out::json(&payload);
             } else {
-                println!();
+                if printed.is_empty() {
+                    printed = final_text(&payload);
+                    print!("{printed}");
+                }
+                end_line(&printed);
             }
-            if payload["status"] == "ok" { 0 } else { 1 }
+            if interrupted.load(Ordering::Relaxed) {
+                eprintln!("openclaw: the run was stopped; the session keeps what was said");
+                return INTERRUPTED;
+            }
+            if payload["status"] == "ok" { crate::exit::OK } else { 1 }
+        }
+        Err(ClientError::Rpc { code, message, payload, .. }) => {
+            if json_out {
+                let mut v = payload.map(|p| *p).unwrap_or_else(|| json!({"status": "error"}));
+                v["error"] = json!({"code": code, "message": message});
+                super::out::json(&v);
+            } else {
+                end_line(&printed);
+            }
+            eprintln!("openclaw: the agent run failed: {code}: {message}");
+            1
         }
         Err(e) => {
-            eprintln!("\nopenclaw: {e}");
+            end_line(&printed);
+            eprintln!("openclaw: {e}");
             e.exit_code()
         }
     }
@@ -120,5 +302,12 @@ mod tests {
                             "result": {"content": [{"type": "text", "text": "exec refused: no\nmore"}]}});
         assert_eq!(tool_line(&result).unwrap(), "[tool] exec error: exec refused: no (21 bytes)");
         assert_eq!(tool_line(&json!({"phase": "update", "name": "exec"})), None);
+    }
+
+    #[test]
+    fn short_session_names_live_under_the_agent() {
+        assert_eq!(session_key(None, "work"), "agent:main:work");
+        assert_eq!(session_key(Some("ops"), "work"), "agent:ops:work");
+        assert_eq!(session_key(Some("ops"), "agent:main:x"), "agent:main:x");
     }
 }

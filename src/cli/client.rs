@@ -23,8 +23,10 @@ pub enum ClientError {
     /// Refused by the gateway, or its certificate is not the pinned one.
     #[error("{message}")]
     Auth { refusal: Refusal, message: String },
-    #[error("{0}")]
-    Rpc(String),
+    /// The gateway answered the call with an error: its stable code, its message, and the
+    /// payload a failed agent run sends beside it.
+    #[error("{method}: {message}")]
+    Rpc { method: String, code: String, message: String, payload: Option<Box<Value>> },
     #[error("{0}")]
     Other(String),
 }
@@ -52,7 +54,7 @@ impl ClientError {
         match self {
             Self::NotRunning(_) => crate::exit::UNAVAILABLE,
             Self::Auth { .. } => 77,
-            Self::Rpc(_) => 1,
+            Self::Rpc { .. } => 1,
             Self::Other(_) => crate::exit::SOFTWARE,
         }
     }
@@ -323,7 +325,7 @@ impl Client {
             Conn::Plain(stream)
         };
         let (mut ws, _) = tungstenite::client(url.as_str(), conn).map_err(|e| not_running(&e))?;
-        let challenge = read_json(&mut ws)?;
+        let challenge = read_json(&mut ws).map_err(|e| timed_out(e, &url))?;
         let nonce = challenge["payload"]["nonce"].as_str().unwrap_or_default().to_string();
 
         let mut params = json!({
@@ -386,7 +388,7 @@ impl Client {
             if Instant::now() > self.deadline {
                 return Err(ClientError::Other(format!("timed out waiting for {} (raise --timeout)", self.url)));
             }
-            let v = read_json(&mut self.ws)?;
+            let v = read_json(&mut self.ws).map_err(|e| timed_out(e, &self.url))?;
             if v["type"] == "res" && v["id"] == id {
                 return Ok(v);
             }
@@ -400,50 +402,55 @@ impl Client {
         let frame = json!({"type": "req", "id": id, "method": method, "params": params});
         self.ws.send(Message::text(frame.to_string())).map_err(|e| ClientError::Other(format!("send failed: {e}")))?;
         let r = self.response(&id)?;
-        if r["ok"] == true {
-            Ok(r["payload"].clone())
-        } else {
-            Err(ClientError::Rpc(format!("{method}: {}", r["error"]["message"].as_str().unwrap_or("failed"))))
-        }
+        if r["ok"] == true { Ok(r["payload"].clone()) } else { Err(rpc_error(method, &r)) }
     }
 }
 
 impl Client {
-    /// Calls a two-stage method (`agent`): every event until its final response goes to
-    /// `on_event`; returns the final payload. `limit` replaces the connect timeout (a run
-    /// takes longer than a call).
-    pub fn call_streaming(
-        &mut self,
-        method: &str,
-        params: Value,
-        limit: Duration,
-        mut on_event: impl FnMut(&Value),
-    ) -> Result<Value, ClientError> {
-        self.deadline = Instant::now() + limit;
-        self.next += 1;
-        let id = format!("cli-{}", self.next);
+    /// Sends a request frame without waiting for its answer (for clients that read the frames
+    /// themselves, like `openclaw chat`).
+    pub fn send(&mut self, id: &str, method: &str, params: Value) -> Result<(), ClientError> {
         let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-        self.ws.send(Message::text(frame.to_string())).map_err(|e| ClientError::Other(format!("send failed: {e}")))?;
-        loop {
-            if Instant::now() > self.deadline {
-                return Err(ClientError::Other(format!("timed out waiting for {method}")));
-            }
-            let v = read_json(&mut self.ws)?;
-            if v["type"] == "event" {
-                on_event(&v);
-                continue;
-            }
-            if v["type"] != "res" || v["id"] != id.as_str() {
-                continue;
-            }
-            if v["ok"] != true {
-                let msg = v["error"]["message"].as_str().unwrap_or("failed");
-                return Err(ClientError::Rpc(format!("{method}: {msg}")));
-            }
-            if v["payload"]["status"] != "accepted" {
-                return Ok(v["payload"].clone());
-            }
+        self.ws.send(Message::text(frame.to_string())).map_err(|e| ClientError::Other(format!("send failed: {e}")))
+    }
+
+    /// The next frame, or `None` when none arrived within `wait` (a frame cut by the wait is
+    /// kept for the next call).
+    pub fn next_frame(&mut self, wait: Duration) -> Result<Option<Value>, ClientError> {
+        let tcp = match self.ws.get_ref() {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref(),
+        };
+        tcp.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .map_err(|e| ClientError::Other(format!("connection lost: {e}")))?;
+        match read_json(&mut self.ws) {
+            Ok(v) => Ok(Some(v)),
+            Err(ClientError::Other(m)) if m == TIMED_OUT => Ok(None),
+            Err(e) => Err(e),
         }
+    }
+}
+
+/// What [`read_json`] says when the read timeout passed with no complete frame.
+const TIMED_OUT: &str = "timed out";
+
+/// A read timeout as the user reads it.
+fn timed_out(e: ClientError, url: &str) -> ClientError {
+    match e {
+        ClientError::Other(m) if m == TIMED_OUT => {
+            ClientError::Other(format!("timed out waiting for {url} (raise --timeout)"))
+        }
+        e => e,
+    }
+}
+
+/// The error of a `res` frame with `ok: false`.
+pub fn rpc_error(method: &str, res: &Value) -> ClientError {
+    ClientError::Rpc {
+        method: method.to_string(),
+        code: res["error"]["code"].as_str().unwrap_or("UNKNOWN").to_string(),
+        message: res["error"]["message"].as_str().unwrap_or("failed").to_string(),
+        payload: res.get("payload").filter(|p| !p.is_null()).map(|p| Box::new(p.clone())),
     }
 }
 
@@ -458,6 +465,13 @@ fn read_json(ws: &mut WebSocket<Conn>) -> Result<Value, ClientError> {
                 return Err(ClientError::Other(format!("the gateway closed the connection ({reason})")));
             }
             Ok(_) => continue,
+            // A signal the CLI handles (Ctrl-C during `agent`): nothing was consumed; read again.
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                return Err(ClientError::Other(TIMED_OUT.into()));
+            }
             Err(e) => return Err(ClientError::Other(format!("connection lost: {e}"))),
         }
     }

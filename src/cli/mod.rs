@@ -3,19 +3,24 @@
 mod agent;
 mod backup;
 mod channels;
+mod chat;
 pub mod client;
 mod config_cmd;
+mod cron;
 mod dashboard;
 mod deploy;
 mod discover;
 mod doctor;
 mod logs;
 mod memory;
+mod out;
 mod probe;
 mod remote;
 mod sandbox;
 mod security;
 mod service;
+mod sessions;
+mod shell;
 mod token;
 
 use std::path::PathBuf;
@@ -126,6 +131,27 @@ pub enum Command {
     },
     /// Send one message to an agent through the running gateway and print its answer.
     Agent(agent::AgentArgs),
+    /// Chat with an agent in the terminal: streamed answers, /new, /abort, /session, /model,
+    /// /approve, /deny, /exit.
+    Chat(chat::ChatArgs),
+    /// Scheduled jobs: list, add, edit, remove, run now, run history.
+    #[command(subcommand)]
+    Cron(cron::CronCmd),
+    /// The agent's conversations: list (--active MIN), reset, delete.
+    Sessions(sessions::SessionsCmd),
+    /// The models an agent can use and the chain a run tries.
+    #[command(subcommand)]
+    Models(sessions::ModelsCmd),
+    /// Print a shell completion script: `source <(openclaw completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: shell::CompletionShell,
+    },
+    /// Print the openclaw(1) man page, or with --out write a page per command into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// The agent sandbox: check this host, or run a command in it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCmd),
@@ -344,6 +370,16 @@ pub fn main() -> i32 {
             remote::status(json, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }
         Command::Agent(a) => agent::run(a, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Chat(a) => chat::run(a, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Cron(cmd) => cron::run(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false }),
+        Command::Sessions(cmd) => {
+            sessions::sessions(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Models(cmd) => {
+            sessions::models(cmd, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
+        }
+        Command::Completion { shell } => shell::completion(shell),
+        Command::Man { out } => shell::man(out.as_deref()),
         Command::Approvals { cmd, conn } => {
             remote::approvals(cmd, &conn, &LoadOptions { paths, env, flags: Vec::new(), require_file: false })
         }

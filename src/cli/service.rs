@@ -46,6 +46,10 @@ pub struct ServiceArgs {
     /// into the unit).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// `install`: also install shell completions (bash, zsh, fish) and the man pages;
+    /// `uninstall` removes them.
+    #[arg(long)]
+    pub completions: bool,
     /// `status`: how to reach the gateway for the RPC probe.
     #[command(flatten)]
     pub conn: super::client::ConnectArgs,
@@ -191,6 +195,11 @@ fn plan(args: &ServiceArgs, opts: &LoadOptions) -> Plan {
     Plan { manager, system: args.system, path: below(args.root.as_deref(), &path), text }
 }
 
+/// Where `--completions` puts completions and man pages for this install.
+fn extras(args: &ServiceArgs, opts: &LoadOptions) -> super::shell::Extras {
+    super::shell::Extras::locate(args.system, &home(opts), |p| below(args.root.as_deref(), p))
+}
+
 /// The service-manager commands for `action`.
 fn commands(p: &Plan, action: Action) -> Vec<Vec<String>> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -257,6 +266,9 @@ pub fn run(action: Action, args: &ServiceArgs, opts: &LoadOptions) -> i32 {
         Action::Install => {
             if args.dry_run {
                 println!("# would write {}\n{}", p.path.display(), p.text);
+                if args.completions {
+                    println!("# would write {}", extras(args, opts).describe().join(", "));
+                }
                 for c in commands(&p, action) {
                     println!("# would run: {}", c.join(" "));
                 }
@@ -279,6 +291,14 @@ pub fn run(action: Action, args: &ServiceArgs, opts: &LoadOptions) -> i32 {
                 }
                 println!("wrote {}", p.path.display());
             }
+            if args.completions {
+                let extras = extras(args, opts);
+                if let Err(e) = extras.install() {
+                    eprintln!("openclaw: {e}");
+                    return exit::CANTCREAT;
+                }
+                println!("wrote completions and man pages: {}", extras.describe().join(", "));
+            }
             if p.manager == Manager::Systemd && !p.system {
                 linger_warning(opts);
             }
@@ -293,6 +313,9 @@ pub fn run(action: Action, args: &ServiceArgs, opts: &LoadOptions) -> i32 {
                     println!("# would run: {}", c.join(" "));
                 }
                 println!("# would remove {}", p.path.display());
+                if args.completions {
+                    println!("# would remove {}", extras(args, opts).describe().join(", "));
+                }
                 return exit::OK;
             }
             let mut code = exit::OK;
@@ -301,6 +324,15 @@ pub fn run(action: Action, args: &ServiceArgs, opts: &LoadOptions) -> i32 {
                 for c in commands(&p, action) {
                     if let Err(e) = run_cmd(&c) {
                         eprintln!("warning: {e}");
+                    }
+                }
+            }
+            if args.completions {
+                match extras(args, opts).remove() {
+                    Ok(n) => println!("removed {n} completion and man page files"),
+                    Err(e) => {
+                        eprintln!("openclaw: {e}");
+                        code = exit::CANTCREAT;
                     }
                 }
             }
