@@ -141,6 +141,9 @@ fn start(
                     // by the request guard (actix-http times only the first).
                     .client_request_timeout(REQUEST_HEAD_TIMEOUT)
                     .client_disconnect_timeout(Duration::from_secs(1))
+                    // Events stream out unasked (chat deltas, tool events): with Nagle on, each
+                    // one after the first waited for the client's delayed ACK (about 40 ms).
+                    .tcp_nodelay(true)
                     .local_addr(addr)
                     .on_connect_ext(move |io: &$io, ext: &mut actix_http::Extensions| {
                         admit(io as &dyn std::any::Any, ext, &connections, &config)
