@@ -185,3 +185,41 @@ fn a_bad_schedule_in_the_config_file_is_a_config_error_with_its_line() {
     assert!(all.contains("cron.jobs.0.schedule") && all.contains("8 fields"), "{all}");
     assert!(all.contains("config.json5:4"), "{all}");
 }
+
+#[test]
+fn a_run_asked_for_while_one_is_running_is_skipped_and_the_next_after_finished_runs() {
+    let mock = MockProvider::start();
+    let gw = mock.install(Spawn::default(), &["slow-20-100", "ok"]).start();
+    let mut ws = client(&gw);
+    let slow = ws.call(
+        "cron.add",
+        json!({"name": "slow", "schedule": "every 24h",
+               "payload": {"kind": "agentTurn", "message": "x", "model": "mock/slow-20-100"}}),
+    );
+    let slow = slow["payload"]["job"]["id"].as_str().expect("a job id").to_string();
+    assert_eq!(ws.call("cron.run", json!({"id": slow}))["payload"]["ran"], true);
+    // Each refusal is a skip; a skip must not clear the mark of the run still going.
+    for _ in 0..2 {
+        ws.call("cron.run", json!({"id": slow}));
+        let skipped = finished(&mut ws, &slow);
+        assert_eq!(skipped["status"], "skipped", "{skipped}");
+        assert!(skipped["error"].as_str().unwrap().contains("still running"), "{skipped}");
+    }
+    let done = finished(&mut ws, &slow);
+    assert_eq!(done["status"], "ok", "{done}");
+    assert_eq!(mock.models_called().len(), 1, "one run reached the provider");
+
+    // A client that starts the next run as soon as it hears `finished` is never told the
+    // previous one is still running.
+    let quick = ws.call(
+        "cron.add",
+        json!({"name": "quick", "schedule": "every 24h",
+                                           "payload": {"kind": "backupSessions", "keep": 1}}),
+    );
+    let quick = quick["payload"]["job"]["id"].as_str().expect("a job id").to_string();
+    for i in 0..30 {
+        assert_eq!(ws.call("cron.run", json!({"id": quick}))["payload"]["ran"], true);
+        let done = finished(&mut ws, &quick);
+        assert_eq!(done["status"], "ok", "run {i}: {done}");
+    }
+}

@@ -93,10 +93,15 @@ pub struct StatusView {
 #[rtype(result = "()")]
 pub struct CronConfigChanged;
 
-/// Fact: a run ended (sent by the run's task).
+/// Fact: a run ended (sent by the run's task) or was skipped, with the job's next run time.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct RunDone(RunRecord);
+struct RunDone {
+    record: RunRecord,
+    next_run_at_ms: Option<i64>,
+    /// The run held the job's running mark (a skip never does).
+    ran: bool,
+}
 
 struct Entry {
     spec: JobSpec,
@@ -179,8 +184,9 @@ fn broadcast(h: &CronHandles, payload: Value) {
 }
 
 /// Records a run and tells clients; then tells the current CronActor, if there is one.
-fn record(h: &CronHandles, r: RunRecord, next_run_at_ms: Option<i64>) {
-    if let Err(e) = jobs::append_run(&h.options.paths.state_dir, &r) {
+/// Writes `r` to the job's history and logs it.
+fn write_history(h: &CronHandles, r: &RunRecord) {
+    if let Err(e) = jobs::append_run(&h.options.paths.state_dir, r) {
         tracing::warn!(job = %r.job_id, error = %e, "cron run history not written");
     }
     match r.status {
@@ -188,14 +194,25 @@ fn record(h: &CronHandles, r: RunRecord, next_run_at_ms: Option<i64>) {
         RunStatus::Skipped => tracing::warn!(job = %r.job_id, reason = ?r.error, "cron run skipped"),
         RunStatus::Ok => tracing::info!(job = %r.job_id, duration_ms = r.duration_ms, "cron run finished"),
     }
+}
+
+/// The `finished` event: sent once the history has the run.
+fn announce(h: &CronHandles, r: &RunRecord, next_run_at_ms: Option<i64>) {
     broadcast(
         h,
         json!({"jobId": r.job_id, "action": "finished", "status": r.status, "error": r.error, "summary": r.summary,
                "runAtMs": r.run_at_ms, "durationMs": r.duration_ms, "reason": r.reason,
                "nextRunAtMs": next_run_at_ms}),
     );
-    if let Some(a) = h.registry.get::<CronActor>(ID) {
-        a.do_send(RunDone(r));
+}
+
+/// The end of a run: the actor clears the job's running mark before announcing it, so a client that
+/// starts the next run on hearing `finished` is not told the previous one is still running.
+fn finish(h: &CronHandles, record: RunRecord, next_run_at_ms: Option<i64>, ran: bool) {
+    write_history(h, &record);
+    match h.registry.get::<CronActor>(ID) {
+        Some(a) => a.do_send(RunDone { record, next_run_at_ms, ran }),
+        None => announce(h, &record, next_run_at_ms),
     }
 }
 
@@ -304,7 +321,7 @@ impl CronActor {
         if let Some(st) = self.state.get_mut(id) {
             st.last_run = Some(r.clone());
         }
-        record(&self.h, r, next);
+        finish(&self.h, r, next, false);
     }
 
     /// Starts one run of `id` through the cron lane (skipped when it cannot be queued).
@@ -364,7 +381,7 @@ impl CronActor {
                             }
                         }
                     };
-                    record(&handles, r, next_of());
+                    finish(&handles, r, next_of(), true);
                 });
             }
             CronPayload::AgentTurn { message, agent_id, session_key, model, thinking, timeout_seconds } => {
@@ -398,7 +415,7 @@ impl CronActor {
                     } else {
                         done(RunStatus::Error, st.error.clone(), summary, t0.elapsed())
                     };
-                    record(&handles, r, next_of());
+                    finish(&handles, r, next_of(), true);
                 });
             }
         }
@@ -603,8 +620,11 @@ impl Handler<CronConfigChanged> for CronActor {
 impl Handler<RunDone> for CronActor {
     type Result = ();
 
-    fn handle(&mut self, RunDone(r): RunDone, ctx: &mut Context<Self>) {
-        self.running.remove(&r.job_id);
+    fn handle(&mut self, RunDone { record: r, next_run_at_ms, ran }: RunDone, ctx: &mut Context<Self>) {
+        if ran {
+            self.running.remove(&r.job_id);
+        }
+        announce(&self.h, &r, next_run_at_ms);
         let one_shot_done = self
             .jobs
             .iter()
