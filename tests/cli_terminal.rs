@@ -236,6 +236,55 @@ fn cron_commands_round_trip_a_job_and_name_a_bad_schedule() {
 }
 
 #[test]
+fn cron_add_system_event_queues_a_note_or_wakes_the_main_session() {
+    let mock = MockProvider::start();
+    let gw =
+        mock.install(Spawn::default().config("{ agents: { defaults: { model: 'mock/echo' } } }"), &["echo"]).start();
+    for (args, why) in [
+        (&["cron", "add", "--every", "1h", "--message", "x", "--wake", "now"][..], "--wake applies to --system-event"),
+        (&["cron", "add", "--every", "1h", "--system-event", "x", "--model", "mock/echo"][..], "--message jobs"),
+        (&["cron", "add", "--every", "1h", "--system-event", "x", "--wake", "soon"][..], "possible values"),
+        (&["cron", "add", "--every", "1h", "--system-event", "x", "--message", "y"][..], "cannot be used with"),
+    ] {
+        let (code, _, err) = cli(&gw, args);
+        assert_eq!(code, 64, "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    let queued = cli_json(&gw, &["cron", "add", "--every", "1h", "--system-event", "check the mail", "--json"]);
+    assert_eq!(queued["job"]["payload"], json!({"kind": "systemEvent", "text": "check the mail"}), "{queued}");
+    let woke = cli_json(
+        &gw,
+        &["cron", "add", "--every", "1h", "--system-event", "stand up", "--wake", "now", "--name", "wake", "--json"],
+    );
+    assert_eq!(woke["job"]["wakeMode"], "now", "{woke}");
+    let (queued, woke) = (queued["job"]["id"].as_str().unwrap(), woke["job"]["id"].as_str().unwrap());
+
+    cli_json(&gw, &["cron", "run", queued, "--json"]);
+    let runs = common::wait_until("the queued note in `cron runs`", std::time::Duration::from_secs(10), || {
+        let v = cli_json(&gw, &["cron", "runs", queued, "--json"]);
+        v["runs"].as_array().filter(|r| !r.is_empty()).map(|_| v.clone())
+    });
+    assert!(runs["runs"][0]["summary"].as_str().unwrap().contains("queued for the next turn"), "{runs}");
+    // The wake's turn reads both notes, the older first.
+    cli_json(&gw, &["cron", "run", woke, "--json"]);
+    let runs = common::wait_until("the wake's turn in `cron runs`", std::time::Duration::from_secs(10), || {
+        let v = cli_json(&gw, &["cron", "runs", woke, "--json"]);
+        v["runs"].as_array().filter(|r| !r.is_empty()).map(|_| v.clone())
+    });
+    let summary = runs["runs"][0]["summary"].as_str().unwrap();
+    let (mail, stand) = (summary.find("] check the mail").unwrap(), summary.find("] stand up").unwrap());
+    assert!(mail < stand, "{runs}");
+
+    let edited =
+        cli_json(&gw, &["cron", "edit", woke, "--system-event", "sit down", "--wake", "next-heartbeat", "--json"]);
+    assert_eq!(edited["job"]["payload"]["text"], "sit down", "{edited}");
+    assert_eq!(edited["job"]["wakeMode"], "next-heartbeat", "{edited}");
+    let (code, _, err) = cli(&gw, &["cron", "edit", woke, "--message", "x"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not an agent turn"), "{err}");
+}
+
+#[test]
 fn sessions_list_filter_reset_and_delete() {
     let mock = MockProvider::start();
     let gw = gateway(&mock, &["ok"]);

@@ -1,6 +1,6 @@
 //! Cron end to end: jobs from config and from `cron.add`, firing through the cron lane,
 //! run history, `cron` events, catch-up of runs missed while the gateway was down, the
-//! backup-sessions command and agentTurn payloads.
+//! backup-sessions command, agentTurn payloads and systemEvent notes for the main session.
 
 mod common;
 
@@ -63,8 +63,18 @@ fn jobs_added_by_rpc_are_stored_listed_updated_run_and_removed() {
         json!({"name": "x", "schedule": "61 * * * *", "payload": {"kind": "backupSessions", "keep": 1}}),
     );
     assert!(bad["error"]["message"].as_str().unwrap().contains("not valid"), "{bad}");
-    let bad = ws.call("cron.add", json!({"schedule": "every 1h", "payload": {"kind": "systemEvent", "text": "x"}}));
+    let bad = ws.call("cron.add", json!({"schedule": "every 1h", "payload": {"kind": "shellCommand", "text": "x"}}));
     assert!(bad["error"]["message"].as_str().unwrap().contains("unknown variant"), "{bad}");
+    let bad = ws.call(
+        "cron.add",
+        json!({"schedule": "every 1h", "sessionTarget": "isolated", "payload": {"kind": "systemEvent", "text": "x"}}),
+    );
+    assert!(bad["error"]["message"].as_str().unwrap().contains("main session"), "{bad}");
+    let bad = ws.call(
+        "cron.add",
+        json!({"schedule": "every 1h", "wakeMode": "later", "payload": {"kind": "systemEvent", "text": "x"}}),
+    );
+    assert!(bad["error"]["message"].as_str().unwrap().contains("unknown variant `later`"), "{bad}");
 
     let added = ws.call(
         "cron.add",
@@ -222,4 +232,78 @@ fn a_run_asked_for_while_one_is_running_is_skipped_and_the_next_after_finished_r
         let done = finished(&mut ws, &quick);
         assert_eq!(done["status"], "ok", "run {i}: {done}");
     }
+}
+
+/// The user message the `echo` model was last sent, as its answer repeats it.
+fn echoed(answer: &str) -> &str {
+    answer.split_once(" last=").map(|(_, last)| last).unwrap_or_else(|| panic!("not an echo answer: {answer}"))
+}
+
+/// Sends `message` to the main session and waits for the answer.
+fn say(ws: &mut Ws, key: &str, message: &str) -> String {
+    let r = ws.call("chat.send", json!({"sessionKey": "agent:main:main", "message": message, "idempotencyKey": key}));
+    let run = r["payload"]["runId"].as_str().unwrap_or_else(|| panic!("no run: {r}")).to_string();
+    let w = ws.call("agent.wait", json!({"runId": run, "timeoutMs": 10000}));
+    assert_eq!(w["payload"]["status"], "ok", "{w}");
+    let h = ws.call("chat.history", json!({"sessionKey": "agent:main:main"}));
+    let msgs = h["payload"]["messages"].as_array().expect("messages").clone();
+    msgs.last().and_then(|m| m["content"].as_str()).expect("an answer").to_string()
+}
+
+#[test]
+fn a_system_event_waits_for_the_main_sessions_next_turn_across_a_restart() {
+    let mock = MockProvider::start();
+    let spawn = Spawn::default().config("{ agents: { defaults: { model: 'mock/echo' } } }");
+    let gw = mock.install(spawn, &["echo"]).start();
+    let mut ws = client(&gw);
+    let added = ws.call(
+        "cron.add",
+        json!({"name": "note", "schedule": "every 24h", "payload": {"kind": "systemEvent", "text": "backup finished"}}),
+    );
+    let id = added["payload"]["job"]["id"].as_str().unwrap_or_else(|| panic!("{added}")).to_string();
+    for _ in 0..2 {
+        assert_eq!(ws.call("cron.run", json!({"id": id}))["payload"]["ran"], true);
+        let done = finished(&mut ws, &id);
+        assert_eq!(done["status"], "ok", "{done}");
+        assert!(done["summary"].as_str().unwrap().contains("queued for the next turn of agent:main:main"), "{done}");
+    }
+    assert!(mock.models_called().is_empty(), "next-heartbeat starts no turn");
+
+    // The notes are on disk: a restart keeps them.
+    drop(ws);
+    let gw = mock.install(Spawn::in_state(gw.stop_keep_state()), &["echo"]).start();
+    let mut ws = client(&gw);
+    let answer = say(&mut ws, "n1", "hello");
+    let lines: Vec<&str> = echoed(&answer).lines().collect();
+    assert_eq!(lines.len(), 4, "{answer}");
+    for l in &lines[..2] {
+        assert!(l.starts_with("System: [") && l.ends_with("UTC] backup finished"), "{answer}");
+    }
+    assert_eq!(&lines[2..], ["", "hello"], "{answer}");
+    // Read once: the next turn has only its own message.
+    assert_eq!(echoed(&say(&mut ws, "n2", "again")), "again");
+}
+
+#[test]
+fn a_system_event_with_wake_now_starts_a_turn_of_the_main_session_that_reads_it() {
+    let mock = MockProvider::start();
+    let spawn = Spawn::default().config("{ agents: { defaults: { model: 'mock/echo' } } }");
+    let gw = mock.install(spawn, &["echo"]).start();
+    let mut ws = client(&gw);
+    let added = ws.call(
+        "cron.add",
+        json!({"schedule": "every 24h", "wakeMode": "now", "payload": {"kind": "systemEvent", "text": "stand up"}}),
+    );
+    let id = added["payload"]["job"]["id"].as_str().unwrap_or_else(|| panic!("{added}")).to_string();
+    assert_eq!(ws.call("cron.run", json!({"id": id}))["payload"]["ran"], true);
+    let done = finished(&mut ws, &id);
+    assert_eq!(done["status"], "ok", "{done}");
+    let summary = done["summary"].as_str().unwrap();
+    assert!(summary.contains("last=System: [") && summary.ends_with("UTC] stand up"), "{done}");
+    let lanes = ws.call("lanes.status", json!({}));
+    assert_eq!(lanes["payload"]["lanes"]["cron"]["completed"], 1, "the turn ran on the cron lane: {lanes}");
+    let h = ws.call("chat.history", json!({"sessionKey": "agent:main:main"}));
+    assert_eq!(h["payload"]["messages"].as_array().map(Vec::len), Some(2), "{h}");
+    // Delivered: the next message carries no note.
+    assert_eq!(echoed(&say(&mut ws, "w1", "next")), "next");
 }

@@ -19,7 +19,7 @@ use crate::agents::Agents;
 use crate::agents::{self, RunRequest};
 use crate::config::LoadOptions;
 use crate::config::live::LiveConfig;
-use crate::config::model::CronPayload;
+use crate::config::model::{CronPayload, WakeMode};
 use crate::config::schedule::{self, Sched};
 use crate::cron::plan::{self, Action, Pass};
 use crate::cron::{self as jobs, JobSpec, JobState, RunRecord, RunStatus, Source};
@@ -351,7 +351,7 @@ impl CronActor {
             let spec = spec.clone();
             move || schedule::parse(&spec.schedule, spec.tz.as_deref(), spec.created_at_ms).ok()?.next_after(now_ms())
         };
-        match &spec.payload {
+        let req = match &spec.payload {
             CronPayload::BackupSessions { keep } => {
                 let lane = self.h.lanes.get("cron").cloned().expect("the cron lane exists");
                 let pending = match lane.enqueue(format!("cron job {id}")) {
@@ -383,6 +383,7 @@ impl CronActor {
                     };
                     finish(&handles, r, next_of(), true);
                 });
+                return;
             }
             CronPayload::AgentTurn { message, agent_id, session_key, model, thinking, timeout_seconds } => {
                 let agent = agent_id.clone().or(spec.agent_id.clone()).unwrap_or_else(|| "main".into());
@@ -390,7 +391,7 @@ impl CronActor {
                     Some("main") => format!("agent:{agent}:main"),
                     _ => format!("agent:{agent}:cron:{id}"),
                 });
-                let req = RunRequest {
+                RunRequest {
                     agent_id: agent,
                     session_key: key,
                     message: message.clone(),
@@ -399,26 +400,52 @@ impl CronActor {
                     timeout: timeout_seconds.map(Duration::from_secs),
                     lane: "cron",
                     origin: format!("cron:{id}"),
-                };
-                let run = match agents::submit(&self.h.agents, req) {
-                    Ok(r) => r,
-                    Err(err) => return self.skip(id, reason, scheduled_for, err.to_string()),
-                };
-                self.running.insert(id.to_string());
-                begin(&self.h);
-                actix_rt::spawn(async move {
-                    let t0 = Instant::now();
-                    let st = run.wait(Duration::MAX).await;
-                    let summary = Some(format!("run {}: {}", run.id, st.text.chars().take(200).collect::<String>()));
-                    let r = if st.status == agents::RunStatus::Ok {
-                        done(RunStatus::Ok, None, summary, t0.elapsed())
-                    } else {
-                        done(RunStatus::Error, st.error.clone(), summary, t0.elapsed())
-                    };
-                    finish(&handles, r, next_of(), true);
-                });
+                }
             }
-        }
+            CronPayload::SystemEvent { text } => {
+                let agent = spec.agent_id.clone().unwrap_or_else(|| "main".into());
+                let key = format!("agent:{agent}:main");
+                let waiting = match self.h.agents.queue_system_event(&self.state_dir(), &agent, &key, text) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let r = done(RunStatus::Error, Some(e.to_string()), None, Duration::ZERO);
+                        return finish(&self.h, r, next_of(), false);
+                    }
+                };
+                if spec.wake_mode != Some(WakeMode::Now) {
+                    let summary = format!("queued for the next turn of {key} ({waiting} waiting)");
+                    return finish(&self.h, done(RunStatus::Ok, None, Some(summary), Duration::ZERO), next_of(), false);
+                }
+                // The turn reads the waiting events as its message.
+                RunRequest {
+                    agent_id: agent,
+                    session_key: key,
+                    message: String::new(),
+                    model: None,
+                    thinking: None,
+                    timeout: None,
+                    lane: "cron",
+                    origin: format!("cron:{id}"),
+                }
+            }
+        };
+        let run = match agents::submit(&self.h.agents, req) {
+            Ok(r) => r,
+            Err(err) => return self.skip(id, reason, scheduled_for, err.to_string()),
+        };
+        self.running.insert(id.to_string());
+        begin(&self.h);
+        actix_rt::spawn(async move {
+            let t0 = Instant::now();
+            let st = run.wait(Duration::MAX).await;
+            let summary = Some(format!("run {}: {}", run.id, st.text.chars().take(200).collect::<String>()));
+            let r = if st.status == agents::RunStatus::Ok {
+                done(RunStatus::Ok, None, summary, t0.elapsed())
+            } else {
+                done(RunStatus::Error, st.error.clone(), summary, t0.elapsed())
+            };
+            finish(&handles, r, next_of(), true);
+        });
     }
 
     /// Fires what is due and sets the timer for the next job.
@@ -574,6 +601,7 @@ fn parse_spec(v: Value) -> Result<JobSpec, CronError> {
     {
         return Err(CronError::Invalid("invalid cron job: agentId must match ^[A-Za-z0-9_-]{1,64}$".into()));
     }
+    jobs::check(&spec).map_err(|e| CronError::Invalid(format!("invalid cron job: {e}")))?;
     Ok(spec)
 }
 

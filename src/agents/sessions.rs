@@ -57,14 +57,19 @@ impl SettingsPatch {
     }
 }
 
+/// How many system events a session keeps waiting; older ones give way (upstream keeps 20 too).
+pub const SYSTEM_EVENTS_MAX: usize = 20;
+
+/// A turn's session: its id, its transcript, and the system events waiting for it.
+pub struct TurnSession {
+    pub id: String,
+    pub file: PathBuf,
+    pub system_events: Vec<transcript::SystemEvent>,
+}
+
 impl Agents {
     /// The session for `key` (created on first use) and its transcript path.
-    pub fn session(
-        &self,
-        state_dir: &std::path::Path,
-        agent: &str,
-        key: &str,
-    ) -> Result<(String, PathBuf), SessionError> {
+    pub fn session(&self, state_dir: &std::path::Path, agent: &str, key: &str) -> Result<TurnSession, SessionError> {
         let mut idx = self.indexes.lock();
         let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
         let now = chrono::Utc::now().timestamp_millis();
@@ -75,19 +80,56 @@ impl Agents {
                 m.clone()
             }
             None => {
-                let m = transcript::SessionMeta {
-                    session_id: uuid::Uuid::new_v4().to_string(),
-                    created_at: now,
-                    updated_at: now,
-                    turns: 1,
-                    ..Default::default()
-                };
+                let m = transcript::SessionMeta { turns: 1, ..new_session(now) };
                 index.sessions.insert(key.to_string(), m.clone());
                 m
             }
         };
         index.save(state_dir, agent).map_err(SessionError::Record)?;
-        Ok((meta.session_id.clone(), transcript::dir(state_dir, agent).join(format!("{}.jsonl", meta.session_id))))
+        Ok(TurnSession {
+            file: transcript::dir(state_dir, agent).join(format!("{}.jsonl", meta.session_id)),
+            id: meta.session_id,
+            system_events: meta.system_events,
+        })
+    }
+
+    /// Queues `text` for the next turn of `key`'s session (made, with no turns, if there is none
+    /// yet); returns how many now wait. Past [`SYSTEM_EVENTS_MAX`] the oldest is dropped, logged.
+    pub fn queue_system_event(
+        &self,
+        state_dir: &std::path::Path,
+        agent: &str,
+        key: &str,
+        text: &str,
+    ) -> Result<usize, SessionError> {
+        let mut idx = self.indexes.lock();
+        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let now = chrono::Utc::now().timestamp_millis();
+        let meta = index.sessions.entry(key.to_string()).or_insert_with(|| new_session(now));
+        meta.system_events.push(transcript::SystemEvent { ts: now, text: text.to_string() });
+        if meta.system_events.len() > SYSTEM_EVENTS_MAX {
+            let gone = meta.system_events.remove(0);
+            tracing::warn!(session = key, dropped = %gone.text, "too many system events waiting; the oldest was dropped");
+        }
+        let n = meta.system_events.len();
+        index.save(state_dir, agent).map_err(SessionError::Save)?;
+        Ok(n)
+    }
+
+    /// Forgets the first `n` waiting system events of `key`: a turn has them in its transcript.
+    /// Removed after the transcript has them, so a crash between delivers them twice rather than never.
+    pub fn delivered_system_events(
+        &self,
+        state_dir: &std::path::Path,
+        agent: &str,
+        key: &str,
+        n: usize,
+    ) -> Result<(), SessionError> {
+        let mut idx = self.indexes.lock();
+        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let Some(meta) = index.sessions.get_mut(key) else { return Ok(()) };
+        meta.system_events.drain(..n.min(meta.system_events.len()));
+        index.save(state_dir, agent).map_err(SessionError::Record)
     }
 
     /// The transcript of `key`, if the session exists.
@@ -130,12 +172,7 @@ impl Agents {
         let mut idx = self.indexes.lock();
         let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
         let now = chrono::Utc::now().timestamp_millis();
-        let meta = index.sessions.entry(key.to_string()).or_insert_with(|| transcript::SessionMeta {
-            session_id: uuid::Uuid::new_v4().to_string(),
-            created_at: now,
-            updated_at: now,
-            ..Default::default()
-        });
+        let meta = index.sessions.entry(key.to_string()).or_insert_with(|| new_session(now));
         patch.apply(&mut meta.settings);
         let out = meta.clone();
         index.save(state_dir, agent).map_err(SessionError::Save)?;
@@ -160,11 +197,10 @@ impl Agents {
             index.sessions.insert(
                 key.to_string(),
                 transcript::SessionMeta {
-                    session_id: uuid::Uuid::new_v4().to_string(),
-                    created_at: now,
-                    updated_at: now,
                     settings: old.settings.clone(),
-                    ..Default::default()
+                    // Notes for the session's next turn outlive the conversation they came in.
+                    system_events: old.system_events.clone(),
+                    ..new_session(now)
                 },
             );
         }
@@ -178,6 +214,16 @@ impl Agents {
             }
         }
         Ok(Some(old.session_id))
+    }
+}
+
+/// A session with no turns yet.
+fn new_session(now: i64) -> transcript::SessionMeta {
+    transcript::SessionMeta {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        created_at: now,
+        updated_at: now,
+        ..Default::default()
     }
 }
 

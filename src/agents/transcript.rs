@@ -141,6 +141,37 @@ pub struct SessionMeta {
     /// What `sessions.patch` set (the Control UI's sessions tab).
     #[serde(default, flatten)]
     pub settings: SessionSettings,
+    /// Notes waiting for the session's next turn (upstream's system events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_events: Vec<SystemEvent>,
+}
+
+/// A note for a session's next turn, such as a cron `systemEvent` job's text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemEvent {
+    pub ts: i64,
+    pub text: String,
+}
+
+impl SystemEvent {
+    /// The line the model reads, as upstream words it: `System: [time] text`.
+    pub fn line(&self) -> String {
+        let at = chrono::DateTime::from_timestamp_millis(self.ts).unwrap_or_default();
+        format!("System: [{}] {}", at.format("%Y-%m-%d %H:%M:%S UTC"), self.text)
+    }
+}
+
+/// The user's message with the waiting system events before it.
+pub fn with_system_events(events: &[SystemEvent], message: &str) -> String {
+    if events.is_empty() {
+        return message.to_string();
+    }
+    let mut out: Vec<String> = events.iter().map(SystemEvent::line).collect();
+    if !message.is_empty() {
+        out.push(String::new());
+        out.push(message.to_string());
+    }
+    out.join("\n")
 }
 
 /// A session's settings as `sessions.patch` sets them; kept across a reset.
@@ -186,6 +217,18 @@ impl Index {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn system_events_come_before_the_message_with_their_time() {
+        let ev = |ts, text: &str| SystemEvent { ts, text: text.into() };
+        assert_eq!(with_system_events(&[], "hi"), "hi");
+        let two = [ev(0, "backup done"), ev(86_400_000, "check the mail")];
+        assert_eq!(
+            with_system_events(&two, "hi"),
+            "System: [1970-01-01 00:00:00 UTC] backup done\nSystem: [1970-01-02 00:00:00 UTC] check the mail\n\nhi"
+        );
+        assert_eq!(with_system_events(&two[..1], ""), "System: [1970-01-01 00:00:00 UTC] backup done");
+    }
 
     #[test]
     fn repair_answers_every_open_call_and_drops_orphan_results() {

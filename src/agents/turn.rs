@@ -145,7 +145,12 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     let cfg = &live.loaded.config;
     let defaults = &cfg.agents.defaults;
     let state_dir = agents.state_dir();
-    let (session_id, file) = agents.session(state_dir, &req.agent_id, &req.session_key).map_err(|e| e.to_string())?;
+    let session = agents.session(state_dir, &req.agent_id, &req.session_key).map_err(|e| e.to_string())?;
+    if req.message.is_empty() && session.system_events.is_empty() {
+        // A wake whose notes an earlier turn already read: nothing to ask the model.
+        return Ok(());
+    }
+    let (session_id, file) = (session.id, session.file);
     run.state.send_modify(|s| s.session_id = Some(session_id.clone()));
     let (entries, damaged) = transcript::read(&file);
     if damaged > 0 {
@@ -155,11 +160,16 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     let skip = messages.len().saturating_sub(HISTORY_MAX);
     messages.drain(..skip);
     let mut conv = tool_loop::Conversation { file: &file, messages: transcript::repair(messages) };
-    let user = json!({"role": "user", "content": req.message});
+    let user = json!({"role": "user", "content": transcript::with_system_events(&session.system_events, &req.message)});
     conv.messages.push(user.clone());
     let ts = chrono::Utc::now().timestamp_millis();
     transcript::append(&file, &json!({"type": "message", "ts": ts, "runId": run.id, "message": user}))
         .map_err(|e| format!("cannot write the transcript: {e}"))?;
+    if !session.system_events.is_empty() {
+        agents
+            .delivered_system_events(state_dir, &req.agent_id, &req.session_key, session.system_events.len())
+            .map_err(|e| e.to_string())?;
+    }
     agent_event(agents, run, "lifecycle", json!({"phase": "start", "sessionId": session_id}));
 
     let models_file = models::path(state_dir, &req.agent_id);

@@ -30,7 +30,8 @@ pub enum CronCmd {
         #[command(flatten)]
         conn: ConnectArgs,
     },
-    /// Add a job: one schedule (--cron, --every or --at) and what to do (--message).
+    /// Add a job: one schedule (--cron, --every or --at) and what to do (--message,
+    /// --system-event or --backup-sessions).
     Add(AddArgs),
     /// Change a job added with `cron add` (config-file jobs change in the config file).
     Edit(EditArgs),
@@ -107,16 +108,36 @@ pub struct TurnArgs {
     pub timeout_seconds: Option<u64>,
 }
 
-#[derive(Args, Debug)]
-#[command(group(ArgGroup::new("when").required(true).args(["cron", "every", "at"])))]
-#[command(group(ArgGroup::new("what").required(true).args(["message", "backup_sessions"])))]
-pub struct AddArgs {
+/// How a job is named, for add and edit alike.
+#[derive(Args, Debug, Default)]
+pub struct LabelArgs {
     /// A name to recognise the job by.
     #[arg(long)]
     pub name: Option<String>,
     /// A longer description.
     #[arg(long)]
     pub description: Option<String>,
+}
+
+/// What a system-event job does, for add and edit alike.
+#[derive(Args, Debug, Default)]
+pub struct EventArgs {
+    /// Leave this note for the agent's main session (a system event) instead: its next turn
+    /// reads it first.
+    #[arg(long, value_name = "TEXT")]
+    pub system_event: Option<String>,
+    /// With --system-event: `now` starts a turn at once to read it; `next-heartbeat` (the
+    /// gateway's default) waits for the session's next message.
+    #[arg(long, value_name = "MODE", value_parser = ["now", "next-heartbeat"])]
+    pub wake: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("when").required(true).args(["cron", "every", "at"])))]
+#[command(group(ArgGroup::new("what").required(true).args(["message", "backup_sessions", "system_event"])))]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub label: LabelArgs,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
     /// The message an agent runs on each run (an agent turn).
@@ -125,6 +146,8 @@ pub struct AddArgs {
     /// Back up the session transcripts instead, keeping this many archives.
     #[arg(long, value_name = "KEEP")]
     pub backup_sessions: Option<u32>,
+    #[command(flatten)]
+    pub event: EventArgs,
     #[command(flatten)]
     pub turn: TurnArgs,
     /// `main`: run in the agent's main session; `isolated` (default): a session of its own.
@@ -150,15 +173,15 @@ pub struct AddArgs {
 #[command(group(ArgGroup::new("when").args(["cron", "every", "at"])))]
 pub struct EditArgs {
     pub id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
+    #[command(flatten)]
+    pub label: LabelArgs,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
     /// A new message for an agent-turn job.
     #[arg(long, short)]
     pub message: Option<String>,
+    #[command(flatten)]
+    pub event: EventArgs,
     #[command(flatten)]
     pub turn: TurnArgs,
     /// Switch the job on.
@@ -296,8 +319,10 @@ fn refused(message: String) -> ClientError {
 fn changes_something(a: &EditArgs) -> bool {
     let s = &a.schedule;
     let t = &a.turn;
-    a.name.is_some()
-        || a.description.is_some()
+    a.label.name.is_some()
+        || a.label.description.is_some()
+        || a.event.system_event.is_some()
+        || a.event.wake.is_some()
         || s.cron.is_some()
         || s.every.is_some()
         || s.at.is_some()
@@ -443,20 +468,46 @@ fn set_turn(p: &mut Value, t: &TurnArgs) {
     }
 }
 
+fn label(job: &mut Map<String, Value>, l: &LabelArgs) {
+    if let Some(n) = &l.name {
+        job.insert("name".into(), json!(n));
+    }
+    if let Some(d) = &l.description {
+        job.insert("description".into(), json!(d));
+    }
+}
+
 fn add_params(a: &AddArgs, now_ms: i64) -> Result<Value, String> {
     let schedule =
         schedule_value(&a.schedule, now_ms)?.ok_or("give a schedule: --cron EXPR, --every DUR or --at TIME")?;
-    let payload = match (&a.message, a.backup_sessions) {
-        (Some(m), None) => turn_payload(m, &a.turn),
-        (None, Some(keep)) => json!({"kind": "backupSessions", "keep": keep}),
-        _ => return Err("give what the job does: --message TEXT or --backup-sessions KEEP".into()),
-    };
-    let mut job = json!({"schedule": schedule, "payload": payload, "enabled": !a.disabled});
-    if let Some(n) = &a.name {
-        job["name"] = json!(n);
+    let t = &a.turn;
+    if a.event.wake.is_some() && a.event.system_event.is_none() {
+        return Err("--wake applies to --system-event jobs".into());
     }
-    if let Some(d) = &a.description {
-        job["description"] = json!(d);
+    let mut job = json!({"schedule": schedule, "enabled": !a.disabled});
+    job["payload"] = match (&a.message, a.backup_sessions, &a.event.system_event) {
+        (Some(m), None, None) => turn_payload(m, t),
+        (None, Some(keep), None) => json!({"kind": "backupSessions", "keep": keep}),
+        (None, None, Some(text)) => {
+            if t.model.is_some() || t.thinking.is_some() || t.timeout_seconds.is_some() {
+                return Err("--model, --thinking and --timeout-seconds apply to --message jobs; \
+                            a system event is read by the main session's next turn"
+                    .into());
+            }
+            if let Some(agent) = &t.agent {
+                job["agentId"] = json!(agent);
+            }
+            if let Some(w) = &a.event.wake {
+                job["wakeMode"] = json!(w);
+            }
+            json!({"kind": "systemEvent", "text": text})
+        }
+        _ => {
+            return Err("give what the job does: --message TEXT, --system-event TEXT or --backup-sessions KEEP".into());
+        }
+    };
+    if let Value::Object(o) = &mut job {
+        label(o, &a.label);
     }
     if let Some(s) = &a.session {
         job["sessionTarget"] = json!(s);
@@ -474,12 +525,7 @@ fn add_params(a: &AddArgs, now_ms: i64) -> Result<Value, String> {
 /// replaced whole, so its other fields are kept from `current`).
 fn edit_patch(a: &EditArgs, current: &Value, now_ms: i64) -> Result<Map<String, Value>, String> {
     let mut patch = Map::new();
-    if let Some(n) = &a.name {
-        patch.insert("name".into(), json!(n));
-    }
-    if let Some(d) = &a.description {
-        patch.insert("description".into(), json!(d));
-    }
+    label(&mut patch, &a.label);
     if let Some(s) = schedule_value(&a.schedule, now_ms)? {
         patch.insert("schedule".into(), s);
     } else if let Some(tz) = &a.schedule.tz {
@@ -502,6 +548,21 @@ fn edit_patch(a: &EditArgs, current: &Value, now_ms: i64) -> Result<Map<String, 
         }
         set_turn(&mut payload, turn);
         patch.insert("payload".into(), payload);
+    }
+    if a.event.system_event.is_some() || a.event.wake.is_some() {
+        if current["payload"]["kind"] != "systemEvent" {
+            return Err(format!(
+                "job {} is not a system event ({}); --system-event and --wake apply to system events",
+                a.id,
+                out::cell(&current["payload"]["kind"])
+            ));
+        }
+        if let Some(text) = &a.event.system_event {
+            patch.insert("payload".into(), json!({"kind": "systemEvent", "text": text}));
+        }
+        if let Some(w) = &a.event.wake {
+            patch.insert("wakeMode".into(), json!(w));
+        }
     }
     if a.enable {
         patch.insert("enabled".into(), json!(true));

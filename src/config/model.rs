@@ -860,10 +860,24 @@ pub struct CronJob {
     pub catch_up: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// For a `systemEvent` payload: `now` starts a turn of the agent's main session at once;
+    /// `next-heartbeat` (default) leaves the note for the session's next turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_mode: Option<WakeMode>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// When a `systemEvent` job's note reaches the model (upstream's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WakeMode {
+    /// A turn of the main session starts at once to read it.
+    Now,
+    /// It waits for the main session's next turn (this gateway runs no heartbeat of its own).
+    NextHeartbeat,
 }
 
 /// When a cron job runs.
@@ -909,6 +923,13 @@ pub enum CronPayload {
         #[serde(default = "keep_backups")]
         #[schemars(range(min = 1, max = 10000))]
         keep: u32,
+    },
+    /// A note for the agent's main session (upstream's system event): read by its next turn,
+    /// or by one started at once with `wakeMode: "now"`.
+    #[serde(rename_all = "camelCase")]
+    SystemEvent {
+        #[schemars(length(min = 1))]
+        text: String,
     },
     /// An agent run on the cron lane.
     #[serde(rename_all = "camelCase")]

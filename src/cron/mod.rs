@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::jobs as config_jobs;
-use crate::config::model::{CronJob, CronPayload, Schedule};
+use crate::config::model::{CronJob, CronPayload, Schedule, WakeMode};
 use crate::state::{self, FILE_MODE, StateError};
 
 /// A job as stored in `jobs.json` (and as config jobs are shown).
@@ -38,9 +38,10 @@ pub struct JobSpec {
     /// `main`: the agent's main session; `isolated` (default): a session of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_target: Option<String>,
-    /// Accepted for compatibility; runs always start when due.
+    /// For a `systemEvent` payload: whether a turn starts at once to read it (other payloads
+    /// run when due; upstream clients send it with every job).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wake_mode: Option<String>,
+    pub wake_mode: Option<WakeMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
     #[serde(default)]
@@ -73,10 +74,32 @@ pub fn from_config(job: &CronJob, i: usize) -> Result<JobSpec, config_jobs::Payl
         payload,
         catch_up: job.catch_up,
         session_target: None,
-        wake_mode: None,
+        wake_mode: job.wake_mode,
         agent_id: None,
         created_at_ms: 0,
     })
+}
+
+/// Why a job's fields do not go together (the schedule is checked by `config::schedule`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("sessionTarget must be \"main\" or \"isolated\", not {0:?}")]
+    SessionTarget(String),
+    #[error("a systemEvent job writes to the agent's main session: drop sessionTarget or set it to \"main\"")]
+    SystemEventIsolated,
+}
+
+/// The checks serde cannot make on a job's fields.
+pub fn check(spec: &JobSpec) -> Result<(), SpecError> {
+    match spec.session_target.as_deref() {
+        None | Some("main") => {}
+        Some("isolated") if matches!(spec.payload, CronPayload::SystemEvent { .. }) => {
+            return Err(SpecError::SystemEventIsolated);
+        }
+        Some("isolated") => {}
+        Some(other) => return Err(SpecError::SessionTarget(other.into())),
+    }
+    Ok(())
 }
 
 pub fn dir(state_dir: &Path) -> PathBuf {
