@@ -363,18 +363,30 @@ fn completion(shell: &str, dir: &Path) -> String {
     out
 }
 
+/// `shell` reads `script` without a syntax error (scripts/setup installs the three shells).
+fn parses(shell: &str, flags: &[&str], script: &str, dir: &Path) {
+    let file = dir.join(format!("openclaw.{shell}"));
+    std::fs::write(&file, script).unwrap();
+    let check = std::process::Command::new(shell)
+        .args(flags)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{shell} ({e}): scripts/setup installs it"));
+    assert!(check.status.success(), "{shell} {flags:?}: {}", String::from_utf8_lossy(&check.stderr));
+}
+
 #[test]
 fn completions_are_generated_for_bash_zsh_and_fish() {
     let d = tempfile::tempdir().unwrap();
     let bash = completion("bash", d.path());
     assert!(bash.contains("complete -F _openclaw"), "{bash}");
-    let file = d.path().join("openclaw.bash");
-    std::fs::write(&file, &bash).unwrap();
-    let check = std::process::Command::new("bash").arg("-n").arg(&file).output().expect("bash");
-    assert!(check.status.success(), "bash -n: {}", String::from_utf8_lossy(&check.stderr));
-    assert!(completion("zsh", d.path()).starts_with("#compdef openclaw"));
+    parses("bash", &["-n"], &bash, d.path());
+    let zsh = completion("zsh", d.path());
+    assert!(zsh.starts_with("#compdef openclaw"), "{zsh}");
+    parses("zsh", &["-n"], &zsh, d.path());
     let fish = completion("fish", d.path());
     assert!(fish.contains("complete -c openclaw") && fish.contains("__fish_openclaw"), "{fish}");
+    parses("fish", &["--no-execute"], &fish, d.path());
     let (code, _, err) = common::run(d.path(), &["completion", "tcsh"], &[]);
     assert_eq!(code, 64, "{err}");
 }
