@@ -134,25 +134,33 @@ fn no_answer_in_time_denies_and_says_so() {
     assert_eq!(op.call("exec.approval.list", json!({}))["payload"]["pending"], json!([]));
 }
 
+/// `openclaw approvals ARGS` against `gw`: exit code, stdout, stderr.
+fn approvals_cli(gw: &common::Gateway, args: &[&str]) -> (i32, String, String) {
+    let url = format!("ws://{}", gw.addr);
+    let token = common::generated_token(gw.state_path());
+    let mut all = vec!["approvals", "--url", &url, "--token", &token];
+    all.extend_from_slice(args);
+    common::run(gw.state_path(), &all, &[])
+}
+
+/// The id of the request `openclaw approvals list --json` shows once there is one.
+fn cli_pending_id(gw: &common::Gateway) -> String {
+    wait_until("the CLI to list the pending request", Duration::from_secs(10), || {
+        let (code, out, err) = approvals_cli(gw, &["list", "--json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["pending"][0]["id"].as_str().map(str::to_string)
+    })
+}
+
 #[test]
 fn the_cli_lists_and_answers_approvals() {
     let mock = MockProvider::start();
     let gw = gateway(&mock, 60);
     let mut runner = client(&gw);
     start(&mut runner, "c1", "echo via-cli");
-    let url = format!("ws://{}", gw.addr);
-    let token = common::generated_token(gw.state_path());
-    let cli = |args: &[&str]| {
-        let mut all = vec!["approvals", "--url", &url, "--token", &token];
-        all.extend_from_slice(args);
-        common::run(gw.state_path(), &all, &[])
-    };
-    let id = wait_until("the CLI to list the pending request", Duration::from_secs(10), || {
-        let (code, out, err) = cli(&["list", "--json"]);
-        assert_eq!(code, 0, "{out}{err}");
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v["pending"][0]["id"].as_str().map(str::to_string)
-    });
+    let cli = |args: &[&str]| approvals_cli(&gw, args);
+    let id = cli_pending_id(&gw);
     let (code, out, _) = cli(&["list"]);
     assert_eq!(code, 0);
     assert!(out.contains(&id) && out.contains("$ echo via-cli"), "{out}");
@@ -170,19 +178,8 @@ fn the_cli_allow_always_adds_the_program_to_the_allowlist() {
     let gw = gateway(&mock, 60);
     let mut runner = client(&gw);
     start(&mut runner, "k1", "echo always-via-cli");
-    let url = format!("ws://{}", gw.addr);
-    let token = common::generated_token(gw.state_path());
-    let cli = |args: &[&str]| {
-        let mut all = vec!["approvals", "--url", &url, "--token", &token];
-        all.extend_from_slice(args);
-        common::run(gw.state_path(), &all, &[])
-    };
-    let id = wait_until("the CLI to list the pending request", Duration::from_secs(10), || {
-        let (code, out, err) = cli(&["list", "--json"]);
-        assert_eq!(code, 0, "{out}{err}");
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v["pending"][0]["id"].as_str().map(str::to_string)
-    });
+    let cli = |args: &[&str]| approvals_cli(&gw, args);
+    let id = cli_pending_id(&gw);
     let (code, out, err) = cli(&["allow", &id, "--always"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(finish(&mut runner, "k1"), ("always-via-cli\n".into(), false, true));

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -176,14 +176,25 @@ fn a_name_taken_on_the_network_becomes_name_2() {
     assert!(second.has_log("name already taken"));
 }
 
+/// Where the dynamic loader finds libavahi-client.so.3 on this host (`ldconfig -p`).
+fn libavahi_client() -> PathBuf {
+    let out = std::process::Command::new("ldconfig").arg("-p").output().expect("run ldconfig -p");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let path = listing
+        .lines()
+        .filter(|l| l.trim_start().starts_with("libavahi-client.so.3 "))
+        .find_map(|l| l.split_once("=> ").map(|(_, p)| p.trim().to_string()))
+        .unwrap_or_else(|| panic!("ldconfig -p lists no libavahi-client.so.3 (scripts/setup installs it):\n{listing}"));
+    std::fs::canonicalize(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// libavahi-client is opened when mDNS is first used, not linked: a host without it still
 /// runs the gateway, and mDNS and `discover` say what to install.
 #[test]
 fn without_libavahi_the_gateway_serves_and_mdns_names_the_package() {
     let _g = AVAHI.lock().unwrap_or_else(|e| e.into_inner());
     avahi("start");
-    let lib = Path::new("/usr/lib/x86_64-linux-gnu/libavahi-client.so.3");
-    assert!(lib.exists(), "{} is where Debian's libavahi-client3 puts it", lib.display());
+    let lib = &libavahi_client();
     let host = name("nolib");
     let gw = Spawn::default().config(&cfg(&host, "")).hide(lib).start();
     let h = gw.wait_health("mDNS unavailable reported", |h| h["mdns"]["state"] == "unavailable");

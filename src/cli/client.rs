@@ -258,12 +258,7 @@ fn gateway_token_source(opts: &LoadOptions, loaded: Option<&Loaded>) -> String {
 /// The address a client on this host reaches the configured gateway at (a wildcard bind
 /// becomes loopback), and whether it speaks TLS.
 pub fn local_target(opts: &LoadOptions) -> Result<(std::net::SocketAddr, bool), ClientError> {
-    target_of(&client_config(opts).map_err(|e| ClientError::Other(format!("{e}")))?)
-}
-
-/// The config as a client reads it (see [`load_for_client`]): once per command.
-fn client_config(opts: &LoadOptions) -> Result<Loaded, crate::config::ConfigError> {
-    load_for_client(opts)
+    target_of(&load_for_client(opts).map_err(|e| ClientError::Other(format!("{e}")))?)
 }
 
 fn target_of(loaded: &Loaded) -> Result<(std::net::SocketAddr, bool), ClientError> {
@@ -291,7 +286,7 @@ fn local_fingerprint(opts: &LoadOptions, loaded: Option<&Loaded>) -> Option<Stri
 
 impl Client {
     pub fn connect(args: &ConnectArgs, opts: &LoadOptions) -> Result<Self, ClientError> {
-        let config = client_config(opts);
+        let config = load_for_client(opts);
         let loaded = config.as_ref().ok();
         let url = match &args.url {
             Some(u) => u.clone(),

@@ -23,14 +23,8 @@ pub struct ListArgs {
     /// Only sessions active in the last MIN minutes.
     #[arg(long, value_name = "MIN", value_parser = clap::value_parser!(u64).range(1..=525_600))]
     pub active: Option<u64>,
-    /// Whose sessions [default: main].
-    #[arg(long, value_name = "ID")]
-    pub agent: Option<String>,
-    /// One line of JSON on stdout, for scripts.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub conn: ConnectArgs,
+    pub common: AgentArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -52,6 +46,14 @@ pub enum SessionsSub {
 pub struct KeyArgs {
     /// A full key (agent:main:work) or a short name (work) under --agent.
     pub key: String,
+    #[command(flatten)]
+    pub common: AgentArgs,
+}
+
+/// Whose sessions or models, how to print them, and where the gateway is.
+#[derive(Args, Debug, Default)]
+pub struct AgentArgs {
+    /// The agent [default: main].
     #[arg(long, value_name = "ID")]
     pub agent: Option<String>,
     /// One line of JSON on stdout, for scripts.
@@ -64,28 +66,16 @@ pub struct KeyArgs {
 #[derive(Subcommand, Debug)]
 pub enum ModelsCmd {
     /// The models the agent can use (models.json and the config's providers).
-    List(ModelArgs),
+    List(AgentArgs),
     /// The model chain a run tries (primary, then fallbacks) and whether each is known.
-    Status(ModelArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ModelArgs {
-    /// Whose catalogue [default: main].
-    #[arg(long, value_name = "ID")]
-    pub agent: Option<String>,
-    /// One line of JSON on stdout, for scripts.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub conn: ConnectArgs,
+    Status(AgentArgs),
 }
 
 pub fn sessions(cmd: SessionsCmd, opts: &LoadOptions) -> i32 {
     match cmd.sub.unwrap_or(SessionsSub::List(cmd.list)) {
-        SessionsSub::List(a) => super::remote::with_client(&a.conn, opts, |c| {
+        SessionsSub::List(ListArgs { active, common: a }) => super::remote::with_client(&a.conn, opts, |c| {
             let mut params = json!({});
-            if let Some(m) = a.active {
+            if let Some(m) = active {
                 params["activeMinutes"] = json!(m);
             }
             if let Some(id) = &a.agent {
@@ -95,7 +85,7 @@ pub fn sessions(cmd: SessionsCmd, opts: &LoadOptions) -> i32 {
             if a.json {
                 out::json(&v);
             } else {
-                print_sessions(&v, a.active);
+                print_sessions(&v, active);
             }
             Ok(())
         }),
@@ -106,8 +96,8 @@ pub fn sessions(cmd: SessionsCmd, opts: &LoadOptions) -> i32 {
     }
 }
 
-fn forget(k: &KeyArgs, method: &str, mut params: Value, opts: &LoadOptions) -> i32 {
-    let key = super::agent::session_key(k.agent.as_deref(), &k.key);
+fn forget(KeyArgs { key, common: k }: &KeyArgs, method: &str, mut params: Value, opts: &LoadOptions) -> i32 {
+    let key = super::agent::session_key(k.agent.as_deref(), key);
     params["key"] = json!(key);
     super::remote::with_client(&k.conn, opts, |c| {
         let v = c.call(method, params)?;

@@ -100,6 +100,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
 /// not fit the model goes through [`load`]. The gateway validates what it loads, and a client
 /// that reads a broken config falls back to the defaults either way.
 pub fn load_for_client(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    // Overrides are coerced to their schema types: only the full pipeline has the schema.
+    if !env::overrides(&opts.env).is_empty() {
+        return load(opts);
+    }
     let text = match std::fs::read(&opts.paths.config) {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !opts.paths.explicit => None,
@@ -171,12 +175,6 @@ fn load_bytes(
     // schema needed (generating it and building its validator took about 8 ms of each start).
     let by_construction =
         text.is_none() && overrides.is_empty() && opts.flags.iter().all(|(f, ..)| CHECKED_FLAGS.contains(&f.as_str()));
-    if check == Check::Client && !overrides.is_empty() {
-        return Err(ConfigError {
-            file: main,
-            problems: vec![Problem::new("<root>", "environment overrides: full load")],
-        });
-    }
     let schema = if by_construction || check == Check::Client { Value::Null } else { validate::schema_value() };
     for o in overrides {
         let value = validate::coerce(&schema, &o.path, o.value);

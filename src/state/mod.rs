@@ -4,7 +4,7 @@ pub mod archive;
 pub mod pidfile;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -36,6 +36,26 @@ pub fn atomic_write_from(
     mode: u32,
     mtime: Option<std::time::SystemTime>,
 ) -> Result<(), StateError> {
+    write_via_temp(path, from, mode, mtime, true)
+}
+
+/// Like [`atomic_write`] (readers see the old or the new file, never a part) but without the
+/// fsyncs: for files that mean nothing after a power cut (the pid file), where two fsyncs
+/// were a millisecond or more of every start.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+    write_via_temp(path, &mut &*bytes, mode, None, false)
+}
+
+/// Temp file `.<name>.<pid>.tmp` beside `path`, renamed over it; `durable`: the file and the
+/// directory are fsynced, so the new content survives a power cut. The temp file is removed
+/// on failure.
+fn write_via_temp(
+    path: &Path,
+    from: &mut dyn Read,
+    mode: u32,
+    mtime: Option<std::time::SystemTime>,
+    durable: bool,
+) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -45,31 +65,19 @@ pub fn atomic_write_from(
         if let Some(t) = mtime {
             f.set_modified(t)?;
         }
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map_err(|e| StateError::new(path, e))
-}
-
-/// Like [`atomic_write`] (readers see the old or the new file, never a part) but without the
-/// fsyncs: for files that mean nothing after a power cut (the pid file), where two fsyncs
-/// were a millisecond or more of every start.
-pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?.write_all(bytes)?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| StateError::new(path, e))
+    result.map_err(|e: std::io::Error| StateError::new(path, e))
 }
 
 /// The pid in a temp file name of [`atomic_write`] or [`archive::write_tar_gz`]:
