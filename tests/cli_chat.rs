@@ -19,7 +19,7 @@ fn free_port() -> u16 {
 fn gateway(mock: &MockProvider, spawn: Spawn, model: &str) -> Gateway {
     let port = free_port();
     let config = format!("{{ gateway: {{ port: {port} }}, agents: {{ defaults: {{ model: '{model}' }} }} }}");
-    mock.install(spawn.config(&config), &["ok", "echo", "slow-200-30"]).start()
+    mock.install(spawn.config(&config), &["ok", "echo", "slow-200-30", "slow-3-1500"]).start()
 }
 
 /// `openclaw chat` with `args` in a pseudo-terminal, on `gw`'s state dir (its config, its token).
@@ -75,6 +75,24 @@ fn a_message_streams_its_answer_and_new_starts_the_session_over() {
     // (the role labels are bold: colour is on in a terminal)
     expect_re(&mut p, "the user's message in the history", r"you:(\x1b\[0m)? again");
     expect_re(&mut p, "the answer in the history", r"assistant:(\x1b\[0m)? turns=1 last=again");
+    leave(p);
+}
+
+#[test]
+fn an_unfinished_line_of_the_answer_shows_as_it_streams() {
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, Spawn::default(), "mock/slow-3-1500");
+    let mut p = chat(gw.state_path(), &[]);
+    expect(&mut p, "an empty history", "(no messages yet)");
+    enter(&mut p, "go");
+    // "tick tick tick " is far less than a row and has no newline: it must show word by word,
+    // not once the answer ends.
+    expect(&mut p, "the first word", "tick");
+    let sent = mock.seen.delta_sent_ms.lock().unwrap().len();
+    assert!(sent < 3, "the first word showed only after all {sent} deltas were sent");
+    // Each later word rewrites the row in place: back up over it, clear it, print it longer.
+    expect(&mut p, "the row rewritten with the second word", "\x1b[1A\r\x1b[Jtick tick ");
+    expect(&mut p, "the row rewritten with the third word", "\x1b[1A\r\x1b[Jtick tick tick ");
     leave(p);
 }
 

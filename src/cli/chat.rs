@@ -23,9 +23,8 @@ const RECONNECT_EVERY: Duration = Duration::from_millis(300);
 /// Messages of history shown on entry and after `/session`.
 const HISTORY_SHOWN: u64 = 20;
 const PROMPT: &str = "you> ";
-/// Row width when the terminal does not say, and the narrowest one used.
+/// Row width when the terminal does not say.
 const DEFAULT_COLS: usize = 80;
-const MIN_COLS: usize = 20;
 const HELP: &str = "/new  start the session over · /abort  stop the answer (or Ctrl-C) · /session KEY · \
 /model NAME · /approve ID · /deny ID · /exit";
 
@@ -81,9 +80,9 @@ enum Purpose {
 enum Printer {
     Tty {
         printer: Box<dyn rustyline::ExternalPrinter + Send>,
-        /// Streamed text not printed yet (less than a row, no newline).
+        /// The streamed line shown so far (no newline yet): rewritten as more arrives.
         partial: String,
-        /// The terminal's width: a streamed row is printed once it is this long.
+        /// The terminal's width, to know how many rows `partial` takes.
         cols: usize,
     },
     Plain,
@@ -100,15 +99,19 @@ impl Printer {
         }
     }
 
-    /// Streamed text: on a terminal, each line once it is complete or fills the terminal's
-    /// width (cut after a word); otherwise as it comes.
+    /// Streamed text, shown as it comes. On a terminal the editor's prompt sits below the
+    /// output, so an unfinished line is printed whole and rewritten in place as it grows.
     fn delta(&mut self, s: &str) {
         match self {
             Printer::Tty { printer, partial, cols } => {
-                partial.push_str(s);
-                while let Some(line) = next_row(partial, *cols) {
-                    let _ = printer.print(line);
+                if s.is_empty() {
+                    return;
                 }
+                // The width now: a resized terminal reflows what follows.
+                *cols = super::out::width().unwrap_or(*cols);
+                let (msg, rest) = rewrite(partial, s, *cols);
+                *partial = rest;
+                let _ = printer.print(msg);
             }
             Printer::Plain => {
                 print!("{s}");
@@ -117,17 +120,39 @@ impl Printer {
         }
     }
 
-    /// Ends streamed text with a newline.
+    /// Ends streamed text: what is shown stays, and the next text starts a new row. (On a
+    /// terminal every print already ends its row.)
     fn end_stream(&mut self) {
-        match self {
-            Printer::Tty { printer, partial, .. } => {
-                if !partial.is_empty() {
-                    let _ = printer.print(format!("{}\n", std::mem::take(partial)));
-                }
-            }
-            Printer::Plain => {}
+        if let Printer::Tty { partial, .. } = self {
+            partial.clear();
         }
     }
+}
+
+/// What to print for `delta` arriving after the unfinished line `shown` (printed, then a
+/// newline, right above the prompt): back up over its rows, clear, print it again with the
+/// delta and a newline. Returns that and the new unfinished line.
+fn rewrite(shown: &str, delta: &str, cols: usize) -> (String, String) {
+    let mut msg = match rows(shown, cols) {
+        0 => String::new(),
+        n => format!("\x1b[{n}A\r\x1b[J"),
+    };
+    msg.push_str(shown);
+    msg.push_str(delta);
+    let text = &msg[msg.len() - shown.len() - delta.len()..];
+    let rest = text.rsplit_once('\n').map_or(text, |(_, r)| r).to_string();
+    if !msg.ends_with('\n') {
+        msg.push('\n');
+    }
+    (msg, rest)
+}
+
+/// The terminal rows `line` (no newline) takes at `cols` columns.
+fn rows(line: &str, cols: usize) -> usize {
+    if line.is_empty() {
+        return 0;
+    }
+    unicode_width::UnicodeWidthStr::width(line).div_ceil(cols.max(1)).max(1)
 }
 
 pub fn run(a: ChatArgs, opts: &LoadOptions) -> i32 {
@@ -239,7 +264,7 @@ fn line_editor(tx: Sender<Ui>) -> Result<(Printer, Option<Sender<bool>>), String
         }
     });
     let printer = printer_rx.recv().map_err(|e| e.to_string())??;
-    let cols = super::out::width().unwrap_or(DEFAULT_COLS).max(MIN_COLS);
+    let cols = super::out::width().unwrap_or(DEFAULT_COLS);
     Ok((Printer::Tty { printer, partial: String::new(), cols }, Some(go_tx)))
 }
 
@@ -325,6 +350,8 @@ impl Chat {
         while let Ok(ev) = ui.recv() {
             match ev {
                 Ui::Line(line) => {
+                    // The entered line now sits below any unfinished streamed row.
+                    self.printer.end_stream();
                     let go_on = self.line(line.trim());
                     if let Some(input) = input {
                         let _ = input.send(go_on);
@@ -568,20 +595,6 @@ impl Chat {
     }
 }
 
-/// Takes the next complete row off the front of `partial`: up to a newline, or `cols`
-/// characters cut after the last space in them (a word longer than the row is cut anywhere).
-fn next_row(partial: &mut String, cols: usize) -> Option<String> {
-    if let Some(nl) = partial.find('\n')
-        && partial[..nl].chars().count() <= cols
-    {
-        return Some(partial.drain(..=nl).collect());
-    }
-    let (end, _) = partial.char_indices().nth(cols)?;
-    let cut = partial[..end].rfind(' ').map_or(end, |sp| sp + 1);
-    let row: String = partial.drain(..cut).collect();
-    Some(format!("{}\n", row.trim_end()))
-}
-
 /// A message's text: a string, or the text parts of a content array.
 fn text_of(content: &Value) -> String {
     match content {
@@ -596,15 +609,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn streamed_text_is_cut_into_rows_at_newlines_and_after_words() {
-        let mut p = String::from("one two three four");
-        assert_eq!(next_row(&mut p, 10).as_deref(), Some("one two\n"));
-        assert_eq!(p, "three four");
-        assert_eq!(next_row(&mut p, 10), None, "less than a row waits for more");
-        let mut p = String::from("a\nbc");
-        assert_eq!(next_row(&mut p, 10).as_deref(), Some("a\n"));
-        let mut p = String::from("abcdefghijkl");
-        assert_eq!(next_row(&mut p, 5).as_deref(), Some("abcde\n"));
-        assert_eq!(p, "fghijkl");
+    fn an_unfinished_line_is_rewritten_in_place_as_it_grows() {
+        // Nothing shown yet: the delta and a newline (the prompt goes below it).
+        assert_eq!(rewrite("", "Hel", 80), ("Hel\n".into(), "Hel".into()));
+        // One row shown: back up over it, clear, print it longer.
+        assert_eq!(rewrite("Hel", "lo", 80), ("\x1b[1A\r\x1b[JHello\n".into(), "Hello".into()));
+        // A finished line stays; only what follows its newline is rewritten next time.
+        assert_eq!(
+            rewrite("Hello", ", world\nNext", 80),
+            ("\x1b[1A\r\x1b[JHello, world\nNext\n".into(), "Next".into())
+        );
+        assert_eq!(rewrite("Next", " line\n", 80), ("\x1b[1A\r\x1b[JNext line\n".into(), String::new()));
+        // Rows count terminal cells: 12 cells at 5 columns take 3 rows; wide characters take two.
+        assert_eq!(rewrite("abcdefghijkl", "m", 5).0, "\x1b[3A\r\x1b[Jabcdefghijklm\n");
+        assert_eq!(rows("记忆索引", 5), 2);
+        assert_eq!(rows("abcde", 5), 1);
     }
 }
