@@ -129,30 +129,45 @@ impl Printer {
     }
 }
 
-/// What to print for `delta` arriving after the unfinished line `shown` (printed, then a
-/// newline, right above the prompt): back up over its rows, clear, print it again with the
-/// delta and a newline. Returns that and the new unfinished line.
+/// What to print for `delta` arriving after `shown`, the unfinished last row (printed, then a
+/// newline, right above the prompt): back up over that row, clear it, and print the rows the
+/// text now fills, then what is left of it with a newline. Rows that fill up are printed for
+/// good, so only one row is ever rewritten (a line taller than the screen could not be).
+/// Returns that and the new unfinished row.
 fn rewrite(shown: &str, delta: &str, cols: usize) -> (String, String) {
-    let mut msg = match rows(shown, cols) {
-        0 => String::new(),
-        n => format!("\x1b[{n}A\r\x1b[J"),
-    };
-    msg.push_str(shown);
-    msg.push_str(delta);
-    let text = &msg[msg.len() - shown.len() - delta.len()..];
-    let rest = text.rsplit_once('\n').map_or(text, |(_, r)| r).to_string();
-    if !msg.ends_with('\n') {
+    let mut msg = if shown.is_empty() { String::new() } else { "\x1b[1A\r\x1b[J".to_string() };
+    let mut rest = format!("{shown}{delta}");
+    while let Some(row) = next_row(&mut rest, cols) {
+        msg.push_str(&row);
+    }
+    if !rest.is_empty() {
+        msg.push_str(&rest);
         msg.push('\n');
     }
     (msg, rest)
 }
 
-/// The terminal rows `line` (no newline) takes at `cols` columns.
-fn rows(line: &str, cols: usize) -> usize {
-    if line.is_empty() {
-        return 0;
+/// Takes the next complete row off the front of `partial`: up to a newline, or as many
+/// terminal cells as `cols`, cut after the last space in them (a longer word is cut anywhere).
+fn next_row(partial: &mut String, cols: usize) -> Option<String> {
+    let mut width = 0;
+    for (i, c) in partial.char_indices() {
+        if c == '\n' {
+            return Some(partial.drain(..=i).collect());
+        }
+        width += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if width > cols {
+            let cut = match partial[..i].rfind(' ') {
+                Some(sp) => sp + 1,
+                // A character wider than the whole row still moves on.
+                None if i == 0 => c.len_utf8(),
+                None => i,
+            };
+            let row: String = partial.drain(..cut).collect();
+            return Some(format!("{}\n", row.trim_end()));
+        }
     }
-    unicode_width::UnicodeWidthStr::width(line).div_ceil(cols.max(1)).max(1)
+    None
 }
 
 pub fn run(a: ChatArgs, opts: &LoadOptions) -> i32 {
@@ -609,10 +624,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unfinished_line_is_rewritten_in_place_as_it_grows() {
+    fn an_unfinished_row_is_rewritten_in_place_as_it_grows() {
         // Nothing shown yet: the delta and a newline (the prompt goes below it).
         assert_eq!(rewrite("", "Hel", 80), ("Hel\n".into(), "Hel".into()));
-        // One row shown: back up over it, clear, print it longer.
+        // A row shown: back up over it, clear, print it longer.
         assert_eq!(rewrite("Hel", "lo", 80), ("\x1b[1A\r\x1b[JHello\n".into(), "Hello".into()));
         // A finished line stays; only what follows its newline is rewritten next time.
         assert_eq!(
@@ -620,9 +635,14 @@ mod tests {
             ("\x1b[1A\r\x1b[JHello, world\nNext\n".into(), "Next".into())
         );
         assert_eq!(rewrite("Next", " line\n", 80), ("\x1b[1A\r\x1b[JNext line\n".into(), String::new()));
-        // Rows count terminal cells: 12 cells at 5 columns take 3 rows; wide characters take two.
-        assert_eq!(rewrite("abcdefghijkl", "m", 5).0, "\x1b[3A\r\x1b[Jabcdefghijklm\n");
-        assert_eq!(rows("记忆索引", 5), 2);
-        assert_eq!(rows("abcde", 5), 1);
+        // Rows that fill up are printed for good, cut after a word: one row is ever rewritten.
+        assert_eq!(
+            rewrite("one two", " three four", 10),
+            ("\x1b[1A\r\x1b[Jone two\nthree four\n".into(), "three four".into())
+        );
+        assert_eq!(rewrite("", "abcdefghijkl", 5), ("abcde\nfghij\nkl\n".into(), "kl".into()));
+        // Cells, not characters: a wide character takes two.
+        assert_eq!(rewrite("", "记忆索引", 5), ("记忆\n索引\n".into(), "索引".into()));
+        assert_eq!(rewrite("", "记", 1), ("记\n".into(), String::new()));
     }
 }
