@@ -6,8 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::{Value, json};
@@ -25,6 +25,9 @@ const HISTORY_SHOWN: u64 = 20;
 const PROMPT: &str = "you> ";
 /// Row width when the terminal does not say.
 const DEFAULT_COLS: usize = 80;
+/// Streamed text arriving faster than this is shown once per frame: each print redraws the
+/// prompt, and a key typed meanwhile waits for it.
+const FRAME: Duration = Duration::from_millis(16);
 const HELP: &str = "/new  start the session over · /abort  stop the answer (or Ctrl-C) · /session KEY · \
 /model NAME · /approve ID · /deny ID · /exit";
 
@@ -84,6 +87,10 @@ enum Printer {
         partial: String,
         /// The terminal's width, to know how many rows `partial` takes.
         cols: usize,
+        /// Streamed text not shown yet: it waits for the next frame.
+        pending: String,
+        /// When streamed text was last shown.
+        shown_at: Instant,
     },
     Plain,
 }
@@ -99,19 +106,16 @@ impl Printer {
         }
     }
 
-    /// Streamed text, shown as it comes. On a terminal the editor's prompt sits below the
-    /// output, so an unfinished line is printed whole and rewritten in place as it grows.
+    /// Streamed text, shown as it comes (at most once a [`FRAME`] on a terminal). On a
+    /// terminal the editor's prompt sits below the output, so an unfinished line is printed
+    /// whole and rewritten in place as it grows.
     fn delta(&mut self, s: &str) {
         match self {
-            Printer::Tty { printer, partial, cols } => {
-                if s.is_empty() {
-                    return;
+            Printer::Tty { pending, shown_at, .. } => {
+                pending.push_str(s);
+                if shown_at.elapsed() >= FRAME {
+                    self.flush();
                 }
-                // The width now: a resized terminal reflows what follows.
-                *cols = super::out::width().unwrap_or(*cols);
-                let (msg, rest) = rewrite(partial, s, *cols);
-                *partial = rest;
-                let _ = printer.print(msg);
             }
             Printer::Plain => {
                 print!("{s}");
@@ -120,9 +124,35 @@ impl Printer {
         }
     }
 
-    /// Ends streamed text: what is shown stays, and the next text starts a new row. (On a
+    /// How long streamed text may still wait to be shown, if some is waiting.
+    fn due(&self) -> Option<Duration> {
+        match self {
+            Printer::Tty { pending, shown_at, .. } if !pending.is_empty() => {
+                Some(FRAME.saturating_sub(shown_at.elapsed()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Shows the streamed text waiting for its frame.
+    fn flush(&mut self) {
+        if let Printer::Tty { printer, partial, cols, pending, shown_at } = self
+            && !pending.is_empty()
+        {
+            // The width now: a resized terminal reflows what follows.
+            *cols = super::out::width().unwrap_or(*cols);
+            let (msg, rest) = rewrite(partial, pending, *cols);
+            *partial = rest;
+            pending.clear();
+            *shown_at = Instant::now();
+            let _ = printer.print(msg);
+        }
+    }
+
+    /// Ends streamed text: all of it shown, and the next text starts a new row. (On a
     /// terminal every print already ends its row.)
     fn end_stream(&mut self) {
+        self.flush();
         if let Printer::Tty { partial, .. } = self {
             partial.clear();
         }
@@ -280,7 +310,8 @@ fn line_editor(tx: Sender<Ui>) -> Result<(Printer, Option<Sender<bool>>), String
     });
     let printer = printer_rx.recv().map_err(|e| e.to_string())??;
     let cols = super::out::width().unwrap_or(DEFAULT_COLS);
-    Ok((Printer::Tty { printer, partial: String::new(), cols }, Some(go_tx)))
+    let shown_at = Instant::now().checked_sub(FRAME).unwrap_or_else(Instant::now);
+    Ok((Printer::Tty { printer, partial: String::new(), cols, pending: String::new(), shown_at }, Some(go_tx)))
 }
 
 /// The network thread: connects, forwards frames, sends requests; after a lost connection
@@ -362,7 +393,21 @@ impl Chat {
 
     /// The main loop; returns the exit code.
     fn run(&mut self, ui: &Receiver<Ui>, input: Option<&Sender<bool>>) -> i32 {
-        while let Ok(ev) = ui.recv() {
+        loop {
+            let ev = match self.printer.due() {
+                Some(wait) => match ui.recv_timeout(wait) {
+                    Ok(ev) => ev,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.printer.flush();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match ui.recv() {
+                    Ok(ev) => ev,
+                    Err(_) => break,
+                },
+            };
             match ev {
                 Ui::Line(line) => {
                     // The entered line now sits below any unfinished streamed row.
@@ -422,6 +467,7 @@ impl Chat {
                 return crate::exit::OK;
             }
         }
+        self.printer.end_stream();
         crate::exit::OK
     }
 
