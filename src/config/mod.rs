@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod seed;
 pub mod upstream;
 pub mod validate;
+pub mod zone;
 
 use std::fmt;
 use std::path::PathBuf;

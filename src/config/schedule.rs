@@ -6,9 +6,9 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Tz;
 
 use super::model::{Schedule, ScheduleSpec};
+use super::zone::Zone;
 
 /// Why a schedule does not parse. The `Display` names the form at fault (`cron:`, `every:`,
 /// `at:`) and how to write it.
@@ -43,7 +43,7 @@ pub enum DurationError {
 /// A parsed schedule. Times are Unix milliseconds.
 #[derive(Debug, Clone)]
 pub enum Sched {
-    Cron(Box<cron::Schedule>, Tz),
+    Cron(Box<cron::Schedule>, Zone),
     Every { every_ms: i64, anchor_ms: i64 },
     At(i64),
 }
@@ -114,8 +114,8 @@ fn cron_expr(expr: &str, tz: Option<&str>) -> Result<Sched, ScheduleError> {
     let sched =
         cron::Schedule::from_str(&full).map_err(|source| ScheduleError::CronExpr { expr: expr.into(), source })?;
     let tz = match tz {
-        None => Tz::UTC,
-        Some(name) => Tz::from_str(name).map_err(|_| ScheduleError::TimeZone(name.into()))?,
+        None => Zone::utc(),
+        Some(name) => Zone::named(name).ok_or_else(|| ScheduleError::TimeZone(name.into()))?,
     };
     Ok(Sched::Cron(Box::new(sched), tz))
 }
@@ -168,6 +168,10 @@ mod tests {
         let s = parse(&Schedule::Text("30 0 9 * * *".into()), Some("Europe/Berlin"), 0).unwrap();
         // 09:00:30 in Berlin (UTC+1 in January) is 08:00:30 UTC.
         assert_eq!(s.next_after(ms("2026-01-01T00:00:00Z")), Some(ms("2026-01-01T08:00:30Z")));
+        // 02:30 does not exist in Berlin on 29 March 2026 (clocks go to summer time): that day
+        // has no run, and the next is 02:30 summer time (UTC+2).
+        let s = parse(&Schedule::Text("30 2 * * *".into()), Some("Europe/Berlin"), 0).unwrap();
+        assert_eq!(s.next_after(ms("2026-03-28T02:00:00Z")), Some(ms("2026-03-30T00:30:00Z")));
         assert!(parse(&Schedule::Text("* * *".into()), None, 0).unwrap_err().to_string().contains("3 fields"));
         assert!(parse(&Schedule::Text("61 * * * *".into()), None, 0).unwrap_err().to_string().contains("not valid"));
         assert!(
