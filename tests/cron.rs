@@ -250,17 +250,27 @@ fn say(ws: &mut Ws, key: &str, message: &str) -> String {
     msgs.last().and_then(|m| m["content"].as_str()).expect("an answer").to_string()
 }
 
-#[test]
-fn a_system_event_waits_for_the_main_sessions_next_turn_across_a_restart() {
+/// A gateway whose default model is the mock's `echo` (it answers with what it was sent).
+fn echo_gateway() -> (MockProvider, common::Gateway) {
     let mock = MockProvider::start();
     let spawn = Spawn::default().config("{ agents: { defaults: { model: 'mock/echo' } } }");
     let gw = mock.install(spawn, &["echo"]).start();
+    (mock, gw)
+}
+
+/// Adds a daily systemEvent job with `text` and the fields of `job`; its id.
+fn add_event(ws: &mut Ws, mut job: Value, text: &str) -> String {
+    job["schedule"] = json!("every 24h");
+    job["payload"] = json!({"kind": "systemEvent", "text": text});
+    let added = ws.call("cron.add", job);
+    added["payload"]["job"]["id"].as_str().unwrap_or_else(|| panic!("{added}")).to_string()
+}
+
+#[test]
+fn a_system_event_waits_for_the_main_sessions_next_turn_across_a_restart() {
+    let (mock, gw) = echo_gateway();
     let mut ws = client(&gw);
-    let added = ws.call(
-        "cron.add",
-        json!({"name": "note", "schedule": "every 24h", "payload": {"kind": "systemEvent", "text": "backup finished"}}),
-    );
-    let id = added["payload"]["job"]["id"].as_str().unwrap_or_else(|| panic!("{added}")).to_string();
+    let id = add_event(&mut ws, json!({"name": "note"}), "backup finished");
     for _ in 0..2 {
         assert_eq!(ws.call("cron.run", json!({"id": id}))["payload"]["ran"], true);
         let done = finished(&mut ws, &id);
@@ -286,15 +296,9 @@ fn a_system_event_waits_for_the_main_sessions_next_turn_across_a_restart() {
 
 #[test]
 fn a_system_event_with_wake_now_starts_a_turn_of_the_main_session_that_reads_it() {
-    let mock = MockProvider::start();
-    let spawn = Spawn::default().config("{ agents: { defaults: { model: 'mock/echo' } } }");
-    let gw = mock.install(spawn, &["echo"]).start();
+    let (_mock, gw) = echo_gateway();
     let mut ws = client(&gw);
-    let added = ws.call(
-        "cron.add",
-        json!({"schedule": "every 24h", "wakeMode": "now", "payload": {"kind": "systemEvent", "text": "stand up"}}),
-    );
-    let id = added["payload"]["job"]["id"].as_str().unwrap_or_else(|| panic!("{added}")).to_string();
+    let id = add_event(&mut ws, json!({"wakeMode": "now"}), "stand up");
     assert_eq!(ws.call("cron.run", json!({"id": id}))["payload"]["ran"], true);
     let done = finished(&mut ws, &id);
     assert_eq!(done["status"], "ok", "{done}");

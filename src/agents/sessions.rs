@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use parking_lot::{MappedMutexGuard, MutexGuard};
 use serde_json::{Value, json};
 
 use super::{Agents, transcript};
@@ -68,10 +69,16 @@ pub struct TurnSession {
 }
 
 impl Agents {
+    /// `agent`'s session index, loaded on first use, locked while the guard lives.
+    fn index(&self, state_dir: &std::path::Path, agent: &str) -> MappedMutexGuard<'_, transcript::Index> {
+        MutexGuard::map(self.indexes.lock(), |idx| {
+            idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent))
+        })
+    }
+
     /// The session for `key` (created on first use) and its transcript path.
     pub fn session(&self, state_dir: &std::path::Path, agent: &str, key: &str) -> Result<TurnSession, SessionError> {
-        let mut idx = self.indexes.lock();
-        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let mut index = self.index(state_dir, agent);
         let now = chrono::Utc::now().timestamp_millis();
         let meta = match index.sessions.get_mut(key) {
             Some(m) => {
@@ -102,8 +109,7 @@ impl Agents {
         key: &str,
         text: &str,
     ) -> Result<usize, SessionError> {
-        let mut idx = self.indexes.lock();
-        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let mut index = self.index(state_dir, agent);
         let now = chrono::Utc::now().timestamp_millis();
         let meta = index.sessions.entry(key.to_string()).or_insert_with(|| new_session(now));
         meta.system_events.push(transcript::SystemEvent { ts: now, text: text.to_string() });
@@ -125,8 +131,7 @@ impl Agents {
         key: &str,
         n: usize,
     ) -> Result<(), SessionError> {
-        let mut idx = self.indexes.lock();
-        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let mut index = self.index(state_dir, agent);
         let Some(meta) = index.sessions.get_mut(key) else { return Ok(()) };
         meta.system_events.drain(..n.min(meta.system_events.len()));
         index.save(state_dir, agent).map_err(SessionError::Record)
@@ -134,16 +139,14 @@ impl Agents {
 
     /// The transcript of `key`, if the session exists.
     pub fn transcript_of(&self, state_dir: &std::path::Path, agent: &str, key: &str) -> Option<(String, PathBuf)> {
-        let mut idx = self.indexes.lock();
-        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let index = self.index(state_dir, agent);
         let m = index.sessions.get(key)?;
         Some((m.session_id.clone(), transcript::dir(state_dir, agent).join(format!("{}.jsonl", m.session_id))))
     }
 
     /// Every session of `agent`, newest first.
     pub fn list(&self, state_dir: &std::path::Path, agent: &str) -> Vec<Value> {
-        let mut idx = self.indexes.lock();
-        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let index = self.index(state_dir, agent);
         let mut out: Vec<Value> = index
             .sessions
             .iter()
@@ -169,8 +172,7 @@ impl Agents {
         key: &str,
         patch: &SettingsPatch,
     ) -> Result<transcript::SessionMeta, SessionError> {
-        let mut idx = self.indexes.lock();
-        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let mut index = self.index(state_dir, agent);
         let now = chrono::Utc::now().timestamp_millis();
         let meta = index.sessions.entry(key.to_string()).or_insert_with(|| new_session(now));
         patch.apply(&mut meta.settings);
@@ -189,8 +191,7 @@ impl Agents {
         reset: bool,
         delete_transcript: bool,
     ) -> Result<Option<String>, SessionError> {
-        let mut idx = self.indexes.lock();
-        let index = idx.entry(agent.to_string()).or_insert_with(|| transcript::Index::load(state_dir, agent));
+        let mut index = self.index(state_dir, agent);
         let Some(old) = index.sessions.remove(key) else { return Ok(None) };
         if reset {
             let now = chrono::Utc::now().timestamp_millis();
