@@ -183,7 +183,6 @@ fn broadcast(h: &CronHandles, payload: Value) {
     });
 }
 
-/// Records a run and tells clients; then tells the current CronActor, if there is one.
 /// Writes `r` to the job's history and logs it.
 fn write_history(h: &CronHandles, r: &RunRecord) {
     if let Err(e) = jobs::append_run(&h.options.paths.state_dir, r) {
