@@ -9,16 +9,18 @@
 //! - `chat_keystroke`: `openclaw chat` in a pseudo-terminal; a key written to the pty -> its
 //!   echo read back from the pty (what a terminal emulator would draw), 100 keys 15-25 ms apart,
 //!   each erased again before the next. Three cases in the same chat: nothing arriving; an
-//!   answer streaming a word every 5 ms (chat prints it a full row at a time); an answer
-//!   streaming a line every 5 ms (a row printed above the prompt, and the prompt redrawn,
-//!   every 5 ms).
+//!   answer streaming a word every 5 ms (chat rewrites the unfinished row above the prompt, at
+//!   most once per 16 ms frame); an answer streaming a line every 5 ms (rows printed above the
+//!   prompt, and the prompt redrawn, as often).
 
+#[path = "../tests/common/loopback.rs"]
+mod loopback;
 #[path = "stats.rs"]
 mod stats;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -81,19 +83,8 @@ struct Seen {
 /// `instant`: "Hello" + ", world" at once; `stream-words`: [`STREAM_DELTAS`] deltas "tick ",
 /// one every [`DELTA_EVERY`]; `stream-lines`: the same with "tick\n".
 fn provider() -> (SocketAddr, Arc<Seen>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
     let seen: Arc<Seen> = Arc::default();
-    let s = seen.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming().flatten() {
-            let s = s.clone();
-            std::thread::spawn(move || {
-                let _ = answer(c, &s);
-            });
-        }
-    });
-    (addr, seen)
+    (loopback::serve("provider", seen.clone(), answer), seen)
 }
 
 /// One HTTP chunk, written at once (with TCP_NODELAY: no wait for the previous one's ACK).
@@ -116,21 +107,7 @@ impl Drop for Streaming<'_> {
 
 fn answer(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
     conn.set_nodelay(true)?;
-    let mut r = BufReader::new(conn.try_clone()?);
-    let (mut line, mut len) = (String::new(), 0usize);
-    r.read_line(&mut line)?;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h)?;
-        if h.trim().is_empty() {
-            break;
-        }
-        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body)?;
+    let (_, body) = loopback::read_request(&conn)?;
     let arrived = Instant::now();
     let body: Value = serde_json::from_slice(&body).unwrap_or_default();
     let model = body["model"].as_str().unwrap_or("").to_string();

@@ -8,7 +8,10 @@
 //! - `read_1mib_ms`: the `read` tool on a 1 MiB text file: the tool itself, and through
 //!   `tools::call` (argument parsing, policy check, the blocking-pool hop). 200 reads each.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "../tests/common/loopback.rs"]
+mod loopback;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -35,37 +38,12 @@ type Marks = Arc<Mutex<Vec<(Instant, Instant)>>>;
 
 /// A provider that answers every request with one streamed `ls {}` call.
 fn provider() -> (SocketAddr, Marks) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
     let marks: Marks = Arc::default();
-    let m = marks.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming().flatten() {
-            let m = m.clone();
-            std::thread::spawn(move || {
-                let _ = answer(c, &m);
-            });
-        }
-    });
-    (addr, marks)
+    (loopback::serve("provider", marks.clone(), answer), marks)
 }
 
-fn answer(conn: TcpStream, marks: &Marks) -> std::io::Result<()> {
-    let mut r = BufReader::new(conn.try_clone()?);
-    let (mut line, mut len) = (String::new(), 0usize);
-    r.read_line(&mut line)?;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h)?;
-        if h.trim().is_empty() {
-            break;
-        }
-        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body)?;
+fn answer(conn: TcpStream, marks: &Mutex<Vec<(Instant, Instant)>>) -> std::io::Result<()> {
+    loopback::read_request(&conn)?;
     let arrived = Instant::now();
     let call = json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c", "type": "function",
                       "function": {"name": "ls", "arguments": "{}"}}]}, "finish_reason": null}]});

@@ -64,32 +64,16 @@ pub struct AgentArgs {
 /// is `--connect-timeout` here.
 #[derive(Args, Debug, Clone)]
 pub struct RunConnectArgs {
-    /// Gateway URL (ws://host:port); default: the local gateway from the config.
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Shared token (default: the same sources the gateway reads).
-    #[arg(long)]
-    pub token: Option<String>,
-    /// Password (password mode).
-    #[arg(long)]
-    pub password: Option<String>,
+    #[command(flatten)]
+    pub gateway: client::GatewayArgs,
     /// Give up connecting after this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub connect_timeout: u64,
-    /// Expected SHA-256 fingerprint of the gateway's certificate (wss://).
-    #[arg(long)]
-    pub tls_fingerprint: Option<String>,
 }
 
 impl RunConnectArgs {
     pub fn connect_args(&self) -> client::ConnectArgs {
-        client::ConnectArgs {
-            url: self.url.clone(),
-            token: self.token.clone(),
-            password: self.password.clone(),
-            timeout: self.connect_timeout,
-            tls_fingerprint: self.tls_fingerprint.clone(),
-        }
+        client::ConnectArgs { gateway: self.gateway.clone(), timeout: self.connect_timeout }
     }
 }
 

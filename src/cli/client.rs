@@ -63,6 +63,17 @@ impl ClientError {
 /// Connection options from the command line.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout: u64,
+}
+
+/// Which gateway to reach and how to prove who we are: every connecting command's flags but
+/// the timeout (`agent` and `chat` call theirs `--connect-timeout`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GatewayArgs {
     /// Gateway URL (ws://host:port); default: the local gateway from the config.
     #[arg(long)]
     pub url: Option<String>,
@@ -72,9 +83,6 @@ pub struct ConnectArgs {
     /// Password (password mode).
     #[arg(long)]
     pub password: Option<String>,
-    /// Give up after this many milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout: u64,
     /// Expected SHA-256 fingerprint of the gateway's certificate (wss://); by default the
     /// local gateway's certificate file, else the system's CA store.
     #[arg(long)]
@@ -227,10 +235,10 @@ struct Creds {
 }
 
 fn credentials(args: &ConnectArgs, opts: &LoadOptions, loaded: Option<&Loaded>, stored: &StoredIdentity) -> Creds {
-    if let Some(t) = &args.token {
+    if let Some(t) = &args.gateway.token {
         return Creds { token: Some(t.clone()), password: None, source: "the --token flag".into() };
     }
-    if let Some(p) = &args.password {
+    if let Some(p) = &args.gateway.password {
         return Creds { token: None, password: Some(p.clone()), source: "the --password flag".into() };
     }
     if let Some(loaded) = loaded {
@@ -288,7 +296,7 @@ impl Client {
     pub fn connect(args: &ConnectArgs, opts: &LoadOptions) -> Result<Self, ClientError> {
         let config = load_for_client(opts);
         let loaded = config.as_ref().ok();
-        let url = match &args.url {
+        let url = match &args.gateway.url {
             Some(u) => u.clone(),
             None => local_url(config.as_ref().map_err(|e| e.to_string()))?,
         };
@@ -311,9 +319,10 @@ impl Client {
         stream.set_read_timeout(Some(Duration::from_millis(args.timeout))).ok();
         let conn = if url.starts_with("wss://") {
             let pin = args
+                .gateway
                 .tls_fingerprint
                 .clone()
-                .or_else(|| args.url.is_none().then(|| local_fingerprint(opts, loaded)).flatten());
+                .or_else(|| args.gateway.url.is_none().then(|| local_fingerprint(opts, loaded)).flatten());
             let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h).trim_matches(['[', ']']);
             tls_connect(stream, host, pin.as_deref())?
         } else {

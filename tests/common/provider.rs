@@ -17,7 +17,7 @@
 //! It records every request body and the most requests it had in flight at once.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,28 +96,8 @@ impl Drop for InFlight<'_> {
 }
 
 fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut len = 0usize;
-    let mut auth = String::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let lower = h.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-        if lower.starts_with("authorization:") {
-            auth = h["authorization:".len()..].trim().to_string();
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
+    let (head, body) = super::loopback::read_request(&conn)?;
+    let auth = super::loopback::header(&head, "authorization").unwrap_or("").to_string();
     let mut body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     body["_auth"] = serde_json::json!(auth);
     let model = body["model"].as_str().unwrap_or("").to_string();
