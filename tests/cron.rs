@@ -311,3 +311,37 @@ fn a_system_event_with_wake_now_starts_a_turn_of_the_main_session_that_reads_it(
     // Delivered: the next message carries no note.
     assert_eq!(echoed(&say(&mut ws, "w1", "next")), "next");
 }
+
+#[test]
+fn a_wake_that_finds_its_note_already_read_counts_no_turn() {
+    // Two wake-now notes queued while the main session is busy: the first wake reads both; the
+    // second has nothing to ask and leaves the session as it was.
+    let (mock, gw) = echo_gateway();
+    let mut ws = client(&gw);
+    let a = add_event(&mut ws, json!({"name": "a", "wakeMode": "now"}), "first");
+    let b = add_event(&mut ws, json!({"name": "b", "wakeMode": "now"}), "second");
+    let busy = ws.call(
+        "chat.send",
+        json!({"sessionKey": "agent:main:main", "message": "busy", "idempotencyKey": "busy",
+               "model": "mock/slow-5-100"}),
+    );
+    assert!(busy["payload"]["runId"].is_string(), "{busy}");
+    wait_until("the busy turn to reach the provider", Duration::from_secs(10), || {
+        (mock.models_called().len() == 1).then_some(())
+    });
+    for id in [&a, &b] {
+        assert_eq!(ws.call("cron.run", json!({"id": id}))["payload"]["ran"], true);
+    }
+    for id in [&a, &b] {
+        let done = finished(&mut ws, id);
+        assert_eq!(done["status"], "ok", "{done}");
+    }
+    assert_eq!(mock.models_called().len(), 2, "the busy turn and one wake reached the provider");
+    let h = ws.call("chat.history", json!({"sessionKey": "agent:main:main"}));
+    let msgs = h["payload"]["messages"].as_array().expect("messages");
+    let notes = msgs.iter().filter_map(|m| m["content"].as_str()).filter(|c| c.starts_with("System: [")).count();
+    assert_eq!(notes, 1, "one turn read the notes: {h}");
+    let list = ws.call("sessions.list", json!({}));
+    let main = list["payload"]["sessions"].as_array().and_then(|s| s.iter().find(|s| s["key"] == "agent:main:main"));
+    assert_eq!(main.map(|m| m["turns"].clone()), Some(json!(2)), "{list}");
+}

@@ -76,9 +76,20 @@ impl Agents {
         })
     }
 
-    /// The session for `key` (created on first use) and its transcript path.
-    pub fn session(&self, state_dir: &std::path::Path, agent: &str, key: &str) -> Result<TurnSession, SessionError> {
+    /// The session for `key` (created on first use) and its transcript path, the turn counted.
+    /// A wake (a turn with no message of its own) gets `None` when no system event waits: it has
+    /// nothing to ask, so nothing is counted or written.
+    pub fn session(
+        &self,
+        state_dir: &std::path::Path,
+        agent: &str,
+        key: &str,
+        wake: bool,
+    ) -> Result<Option<TurnSession>, SessionError> {
         let mut index = self.index(state_dir, agent);
+        if wake && index.sessions.get(key).is_none_or(|m| m.system_events.is_empty()) {
+            return Ok(None);
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let meta = match index.sessions.get_mut(key) {
             Some(m) => {
@@ -93,11 +104,11 @@ impl Agents {
             }
         };
         index.save(state_dir, agent).map_err(SessionError::Record)?;
-        Ok(TurnSession {
+        Ok(Some(TurnSession {
             file: transcript::dir(state_dir, agent).join(format!("{}.jsonl", meta.session_id)),
             id: meta.session_id,
             system_events: meta.system_events,
-        })
+        }))
     }
 
     /// Queues `text` for the next turn of `key`'s session (made, with no turns, if there is none

@@ -145,11 +145,12 @@ pub(super) async fn execute(agents: &Arc<Agents>, run: &Arc<Run>, req: &RunReque
     let cfg = &live.loaded.config;
     let defaults = &cfg.agents.defaults;
     let state_dir = agents.state_dir();
-    let session = agents.session(state_dir, &req.agent_id, &req.session_key).map_err(|e| e.to_string())?;
-    if req.message.is_empty() && session.system_events.is_empty() {
+    let wake = req.message.is_empty();
+    let Some(session) = agents.session(state_dir, &req.agent_id, &req.session_key, wake).map_err(|e| e.to_string())?
+    else {
         // A wake whose notes an earlier turn already read: nothing to ask the model.
         return Ok(());
-    }
+    };
     let (session_id, file) = (session.id, session.file);
     run.state.send_modify(|s| s.session_id = Some(session_id.clone()));
     let (entries, damaged) = transcript::read(&file);
