@@ -54,6 +54,27 @@ fn gateway_not_running_is_named_with_exit_69() {
 }
 
 #[test]
+fn a_gateway_that_never_says_hello_times_out_naming_the_flag_that_sets_the_wait() {
+    // A WebSocket server that upgrades and then says nothing (no challenge).
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in server.incoming().flatten() {
+            held.extend(tungstenite::accept(conn).ok());
+        }
+    });
+    let d = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(d.path(), &["health", "--url", &url, "--token", "t", "--timeout", "300"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("timed out waiting for {url} (raise --timeout)")), "{err}");
+    let (code, _, err) =
+        run(d.path(), &["agent", "--message", "hi", "--url", &url, "--token", "t", "--connect-timeout", "300"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("timed out waiting for {url} (raise --connect-timeout)")), "{err}");
+}
+
+#[test]
 fn token_mismatch_names_both_sources_but_never_the_tokens() {
     let gw = Spawn::default().config(&port_cfg(free_port(), "auth: { token: 'right-token' }")).start();
     let (code, _, err) = run(gw.state_path(), &["health", "--token", "wrong-token"], &[]);

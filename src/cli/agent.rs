@@ -73,7 +73,11 @@ pub struct RunConnectArgs {
 
 impl RunConnectArgs {
     pub fn connect_args(&self) -> client::ConnectArgs {
-        client::ConnectArgs { gateway: self.gateway.clone(), timeout: self.connect_timeout }
+        client::ConnectArgs {
+            gateway: self.gateway.clone(),
+            timeout: self.connect_timeout,
+            timeout_flag: Some("--connect-timeout"),
+        }
     }
 }
 

@@ -68,6 +68,9 @@ pub struct ConnectArgs {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout: u64,
+    /// The flag that sets `timeout`, for the message when it runs out (`--timeout` if unset).
+    #[arg(skip)]
+    pub timeout_flag: Option<&'static str>,
 }
 
 /// Which gateway to reach and how to prove who we are: every connecting command's flags but
@@ -224,6 +227,7 @@ pub struct Client {
     ws: WebSocket<Conn>,
     url: String,
     deadline: Instant,
+    timeout_flag: &'static str,
     next: u64,
 }
 
@@ -301,6 +305,7 @@ impl Client {
             None => local_url(config.as_ref().map_err(|e| e.to_string()))?,
         };
         let deadline = Instant::now() + Duration::from_millis(args.timeout);
+        let timeout_flag = args.timeout_flag.unwrap_or("--timeout");
         let (identity, mut stored) = load_identity(&opts.paths.state_dir)?;
         let creds = credentials(args, opts, loaded, &stored);
         let hostport =
@@ -329,7 +334,7 @@ impl Client {
             Conn::Plain(stream)
         };
         let (mut ws, _) = tungstenite::client(url.as_str(), conn).map_err(|e| not_running(&e))?;
-        let challenge = read_json(&mut ws).map_err(|e| timed_out(e, &url))?;
+        let challenge = read_json(&mut ws).map_err(|e| timed_out(e, &url, timeout_flag))?;
         let nonce = challenge["payload"]["nonce"].as_str().unwrap_or_default().to_string();
 
         let mut params = json!({
@@ -349,7 +354,7 @@ impl Client {
             json!({"type": "req", "id": "connect", "method": "connect", "params": params}).to_string(),
         ))
         .map_err(|e| not_running(&e))?;
-        let mut client = Self { ws, url: url.clone(), deadline, next: 0 };
+        let mut client = Self { ws, url: url.clone(), deadline, timeout_flag, next: 0 };
         let hello = client.response("connect")?;
         if hello["ok"] != true {
             let err = &hello["error"];
@@ -390,9 +395,9 @@ impl Client {
     fn response(&mut self, id: &str) -> Result<Value, ClientError> {
         loop {
             if Instant::now() > self.deadline {
-                return Err(ClientError::Other(format!("timed out waiting for {} (raise --timeout)", self.url)));
+                return Err(timed_out(ClientError::Other(TIMED_OUT.into()), &self.url, self.timeout_flag));
             }
-            let v = read_json(&mut self.ws).map_err(|e| timed_out(e, &self.url))?;
+            let v = read_json(&mut self.ws).map_err(|e| timed_out(e, &self.url, self.timeout_flag))?;
             if v["type"] == "res" && v["id"] == id {
                 return Ok(v);
             }
@@ -439,10 +444,10 @@ impl Client {
 const TIMED_OUT: &str = "timed out";
 
 /// A read timeout as the user reads it.
-fn timed_out(e: ClientError, url: &str) -> ClientError {
+fn timed_out(e: ClientError, url: &str, flag: &str) -> ClientError {
     match e {
         ClientError::Other(m) if m == TIMED_OUT => {
-            ClientError::Other(format!("timed out waiting for {url} (raise --timeout)"))
+            ClientError::Other(format!("timed out waiting for {url} (raise {flag})"))
         }
         e => e,
     }
