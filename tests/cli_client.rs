@@ -45,6 +45,38 @@ fn cli_round_trip_against_a_running_gateway() {
 }
 
 #[test]
+fn the_cli_presents_its_device_token_and_falls_back_to_the_shared_one_when_it_is_stale() {
+    let gw = Spawn::default().config(&port_cfg(free_port(), "auth: { token: 'cli-token' }")).start();
+    let dir = gw.state_path();
+    let paired = dir.join("devices").join("paired.json");
+    let identity = dir.join("identity").join("device.json");
+    let stored = |f: &std::path::Path| -> Value { serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap() };
+    let (code, _, err) = run(dir, &["health"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let issued = stored(&identity)["tokens"]["operator"]["token"].clone();
+    assert!(issued.is_string(), "the gateway issued this CLI a device token");
+
+    // The next commands present it: the gateway checks it and issues (and writes) nothing.
+    let registry = std::fs::read(&paired).unwrap();
+    for _ in 0..2 {
+        let (code, _, err) = run(dir, &["health"], &[]);
+        assert_eq!(code, 0, "{err}");
+    }
+    assert_eq!(std::fs::read(&paired).unwrap(), registry, "a device-token connect changed the registry");
+    assert_eq!(stored(&identity)["tokens"]["operator"]["token"], issued);
+
+    // A token the gateway does not know: the config's shared token gets a new one.
+    let mut id = stored(&identity);
+    id["tokens"]["operator"]["token"] = json!("stale-token");
+    std::fs::write(&identity, id.to_string()).unwrap();
+    let (code, _, err) = run(dir, &["health"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let renewed = stored(&identity)["tokens"]["operator"]["token"].clone();
+    assert!(renewed.is_string() && renewed != issued && renewed != "stale-token", "{renewed}");
+    assert_ne!(std::fs::read(&paired).unwrap(), registry, "the new token is in the registry");
+}
+
+#[test]
 fn gateway_not_running_is_named_with_exit_69() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("config.json5"), port_cfg(free_port(), "")).unwrap();

@@ -254,7 +254,7 @@ fn credentials(args: &ConnectArgs, opts: &LoadOptions, loaded: Option<&Loaded>, 
         }
     }
     if let Some(t) = stored.tokens.get("operator").and_then(|t| t["token"].as_str()) {
-        return Creds { token: Some(t.to_string()), password: None, source: "this CLI's stored device token".into() };
+        return Creds { token: Some(t.to_string()), password: None, source: STORED_TOKEN.into() };
     }
     Creds { token: None, password: None, source: "nowhere (no token found)".into() }
 }
@@ -296,18 +296,24 @@ fn local_fingerprint(opts: &LoadOptions, loaded: Option<&Loaded>) -> Option<Stri
     openssl::x509::X509::from_pem(&pem).ok().map(|c| crate::net::tls::fingerprint(&c))
 }
 
-impl Client {
-    pub fn connect(args: &ConnectArgs, opts: &LoadOptions) -> Result<Self, ClientError> {
-        let config = load_for_client(opts);
-        let loaded = config.as_ref().ok();
-        let url = match &args.gateway.url {
-            Some(u) => u.clone(),
-            None => local_url(config.as_ref().map_err(|e| e.to_string()))?,
-        };
-        let deadline = Instant::now() + Duration::from_millis(args.timeout);
-        let timeout_flag = args.timeout_flag.unwrap_or("--timeout");
-        let (identity, mut stored) = load_identity(&opts.paths.state_dir)?;
-        let creds = credentials(args, opts, loaded, &stored);
+/// Where and as whom [`Client::connect`] connects; one handshake per set of credentials.
+struct Target<'a> {
+    args: &'a ConnectArgs,
+    opts: &'a LoadOptions,
+    loaded: Option<&'a Loaded>,
+    url: &'a str,
+    identity: &'a Identity,
+    deadline: Instant,
+}
+
+/// How [`credentials`] names the stored device token.
+const STORED_TOKEN: &str = "this CLI's stored device token";
+
+impl Target<'_> {
+    /// Connects and says hello presenting `creds`; the client and the hello's payload.
+    fn handshake(&self, creds: &Creds) -> Result<(Client, Value), ClientError> {
+        let url = self.url;
+        let timeout_flag = self.args.timeout_flag.unwrap_or("--timeout");
         let hostport =
             url.trim_start_matches("ws://").trim_start_matches("wss://").split('/').next().unwrap_or("").to_string();
         let addr = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
@@ -320,21 +326,19 @@ impl Client {
             ))
         };
         let stream =
-            TcpStream::connect_timeout(&addr, Duration::from_millis(args.timeout)).map_err(|e| not_running(&e))?;
-        stream.set_read_timeout(Some(Duration::from_millis(args.timeout))).ok();
+            TcpStream::connect_timeout(&addr, Duration::from_millis(self.args.timeout)).map_err(|e| not_running(&e))?;
+        stream.set_read_timeout(Some(Duration::from_millis(self.args.timeout))).ok();
         let conn = if url.starts_with("wss://") {
-            let pin = args
-                .gateway
-                .tls_fingerprint
-                .clone()
-                .or_else(|| args.gateway.url.is_none().then(|| local_fingerprint(opts, loaded)).flatten());
+            let pin = self.args.gateway.tls_fingerprint.clone().or_else(|| {
+                self.args.gateway.url.is_none().then(|| local_fingerprint(self.opts, self.loaded)).flatten()
+            });
             let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h).trim_matches(['[', ']']);
             tls_connect(stream, host, pin.as_deref())?
         } else {
             Conn::Plain(stream)
         };
-        let (mut ws, _) = tungstenite::client(url.as_str(), conn).map_err(|e| not_running(&e))?;
-        let challenge = read_json(&mut ws).map_err(|e| timed_out(e, &url, timeout_flag))?;
+        let (mut ws, _) = tungstenite::client(url, conn).map_err(|e| not_running(&e))?;
+        let challenge = read_json(&mut ws).map_err(|e| timed_out(e, url, timeout_flag))?;
         let nonce = challenge["payload"]["nonce"].as_str().unwrap_or_default().to_string();
 
         let mut params = json!({
@@ -348,13 +352,13 @@ impl Client {
         }
         let parsed = connect::parse(&params).map_err(|e| ClientError::Other(format!("{e:?}")))?;
         let now = chrono::Utc::now().timestamp_millis();
-        let proof = identity.prove(&parsed, creds.token.as_deref().unwrap_or(""), Some(&nonce), now);
+        let proof = self.identity.prove(&parsed, creds.token.as_deref().unwrap_or(""), Some(&nonce), now);
         params["device"] = proof.to_json();
         ws.send(Message::text(
             json!({"type": "req", "id": "connect", "method": "connect", "params": params}).to_string(),
         ))
         .map_err(|e| not_running(&e))?;
-        let mut client = Self { ws, url: url.clone(), deadline, timeout_flag, next: 0 };
+        let mut client = Client { ws, url: url.to_string(), deadline: self.deadline, timeout_flag, next: 0 };
         let hello = client.response("connect")?;
         if hello["ok"] != true {
             let err = &hello["error"];
@@ -364,7 +368,7 @@ impl Client {
                     Refusal::PairingRequired,
                     format!(
                         "pairing required: this CLI (device {}) is not paired with {url}. On the gateway host run:\n  openclaw devices approve {}\n(or approve code {} from a paired operator)",
-                        &identity.id()[..12],
+                        &self.identity.id()[..12],
                         err["details"]["requestId"].as_str().unwrap_or("<request id>"),
                         err["details"]["code"].as_str().unwrap_or("?")
                     ),
@@ -374,18 +378,62 @@ impl Client {
                     format!(
                         "{m}\nThe CLI's token came from {}; a gateway started with this config reads its token from {}. Make them the same (or pass --token).",
                         creds.source,
-                        gateway_token_source(opts, loaded)
+                        gateway_token_source(self.opts, self.loaded)
                     ),
                 ),
                 m => ClientError::auth(Refusal::Other, format!("the gateway refused the connection: {m}")),
             });
         }
-        if let Some(tok) = hello["payload"]["auth"]["deviceToken"].as_str()
+        Ok((client, hello["payload"].clone()))
+    }
+}
+
+impl Client {
+    pub fn connect(args: &ConnectArgs, opts: &LoadOptions) -> Result<Self, ClientError> {
+        let config = load_for_client(opts);
+        let loaded = config.as_ref().ok();
+        let url = match &args.gateway.url {
+            Some(u) => u.clone(),
+            None => local_url(config.as_ref().map_err(|e| e.to_string()))?,
+        };
+        let (identity, mut stored) = load_identity(&opts.paths.state_dir)?;
+        let creds = credentials(args, opts, loaded, &stored);
+        let at = Target {
+            args,
+            opts,
+            loaded,
+            url: &url,
+            identity: &identity,
+            deadline: Instant::now() + Duration::from_millis(args.timeout),
+        };
+        // Unless a flag names the credentials, the device token this gateway issued goes first:
+        // the gateway checks it and writes nothing, where a shared token makes it issue (and
+        // durably store) a new device token on every connect. One it no longer knows (revoked,
+        // registry reset) falls back to the shared credentials, which issue a new one.
+        let flagged = args.gateway.token.is_some() || args.gateway.password.is_some();
+        let issued = stored.tokens.get("operator").filter(|t| t["url"] == url.as_str() && !flagged);
+        let issued = issued.and_then(|t| t["token"].as_str()).map(|t| Creds {
+            token: Some(t.to_string()),
+            password: None,
+            source: STORED_TOKEN.into(),
+        });
+        let (client, hello) = match issued {
+            Some(device) => match at.handshake(&device) {
+                Err(ClientError::Auth { refusal: Refusal::DeviceToken | Refusal::Token, .. })
+                    if (creds.token != device.token || creds.password.is_some()) =>
+                {
+                    at.handshake(&creds)?
+                }
+                r => r?,
+            },
+            None => at.handshake(&creds)?,
+        };
+        if let Some(tok) = hello["auth"]["deviceToken"].as_str()
             && stored.tokens.get("operator").is_none_or(|t| t["token"] != tok || t["url"] != url.as_str())
         {
             stored.tokens.insert(
                 "operator".into(),
-                json!({"token": tok, "issuedAtMs": hello["payload"]["auth"]["issuedAtMs"], "url": url}),
+                json!({"token": tok, "issuedAtMs": hello["auth"]["issuedAtMs"], "url": url}),
             );
             save_identity(&opts.paths.state_dir, &stored, false);
         }
