@@ -47,9 +47,14 @@ impl MemoryActor {
 impl Actor for MemoryActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
-        self.apply();
-        tracing::info!(enabled = self.h.memory.enabled(), "memory ready");
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // At boot the HTTP servers' start is queued behind this actor (the listener is a later
+        // child): one yield lets them start accepting before the indexes open (SQLite, the
+        // watcher, a few ms on a fresh state dir). `wait` holds config changes until then.
+        ctx.wait(fut::wrap_future(tokio::task::yield_now()).map(|(), act: &mut Self, _| {
+            act.apply();
+            tracing::info!(enabled = act.h.memory.enabled(), "memory ready");
+        }));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
