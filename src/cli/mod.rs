@@ -311,7 +311,21 @@ pub enum ConfigCmd {
 }
 
 /// Parses the command line, runs it, returns the exit code.
+/// What `openclaw --version` prints (clap's own line, as the test below checks).
+fn version_line() -> String {
+    format!("openclaw {}\n", env!("CARGO_PKG_VERSION"))
+}
+
 pub fn main() -> i32 {
+    // `--version` alone (scripts, health checks, image builds) is answered before clap builds
+    // its command tree, about a third of that command's time.
+    let mut argv = std::env::args_os().skip(1);
+    if let (Some(a), None) = (argv.next(), argv.next())
+        && (a == "--version" || a == "-V")
+    {
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), version_line().as_bytes());
+        return exit::OK;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -515,5 +529,14 @@ fn tls_cmd(cmd: TlsCmd, opts: &LoadOptions) -> i32 {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_fast_path_prints_what_clap_prints() {
+        use clap::CommandFactory;
+        assert_eq!(super::version_line(), super::Cli::command().render_version());
     }
 }
