@@ -94,6 +94,26 @@ fn without_an_embedder_keyword_hits_and_cjk_are_found_and_status_says_keyword_on
 }
 
 #[test]
+fn with_only_common_words_chunks_holding_all_of_them_lead_and_the_rest_still_come() {
+    // Both words are in half the chunks or more: the search asks for chunks with all of them
+    // first and tops the list up with chunks holding any; a one-word hit must not be lost.
+    let d = state_with("{}");
+    let s = d.path();
+    put(s, "memory/both.md", "The budget review is on Friday.\n");
+    for i in 0..2 {
+        put(s, &format!("memory/budget-{i}.md"), &format!("Budget line {i}: approved.\n"));
+    }
+    for i in 0..2 {
+        put(s, &format!("memory/review-{i}.md"), &format!("Review note {i}: done.\n"));
+    }
+    cli(s, &["memory", "index"]);
+    let v = search(s, "budget review");
+    let found = paths(&v);
+    assert_eq!(found.first().map(String::as_str), Some("memory/both.md"), "{v}");
+    assert_eq!(found.len(), 5, "every chunk with either word: {v}");
+}
+
+#[test]
 fn a_semantic_hit_is_found_with_no_word_shared_with_the_query() {
     let fake = FakeEmbedder::start();
     let d = state_with(&remote(&fake, "embed-1"));

@@ -344,13 +344,33 @@ impl Index {
         let found = self.with_reader(|st| {
             let mut lists = Vec::new();
             let mut words = k.words.clone();
+            let mut every = None;
             if k.terms.len() > 1 {
                 let counts =
                     k.terms.iter().map(|t| st.doc_count(t, search::is_prefix(t))).collect::<Result<Vec<_>, _>>()?;
-                words = search::word_query(&search::selective(&k.terms, &counts, st.chunk_total()?));
+                let total = st.chunk_total()?;
+                let picked = search::selective(&k.terms, &counts, total);
+                // None of the terms is rare, so "any of them" is most of the index, each chunk
+                // scored: the chunks with all of them (far fewer) come first, and "any" only
+                // tops the list up when they are too few.
+                if search::all_common(&counts, total) {
+                    every = search::all_words_query(&picked);
+                }
+                words = search::word_query(&picked);
             }
             if let Some(q) = &words {
-                lists.push(st.words(q, candidates)?);
+                let mut ids = match &every {
+                    Some(all) => st.words(all, candidates)?,
+                    None => Vec::new(),
+                };
+                if ids.len() < candidates {
+                    for id in st.words(q, candidates)? {
+                        if ids.len() < candidates && !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                }
+                lists.push(ids);
             }
             if let Some(q) = &k.cjk {
                 lists.push(st.cjk(q, candidates)?);

@@ -127,10 +127,19 @@ pub fn is_prefix(term: &str) -> bool {
     term.chars().count() >= 3
 }
 
-/// The word-index query for `terms`.
+/// The word-index query for `terms`: chunks with any of them.
 pub fn word_query(terms: &[&str]) -> Option<String> {
+    joined(terms, " OR ")
+}
+
+/// The word-index query for chunks with every one of `terms`.
+pub fn all_words_query(terms: &[&str]) -> Option<String> {
+    joined(terms, " AND ")
+}
+
+fn joined(terms: &[&str], op: &str) -> Option<String> {
     let q: Vec<String> = terms.iter().map(|w| if is_prefix(w) { format!("{}*", quote(w)) } else { quote(w) }).collect();
-    (!q.is_empty()).then(|| q.join(" OR "))
+    (!q.is_empty()).then(|| q.join(op))
 }
 
 /// Of `terms` with their document counts among `total` chunks, the ones worth ranking: a term
@@ -140,6 +149,11 @@ pub fn selective<'a>(terms: &'a [String], doc_counts: &[u64], total: u64) -> Vec
     let rare: Vec<&str> =
         terms.iter().zip(doc_counts).filter(|(_, d)| **d * 10 <= total).map(|(t, _)| t.as_str()).collect();
     if rare.is_empty() { terms.iter().map(String::as_str).collect() } else { rare }
+}
+
+/// Whether no term is rare: each is in more than a tenth of the `total` chunks.
+pub fn all_common(doc_counts: &[u64], total: u64) -> bool {
+    doc_counts.iter().all(|d| *d * 10 > total)
 }
 
 /// Lists merged by taking each one's next in turn (ids once), for candidates of one kind from
@@ -214,6 +228,9 @@ mod tests {
         let t: Vec<String> = ["budget".into(), "zorblat".into()].to_vec();
         assert_eq!(selective(&t, &[4_000, 3], 10_000), ["zorblat"], "the common term goes");
         assert_eq!(selective(&t, &[4_000, 5_000], 10_000), ["budget", "zorblat"], "all common: all stay");
+        assert!(all_common(&[4_000, 5_000], 10_000) && !all_common(&[4_000, 3], 10_000));
+        let both: Vec<&str> = t.iter().map(String::as_str).collect();
+        assert_eq!(all_words_query(&both).as_deref(), Some("\"budget\"* AND \"zorblat\"*"));
     }
 
     #[test]
