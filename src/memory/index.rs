@@ -379,14 +379,14 @@ impl Index {
                 lists.push(st.substring(&k.substrings, candidates)?);
             }
             let keyword = search::interleave(&lists);
-            let vector: Vec<i64> = match &query_vec {
-                Some(v) => st
-                    .nearest(v, candidates)?
+            let vector: Vec<i64> = match (&query_vec, s.endpoint()) {
+                (Some(v), Some(ep)) => st
+                    .nearest(v, candidates, (ep.provider.as_str(), ep.model.as_str()))?
                     .into_iter()
                     .filter(|(_, d)| 1.0 - d >= VECTOR_FLOOR)
                     .map(|r| r.0)
                     .collect(),
-                None => Vec::new(),
+                _ => Vec::new(),
             };
             let lists: Vec<&[i64]> = if query_vec.is_some() { vec![&keyword, &vector] } else { vec![&keyword] };
             let fused: Vec<(i64, f64)> =
