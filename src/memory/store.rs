@@ -1,9 +1,8 @@
 //! One agent's memory database (SQLite): the files indexed, their chunks, the keyword index
 //! (FTS5, trigram tokenizer: substrings of any script, CJK included), the vectors (sqlite-vec
 //! `vec0`: k-nearest-neighbour by `MATCH … AND k = ?` in C, not a SQL scan computing a distance
-//! per row; a first pass over one bit per dimension, the candidates then ranked by their f32
-//! vectors), the embedding cache and
-//! the meta record. Each file's chunks change in one transaction, so a killed indexer leaves
+//! per row; in a large index a first pass over one bit per dimension, its candidates then
+//! ranked by their f32 vectors), the embedding cache and the meta record. Each file's chunks change in one transaction, so a killed indexer leaves
 //! the previous state of that file, never half of it.
 
 use std::collections::HashMap;
