@@ -253,10 +253,17 @@ fn credentials(args: &ConnectArgs, opts: &LoadOptions, loaded: Option<&Loaded>, 
             return Creds { token: Some(t.value), password: None, source: t.source.to_string() };
         }
     }
-    if let Some(t) = stored.tokens.get("operator").and_then(|t| t["token"].as_str()) {
-        return Creds { token: Some(t.to_string()), password: None, source: STORED_TOKEN.into() };
-    }
-    Creds { token: None, password: None, source: "nowhere (no token found)".into() }
+    stored_creds(stored, None).unwrap_or(Creds {
+        token: None,
+        password: None,
+        source: "nowhere (no token found)".into(),
+    })
+}
+
+/// The device token this CLI stored, if any (issued by the gateway at `url` when given).
+fn stored_creds(stored: &StoredIdentity, url: Option<&str>) -> Option<Creds> {
+    let t = stored.tokens.get("operator").filter(|t| url.is_none_or(|u| t["url"] == u))?;
+    Some(Creds { token: Some(t["token"].as_str()?.to_string()), password: None, source: STORED_TOKEN.into() })
 }
 
 /// Where a gateway started with this config would read its token (for mismatch messages).
@@ -411,12 +418,7 @@ impl Client {
         // durably store) a new device token on every connect. One it no longer knows (revoked,
         // registry reset) falls back to the shared credentials, which issue a new one.
         let flagged = args.gateway.token.is_some() || args.gateway.password.is_some();
-        let issued = stored.tokens.get("operator").filter(|t| t["url"] == url.as_str() && !flagged);
-        let issued = issued.and_then(|t| t["token"].as_str()).map(|t| Creds {
-            token: Some(t.to_string()),
-            password: None,
-            source: STORED_TOKEN.into(),
-        });
+        let issued = stored_creds(&stored, Some(&url)).filter(|_| !flagged);
         let (client, hello) = match issued {
             Some(device) => match at.handshake(&device) {
                 Err(ClientError::Auth { refusal: Refusal::DeviceToken | Refusal::Token, .. })

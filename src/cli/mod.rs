@@ -310,12 +310,12 @@ pub enum ConfigCmd {
     Schema,
 }
 
-/// Parses the command line, runs it, returns the exit code.
 /// What `openclaw --version` prints (clap's own line, as the test below checks).
 fn version_line() -> String {
     format!("openclaw {}\n", env!("CARGO_PKG_VERSION"))
 }
 
+/// Parses the command line, runs it, returns the exit code.
 pub fn main() -> i32 {
     // `--version` alone (scripts, health checks, image builds) is answered before clap builds
     // its command tree, about a third of that command's time.

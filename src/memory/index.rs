@@ -364,11 +364,7 @@ impl Index {
                     None => Vec::new(),
                 };
                 if ids.len() < candidates {
-                    for id in st.words(q, candidates)? {
-                        if ids.len() < candidates && !ids.contains(&id) {
-                            ids.push(id);
-                        }
-                    }
+                    search::top_up(&mut ids, st.words(q, candidates)?, candidates);
                 }
                 lists.push(ids);
             }

@@ -156,6 +156,18 @@ pub fn all_common(doc_counts: &[u64], total: u64) -> bool {
     doc_counts.iter().all(|d| *d * 10 > total)
 }
 
+/// `more` appended to `ids` (those not in it yet), up to `limit` in all.
+pub fn top_up(ids: &mut Vec<i64>, more: Vec<i64>, limit: usize) {
+    for id in more {
+        if ids.len() >= limit {
+            break;
+        }
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+}
+
 /// Lists merged by taking each one's next in turn (ids once), for candidates of one kind from
 /// several indexes.
 pub fn interleave(lists: &[Vec<i64>]) -> Vec<i64> {
@@ -231,6 +243,9 @@ mod tests {
         assert!(all_common(&[4_000, 5_000], 10_000) && !all_common(&[4_000, 3], 10_000));
         let both: Vec<&str> = t.iter().map(String::as_str).collect();
         assert_eq!(all_words_query(&both).as_deref(), Some("\"budget\"* AND \"zorblat\"*"));
+        let mut ids = vec![7, 3];
+        top_up(&mut ids, vec![3, 9, 1, 4], 4);
+        assert_eq!(ids, [7, 3, 9, 1], "new ones after, none twice, at most the limit");
     }
 
     #[test]

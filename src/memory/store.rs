@@ -2,8 +2,9 @@
 //! (FTS5, trigram tokenizer: substrings of any script, CJK included), the vectors (sqlite-vec
 //! `vec0`: k-nearest-neighbour by `MATCH … AND k = ?` in C, not a SQL scan computing a distance
 //! per row; in a large index a first pass over one bit per dimension, its candidates then
-//! ranked by their f32 vectors), the embedding cache and the meta record. Each file's chunks change in one transaction, so a killed indexer leaves
-//! the previous state of that file, never half of it.
+//! ranked by their f32 vectors), the embedding cache and the meta record. Each file's chunks
+//! change in one transaction, so a killed indexer leaves the previous state of that file, never
+//! half of it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -147,7 +148,8 @@ impl Store {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, Error> {
-        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
+        // Read on every search (dims, the chunk count): a cached statement.
+        self.conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()
     }
 
     pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), Error> {
