@@ -213,6 +213,9 @@ fn a_withheld_heartbeat_ack_is_a_zombie_and_is_replaced() {
 #[test]
 fn three_failed_resumes_fall_back_to_identify() {
     let s = start(OPEN);
+    // The fake counts READY when it sends it; an answered DM proves the gateway read it (and so
+    // holds a session to resume) before the connection is cut.
+    dm_answered(&s, "before");
     s.fake.fail_resumes(3);
     s.fake.close_live(1006);
     wait_until("a fresh IDENTIFY after 3 failed resumes", T, || (s.fake.identifies() == 2).then_some(()));
