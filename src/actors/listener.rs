@@ -26,6 +26,7 @@ use crate::config::LoadOptions;
 use crate::config::live::LiveConfig;
 use crate::net::BoxIo;
 use crate::net::conn::{Caps, Conn, Connections};
+use crate::net::first_byte::{self, FirstByte};
 use crate::net::tls::{self, TlsStore};
 use crate::{exit, net};
 
@@ -130,7 +131,6 @@ fn start(
         macro_rules! http {
             ($io:ty, $secure:expr) => {{
                 let (routes, upgrade, shutdown) = (edge.routes.clone(), edge.upgrade.clone(), shutdown.clone());
-                let (connections, config) = (connections.clone(), config.clone());
                 let app = App::new().wrap(tracing_actix_web::TracingLogger::default()).configure(move |c| routes(c));
                 HttpService::<$io, _, _>::build()
                     .graceful_shutdown_signal(move || {
@@ -146,7 +146,10 @@ fn start(
                     .tcp_nodelay(true)
                     .local_addr(addr)
                     .on_connect_ext(move |io: &$io, ext: &mut actix_http::Extensions| {
-                        admit(io as &dyn std::any::Any, ext, &connections, &config)
+                        // Admitted at accept (`first_byte`), parked until here.
+                        if let Some(conn) = fd_of(io as &dyn std::any::Any).and_then(first_byte::take) {
+                            ext.insert(conn);
+                        }
                     })
                     .upgrade(fn_service(move |(req, framed): (Request, Framed<$io, h1::Codec>)| {
                         let upgrade = upgrade.clone();
@@ -161,16 +164,29 @@ fn start(
                     }))
             }};
         }
+        // Every connection is admitted at accept and built for HTTP (or TLS) at its first byte.
+        let admitting = move || {
+            let (connections, config) = (connections.clone(), config.clone());
+            move |tcp: &actix_rt::net::TcpStream| admit(tcp, &connections, &config)
+        };
         builder = match &tls {
             Some(store) => {
                 let acceptor = store.acceptor().map_err(|e| StartError::new(exit::CONFIG, e.to_string()))?;
                 let acceptor = tls::http_acceptor(acceptor).map_err(io_err)?;
                 builder.listen(name, sock, move || {
-                    http!(actix_tls::accept::openssl::TlsStream<actix_rt::net::TcpStream>, true)
-                        .openssl(acceptor.clone())
+                    let http = http!(actix_tls::accept::openssl::TlsStream<actix_rt::net::TcpStream>, true)
+                        .openssl(acceptor.clone());
+                    FirstByte::new(http, REQUEST_HEAD_TIMEOUT, shutdown.clone(), admitting())
                 })
             }
-            None => builder.listen(name, sock, move || http!(actix_rt::net::TcpStream, false).tcp()),
+            None => builder.listen(name, sock, move || {
+                FirstByte::new(
+                    http!(actix_rt::net::TcpStream, false).tcp(),
+                    REQUEST_HEAD_TIMEOUT,
+                    shutdown.clone(),
+                    admitting(),
+                )
+            }),
         }
         .map_err(io_err)?;
     }
@@ -206,19 +222,21 @@ fn boxed<T: crate::net::Io>(framed: Framed<T, h1::Codec>) -> Framed<BoxIo, h1::C
     Framed::from_parts(erased)
 }
 
-/// Counts a new connection against the caps and keeps its admission (and a handle to cut its
-/// socket) in the connection's data, where the request guard and the session read it.
-fn admit(io: &dyn std::any::Any, ext: &mut actix_http::Extensions, set: &Arc<Connections>, config: &LiveConfig) {
+/// The socket under a plain or TLS stream the HTTP server hands its connect hook.
+fn fd_of(io: &dyn std::any::Any) -> Option<std::os::fd::RawFd> {
     use std::os::fd::AsRawFd;
     type Tls = actix_tls::accept::openssl::TlsStream<actix_rt::net::TcpStream>;
-    let tcp = match io.downcast_ref::<actix_rt::net::TcpStream>() {
-        Some(t) => t,
-        None => match io.downcast_ref::<Tls>() {
-            Some(t) => t.get_ref(),
-            None => return,
-        },
-    };
-    let Ok(peer) = tcp.peer_addr() else { return };
+    match io.downcast_ref::<actix_rt::net::TcpStream>() {
+        Some(t) => Some(t.as_raw_fd()),
+        None => io.downcast_ref::<Tls>().map(|t| t.get_ref().as_raw_fd()),
+    }
+}
+
+/// Counts a new connection against the caps. Its admission (and a handle to cut its socket)
+/// goes into the connection's data, where the request guard and the session read it.
+fn admit(tcp: &actix_rt::net::TcpStream, set: &Arc<Connections>, config: &LiveConfig) -> Option<Conn> {
+    use std::os::fd::AsRawFd;
+    let peer = tcp.peer_addr().ok()?;
     let live = config.get();
     let gw = &live.loaded.config.gateway;
     let exempt = gw.trusted_proxies.iter().any(|t| crate::auth::peer::matches(t, peer.ip()));
@@ -231,7 +249,7 @@ fn admit(io: &dyn std::any::Any, ext: &mut actix_http::Extensions, set: &Arc<Con
             tracing::warn!(peer = %peer.ip(), limit = limit.label(), cap, refused = n, "connection refused: over the cap");
         }
     }
-    ext.insert(Conn::new(admission, tcp.as_raw_fd()));
+    Some(Conn::new(admission, tcp.as_raw_fd()))
 }
 
 /// The certificate store for this incarnation: the current one when its files and minimum

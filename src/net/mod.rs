@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod conn;
+pub mod first_byte;
 pub mod tls;
 
 /// A connection's byte stream, plain or TLS, once the HTTP server has handed it over (an
