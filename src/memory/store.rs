@@ -6,6 +6,7 @@
 //! change in one transaction, so a killed indexer leaves the previous state of that file, never
 //! half of it.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Once;
@@ -44,6 +45,20 @@ pub struct FileRecord {
 
 pub struct Store {
     conn: Connection,
+    /// A Hamming distance within which the next search by the bits likely finds all it wants;
+    /// see [`Store::nearest_bits`].
+    bits_bound: Cell<Option<f64>>,
+    /// Searches answered within the bound (the tests check the bound is used).
+    #[cfg(test)]
+    bounded_answers: Cell<u32>,
+}
+
+/// The next search's bound after one whose farthest wanted neighbour was at `farthest`: room
+/// for a query whose neighbours lie farther, decaying slowly from a wider `last` bound so that
+/// one near query does not make the next one miss.
+fn next_bound(farthest: f64, last: Option<f64>) -> f64 {
+    let room = farthest * 1.2 + 1e-6;
+    last.map_or(room, |l| room.max(l * 0.95))
 }
 
 fn register_vec() {
@@ -144,7 +159,12 @@ impl Store {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            bits_bound: Cell::new(None),
+            #[cfg(test)]
+            bounded_answers: Cell::new(0),
+        })
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, Error> {
@@ -388,11 +408,7 @@ impl Store {
             let rows = st.query_map(params![q, k as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
             return rows.collect();
         }
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT rowid FROM chunks_vec WHERE bits MATCH vec_quantize_binary(?1) AND k = ?2")?;
-        let ids = st.query_map(params![q, (k * OVERSAMPLE) as i64], |r| r.get::<_, i64>(0))?;
-        let ids: Vec<i64> = ids.collect::<Result<_, _>>()?;
+        let ids = self.nearest_bits(&q, k * OVERSAMPLE)?.into_iter().map(|(id, _)| id);
         // The cache is a plain table (a B-tree lookup a vector); a vec0 point read opens the
         // chunk's whole vector blob for each one.
         let mut cached = self.conn.prepare_cached(
@@ -415,6 +431,36 @@ impl Store {
         out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         out.truncate(k);
         Ok(out)
+    }
+
+    /// The `want` nearest by Hamming distance (id, distance), nearest first: what sqlite-vec
+    /// answers to `MATCH ... AND k = ?`, asked with a bound on the distance when one is known.
+    /// sqlite-vec takes each stored block of 1,024 vectors' top k in k passes over the block
+    /// (most of the cost of a bits search: the distances themselves are a few instructions);
+    /// the bound drops most rows before those passes. Within a bound that holds `want` rows the
+    /// answer is the same; a search that finds fewer is asked again without one. (The f32 scan
+    /// is not bounded: there the distances cost more than the passes, and a miss doubles them.)
+    fn nearest_bits(&self, q: &[u8], want: usize) -> Result<Vec<(i64, f64)>, Error> {
+        const MATCHING: &str =
+            "SELECT rowid, distance FROM chunks_vec WHERE bits MATCH vec_quantize_binary(?1) AND k = ?2";
+        let last = self.bits_bound.get();
+        if let Some(bound) = last {
+            let mut st = self.conn.prepare_cached(&format!("{MATCHING} AND distance <= ?3 ORDER BY distance"))?;
+            let rows = st.query_map(params![q, want as i64, bound], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows: Vec<(i64, f64)> = rows.collect::<Result<_, _>>()?;
+            if want > 0 && rows.len() >= want {
+                #[cfg(test)]
+                self.bounded_answers.set(self.bounded_answers.get() + 1);
+                self.bits_bound.set(Some(next_bound(rows[want - 1].1, last)));
+                return Ok(rows);
+            }
+        }
+        let mut st = self.conn.prepare_cached(&format!("{MATCHING} ORDER BY distance"))?;
+        let rows = st.query_map(params![q, want as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows: Vec<(i64, f64)> = rows.collect::<Result<_, _>>()?;
+        // Fewer stored than wanted: no bound would hold them all.
+        self.bits_bound.set((want > 0 && rows.len() >= want).then(|| next_bound(rows[want - 1].1, None)));
+        Ok(rows)
     }
 
     pub fn rows(&self, ids: &[i64]) -> Result<HashMap<i64, Row>, Error> {
@@ -507,6 +553,31 @@ mod tests {
         s.ensure_vectors(4).unwrap();
         assert_eq!(s.counts().unwrap().2, 1);
         assert_eq!(s.pending(10).unwrap()[0].2, "记忆索引的设计");
+    }
+
+    #[test]
+    fn a_bounded_bits_search_answers_as_the_unbounded_one() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("m.sqlite")).unwrap();
+        s.ensure_vectors(16).unwrap();
+        // 300 vectors whose signs vary, so neighbours differ from query to query.
+        let v = |i: usize| -> Vec<f32> { (0..16).map(|j| ((i * 7 + j * 13) as f32 * 0.37).sin()).collect() };
+        let chunks: Vec<NewChunk> = (0..300).map(|i| chunk(&format!("c{i}"), Some(v(i)))).collect();
+        s.replace_file("a.md", "memory", &rec("1"), "m", &chunks).unwrap();
+        for (n, qi) in [3usize, 150, 77, 9, 120, 33, 250].into_iter().enumerate() {
+            let q = blob(&v(qi * 3 + 1));
+            let bounded = s.nearest_bits(&q, 10).unwrap();
+            assert!(s.bits_bound.get().is_some(), "a bound after a search");
+            let was = s.bits_bound.take();
+            let unbounded = s.nearest_bits(&q, 10).unwrap();
+            s.bits_bound.set(was);
+            let dist = |r: &[(i64, f64)]| r.iter().map(|x| x.1).collect::<Vec<_>>();
+            assert_eq!(dist(&bounded), dist(&unbounded), "query {n}");
+        }
+        assert!(s.bounded_answers.get() >= 4, "the bound held for most queries: {}", s.bounded_answers.get());
+        // Fewer stored than wanted: every row, and no bound kept.
+        assert_eq!(s.nearest_bits(&blob(&v(1)), 500).unwrap().len(), 300);
+        assert!(s.bits_bound.get().is_none());
     }
 
     #[test]
