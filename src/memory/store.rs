@@ -441,25 +441,29 @@ impl Store {
     /// answer is the same; a search that finds fewer is asked again without one. (The f32 scan
     /// is not bounded: there the distances cost more than the passes, and a miss doubles them.)
     fn nearest_bits(&self, q: &[u8], want: usize) -> Result<Vec<(i64, f64)>, Error> {
-        const MATCHING: &str =
-            "SELECT rowid, distance FROM chunks_vec WHERE bits MATCH vec_quantize_binary(?1) AND k = ?2";
-        let last = self.bits_bound.get();
-        if let Some(bound) = last {
-            let mut st = self.conn.prepare_cached(&format!("{MATCHING} AND distance <= ?3 ORDER BY distance"))?;
+        // Unbounded is the same query with an infinite bound (every row within it).
+        let within = |bound: f64| -> Result<Vec<(i64, f64)>, Error> {
+            let mut st = self.conn.prepare_cached(
+                "SELECT rowid, distance FROM chunks_vec WHERE bits MATCH vec_quantize_binary(?1) AND k = ?2
+                 AND distance <= ?3 ORDER BY distance",
+            )?;
             let rows = st.query_map(params![q, want as i64, bound], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let rows: Vec<(i64, f64)> = rows.collect::<Result<_, _>>()?;
-            if want > 0 && rows.len() >= want {
-                #[cfg(test)]
-                self.bounded_answers.set(self.bounded_answers.get() + 1);
-                self.bits_bound.set(Some(next_bound(rows[want - 1].1, last)));
-                return Ok(rows);
-            }
-        }
-        let mut st = self.conn.prepare_cached(&format!("{MATCHING} ORDER BY distance"))?;
-        let rows = st.query_map(params![q, want as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let rows: Vec<(i64, f64)> = rows.collect::<Result<_, _>>()?;
-        // Fewer stored than wanted: no bound would hold them all.
-        self.bits_bound.set((want > 0 && rows.len() >= want).then(|| next_bound(rows[want - 1].1, None)));
+            rows.collect()
+        };
+        let last = self.bits_bound.get();
+        let held = match last {
+            Some(bound) => Some(within(bound)?).filter(|rows| want > 0 && rows.len() >= want),
+            None => None,
+        };
+        #[cfg(test)]
+        self.bounded_answers.set(self.bounded_answers.get() + u32::from(held.is_some()));
+        let (rows, last) = match held {
+            Some(rows) => (rows, last),
+            None => (within(f64::INFINITY)?, None),
+        };
+        // The farthest wanted neighbour; none when fewer are stored (no bound would hold them).
+        let farthest = want.checked_sub(1).and_then(|i| rows.get(i)).map(|r| r.1);
+        self.bits_bound.set(farthest.map(|f| next_bound(f, last)));
         Ok(rows)
     }
 

@@ -61,6 +61,13 @@ type Admit = Rc<dyn Fn(&TcpStream) -> Option<Conn>>;
 /// is closed without an answer, as the HTTP server closes one that sends no head.
 pub struct FirstByte<F> {
     inner: F,
+    wait: Wait,
+}
+
+/// What every connection of a listener is admitted by and waits for (the factory's, shared by
+/// each worker's service).
+#[derive(Clone)]
+struct Wait {
     within: Duration,
     shutdown: GracefulShutdownSignal,
     admit: Admit,
@@ -73,7 +80,7 @@ impl<F> FirstByte<F> {
         shutdown: GracefulShutdownSignal,
         admit: impl Fn(&TcpStream) -> Option<Conn> + 'static,
     ) -> Self {
-        FirstByte { inner, within, shutdown, admit: Rc::new(admit) }
+        FirstByte { inner, wait: Wait { within, shutdown, admit: Rc::new(admit) } }
     }
 }
 
@@ -92,17 +99,14 @@ where
     type Future = LocalBoxFuture<'static, Result<Self::Service, Self::InitError>>;
 
     fn new_service(&self, cfg: ()) -> Self::Future {
-        let inner = self.inner.new_service(cfg);
-        let (within, shutdown, admit) = (self.within, self.shutdown.clone(), self.admit.clone());
-        Box::pin(async move { Ok(FirstByteService { inner: Rc::new(inner.await?), within, shutdown, admit }) })
+        let (inner, wait) = (self.inner.new_service(cfg), self.wait.clone());
+        Box::pin(async move { Ok(FirstByteService { inner: Rc::new(inner.await?), wait }) })
     }
 }
 
 pub struct FirstByteService<S> {
     inner: Rc<S>,
-    within: Duration,
-    shutdown: GracefulShutdownSignal,
-    admit: Admit,
+    wait: Wait,
 }
 
 impl<S> Service<TcpStream> for FirstByteService<S>
@@ -119,8 +123,8 @@ where
     }
 
     fn call(&self, io: TcpStream) -> Self::Future {
-        let conn = (self.admit)(&io);
-        let (inner, within, shutdown) = (self.inner.clone(), self.within, self.shutdown.clone());
+        let conn = (self.wait.admit)(&io);
+        let (inner, Wait { within, shutdown, .. }) = (self.inner.clone(), self.wait.clone());
         Box::pin(async move {
             let first = tokio::select! {
                 ready = io.readable() => ready.is_ok(),
