@@ -82,8 +82,13 @@ pub struct Hit {
 
 pub struct Index {
     settings: RwLock<Arc<Settings>>,
-    /// The searches' connection (opened when the database exists).
-    reader: Mutex<Option<Store>>,
+    /// The searches' connection (opened when the database exists): status, and each search's
+    /// keyword half, which runs on a thread of its own (shared with that thread).
+    reader: Arc<Reader>,
+    /// A second connection for each search's vector half, run meanwhile: the two halves of a
+    /// search at 100,000 chunks take a few milliseconds each, and in parallel a search costs
+    /// the slower one.
+    vector_reader: Reader,
     /// One sync at a time (each pass runs on its own thread and runtime).
     writer: tokio::sync::Mutex<()>,
     progress: Mutex<Progress>,
@@ -106,11 +111,66 @@ fn record(meta: &std::fs::Metadata, hash: String) -> FileRecord {
     FileRecord { hash, mtime_ms, size: meta.len() as i64 }
 }
 
+/// A search connection, opened when the database exists.
+#[derive(Default)]
+struct Reader(Mutex<Option<Store>>);
+
+impl Reader {
+    fn with<T>(&self, s: &Settings, f: impl FnOnce(&Store) -> Result<T, rusqlite::Error>) -> Result<Option<T>, String> {
+        let mut r = self.0.lock();
+        if r.is_none() {
+            if !s.db.exists() {
+                return Ok(None);
+            }
+            *r = Some(Store::open(&s.db).map_err(|e| format!("{}: {e}", s.db.display()))?);
+        }
+        f(r.as_ref().expect("just opened")).map(Some).map_err(|e| format!("{}: {e}", s.db.display()))
+    }
+}
+
+/// A search's keyword candidates, best first: from the word index, the CJK trigram index and
+/// the substring scan, interleaved.
+fn keyword_candidates(st: &Store, k: &search::Keywords, candidates: usize) -> Result<Vec<i64>, rusqlite::Error> {
+    let mut lists = Vec::new();
+    let mut words = k.words.clone();
+    let mut every = None;
+    if k.terms.len() > 1 {
+        let counts = k.terms.iter().map(|t| st.doc_count(t, search::is_prefix(t))).collect::<Result<Vec<_>, _>>()?;
+        let total = st.chunk_total()?;
+        let picked = search::selective(&k.terms, &counts, total);
+        // None of the terms is rare, so "any of them" is most of the index, each chunk
+        // scored: the chunks with all of them (far fewer) come first, and "any" only
+        // tops the list up when they are too few.
+        if search::all_common(&counts, total) {
+            every = search::all_words_query(&picked);
+        }
+        words = search::word_query(&picked);
+    }
+    if let Some(q) = &words {
+        let mut ids = match &every {
+            Some(all) => st.words(all, candidates)?,
+            None => Vec::new(),
+        };
+        if ids.len() < candidates {
+            search::top_up(&mut ids, st.words(q, candidates)?, candidates);
+        }
+        lists.push(ids);
+    }
+    if let Some(q) = &k.cjk {
+        lists.push(st.cjk(q, candidates)?);
+    }
+    if !k.substrings.is_empty() {
+        lists.push(st.substring(&k.substrings, candidates)?);
+    }
+    Ok(search::interleave(&lists))
+}
+
 impl Index {
     pub fn new(settings: Settings) -> Self {
         Self {
             settings: RwLock::new(Arc::new(settings)),
-            reader: Mutex::new(None),
+            reader: Arc::default(),
+            vector_reader: Reader::default(),
             writer: tokio::sync::Mutex::new(()),
             progress: Mutex::default(),
         }
@@ -127,7 +187,8 @@ impl Index {
             return false;
         }
         if s.db != settings.db {
-            *self.reader.lock() = None;
+            *self.reader.0.lock() = None;
+            *self.vector_reader.0.lock() = None;
         }
         *s = Arc::new(settings);
         true
@@ -296,15 +357,7 @@ impl Index {
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&Store) -> Result<T, rusqlite::Error>) -> Result<Option<T>, String> {
-        let s = self.settings();
-        let mut r = self.reader.lock();
-        if r.is_none() {
-            if !s.db.exists() {
-                return Ok(None);
-            }
-            *r = Some(Store::open(&s.db).map_err(|e| format!("{}: {e}", s.db.display()))?);
-        }
-        f(r.as_ref().expect("just opened")).map(Some).map_err(|e| format!("{}: {e}", s.db.display()))
+        self.reader.with(&self.settings(), f)
     }
 
     /// Whether searches may use vectors now, and if not, why.
@@ -332,6 +385,17 @@ impl Index {
         let candidates = (max * CANDIDATES_PER_RESULT).min(200);
         let mut fallback = self.vector_state()?.err();
         let mut query_vec = None;
+        // The keyword half starts now, on a thread of its own, while the query is embedded and
+        // the vector half runs here.
+        let keyword = {
+            let (reader, s) = (self.reader.clone(), s.clone());
+            let k = search::keywords(query);
+            tokio::task::spawn_blocking(move || {
+                let t = Instant::now();
+                (reader.with(&s, |st| keyword_candidates(st, &k, candidates)), t.elapsed())
+            })
+        };
+        let started = Instant::now();
         if fallback.is_none()
             && let Some(ep) = s.endpoint()
         {
@@ -340,70 +404,55 @@ impl Index {
                 Err(e) => fallback = Some(format!("the query could not be embedded: {e}")),
             }
         }
-        let k = search::keywords(query);
-        let found = self.with_reader(|st| {
-            let mut lists = Vec::new();
-            let mut words = k.words.clone();
-            let mut every = None;
-            if k.terms.len() > 1 {
-                let counts =
-                    k.terms.iter().map(|t| st.doc_count(t, search::is_prefix(t))).collect::<Result<Vec<_>, _>>()?;
-                let total = st.chunk_total()?;
-                let picked = search::selective(&k.terms, &counts, total);
-                // None of the terms is rare, so "any of them" is most of the index, each chunk
-                // scored: the chunks with all of them (far fewer) come first, and "any" only
-                // tops the list up when they are too few.
-                if search::all_common(&counts, total) {
-                    every = search::all_words_query(&picked);
-                }
-                words = search::word_query(&picked);
-            }
-            if let Some(q) = &words {
-                let mut ids = match &every {
-                    Some(all) => st.words(all, candidates)?,
-                    None => Vec::new(),
-                };
-                if ids.len() < candidates {
-                    search::top_up(&mut ids, st.words(q, candidates)?, candidates);
-                }
-                lists.push(ids);
-            }
-            if let Some(q) = &k.cjk {
-                lists.push(st.cjk(q, candidates)?);
-            }
-            if !k.substrings.is_empty() {
-                lists.push(st.substring(&k.substrings, candidates)?);
-            }
-            let keyword = search::interleave(&lists);
-            let vector: Vec<i64> = match (&query_vec, s.endpoint()) {
-                (Some(v), Some(ep)) => st
+        let embedded = started.elapsed();
+        let vector = match (&query_vec, s.endpoint()) {
+            (Some(v), Some(ep)) => self.vector_reader.with(&s, |st| {
+                Ok(st
                     .nearest(v, candidates, (ep.provider.as_str(), ep.model.as_str()))?
                     .into_iter()
                     .filter(|(_, d)| 1.0 - d >= VECTOR_FLOOR)
                     .map(|r| r.0)
-                    .collect(),
-                _ => Vec::new(),
-            };
-            let lists: Vec<&[i64]> = if query_vec.is_some() { vec![&keyword, &vector] } else { vec![&keyword] };
-            let fused: Vec<(i64, f64)> =
-                search::fuse(&lists).into_iter().filter(|(_, sc)| *sc >= min).take(max).collect();
-            let ids: Vec<i64> = fused.iter().map(|f| f.0).collect();
-            let rows = st.rows(&ids)?;
-            Ok(fused
-                .into_iter()
-                .filter_map(|(id, score)| {
-                    let r = rows.get(&id)?;
-                    Some(Hit {
-                        path: r.path.clone(),
-                        start_line: r.start_line,
-                        end_line: r.end_line,
-                        score: (score * 1000.0).round() / 1000.0,
-                        snippet: search::snippet(&r.text),
-                        source: r.source.clone(),
-                    })
-                })
-                .collect::<Vec<_>>())
-        })?;
+                    .collect::<Vec<i64>>())
+            }),
+            _ => Ok(None),
+        };
+        let vectors = started.elapsed() - embedded;
+        let (keyword, keywords) = keyword.await.map_err(|e| format!("the keyword search failed: {e}"))?;
+        tracing::debug!(
+            agent = %s.agent_id,
+            keyword_ms = keywords.as_secs_f64() * 1e3,
+            embedding_ms = embedded.as_secs_f64() * 1e3,
+            vector_ms = vectors.as_secs_f64() * 1e3,
+            "memory search: the keyword half and the embedding plus the vector half ran side by side"
+        );
+        let (keyword, vector) = (keyword?, vector?);
+        let found = match keyword {
+            None => None,
+            Some(keyword) => {
+                let vector = vector.unwrap_or_default();
+                let lists: Vec<&[i64]> = if query_vec.is_some() { vec![&keyword, &vector] } else { vec![&keyword] };
+                let fused: Vec<(i64, f64)> =
+                    search::fuse(&lists).into_iter().filter(|(_, sc)| *sc >= min).take(max).collect();
+                let ids: Vec<i64> = fused.iter().map(|f| f.0).collect();
+                let rows = self.vector_reader.with(&s, |st| st.rows(&ids))?.unwrap_or_default();
+                Some(
+                    fused
+                        .into_iter()
+                        .filter_map(|(id, score)| {
+                            let r = rows.get(&id)?;
+                            Some(Hit {
+                                path: r.path.clone(),
+                                start_line: r.start_line,
+                                end_line: r.end_line,
+                                score: (score * 1000.0).round() / 1000.0,
+                                snippet: search::snippet(&r.text),
+                                source: r.source.clone(),
+                            })
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
         let ep = s.endpoint();
         let mut out = json!({
             "results": found.unwrap_or_default(),

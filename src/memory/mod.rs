@@ -16,6 +16,7 @@
 pub mod chunk;
 pub mod embed;
 pub mod index;
+pub mod rank;
 pub mod search;
 pub mod sources;
 pub mod store;

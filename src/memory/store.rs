@@ -1,5 +1,5 @@
-//! One agent's memory database (SQLite): the files indexed, their chunks, the keyword index
-//! (FTS5, trigram tokenizer: substrings of any script, CJK included), the vectors (sqlite-vec
+//! One agent's memory database (SQLite): the files indexed, their chunks, the keyword indexes
+//! (FTS5: words, and CJK by trigrams; ranked by [`super::rank`]), the vectors (sqlite-vec
 //! `vec0`: k-nearest-neighbour by `MATCH … AND k = ?` in C, not a SQL scan computing a distance
 //! per row; in a large index a first pass over one bit per dimension, its candidates then
 //! ranked by their f32 vectors), the embedding cache and the meta record. Each file's chunks
@@ -45,20 +45,21 @@ pub struct FileRecord {
 
 pub struct Store {
     conn: Connection,
-    /// A Hamming distance within which the next search by the bits likely finds all it wants;
-    /// see [`Store::nearest_bits`].
+    /// The last search by the bits' farthest wanted neighbour (a Hamming distance), from which
+    /// the next one takes its bounds; see [`Store::nearest_bits`].
     bits_bound: Cell<Option<f64>>,
     /// Searches answered within the bound (the tests check the bound is used).
     #[cfg(test)]
     bounded_answers: Cell<u32>,
 }
 
-/// The next search's bound after one whose farthest wanted neighbour was at `farthest`: room
-/// for a query whose neighbours lie farther, decaying slowly from a wider `last` bound so that
-/// one near query does not make the next one miss.
-fn next_bound(farthest: f64, last: Option<f64>) -> f64 {
-    let room = farthest * 1.2 + 1e-6;
-    last.map_or(room, |l| room.max(l * 0.95))
+/// The bounds a search by the bits tries, in turn, after one whose farthest wanted neighbour
+/// was at `farthest`: a little beyond it, then further (Hamming distances are whole numbers,
+/// and from one query to the next the farthest moves by a few). A bound that holds more rows
+/// than wanted costs more (each block's top-k passes); one that holds fewer costs a search
+/// again, so the first is tight and the second wide.
+fn bounds(farthest: f64) -> [f64; 2] {
+    [farthest + (farthest / 16.0).max(1.0), farthest + (farthest / 5.0).max(3.0)]
 }
 
 fn register_vec() {
@@ -159,6 +160,7 @@ impl Store {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()?;
+        super::rank::register(&conn)?;
         Ok(Self {
             conn,
             bits_bound: Cell::new(None),
@@ -341,14 +343,22 @@ impl Store {
         tx.commit()
     }
 
-    /// Word-index candidates, best first.
+    /// Word-index candidates, best first (by [`super::rank`]; among equals the newer first).
     pub fn words(&self, query: &str, limit: usize) -> Result<Vec<i64>, Error> {
-        self.ranked("SELECT rowid FROM chunks_words WHERE chunks_words MATCH ?1 ORDER BY rank LIMIT ?2", query, limit)
+        self.ranked(
+            "SELECT rowid FROM chunks_words WHERE chunks_words MATCH ?1 ORDER BY tf_rank(chunks_words), rowid DESC LIMIT ?2",
+            query,
+            limit,
+        )
     }
 
-    /// CJK trigram-index candidates, best first.
+    /// CJK trigram-index candidates, best first (as [`Store::words`]).
     pub fn cjk(&self, query: &str, limit: usize) -> Result<Vec<i64>, Error> {
-        self.ranked("SELECT rowid FROM chunks_cjk WHERE chunks_cjk MATCH ?1 ORDER BY rank LIMIT ?2", query, limit)
+        self.ranked(
+            "SELECT rowid FROM chunks_cjk WHERE chunks_cjk MATCH ?1 ORDER BY tf_rank(chunks_cjk), rowid DESC LIMIT ?2",
+            query,
+            limit,
+        )
     }
 
     /// Chunks holding `term` (as a token, or as a token prefix), from the word index's
@@ -438,7 +448,8 @@ impl Store {
     /// sqlite-vec takes each stored block of 1,024 vectors' top k in k passes over the block
     /// (most of the cost of a bits search: the distances themselves are a few instructions);
     /// the bound drops most rows before those passes. Within a bound that holds `want` rows the
-    /// answer is the same; a search that finds fewer is asked again without one. (The f32 scan
+    /// answer is the same; a search that finds fewer is asked again with the wider of the
+    /// [`bounds`], then without one. (The f32 scan
     /// is not bounded: there the distances cost more than the passes, and a miss doubles them.)
     fn nearest_bits(&self, q: &[u8], want: usize) -> Result<Vec<(i64, f64)>, Error> {
         // Unbounded is the same query with an infinite bound (every row within it).
@@ -450,20 +461,23 @@ impl Store {
             let rows = st.query_map(params![q, want as i64, bound], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         };
-        let last = self.bits_bound.get();
-        let held = match last {
-            Some(bound) => Some(within(bound)?).filter(|rows| want > 0 && rows.len() >= want),
-            None => None,
-        };
+        let tries = self.bits_bound.get().filter(|_| want > 0).map(bounds);
+        let mut held = None;
+        for bound in tries.into_iter().flatten() {
+            let rows = within(bound)?;
+            if rows.len() >= want {
+                held = Some(rows);
+                break;
+            }
+        }
         #[cfg(test)]
         self.bounded_answers.set(self.bounded_answers.get() + u32::from(held.is_some()));
-        let (rows, last) = match held {
-            Some(rows) => (rows, last),
-            None => (within(f64::INFINITY)?, None),
+        let rows = match held {
+            Some(rows) => rows,
+            None => within(f64::INFINITY)?,
         };
         // The farthest wanted neighbour; none when fewer are stored (no bound would hold them).
-        let farthest = want.checked_sub(1).and_then(|i| rows.get(i)).map(|r| r.1);
-        self.bits_bound.set(farthest.map(|f| next_bound(f, last)));
+        self.bits_bound.set(want.checked_sub(1).and_then(|i| rows.get(i)).map(|r| r.1));
         Ok(rows)
     }
 
