@@ -85,9 +85,9 @@ pub struct Index {
     /// The searches' connection (opened when the database exists): status, and each search's
     /// keyword half, which runs on a thread of its own (shared with that thread).
     reader: Arc<Reader>,
-    /// A second connection for each search's vector half, run meanwhile: the two halves of a
-    /// search at 100,000 chunks take a few milliseconds each, and in parallel a search costs
-    /// the slower one.
+    /// A second connection for each search's vector half, run meanwhile (opened by the first
+    /// search with vectors): the two halves of a search at 100,000 chunks take a few
+    /// milliseconds each, and in parallel a search costs the slower one.
     vector_reader: Reader,
     /// One sync at a time (each pass runs on its own thread and runtime).
     writer: tokio::sync::Mutex<()>,
@@ -434,7 +434,9 @@ impl Index {
                 let fused: Vec<(i64, f64)> =
                     search::fuse(&lists).into_iter().filter(|(_, sc)| *sc >= min).take(max).collect();
                 let ids: Vec<i64> = fused.iter().map(|f| f.0).collect();
-                let rows = self.vector_reader.with(&s, |st| st.rows(&ids))?.unwrap_or_default();
+                // The keyword half is done, so its connection is free (a keyword-only index never
+                // opens the second one).
+                let rows = self.reader.with(&s, |st| st.rows(&ids))?.unwrap_or_default();
                 Some(
                     fused
                         .into_iter()
