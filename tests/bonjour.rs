@@ -1,6 +1,7 @@
 //! mDNS against a real avahi-daemon confined to loopback (scripts/avahi-loopback): the
-//! advertisement and its exact TXT, changes after a reload, the disable variable, recovery
-//! after avahi restarts, `discover`, and withdrawal at shutdown. The tests share the daemon,
+//! advertisement and its exact TXT, changes after a reload, the tailnet name (looked up beside
+//! the start), the disable variable, recovery after avahi restarts, `discover`, and withdrawal
+//! at shutdown. The tests share the daemon,
 //! so they run one at a time.
 
 mod common;
@@ -177,6 +178,41 @@ fn a_name_taken_on_the_network_becomes_name_2() {
 }
 
 /// Where the dynamic loader finds libavahi-client.so.3 on this host (`ldconfig -p`).
+/// `tailscale status` runs beside the start, not in its way: a tailscale that has not answered
+/// (tailscaled busy) holds up neither the gateway nor its advertisement, and the tailnet name
+/// joins the TXT when the answer comes.
+#[test]
+fn the_tailnet_name_joins_the_txt_when_tailscale_answers_and_never_holds_up_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let _g = AVAHI.lock().unwrap_or_else(|e| e.into_inner());
+    avahi("start");
+    let bin = tempfile::tempdir().unwrap();
+    let answer = bin.path().join("answer");
+    let tailscale = bin.path().join("tailscale");
+    // Answers once the test says so (or gives up after 30 s, so a failed test leaves nothing).
+    let script = format!(
+        "#!/bin/sh\ni=0\nwhile [ ! -e '{}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n\
+         echo '{{\"Self\":{{\"DNSName\":\"box.tail1234.ts.net.\"}}}}'\n",
+        answer.display()
+    );
+    std::fs::write(&tailscale, script).unwrap();
+    std::fs::set_permissions(&tailscale, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let host = name("tailnet");
+    let gw = Spawn::default().config(&cfg(&host, "")).env("PATH", &path).start();
+    let instance = format!("{host} (OpenClaw)");
+    let txt =
+        wait_until("the advertisement while tailscale has not answered", Duration::from_secs(10), || browse(&instance));
+    assert!(!txt.contains_key("tailnetDns"), "no tailnet name before tailscale answers: {txt:?}");
+    assert!(!answer.exists(), "tailscale was still waiting");
+    std::fs::write(&answer, "").unwrap();
+    let txt = wait_until("tailnetDns in the TXT once tailscale answered", Duration::from_secs(10), || {
+        browse(&instance).filter(|t| t.contains_key("tailnetDns"))
+    });
+    assert_eq!(txt["tailnetDns"], "box.tail1234.ts.net");
+    drop(gw);
+}
+
 fn libavahi_client() -> PathBuf {
     let out = std::process::Command::new("ldconfig").arg("-p").output().expect("run ldconfig -p");
     let listing = String::from_utf8_lossy(&out.stdout);

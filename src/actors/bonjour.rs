@@ -141,7 +141,8 @@ pub struct BonjourHandles {
 pub struct BonjourActor {
     h: std::rc::Rc<BonjourHandles>,
     current: Option<Registered>,
-    /// Looked up once: `tailscale` is a process to run, not something to ask every check.
+    /// Looked up once, on a thread of its own (see [`Tailnet`]): `tailscale` is a process to
+    /// run, not something to ask every check.
     tailnet: Option<String>,
     /// Registration callback result: Ok(name) or Err(message).
     outcome: Arc<Mutex<Option<Result<String, RegisterError>>>>,
@@ -186,7 +187,7 @@ pub fn spec(handles: BonjourHandles) -> ChildSpec {
         let actor = BonjourActor {
             h: handles.clone(),
             current: None,
-            tailnet: tailnet_dns(),
+            tailnet: None,
             outcome: Arc::default(),
             collisions: 0,
             retry_at: None,
@@ -361,6 +362,15 @@ impl Actor for BonjourActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // `tailscale status` runs (and may wait on tailscaled) away from the start path: the
+        // advertisement gains its tailnetDns when the answer comes.
+        let me = ctx.address();
+        let lookup = std::thread::Builder::new().name("tailnet-lookup".into()).spawn(move || {
+            me.do_send(Tailnet(tailnet_dns()));
+        });
+        if let Err(e) = lookup {
+            tracing::warn!(error = %e, "tailnet name lookup not started; advertising without it");
+        }
         self.check();
         self.fast_poll(ctx);
         ctx.run_interval(CHECK_EVERY, |act, ctx| {
@@ -373,6 +383,23 @@ impl Actor for BonjourActor {
     fn stopped(&mut self, _: &mut Context<Self>) {
         // Dropping the service withdraws the advertisement.
         self.current = None;
+    }
+}
+
+/// Internal: this node's MagicDNS name, as the lookup thread found it.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Tailnet(Option<String>);
+
+impl Handler<Tailnet> for BonjourActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Tailnet, ctx: &mut Context<Self>) {
+        if msg.0 != self.tailnet {
+            self.tailnet = msg.0;
+            self.check();
+            self.fast_poll(ctx);
+        }
     }
 }
 
