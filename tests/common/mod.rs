@@ -144,8 +144,11 @@ impl Spawn {
 
     /// Starts the gateway and waits until it logs "gateway ready".
     pub fn start(self) -> Gateway {
-        let (mut child, state, logs) = self.spawn_raw();
+        let (child, state, logs) = self.spawn_raw();
+        // A gateway that never gets ready goes with the failed test, not left running.
+        let mut guard = KillOnDrop(Some(child));
         let addr = wait_until("the gateway to log `gateway ready`", Duration::from_secs(20), || {
+            let child = guard.0.as_mut().expect("the child until ready");
             if let Ok(Some(st)) = child.try_wait() {
                 panic!("gateway exited early with {st}: {:#?}", logs.lock().unwrap());
             }
@@ -158,7 +161,20 @@ impl Spawn {
                 v["fields"]["listen"].as_str()?.split(',').next()?.parse().ok()
             })
         });
+        let child = guard.0.take().expect("the child until ready");
         Gateway { child, state, logs, addr }
+    }
+}
+
+/// Kills (and reaps) the child it holds when dropped, as a panic unwinds.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
