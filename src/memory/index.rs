@@ -426,38 +426,31 @@ impl Index {
             "memory search: the keyword half and the embedding plus the vector half ran side by side"
         );
         let (keyword, vector) = (keyword?, vector?);
-        let found = match keyword {
-            None => None,
-            Some(keyword) => {
-                let vector = vector.unwrap_or_default();
-                let lists: Vec<&[i64]> = if query_vec.is_some() { vec![&keyword, &vector] } else { vec![&keyword] };
-                let fused: Vec<(i64, f64)> =
-                    search::fuse(&lists).into_iter().filter(|(_, sc)| *sc >= min).take(max).collect();
-                let ids: Vec<i64> = fused.iter().map(|f| f.0).collect();
-                // The keyword half is done, so its connection is free (a keyword-only index never
-                // opens the second one).
-                let rows = self.reader.with(&s, |st| st.rows(&ids))?.unwrap_or_default();
-                Some(
-                    fused
-                        .into_iter()
-                        .filter_map(|(id, score)| {
-                            let r = rows.get(&id)?;
-                            Some(Hit {
-                                path: r.path.clone(),
-                                start_line: r.start_line,
-                                end_line: r.end_line,
-                                score: (score * 1000.0).round() / 1000.0,
-                                snippet: search::snippet(&r.text),
-                                source: r.source.clone(),
-                            })
-                        })
-                        .collect::<Vec<_>>(),
-                )
-            }
-        };
+        // No database yet: no candidates from either half.
+        let (keyword, vector) = (keyword.unwrap_or_default(), vector.unwrap_or_default());
+        let lists: Vec<&[i64]> = if query_vec.is_some() { vec![&keyword, &vector] } else { vec![&keyword] };
+        let fused: Vec<(i64, f64)> = search::fuse(&lists).into_iter().filter(|(_, sc)| *sc >= min).take(max).collect();
+        let ids: Vec<i64> = fused.iter().map(|f| f.0).collect();
+        // The keyword half is done, so its connection is free (a keyword-only index never opens
+        // the second one).
+        let rows = self.reader.with(&s, |st| st.rows(&ids))?.unwrap_or_default();
+        let found: Vec<Hit> = fused
+            .into_iter()
+            .filter_map(|(id, score)| {
+                let r = rows.get(&id)?;
+                Some(Hit {
+                    path: r.path.clone(),
+                    start_line: r.start_line,
+                    end_line: r.end_line,
+                    score: (score * 1000.0).round() / 1000.0,
+                    snippet: search::snippet(&r.text),
+                    source: r.source.clone(),
+                })
+            })
+            .collect();
         let ep = s.endpoint();
         let mut out = json!({
-            "results": found.unwrap_or_default(),
+            "results": found,
             "provider": ep.map(|e| e.provider.clone()),
             "model": ep.map(|e| e.model.clone()),
             "mode": if query_vec.is_some() { "hybrid" } else { "keyword" },

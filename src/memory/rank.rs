@@ -14,9 +14,6 @@ use rusqlite::{Connection, ffi};
 /// BM25's term-frequency saturation (FTS5's default).
 const K1: f64 = 1.2;
 
-/// The name queries use: `ORDER BY tf_rank(chunks_words)`.
-pub const NAME: &str = "tf_rank";
-
 /// The idf of a phrase in `hits` of `rows` rows, as FTS5's `bm25()` computes it.
 pub fn idf(rows: i64, hits: i64) -> f64 {
     let (n, h) = (rows as f64, hits as f64);
@@ -120,7 +117,7 @@ unsafe extern "C" fn tf_rank(
 /// Registers `tf_rank` with `conn`'s FTS5 (each connection has its own).
 pub fn register(conn: &Connection) -> Result<(), rusqlite::Error> {
     let fail = |rc: c_int, what: &str| {
-        rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some(format!("registering {NAME}: {what}")))
+        rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some(format!("registering tf_rank: {what}")))
     };
     // SAFETY: the documented way to reach FTS5's API (`SELECT fts5(?1)` with a pointer bound
     // as "fts5_api_ptr"), on this connection's handle, used while the connection lives.

@@ -172,10 +172,14 @@ struct KillOnDrop(Option<Child>);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
+            kill(c);
         }
     }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// `c` run by `sh -c script` in a private mount namespace (`$0` is `path`); unshare execs in
@@ -279,8 +283,7 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill(&mut self.child);
     }
 }
 
