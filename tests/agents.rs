@@ -95,6 +95,27 @@ fn agent_is_two_stage_streams_deltas_and_records_the_transcript() {
 }
 
 #[test]
+fn every_run_s_last_events_come_before_its_final_response() {
+    // The run pushes its `lifecycle` end and `chat` final events, then ends; the session must
+    // not answer the ended run ahead of events already queued for it (a race that lost them
+    // behind the response, under load about once in a few hundred runs).
+    let mock = MockProvider::start();
+    let gw = gateway(&mock, &["ok"], "{ agents: { defaults: { model: 'mock/ok' } } }");
+    let mut ws = client(&gw);
+    for i in 0..300 {
+        let id = format!("r{i}");
+        send(&mut ws, &id, "agent", json!({"message": "hi", "idempotencyKey": id}));
+        let mut events = Vec::new();
+        assert_eq!(until_response(&mut ws, &id, &mut events)["payload"]["status"], "accepted");
+        let fin = until_response(&mut ws, &id, &mut events);
+        assert_eq!(fin["payload"]["status"], "ok", "{fin}");
+        let last: Vec<_> = events.iter().rev().take(2).map(|e| (&e["event"], &e["payload"]["runId"])).collect();
+        assert_eq!(last, [(&json!("chat"), &json!(id)), (&json!("agent"), &json!(id))], "run {i}: {events:?}");
+        assert_eq!(events.last().unwrap()["payload"]["state"], "final", "run {i}: {events:?}");
+    }
+}
+
+#[test]
 fn falls_back_on_5xx_429_and_timeouts_in_order_but_not_on_other_4xx() {
     let mock = MockProvider::start();
     let cfg = "{ agents: { defaults: { providerTimeoutMs: 500, model: { primary: 'mock/e500', \

@@ -107,6 +107,15 @@ impl Outbox {
 #[rtype(result = "()")]
 struct WriterDone;
 
+/// An answer that was awaited (a staged method's response, a run's outcome), sent through the
+/// session's own mailbox: behind every event queued before the wait ended. A run pushes its
+/// last events (`chat` final) and only then ends, but the session may poll the finished wait
+/// before a mailbox it had found empty a moment earlier; answering straight away would put the
+/// final response ahead of the `chat` final event.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Answer(String);
+
 enum Phase {
     Handshake,
     Authenticating,
@@ -377,11 +386,11 @@ impl SessionActor {
         let fut = async move { rpc::call_staged(rt, caller, &req.method, req.params).await };
         ctx.spawn(actix::fut::wrap_future(fut).map(move |(res, outcome), act: &mut Self, ctx| {
             act.rt.metrics.observe(&method, t0.elapsed(), res.error().map(|e| e.code));
-            act.send(res.frame(&id), ctx);
+            ctx.address().do_send(Answer(res.frame(&id)));
             // Two-stage methods (`agent`): the outcome follows with the same id.
             if let Some(outcome) = outcome {
-                ctx.spawn(actix::fut::wrap_future(outcome).map(move |res: rpc::Reply, act: &mut Self, ctx| {
-                    act.send(res.frame(&id), ctx);
+                ctx.spawn(actix::fut::wrap_future(outcome).map(move |res: rpc::Reply, _: &mut Self, ctx| {
+                    ctx.address().do_send(Answer(res.frame(&id)));
                 }));
             }
         }));
@@ -446,6 +455,14 @@ async fn writer(
     }
     out.done.set(true);
     actor.do_send(WriterDone);
+}
+
+impl Handler<Answer> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, answer: Answer, ctx: &mut Context<Self>) {
+        self.send(answer.0, ctx);
+    }
 }
 
 impl Handler<WriterDone> for SessionActor {
