@@ -57,6 +57,46 @@ fn probes_answer_and_health_has_the_documented_fields() {
 }
 
 #[test]
+fn health_follows_each_change_at_once_though_its_document_is_kept_between_calls() {
+    // The document is rendered again only when something in it changed: every change must
+    // show in the very next call, within the same second.
+    let gw = Spawn::default().config(FAST_RELOAD).start();
+    let mut ws = gw.ws();
+    let mut health = || {
+        let r = ws.call("health", serde_json::json!({}));
+        assert_eq!(r["ok"], true, "{r}");
+        r["payload"].clone()
+    };
+    let first = health();
+    assert_eq!(first["sessions"]["active"], 1, "{first}");
+    let again = health();
+    assert_eq!((&again["sessions"], &again["config"]), (&first["sessions"], &first["config"]));
+    // A second session.
+    let other = gw.ws();
+    assert_eq!(health()["sessions"]["active"], 2);
+    drop(other);
+    wait_until("the second session to be gone from health", Duration::from_secs(5), || {
+        (health()["sessions"]["active"] == 1).then_some(())
+    });
+    // A new agent (a directory under agents/) gets its tool set.
+    assert!(first["tools"].get("ops").is_none(), "{first}");
+    std::fs::create_dir_all(gw.state_path().join("agents/ops/agent")).unwrap();
+    let h = health();
+    assert!(h["tools"].get("ops").is_some(), "a new agent shows at once: {h}");
+    // A reload: the generation and the new lane limit.
+    write_by_rename(
+        &gw.config_path(),
+        "{ gateway: { reload: { debounceMs: 50 } }, logging: { level: 'info' }, agents: { defaults: { maxConcurrent: 3 } } }",
+    );
+    let h = wait_until("the reload to show in health", Duration::from_secs(10), || {
+        let h = health();
+        (h["config"]["generation"] == 2).then_some(h)
+    });
+    assert_eq!(h["lanes"]["main"]["limit"], 3, "{h}");
+    assert_eq!(h["config"]["lastReload"]["outcome"], "applied", "{h}");
+}
+
+#[test]
 fn sigterm_stops_gracefully_with_exit_0_within_2s_and_removes_the_pid_file() {
     let mut gw = Spawn::default().start();
     let pid_file = gw.state_path().join("gateway.pid");

@@ -53,7 +53,7 @@ struct Waiter {
 }
 
 /// Counters shown in `/health`, `status` and `lanes.status`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LaneStats {
     pub queued: usize,
@@ -71,6 +71,14 @@ pub struct LaneStats {
     pub avg_run_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub draining: Option<String>,
+}
+
+/// Every lane's counters: the named lanes' (in [`NAMED`]'s order), and the session lanes'
+/// count, queued and active jobs summed, and queue capacity.
+#[derive(Debug, PartialEq)]
+pub struct Figures {
+    pub named: Vec<LaneStats>,
+    pub session: [usize; 4],
 }
 
 /// The queue and counters of one lane. Pure bookkeeping: no I/O, no actors.
@@ -404,10 +412,22 @@ impl Lanes {
 
     /// Per-lane counters; session lanes summed into one entry.
     pub fn snapshot(&self) -> serde_json::Value {
+        let figures = self.figures();
         let mut out = serde_json::Map::new();
-        for n in NAMED {
-            out.insert(n.into(), serde_json::to_value(self.named[n].stats()).unwrap_or_default());
+        for (n, stats) in NAMED.iter().zip(figures.named) {
+            out.insert((*n).into(), serde_json::to_value(stats).unwrap_or_default());
         }
+        let [lanes, queued, active, capacity] = figures.session;
+        out.insert(
+            "session".into(),
+            serde_json::json!({"lanes": lanes, "queued": queued, "active": active, "limit": 1, "capacity": capacity}),
+        );
+        serde_json::Value::Object(out)
+    }
+
+    /// What [`Lanes::snapshot`] shows, not rendered: cheap to take and to compare.
+    pub fn figures(&self) -> Figures {
+        let named = NAMED.iter().map(|n| self.named[n].stats()).collect();
         let sessions = self.sessions.lock();
         let (mut queued, mut active) = (0, 0);
         for l in sessions.values() {
@@ -415,12 +435,7 @@ impl Lanes {
             queued += s.queued;
             active += s.active;
         }
-        out.insert(
-            "session".into(),
-            serde_json::json!({"lanes": sessions.len(), "queued": queued, "active": active, "limit": 1,
-                               "capacity": *self.session_capacity.lock()}),
-        );
-        serde_json::Value::Object(out)
+        Figures { named, session: [sessions.len(), queued, active, *self.session_capacity.lock()] }
     }
 
     /// Every lane stops admitting and answers its queued jobs with `reason`.

@@ -99,14 +99,18 @@ pub fn parse_request(v: &Value) -> Result<Request, FrameError> {
 
 /// `{"type":"res","id":..,"ok":true,"payload":..}`.
 pub fn ok_response(id: &str, payload: Value) -> String {
+    ok_response_raw(id, &serde_json::to_string(&payload).expect("value serializes"))
+}
+
+/// [`ok_response`] for a payload that is JSON text already.
+pub fn ok_response_raw(id: &str, payload: &str) -> String {
     // Written directly: no intermediate map for the hottest frame.
     let id = serde_json::to_string(id).expect("string serializes");
-    let payload = serde_json::to_string(&payload).expect("value serializes");
     let mut out = String::with_capacity(id.len() + payload.len() + 40);
     out.push_str(r#"{"type":"res","id":"#);
     out.push_str(&id);
     out.push_str(r#","ok":true,"payload":"#);
-    out.push_str(&payload);
+    out.push_str(payload);
     out.push('}');
     out
 }

@@ -1,7 +1,10 @@
 //! The gateway's health facts in one place: the `/health` document (HTTP and the `health`
 //! method, and the snapshot in `hello-ok`) and the `status` method's view of the same facts.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::actors::supervisor::ChildState;
 use crate::config::redact::redact;
@@ -92,19 +95,121 @@ fn channels(s: &Runtime) -> serde_json::Map<String, Value> {
 
 /// What the health document keeps between calls: each agent's tool set, which depends only
 /// on the config and on which agents exist (a directory listing and a policy evaluation per
-/// agent were most of a `health` call).
+/// agent were most of a `health` call), and the last document rendered, with what it was
+/// rendered from.
 #[derive(Default)]
 pub struct Cache {
     /// (config generation, mtime of `<state>/agents`, the tool sets).
     tools: parking_lot::Mutex<Option<(u64, Option<std::time::SystemTime>, Value)>>,
+    rendered: parking_lot::Mutex<Option<Rendered>>,
+}
+
+struct Rendered {
+    inputs: Inputs,
+    watched: Watched,
+    text: Arc<str>,
+}
+
+/// The document's inputs that change without a notice (counters, the clock, the TLS pair a
+/// refresh swaps in place), taken on every call and compared with the last document's.
+#[derive(PartialEq)]
+struct Inputs {
+    phase: Phase,
+    uptime: u64,
+    rss: u64,
+    sessions: (usize, u64),
+    generation: u64,
+    agents_mtime: Option<std::time::SystemTime>,
+    lanes: crate::lanes::Figures,
+    channels: serde_json::Map<String, Value>,
+    tls: Option<String>,
+}
+
+impl Inputs {
+    fn take(s: &Runtime) -> Self {
+        Self {
+            phase: s.phase.get(),
+            uptime: s.started.elapsed().as_secs(),
+            rss: crate::sys::rss_bytes(),
+            sessions: (s.sessions.active(), s.sessions.total()),
+            generation: s.config().generation,
+            agents_mtime: agents_mtime(s),
+            lanes: s.lanes.figures(),
+            channels: channels(s),
+            tls: s.tls.borrow().as_ref().map(|t| t.fingerprint()),
+        }
+    }
+}
+
+/// The inputs published on watch channels, each seen as of the last document.
+struct Watched {
+    children: watch::Receiver<Vec<crate::actors::children::ChildStatus>>,
+    reloads: watch::Receiver<crate::config::live::ReloadFacts>,
+    listen: watch::Receiver<Vec<std::net::SocketAddr>>,
+    tls: watch::Receiver<Option<Arc<crate::net::tls::TlsStore>>>,
+    mdns: watch::Receiver<crate::actors::bonjour::MdnsState>,
+}
+
+impl Watched {
+    /// Copies of the runtime's receivers, marked seen: what the document about to be rendered
+    /// reads (a value sent after this is a change for the next call).
+    fn seen_now(s: &Runtime) -> Self {
+        let mut w = Self {
+            children: s.children.clone(),
+            reloads: s.reloads.clone(),
+            listen: s.listen.clone(),
+            tls: s.tls.clone(),
+            mdns: s.mdns.clone(),
+        };
+        w.children.mark_unchanged();
+        w.reloads.mark_unchanged();
+        w.listen.mark_unchanged();
+        w.tls.mark_unchanged();
+        w.mdns.mark_unchanged();
+        w
+    }
+
+    /// Whether any of them has a new value (a closed channel counts as one: never stale).
+    fn changed(&self) -> bool {
+        [
+            self.children.has_changed(),
+            self.reloads.has_changed(),
+            self.listen.has_changed(),
+            self.tls.has_changed(),
+            self.mdns.has_changed(),
+        ]
+        .into_iter()
+        .any(|c| c.unwrap_or(true))
+    }
+}
+
+/// The document as JSON text: the last one while nothing it is made of has changed (building
+/// it was most of a `health` call's cost; a client polling health mostly asks again for the
+/// same facts).
+pub fn document_text(s: &Runtime) -> Arc<str> {
+    let inputs = Inputs::take(s);
+    let mut cache = s.health_cache.rendered.lock();
+    if let Some(r) = cache.as_ref()
+        && r.inputs == inputs
+        && !r.watched.changed()
+    {
+        return r.text.clone();
+    }
+    let watched = Watched::seen_now(s);
+    let text: Arc<str> = document(s).to_string().into();
+    *cache = Some(Rendered { inputs, watched, text: text.clone() });
+    text
+}
+
+fn agents_mtime(s: &Runtime) -> Option<std::time::SystemTime> {
+    // A new agent is a new directory under agents/, which moves the directory's mtime.
+    std::fs::metadata(s.options.paths.state_dir.join("agents")).and_then(|m| m.modified()).ok()
 }
 
 /// Each agent's effective tool set (and the programs exec refuses, and its workspace).
 pub fn tool_sets(s: &Runtime) -> Value {
     let live = s.config();
-    // A new agent is a new directory under agents/, which moves the directory's mtime.
-    let agents_dir = s.options.paths.state_dir.join("agents");
-    let mtime = std::fs::metadata(&agents_dir).and_then(|m| m.modified()).ok();
+    let mtime = agents_mtime(s);
     let mut cache = s.health_cache.tools.lock();
     if let Some((generation, at, v)) = cache.as_ref()
         && *generation == live.generation

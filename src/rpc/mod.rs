@@ -103,6 +103,13 @@ fn authorize(caller: &Caller, method: &str) -> Result<(), ErrorShape> {
     Ok(())
 }
 
+/// `health`'s document as JSON text (kept between calls while nothing in it changed), after
+/// the checks every method gets.
+pub fn health_text(rt: &Runtime, caller: &Caller) -> Result<std::sync::Arc<str>, ErrorShape> {
+    authorize(caller, "health")?;
+    Ok(health::document_text(rt))
+}
+
 /// Methods answered from rt state without waiting on an actor: `Some(result)`, or
 /// `None` when `method` must go through [`call`].
 pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> Option<Result<Value, ErrorShape>> {
