@@ -137,7 +137,7 @@ fn main() {
     let write_cfg = |i: u64, mode: &str| {
         std::fs::write(
             &cfg,
-            format!("{{ gateway: {{ reload: {{ mode: '{mode}', debounceMs: {DEBOUNCE_MS} }} }}, memory: {{ chunkSize: {} }} }}", 64 + i % 8000),
+            format!("{{ gateway: {{ reload: {{ mode: '{mode}', debounceMs: {DEBOUNCE_MS} }} }}, memory: {{ chunkSize: {} }} }}", 100 + i % 8000),
         )
         .unwrap()
     };
