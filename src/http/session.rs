@@ -26,7 +26,7 @@ use crate::net::BoxIo;
 use crate::net::conn::Admission;
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
-use crate::protocol::frames::{self, err_response, ok_response, ok_response_raw, parse_request};
+use crate::protocol::frames::{self, err_response, ok_response, parse_request};
 use crate::protocol::methods;
 use crate::protocol::{
     ErrorShape, MAX_BUFFERED_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, TICK_INTERVAL_MS, close, close_reason,
@@ -372,12 +372,7 @@ impl SessionActor {
         }
         let caller = Caller { role: *role, scopes: scopes.clone(), conn: Some(self.conn_id.clone()) };
         let t0 = Instant::now();
-        let done = if req.method == "health" {
-            Some(rpc::health_text(&self.rt, &caller).map(|doc| ok_response_raw(&req.id, &doc)))
-        } else {
-            rpc::call_now(&self.rt, &caller, &req.method, &req.params).map(|r| r.map(|p| ok_response(&req.id, p)))
-        };
-        if let Some(done) = done {
+        if let Some(done) = rpc::respond_now(&self.rt, &caller, &req.id, &req.method, &req.params) {
             self.rt.metrics.observe(&req.method, t0.elapsed(), done.as_ref().err().map(|e| e.code));
             return self.send(done.unwrap_or_else(|e| err_response(&req.id, &e)), ctx);
         }

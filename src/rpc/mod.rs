@@ -27,6 +27,7 @@ use crate::actors::auth::{AuthActor, DeviceCommand};
 use crate::actors::config::{ConfigActor, ConfigEdit, WriteConfig};
 use crate::config::redact::redact;
 use crate::protocol::connect::Role;
+use crate::protocol::frames::{ok_response, ok_response_raw};
 use crate::protocol::methods::METHODS;
 use crate::protocol::{ErrorShape, scope};
 
@@ -58,7 +59,7 @@ impl Reply {
     /// The WebSocket `res` frame with request id `id`.
     pub fn frame(&self, id: &str) -> String {
         match self {
-            Reply::Ok(payload) => crate::protocol::frames::ok_response(id, payload.clone()),
+            Reply::Ok(payload) => ok_response(id, payload.clone()),
             Reply::Err(e, None) => crate::protocol::frames::err_response(id, e),
             Reply::Err(e, Some(payload)) => {
                 json!({"type": "res", "id": id, "ok": false, "payload": payload, "error": e}).to_string()
@@ -103,11 +104,19 @@ fn authorize(caller: &Caller, method: &str) -> Result<(), ErrorShape> {
     Ok(())
 }
 
-/// `health`'s document as JSON text (kept between calls while nothing in it changed), after
-/// the checks every method gets.
-pub fn health_text(rt: &Runtime, caller: &Caller) -> Result<std::sync::Arc<str>, ErrorShape> {
-    authorize(caller, "health")?;
-    Ok(health::document_text(rt))
+/// [`call_now`]'s answer as the response frame for request `id`; `health`'s payload is its
+/// document's kept JSON text (see [`health::document_text`]), not built again as a tree.
+pub fn respond_now(
+    rt: &Runtime,
+    caller: &Caller,
+    id: &str,
+    method: &str,
+    params: &Value,
+) -> Option<Result<String, ErrorShape>> {
+    if method == "health" {
+        return Some(authorize(caller, method).map(|()| ok_response_raw(id, &health::document_text(rt))));
+    }
+    call_now(rt, caller, method, params).map(|r| r.map(|payload| ok_response(id, payload)))
 }
 
 /// Methods answered from rt state without waiting on an actor: `Some(result)`, or
