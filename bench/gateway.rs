@@ -83,7 +83,8 @@ fn ms(d: Duration) -> f64 {
 
 /// Spawn -> the instance resolved by `avahi-browse -rtp`, 5 runs; null without avahi.
 fn mdns_visible() -> serde_json::Value {
-    let browse_ok = Command::new("avahi-browse").args(["-at", "-p"]).output().is_ok_and(|o| o.status.success());
+    let browse_ok =
+        Command::new("timeout").args(["5", "avahi-browse", "-at", "-p"]).output().is_ok_and(|o| o.status.success());
     if !browse_ok {
         eprintln!("avahi not running: skipping the mDNS figure (scripts/avahi-loopback start)");
         return serde_json::Value::Null;
@@ -101,7 +102,7 @@ fn mdns_visible() -> serde_json::Value {
         let child = spawn(state.path(), free_port());
         let needle = format!("={host}");
         let t1 = poll("advertisement visible", || {
-            Command::new("avahi-browse").args(["-rtp", "_openclaw-gw._tcp"]).output().is_ok_and(|o| {
+            Command::new("timeout").args(["5", "avahi-browse", "-rtp", "_openclaw-gw._tcp"]).output().is_ok_and(|o| {
                 String::from_utf8_lossy(&o.stdout)
                     .lines()
                     .any(|l| l.starts_with("=;") && l.replace(';', "=").contains(&needle))

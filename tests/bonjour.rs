@@ -25,9 +25,11 @@ fn avahi(cmd: &str) {
     );
 }
 
-/// The TXT of `instance` as avahi-browse resolves it, if advertised.
+/// The TXT of `instance` as avahi-browse resolves it, if advertised. One avahi-browse gets 5 s
+/// (coreutils' `timeout`): it has hung resolving (for twelve minutes in one run), and the
+/// waits that call this keep their deadlines only if each call returns.
 fn browse(instance: &str) -> Option<BTreeMap<String, String>> {
-    let out = Command::new("avahi-browse").args(["-rtp", "_openclaw-gw._tcp"]).output().ok()?;
+    let out = Command::new("timeout").args(["5", "avahi-browse", "-rtp", "_openclaw-gw._tcp"]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let escaped = instance.replace(' ', "\\032").replace('(', "\\040").replace(')', "\\041");
     text.lines().filter(|l| l.starts_with("=;")).find(|l| l.split(';').nth(3) == Some(escaped.as_str())).map(|l| {
