@@ -26,9 +26,25 @@ fn free_port() -> u16 {
 }
 
 fn spawn(state: &Path, port: u16) -> Child {
-    Command::new(gateway_bin())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    spawn_as(state, port, Start::Service)
+}
+
+/// How the gateway is started: as the systemd unit `openclaw gateway install` writes and the
+/// image start it (their environment gives the allocator setting), or in a terminal, where
+/// `openclaw gateway` re-executes itself once to apply it.
+#[derive(Clone, Copy)]
+enum Start {
+    Service,
+    Foreground,
+}
+
+fn spawn_as(state: &Path, port: u16, how: Start) -> Child {
+    let mut cmd = Command::new(gateway_bin());
+    cmd.env_clear();
+    if let Start::Service = how {
+        cmd.env("GLIBC_TUNABLES", openclaw::lifecycle::MALLOC_TUNABLES);
+    }
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", state)
         .args(["--state-dir", state.to_str().unwrap(), "gateway", "--port", &port.to_string()])
         .stdout(Stdio::null())
@@ -118,17 +134,20 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a listing; nothing to list.
     }
-    // 1. Cold start: spawn -> first /healthz 200, fresh state dir each time.
-    let mut cold = Vec::new();
+    // 1. Cold start: spawn -> first /healthz 200, fresh state dir each time; started as a
+    // service and in a terminal, alternating.
+    let (mut cold, mut cold_foreground) = (Vec::new(), Vec::new());
     for _ in 0..COLD_RUNS {
-        let state = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let t0 = Instant::now();
-        let child = spawn(state.path(), port);
-        let t1 = poll("first /healthz 200", || get(addr, "/healthz").is_some_and(|(s, _)| s == 200));
-        cold.push(ms(t1 - t0));
-        stop(child);
+        for (how, into) in [(Start::Service, &mut cold), (Start::Foreground, &mut cold_foreground)] {
+            let state = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let t0 = Instant::now();
+            let child = spawn_as(state.path(), port, how);
+            let t1 = poll("first /healthz 200", || get(addr, "/healthz").is_some_and(|(s, _)| s == 200));
+            into.push(ms(t1 - t0));
+            stop(child);
+        }
     }
 
     // 2. Idle RSS after 10 s, and 3. SIGHUP -> new config visible in /health.
@@ -196,6 +215,7 @@ fn main() {
         "date": chrono::Utc::now().to_rfc3339(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "cold_start_ms": stats(cold),
+        "cold_start_foreground_ms": stats(cold_foreground),
         "idle_rss_mib": rss_kib as f64 / 1024.0,
         // Private memory vs. resident pages of the binary and shared libraries.
         "idle_rss_anon_mib": anon_kib as f64 / 1024.0,
@@ -204,7 +224,7 @@ fn main() {
         "file_write_visible_ms": stats(file),
         "debounce_ms": DEBOUNCE_MS,
         "targets": {
-            "cold_start_median_ms": 25, "idle_rss_mib": 12, "sighup_p99_ms": 20, "file_write_ms": DEBOUNCE_MS + 30,
+            "cold_start_median_ms": 10, "idle_rss_mib": 12, "sighup_p99_ms": 20, "file_write_ms": DEBOUNCE_MS + 30,
         },
     });
     let text = serde_json::to_string_pretty(&result).unwrap();

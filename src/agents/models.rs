@@ -110,9 +110,11 @@ pub enum TargetError {
     MissingEnv { file: PathBuf, provider: String, missing: Vec<String> },
 }
 
-/// Reads the catalogue; a missing file is an empty catalogue.
+/// Reads the catalogue; a missing or empty file is an empty catalogue (an empty one is what a
+/// power cut can leave of the seed, which is written without fsyncs).
 pub fn load(file: &Path) -> Result<Catalogue, CatalogueError> {
     match std::fs::read(file) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Catalogue { providers: BTreeMap::new() }),
         Ok(bytes) => {
             serde_json::from_slice(&bytes).map_err(|source| CatalogueError::Parse { file: file.into(), source })
         }
@@ -144,16 +146,25 @@ pub fn load_merged(
 }
 
 /// Creates an empty catalogue for `agent_id` when there is none. Never fatal: on a read-only
-/// path the error says what to do, and the gateway serves on.
+/// path the error says what to do, and the gateway serves on. Without fsyncs (two of them were
+/// about 2 ms of a first start): a power cut leaves no file, an empty one or the whole of it
+/// (24 bytes, one sector), and [`load`] reads each as the empty catalogue.
 pub fn seed(state_dir: &Path, agent_id: &str) -> Result<bool, CatalogueError> {
     let file = path(state_dir, agent_id);
     if file.exists() {
         return Ok(false);
     }
-    crate::state::write_file(&file, b"{\n  \"providers\": {}\n}\n", crate::state::FILE_MODE)
-        .map(|()| true)
-        .map_err(|e| CatalogueError::Write { file, source: e.source })
+    let write = |file: &Path| {
+        if let Some(dir) = file.parent() {
+            crate::state::ensure_dir(dir)?;
+        }
+        crate::state::replace_file(file, SEED, crate::state::FILE_MODE)
+    };
+    write(&file).map(|()| true).map_err(|e| CatalogueError::Write { file, source: e.source })
 }
+
+/// What [`seed`] writes.
+const SEED: &[u8] = b"{\n  \"providers\": {}\n}\n";
 
 /// What to do about a models.json that cannot be written.
 fn write_fix(file: &Path, e: &std::io::Error) -> String {
@@ -294,6 +305,21 @@ mod tests {
         let e = c.target("other/m", &env, Path::new("m.json")).unwrap_err().to_string();
         assert!(e.contains("anthropic-messages"), "{e}");
         assert!(c.target("nope/x", &env, Path::new("m.json")).unwrap_err().to_string().contains("no provider"));
+    }
+
+    #[test]
+    fn the_seed_and_what_a_power_cut_leaves_of_it_load_as_the_empty_catalogue() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(seed(dir.path(), "main").unwrap());
+        let file = path(dir.path(), "main");
+        assert!(load(&file).unwrap().providers.is_empty());
+        assert!(!seed(dir.path(), "main").unwrap(), "an existing catalogue is kept");
+        for torn in [&b""[..], b"\n", b"  \n\t"] {
+            std::fs::write(&file, torn).unwrap();
+            assert!(load(&file).unwrap().providers.is_empty(), "{torn:?}");
+        }
+        std::fs::write(&file, b"{\n  \"provid").unwrap();
+        assert!(matches!(load(&file), Err(CatalogueError::Parse { .. })), "a broken catalogue is still an error");
     }
 
     #[test]
