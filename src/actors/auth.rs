@@ -111,6 +111,8 @@ pub struct AuthHandles {
     pub metrics: Arc<Metrics>,
     /// Pairing events, and closing the sessions of a revoked device.
     pub sessions: Arc<SessionHub>,
+    /// The token as resolved while the gateway was built, for the first start.
+    pub ahead: secret::Ahead,
 }
 
 pub struct AuthActor {
@@ -152,8 +154,11 @@ fn resolve(h: &AuthHandles) -> Result<(Option<Secret>, Option<Secret>), StartErr
         AuthMode::Token | AuthMode::DevicePairing | AuthMode::Tailscale => {
             // Every mode that takes a token has one: local clients (the CLI) need it too.
             let generate = true;
-            let token = secret::resolve_token(loaded, paths, generate)
-                .map_err(|e| StartError::new(exit::CONFIG, e.to_string()))?;
+            let token = match h.ahead.take(live.generation) {
+                Some(answer) => answer,
+                None => secret::resolve_token(loaded, paths, generate),
+            }
+            .map_err(|e| StartError::new(exit::CONFIG, e.to_string()))?;
             if let Some(t) = &token {
                 tracing::info!(source = %t.source, "gateway token loaded");
             }

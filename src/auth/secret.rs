@@ -63,6 +63,8 @@ pub enum SecretError {
     CreateDir(StateError),
     #[error("cannot write the generated token {0}")]
     Generate(StateError),
+    #[error("resolving the token failed unexpectedly (a bug: see the log)")]
+    Panicked,
 }
 
 /// A resolved secret; file-backed ones remember the file's stamp to notice rewrites.
@@ -154,6 +156,33 @@ pub fn resolve_token(loaded: &Loaded, paths: &Paths, generate: bool) -> Result<O
     from_file(generated, SecretSource::Generated).map(Some)
 }
 
+/// The shared token resolved on a thread of its own from the moment the gateway is built: a
+/// first start generates it with two fsyncs (one to two milliseconds here) that the rest of the
+/// start need not wait for. The auth child takes the answer when it first starts.
+#[derive(Default)]
+pub struct Ahead(parking_lot::Mutex<Option<(u64, std::thread::JoinHandle<Resolved>)>>);
+
+/// What resolving the token answers.
+type Resolved = Result<Option<Secret>, SecretError>;
+
+impl Ahead {
+    /// Starts resolving the token of config `generation` (the token is generated if missing).
+    pub fn start(live: std::sync::Arc<crate::config::live::Live>, paths: Paths) -> Self {
+        let generation = live.generation;
+        let thread =
+            std::thread::Builder::new().name("token".into()).spawn(move || resolve_token(&live.loaded, &paths, true));
+        Self(parking_lot::Mutex::new(thread.ok().map(|t| (generation, t))))
+    }
+
+    /// The answer for config `generation`, once: `None` when nothing was started or it was for
+    /// another generation (whose write has ended by then, so a second resolve cannot race it).
+    pub fn take(&self, generation: u64) -> Option<Resolved> {
+        let (started_for, thread) = self.0.lock().take()?;
+        let answer = thread.join().unwrap_or(Err(SecretError::Panicked));
+        (started_for == generation).then_some(answer)
+    }
+}
+
 /// The password for `password` mode (flag, env, or config).
 pub fn resolve_password(loaded: &Loaded) -> Option<Secret> {
     let value = loaded.config.gateway.auth.password.clone().filter(|p| !p.is_empty())?;
@@ -184,4 +213,36 @@ pub fn rotation_grace(state_dir: &Path) -> Option<std::time::Duration> {
         return None;
     }
     Some(std::time::Duration::from_millis(v["graceMs"].as_u64()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::env::EnvSnapshot;
+    use crate::config::live::LiveConfig;
+    use crate::config::{LoadOptions, Paths};
+
+    #[test]
+    fn the_token_resolved_ahead_is_the_one_a_later_resolve_reads() {
+        let d = tempfile::tempdir().unwrap();
+        let env = EnvSnapshot::from_pairs([]);
+        let opts = LoadOptions {
+            paths: Paths::resolve(None, Some(d.path()), &env),
+            env,
+            flags: Vec::new(),
+            require_file: false,
+        };
+        let (config, _writer) = LiveConfig::new(crate::config::load(&opts).unwrap());
+        let live = config.get();
+        let ahead = Ahead::start(live.clone(), opts.paths.clone());
+        let token = ahead.take(live.generation).unwrap().unwrap().unwrap();
+        assert!(matches!(token.source, SecretSource::Generated(_)), "{:?}", token.source);
+        assert!(ahead.take(live.generation).is_none(), "the answer is given once");
+        let again = resolve_token(&live.loaded, &opts.paths, true).unwrap().unwrap();
+        assert_eq!(again.value, token.value, "generated once, read after");
+        // An answer for another generation is dropped (its write over before `take` returns).
+        let ahead = Ahead::start(live.clone(), opts.paths.clone());
+        assert!(ahead.take(live.generation + 1).is_none());
+        assert!(Ahead::default().take(live.generation).is_none());
+    }
 }

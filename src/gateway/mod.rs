@@ -22,7 +22,9 @@ use crate::actors::listener::ListenerHandles;
 use crate::actors::supervisor::{ChildSpec, RestartAll, Shutdown, Stopping, Supervisor, SupervisorHandles};
 use crate::actors::{auth, bonjour, channels, config as config_actor, cron, lane, listener, memory};
 use crate::agents::{AgentDeps, Agents};
+use crate::auth::secret::Ahead;
 use crate::config::live::{ConfigChanged, LiveConfig};
+use crate::config::model::AuthMode;
 use crate::config::{LoadOptions, Loaded, Paths};
 use crate::exit;
 use crate::lanes::Lanes;
@@ -67,6 +69,8 @@ struct Owners {
     tls: watch::Sender<Option<Arc<TlsStore>>>,
     mdns: watch::Sender<MdnsState>,
     server: watch::Sender<Option<ServerHandle>>,
+    /// The token being resolved (and generated at first start) while the gateway starts.
+    token: Ahead,
 }
 
 /// Reaches a gateway from any thread, before, while and after it runs.
@@ -82,6 +86,16 @@ impl Gateway {
     /// logging to whoever set up the process.
     pub fn new(loaded: Loaded, load_options: LoadOptions, logging: Option<Logging>) -> Self {
         let paths = load_options.paths.clone();
+        let (config, writer) = LiveConfig::new(loaded);
+        let live = config.get();
+        let loaded = &live.loaded;
+        // Every auth mode that takes a token has one, generated at first start.
+        let token = match loaded.config.gateway.auth.mode {
+            AuthMode::None | AuthMode::Password => Ahead::default(),
+            AuthMode::Token | AuthMode::DevicePairing | AuthMode::Tailscale => {
+                Ahead::start(live.clone(), paths.clone())
+            }
+        };
         // The gateway only reads models.json; making an empty one is a convenience that a
         // read-only agent directory (the production guide's EROFS case) must not turn fatal.
         match crate::agents::models::seed(&paths.state_dir, "main") {
@@ -110,7 +124,6 @@ impl Gateway {
         }
         let options = Arc::new(load_options);
         let lanes = Arc::new(Lanes::new(&loaded.config));
-        let (config, writer) = LiveConfig::new(loaded);
         let (phase_writer, reload_phase, phase) = crate::lifecycle::phase();
         let (children_tx, children) = watch::channel(Vec::new());
         let (reloads_tx, reloads) = watch::channel(Default::default());
@@ -175,6 +188,7 @@ impl Gateway {
             tls: tls_tx,
             mdns: mdns_tx,
             server: server_tx,
+            token,
         };
         if let Some(logging) = &logging {
             follow_logging(&change_topic, logging.clone(), paths);
@@ -213,8 +227,8 @@ impl Gateway {
         let system = actix::System::new();
         let setup = system.block_on(async {
             before_start()?;
-            let Owners { config, supervisor, listen, tls, mdns, server } = owners;
-            let specs = children(&runtime, config, listen, tls, mdns, server);
+            let Owners { config, supervisor, listen, tls, mdns, server, token } = owners;
+            let specs = children(&runtime, config, listen, tls, mdns, server, token);
             let registry = runtime.registry.clone();
             let addr = Supervisor::new(specs, supervisor).start();
             actix_rt::spawn(carry_out(inbox, logging, registry, addr));
@@ -266,6 +280,7 @@ fn children(
     tls: watch::Sender<Option<Arc<TlsStore>>>,
     mdns: watch::Sender<MdnsState>,
     server: watch::Sender<Option<ServerHandle>>,
+    token: Ahead,
 ) -> Vec<ChildSpec> {
     let auth = auth::AuthHandles {
         config: rt.config.clone(),
@@ -273,6 +288,7 @@ fn children(
         listen: rt.listen.clone(),
         metrics: rt.metrics.clone(),
         sessions: rt.sessions.clone(),
+        ahead: token,
     };
     let lanes = lane::LaneHandles { lanes: rt.lanes.clone(), phase: rt.phase.clone(), config: rt.config.clone() };
     let cron = cron::CronHandles {
