@@ -102,6 +102,10 @@ pub struct Cache {
     /// (config generation, mtime of `<state>/agents`, the tool sets).
     tools: parking_lot::Mutex<Option<(u64, Option<std::time::SystemTime>, Value)>>,
     rendered: parking_lot::Mutex<Option<Rendered>>,
+    /// `<state>/agents` held open: its mtime by `fstat` walks no path (a `statx` of the path
+    /// was about a tenth of the gateway's CPU in a `health` call). Opened again on each render
+    /// (at least once a second, the uptime moving), so a directory replaced is followed.
+    agents_dir: parking_lot::Mutex<Option<std::fs::File>>,
 }
 
 struct Rendered {
@@ -196,14 +200,23 @@ pub fn document_text(s: &Runtime) -> Arc<str> {
         return r.text.clone();
     }
     let watched = Watched::seen_now(s);
+    *s.health_cache.agents_dir.lock() = None;
     let text: Arc<str> = document(s).to_string().into();
     *cache = Some(Rendered { inputs, watched, text: text.clone() });
     text
 }
 
 fn agents_mtime(s: &Runtime) -> Option<std::time::SystemTime> {
+    use std::os::unix::fs::MetadataExt;
     // A new agent is a new directory under agents/, which moves the directory's mtime.
-    std::fs::metadata(s.options.paths.state_dir.join("agents")).and_then(|m| m.modified()).ok()
+    let mut dir = s.health_cache.agents_dir.lock();
+    if let Some(meta) = dir.as_ref().and_then(|d| d.metadata().ok())
+        && meta.nlink() > 0
+    {
+        return meta.modified().ok();
+    }
+    *dir = std::fs::File::open(s.options.paths.state_dir.join("agents")).ok();
+    dir.as_ref()?.metadata().and_then(|m| m.modified()).ok()
 }
 
 /// Each agent's effective tool set (and the programs exec refuses, and its workspace).
