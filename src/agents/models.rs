@@ -154,13 +154,11 @@ pub fn seed(state_dir: &Path, agent_id: &str) -> Result<bool, CatalogueError> {
     if file.exists() {
         return Ok(false);
     }
-    let write = |file: &Path| {
-        if let Some(dir) = file.parent() {
-            crate::state::ensure_dir(dir)?;
-        }
-        crate::state::replace_file(file, SEED, crate::state::FILE_MODE)
-    };
-    write(&file).map(|()| true).map_err(|e| CatalogueError::Write { file, source: e.source })
+    file.parent()
+        .map_or(Ok(()), crate::state::ensure_dir)
+        .and_then(|()| crate::state::replace_file(&file, SEED, crate::state::FILE_MODE))
+        .map(|()| true)
+        .map_err(|e| CatalogueError::Write { file, source: e.source })
 }
 
 /// What [`seed`] writes.

@@ -259,6 +259,17 @@ pub enum AuthMode {
     Tailscale,
 }
 
+impl AuthMode {
+    /// Whether clients present the shared token in this mode (the gateway then has one,
+    /// generated at first start when nothing else supplies it).
+    pub fn takes_token(self) -> bool {
+        match self {
+            Self::None | Self::Password => false,
+            Self::Token | Self::DevicePairing | Self::Tailscale => true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Tls {

@@ -24,7 +24,6 @@ use crate::actors::{auth, bonjour, channels, config as config_actor, cron, lane,
 use crate::agents::{AgentDeps, Agents};
 use crate::auth::secret::Ahead;
 use crate::config::live::{ConfigChanged, LiveConfig};
-use crate::config::model::AuthMode;
 use crate::config::{LoadOptions, Loaded, Paths};
 use crate::exit;
 use crate::lanes::Lanes;
@@ -89,12 +88,10 @@ impl Gateway {
         let (config, writer) = LiveConfig::new(loaded);
         let live = config.get();
         let loaded = &live.loaded;
-        // Every auth mode that takes a token has one, generated at first start.
-        let token = match loaded.config.gateway.auth.mode {
-            AuthMode::None | AuthMode::Password => Ahead::default(),
-            AuthMode::Token | AuthMode::DevicePairing | AuthMode::Tailscale => {
-                Ahead::start(live.clone(), paths.clone())
-            }
+        let token = if loaded.config.gateway.auth.mode.takes_token() {
+            Ahead::start(live.clone(), paths.clone())
+        } else {
+            Ahead::default()
         };
         // The gateway only reads models.json; making an empty one is a convenience that a
         // read-only agent directory (the production guide's EROFS case) must not turn fatal.
