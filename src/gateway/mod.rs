@@ -47,6 +47,9 @@ pub enum Intent {
     RestartAll,
 }
 
+/// How long after start the sandbox is probed for the start's warning.
+const SANDBOX_PROBE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One gateway, built and not yet running: its parts and their handles are made and wired,
 /// no actor runs.
 pub struct Gateway {
@@ -106,11 +109,11 @@ impl Gateway {
         }
         let sandbox_mode = loaded.config.agents.defaults.sandbox.mode;
         if sandbox_mode != crate::config::model::SandboxMode::Off {
-            // The probe runs bwrap once (about 20 ms): off the start path, which serves meanwhile.
-            // Not delayed into the gateway's life: with the probe a second after start, a crash
-            // test's restart once found the state dir still locked after a kill -9 (a child
-            // being spawned shares the lock's open file until it execs).
+            // The probe runs bwrap once (about 20 ms, setting up namespaces): on a thread of its
+            // own and a second after start, as it took a share of the CPUs from the start on a
+            // small machine. A sandboxed run before then probes itself (the answer is kept).
             std::thread::spawn(move || {
+                std::thread::sleep(SANDBOX_PROBE_DELAY);
                 if let Some(w) = crate::sandbox::unavailable_warning(sandbox_mode, &crate::sandbox::backend()) {
                     tracing::warn!("sandbox: {w}");
                 }
