@@ -25,7 +25,7 @@ use openclaw::config::model::{Schedule, ScheduleSpec};
 use openclaw::config::schedule::{self, Sched, ScheduleError};
 use openclaw::config::{LoadOptions, Loaded, Paths, Source, load, validate};
 use openclaw::protocol::connect::{self, CLIENT_IDS, CLIENT_MODES, ConnectError, ConnectParams, Credentials, Role};
-use openclaw::protocol::frames::{Request, parse_request};
+use openclaw::protocol::frames::{Request, parse_request, request_from_text};
 use openclaw::protocol::methods::METHODS;
 use openclaw::protocol::{ErrorCode, PROTOCOL_VERSION};
 use proptest::collection::{btree_map, vec};
@@ -238,9 +238,17 @@ const FRAME_KEYS: &[&str] = &["type", "id", "method", "params"];
 const FRAME_PREFIX: &str = "invalid request frame: ";
 
 /// What any frame text may do: not JSON is the session's own answer; JSON gives a request that
-/// is exactly the frame's fields, or an error that says why and keeps the frame's id.
+/// is exactly the frame's fields, or an error that says why and keeps the frame's id. The
+/// reader of the text alone accepts nothing the tree's refuses, and reads it the same.
 fn check_frame_text(text: &str) -> Result<(), TestCaseError> {
-    let Ok(v) = serde_json::from_str::<Value>(text) else { return Ok(()) };
+    let fast = request_from_text(text);
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        prop_assert_eq!(fast, None);
+        return Ok(());
+    };
+    if let Some(r) = fast {
+        prop_assert_eq!(Ok(r), parse_request(&v), "{}", text);
+    }
     match parse_request(&v) {
         Ok(r) => {
             let o = v.as_object().expect("a request came from an object");
@@ -317,7 +325,10 @@ fn check_frame_case((req, params_key, fault): (Request, bool, FrameFault)) -> Re
     check_frame_text(&text)?;
     let parsed = parse_request(&serde_json::from_str(&text).expect("serde_json reads its own output"));
     match (expected, parsed) {
-        (None, Ok(r)) => prop_assert_eq!(r, req),
+        (None, Ok(r)) => {
+            prop_assert_eq!(request_from_text(&text), Some(r.clone()), "a plain valid frame is read from its text");
+            prop_assert_eq!(r, req)
+        }
         (None, Err(e)) => prop_assert!(false, "a valid frame was refused: {e:?}"),
         (Some(m), Ok(r)) => prop_assert!(false, "{fault:?} was accepted as {r:?}, expected {m:?}"),
         (Some(m), Err(e)) => {

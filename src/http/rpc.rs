@@ -69,7 +69,7 @@ pub async fn http_rpc(req: HttpRequest, payload: web::Payload, state: State) -> 
         Ok(call) => call,
         Err(e) => return reply(StatusCode::BAD_REQUEST, &e),
     };
-    let caller = Caller { role: grant.role, scopes: grant.scopes, conn: None };
+    let caller = Caller { role: grant.role, scopes: grant.scopes.into(), conn: None };
     let t0 = std::time::Instant::now();
     // A two-stage method (`agent`) answers here with its outcome: the same final payload a
     // WebSocket client gets as its second response.

@@ -120,12 +120,12 @@ enum Phase {
     Handshake,
     Authenticating,
     /// Only what requests need is kept after the handshake.
-    Ready(Role, Vec<String>),
+    Ready(Role, Arc<[String]>),
 }
 
 pub struct SessionActor {
     rt: Arc<Runtime>,
-    conn_id: String,
+    conn_id: Arc<str>,
     nonce: String,
     /// Upgrade-request headers; taken at the handshake.
     tailscale_user: Option<String>,
@@ -163,7 +163,7 @@ impl SessionActor {
             ctx.add_stream(Gated::new(Reader::new(rd, early, MAX_PAYLOAD), out.gate.clone()));
             SessionActor {
                 rt,
-                conn_id: uuid::Uuid::new_v4().to_string(),
+                conn_id: uuid::Uuid::new_v4().to_string().into(),
                 nonce: uuid::Uuid::new_v4().to_string(),
                 tailscale_user: info.tailscale_user,
                 peer,
@@ -324,7 +324,7 @@ impl SessionActor {
         let mut hello = json!({
             "type": "hello-ok",
             "protocol": PROTOCOL_VERSION,
-            "server": {"version": env!("CARGO_PKG_VERSION"), "host": crate::sys::hostname(), "connId": self.conn_id},
+            "server": {"version": env!("CARGO_PKG_VERSION"), "host": crate::sys::hostname(), "connId": &*self.conn_id},
             "features": {"methods": methods::METHODS.iter().map(|m| m.name).collect::<Vec<_>>(), "events": methods::EVENTS},
             "snapshot": {
                 "presence": s.sessions.presence(),
@@ -342,7 +342,7 @@ impl SessionActor {
             hello["auth"] = json!({"deviceToken": token, "role": grant.role.as_str(), "scopes": grant.scopes, "issuedAtMs": issued});
         }
         tracing::debug!(conn = %self.conn_id, client = %params.client.id, method = ?grant.method, "session connected");
-        self.phase = Phase::Ready(grant.role, grant.scopes);
+        self.phase = Phase::Ready(grant.role, grant.scopes.into());
         if let Some(deadline) = self.handshake_deadline.take() {
             ctx.cancel_future(deadline);
         }
@@ -350,21 +350,21 @@ impl SessionActor {
     }
 
     fn request(&mut self, text: &str, ctx: &mut Context<Self>) {
-        let v = match serde_json::from_str::<Value>(text) {
-            Ok(v) => v,
-            Err(e) => {
-                return self.send(
-                    err_response("invalid", &ErrorShape::invalid(format!("invalid request frame: not JSON ({e})"))),
-                    ctx,
-                );
-            }
-        };
-        let req = match parse_request(&v) {
-            Ok(r) => r,
-            Err(e) => {
-                return self
-                    .send(err_response(e.id.as_deref().unwrap_or("invalid"), &ErrorShape::invalid(e.message)), ctx);
-            }
+        let req = match frames::request_from_text(text) {
+            Some(r) => r,
+            None => match serde_json::from_str::<Value>(text) {
+                Err(e) => {
+                    let e = ErrorShape::invalid(format!("invalid request frame: not JSON ({e})"));
+                    return self.send(err_response("invalid", &e), ctx);
+                }
+                Ok(v) => match parse_request(&v) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let id = e.id.as_deref().unwrap_or("invalid");
+                        return self.send(err_response(id, &ErrorShape::invalid(e.message)), ctx);
+                    }
+                },
+            },
         };
         let Phase::Ready(role, scopes) = &self.phase else { return };
         if req.method == "connect" {

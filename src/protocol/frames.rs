@@ -1,5 +1,7 @@
 //! Request, response and event frames, and the error shape, with the spec's exact messages.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -97,6 +99,32 @@ pub fn parse_request(v: &Value) -> Result<Request, FrameError> {
     Ok(Request { id: id.unwrap_or_default(), method, params })
 }
 
+/// A valid request frame read straight from its text: `None` for anything else, which
+/// [`parse_request`] reads from the JSON tree to say what is wrong. A tree of the frame (each
+/// key and value copied into a map) was most of a small call's allocations. Whatever this
+/// accepts, [`parse_request`] accepts as the same request (the fuzz tests check it); it may
+/// leave to it a valid frame spelled unusually (a repeated key, an escaped `type`).
+pub fn request_from_text(text: &str) -> Option<Request> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Frame<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+        #[serde(borrow)]
+        id: Cow<'a, str>,
+        #[serde(borrow)]
+        method: Cow<'a, str>,
+        #[serde(default)]
+        params: Value,
+    }
+    let f: Frame = serde_json::from_str(text).ok()?;
+    (f.kind == "req" && !f.id.is_empty() && !f.method.is_empty()).then(|| Request {
+        id: f.id.into_owned(),
+        method: f.method.into_owned(),
+        params: f.params,
+    })
+}
+
 /// `{"type":"res","id":..,"ok":true,"payload":..}`.
 pub fn ok_response(id: &str, payload: Value) -> String {
     ok_response_raw(id, &serde_json::to_string(&payload).expect("value serializes"))
@@ -104,11 +132,18 @@ pub fn ok_response(id: &str, payload: Value) -> String {
 
 /// [`ok_response`] for a payload that is JSON text already.
 pub fn ok_response_raw(id: &str, payload: &str) -> String {
-    // Written directly: no intermediate map for the hottest frame.
-    let id = serde_json::to_string(id).expect("string serializes");
-    let mut out = String::with_capacity(id.len() + payload.len() + 40);
+    // Written directly: no intermediate map for the hottest frame, and an id that JSON needs
+    // not escape (the usual one) is not copied on its own first.
+    let plain = id.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    let mut out = String::with_capacity(id.len() + payload.len() + 48);
     out.push_str(r#"{"type":"res","id":"#);
-    out.push_str(&id);
+    if plain {
+        out.push('"');
+        out.push_str(id);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(id).expect("string serializes"));
+    }
     out.push_str(r#","ok":true,"payload":"#);
     out.push_str(payload);
     out.push('}');
@@ -159,9 +194,31 @@ mod tests {
     }
 
     #[test]
+    fn the_text_reader_takes_valid_frames_and_leaves_the_rest_to_the_tree() {
+        let r = request_from_text(r#"{"type":"req","id":"a\"b","method":"health","params":{"x":[1]}}"#).unwrap();
+        assert_eq!(r, Request { id: "a\"b".into(), method: "health".into(), params: json!({"x": [1]}) });
+        let r = request_from_text(r#"{"method":"m","params":null,"id":"1","type":"req"}"#).unwrap();
+        assert_eq!(r.params, Value::Null);
+        for refused in [
+            r#"{"type":"req","id":"1"}"#,
+            r#"{"type":"req","id":"","method":"x"}"#,
+            r#"{"type":"res","id":"1","method":"x"}"#,
+            r#"{"type":"req","id":1,"method":"x"}"#,
+            r#"{"type":"req","id":"1","method":"x","extra":1}"#,
+            r#"{"type":"req","id":"1","method":"x","id":"2"}"#,
+            r#"[1]"#,
+            r#"{"type":"req","id":"1","method":"x"} trailing"#,
+        ] {
+            assert_eq!(request_from_text(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
     fn ok_responses_are_valid_json_with_escaped_ids() {
-        let v: Value = serde_json::from_str(&ok_response("a\"b", json!({"x": 1}))).unwrap();
-        assert_eq!(v, json!({"type": "res", "id": "a\"b", "ok": true, "payload": {"x": 1}}));
+        for id in ["a\"b", "a\\b", "tab\there", "\u{1}", "plain-1", "ünï", ""] {
+            let v: Value = serde_json::from_str(&ok_response(id, json!({"x": 1}))).unwrap();
+            assert_eq!(v, json!({"type": "res", "id": id, "ok": true, "payload": {"x": 1}}));
+        }
     }
 
     #[test]

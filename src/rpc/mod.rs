@@ -35,9 +35,10 @@ use crate::protocol::{ErrorShape, scope};
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub role: Role,
-    pub scopes: Vec<String>,
+    /// Shared with the session that granted them: a call copies no scope.
+    pub scopes: Arc<[String]>,
     /// The WebSocket connection calling (it receives the events of chat sessions it uses).
-    pub conn: Option<String>,
+    pub conn: Option<Arc<str>>,
 }
 
 /// One response: a payload, or an error with, for a failed agent run, a payload beside it
