@@ -27,6 +27,11 @@ fn gateway_bin() -> String {
 }
 const TOKEN: &str = "bench-token";
 const SEQ_CALLS: usize = 5_000;
+/// The RTT ratios: rounds of echo, `health` and the cheapest method one after another, each a
+/// fresh connection of `RTT_CALLS` calls. A single p50 of each moves by a third from one minute
+/// to the next on a shared machine, the floor's too, and not together.
+const RTT_ROUNDS: usize = 9;
+const RTT_CALLS: usize = 2_000;
 const CONNS: usize = 50;
 const LOAD_SECS: u64 = 10;
 const IDLE_CONNS: usize = 10_000;
@@ -126,17 +131,43 @@ async fn sequential(addr: SocketAddr, gateway: bool) -> serde_json::Value {
 }
 
 async fn sequential_with(addr: SocketAddr, gateway: bool, req: &'static str) -> serde_json::Value {
+    sequential_n(addr, gateway, req, SEQ_CALLS).await
+}
+
+async fn sequential_n(addr: SocketAddr, gateway: bool, req: &'static str, calls: usize) -> serde_json::Value {
     let mut ws = open(addr, gateway).await;
     for _ in 0..200 {
         call_with(&mut ws, req).await; // warm-up
     }
-    let mut us = Vec::with_capacity(SEQ_CALLS);
-    for _ in 0..SEQ_CALLS {
+    let mut us = Vec::with_capacity(calls);
+    for _ in 0..calls {
         let t = Instant::now();
         call_with(&mut ws, req).await;
         us.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    json!({"calls": SEQ_CALLS, "p50_us": pct(&mut us, 0.5), "p99_us": pct(&mut us, 0.99)})
+    json!({"calls": calls, "p50_us": pct(&mut us, 0.5), "p99_us": pct(&mut us, 0.99)})
+}
+
+/// Sequential p50 of the echo floor, `health` and the cheapest method in [`RTT_ROUNDS`] rounds
+/// (the order turning each round, so drift falls on all three), and the median over the rounds
+/// of each round's ratios to the floor.
+async fn rtt_rounds(echo: SocketAddr, gateway: SocketAddr) -> serde_json::Value {
+    let kinds: [(&str, SocketAddr, bool, &'static str); 3] =
+        [("echo", echo, false, HEALTH), ("health", gateway, true, HEALTH), ("cheapest", gateway, true, CHEAPEST)];
+    let mut p50 = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..RTT_ROUNDS {
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            let (_, addr, gw, req) = kinds[which];
+            p50[which].push(sequential_n(addr, gw, req, RTT_CALLS).await["p50_us"].as_f64().unwrap());
+        }
+    }
+    let ratios = |i: usize| p50[i].iter().zip(&p50[0]).map(|(x, e)| x / e).collect::<Vec<f64>>();
+    let (health, cheapest) = (ratios(1), ratios(2));
+    json!({"rounds": RTT_ROUNDS, "calls_per_round": RTT_CALLS,
+           "p50_us": {"echo": p50[0], "health": p50[1], "cheapest": p50[2]},
+           "ratio_per_round": {"health": health, "cheapest": cheapest},
+           "median_ratio": {"health": pct(&mut health.clone(), 0.5), "cheapest": pct(&mut cheapest.clone(), 0.5)}})
 }
 
 async fn throughput(addr: SocketAddr, gateway: bool) -> serde_json::Value {
@@ -419,8 +450,6 @@ fn main() {
     wait_port(echo_addr);
     let echo_seq = rt.block_on(sequential(echo_addr, false));
     let echo_tp = rt.block_on(throughput(echo_addr, false));
-    let _ = echo.kill();
-    let _ = echo.wait();
 
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -433,6 +462,9 @@ fn main() {
     let tp = rt.block_on(throughput(addr, true));
     let cheap_seq = rt.block_on(sequential_with(addr, true, CHEAPEST));
     let cheap_tp = rt.block_on(throughput_with(addr, true, false, CHEAPEST));
+    let rounds = rt.block_on(rtt_rounds(echo_addr, addr));
+    let _ = echo.kill();
+    let _ = echo.wait();
     let rpc = http_rpc(addr);
     let idle = rt.block_on(idle(addr, gw.id()));
     // SAFETY: kill(2) on our own child.
@@ -455,7 +487,9 @@ fn main() {
     let ratio = tp["calls_per_s"].as_f64().unwrap() / echo_tp["calls_per_s"].as_f64().unwrap();
     let cheap_ratio = cheap_tp["calls_per_s"].as_f64().unwrap() / echo_tp["calls_per_s"].as_f64().unwrap();
     let rtt = |v: &serde_json::Value| v["p50_us"].as_f64().unwrap();
-    let rtt_ratios = json!({"health": rtt(&seq) / rtt(&echo_seq), "cheapest": rtt(&cheap_seq) / rtt(&echo_seq)});
+    let rtt_ratios = json!({"health": rounds["median_ratio"]["health"], "cheapest": rounds["median_ratio"]["cheapest"],
+                            "rounds": rounds,
+                            "single_run": {"health": rtt(&seq) / rtt(&echo_seq), "cheapest": rtt(&cheap_seq) / rtt(&echo_seq)}});
     let wss_ratio = wss_tp["calls_per_s"].as_f64().unwrap() / tp["calls_per_s"].as_f64().unwrap();
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339(),
