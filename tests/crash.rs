@@ -4,9 +4,9 @@
 //! no temp file of a killed writer is left, and the last write acknowledged to the client (an
 //! RPC answered ok, a CLI that exited 0) is there, on disk and in what the gateway serves.
 //!
-//! Each restart is the binary started again on the same state dir at once: the pid lock is a
-//! POSIX record lock, which dies with the killed process (not shared with a child it was
-//! spawning), so nothing waits for a stale lock.
+//! Each restart is the binary started again on the same state dir at once: the pid lock is an
+//! flock, which dies with the killed process (and with a child it was spawning, which the
+//! start waits for), so nothing waits for a stale lock.
 //!
 //! Kinds: `config.set`; the device registry (pair, approve, rotate, revoke); the cron store and
 //! run history; the session index and transcripts (`agent`, `chat.send`); `openclaw token

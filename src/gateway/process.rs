@@ -57,7 +57,7 @@ pub fn run(opts: GatewayOptions) -> i32 {
             tracing::error!(error = %e, "cannot take the state directory");
             eprintln!("openclaw: {e}");
             return match e {
-                LockError::AlreadyRunning { .. } => exit::UNAVAILABLE,
+                LockError::AlreadyRunning { .. } | LockError::LeftHeld { .. } => exit::UNAVAILABLE,
                 LockError::Io(_) => exit::CANTCREAT,
             };
         }

@@ -3,22 +3,26 @@
 //! The lock (not the pid file) decides: a pid file left by a crashed gateway has no lock
 //! holder and is taken over; the kernel drops the lock when the process dies.
 //!
-//! The lock is a POSIX record lock (`fcntl(F_SETLK)`), not an `flock`: an flock belongs to the
-//! open file, which a child being spawned shares until it execs, so a gateway killed while
-//! spawning (the sandbox probe, a tool run) could leave its lock held past its death. A record
-//! lock belongs to the process alone. Its one trap, that closing any descriptor of the file
-//! drops it, does not apply: nothing else in the gateway opens `gateway.lock`.
+//! The lock is an `flock`, which belongs to the open file: a child the gateway is spawning (the
+//! sandbox probe, a tool's command) shares it until the child execs. A gateway killed in that
+//! moment leaves its lock held for that moment past its death, so a start that finds the lock
+//! held and the gateway named in the pid file gone waits a little for it. (A POSIX record lock,
+//! which children do not share, is dropped when the process closes any descriptor of the file,
+//! as an agent's `grep` over a tree holding the state dir would: two gateways on one state dir.)
 
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::os::fd::AsRawFd;
+use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{FILE_MODE, StateError, replace_file};
 
 pub const PID_FILE: &str = "gateway.pid";
 pub const LOCK_FILE: &str = "gateway.lock";
+
+/// How long a start waits for a lock whose gateway is gone (or has not yet written its pid):
+/// a child of the dead gateway lets go when it execs, a starting gateway writes its pid at once.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// Holds the instance lock; removes the pid file when dropped.
 #[derive(Debug)]
@@ -34,6 +38,11 @@ pub enum LockError {
         dir.display()
     )]
     AlreadyRunning { dir: PathBuf, pid: String },
+    #[error(
+        "state dir {} is locked, but the gateway that locked it (pid {pid}) is gone: a process it started still holds {}; find it with `fuser -v {}` and stop it",
+        dir.display(), lock.display(), lock.display()
+    )]
+    LeftHeld { dir: PathBuf, pid: String, lock: PathBuf },
     #[error(transparent)]
     Io(#[from] StateError),
 }
@@ -50,18 +59,24 @@ impl PidLock {
             .mode(FILE_MODE)
             .open(&lock_path)
             .map_err(|e| StateError::new(&lock_path, e))?;
-        match try_record_lock(&lock) {
-            Ok(None) => {}
-            Ok(Some(holder)) => {
-                let pid = std::fs::read_to_string(&pid_path)
-                    .map(|s| s.trim().to_string())
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                    .or_else(|| holder.map(|p| p.to_string()))
-                    .unwrap_or_else(|| "unknown".into());
-                return Err(LockError::AlreadyRunning { dir: state_dir.to_path_buf(), pid });
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let pid = std::fs::read_to_string(&pid_path).map(|s| s.trim().to_string()).ok();
+                    let alive = pid.as_deref().and_then(|p| p.parse().ok()).is_some_and(exists);
+                    if alive || Instant::now() >= deadline {
+                        let (dir, pid) = (state_dir.to_path_buf(), pid.unwrap_or_else(|| "unknown".into()));
+                        return Err(match alive || pid == "unknown" {
+                            true => LockError::AlreadyRunning { dir, pid },
+                            false => LockError::LeftHeld { dir, pid, lock: lock_path },
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(TryLockError::Error(e)) => return Err(StateError::new(&lock_path, e).into()),
             }
-            Err(e) => return Err(StateError::new(&lock_path, e).into()),
         }
         if let Ok(old) = std::fs::read_to_string(&pid_path) {
             tracing::warn!(path = %pid_path.display(), old_pid = old.trim(), "taking over a stale pid file (its gateway is gone)");
@@ -81,30 +96,11 @@ impl Drop for PidLock {
     }
 }
 
-/// A write lock on the whole file, as `fcntl(cmd)` takes (`F_SETLK`) or asks about (`F_GETLK`).
-fn whole_file_lock(file: &File, cmd: libc::c_int) -> io::Result<libc::flock> {
-    // SAFETY: a zeroed `flock` is valid (start 0, length 0: the whole file).
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    // SAFETY: fcntl on a descriptor `file` owns, with a pointer to a live `flock`.
-    match unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl) } {
-        0 => Ok(fl),
-        _ => Err(io::Error::last_os_error()),
-    }
-}
-
-/// Takes the lock: `Ok(None)`, or `Ok(Some(holder))` when another process holds it (its pid
-/// when the kernel can name it: not across pid namespaces).
-fn try_record_lock(file: &File) -> io::Result<Option<Option<libc::pid_t>>> {
-    match whole_file_lock(file, libc::F_SETLK) {
-        Ok(_) => Ok(None),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {
-            let holder = whole_file_lock(file, libc::F_GETLK).ok().map(|fl| fl.l_pid).filter(|&p| p > 0);
-            Ok(Some(holder))
-        }
-        Err(e) => Err(e),
-    }
+/// Whether process `pid` exists (one of another user's too).
+fn exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 /// The pid of the gateway running on `state_dir`, if its pid file names a live process.
@@ -127,15 +123,17 @@ mod tests {
     use std::process::Command;
 
     const HELPER_DIR: &str = "OPENCLAW_PIDLOCK_HELPER_DIR";
+    const HELPER_CHILD_MS: &str = "OPENCLAW_PIDLOCK_HELPER_CHILD_MS";
     const HELPER: &str = "state::pidfile::tests::helper_locks_forks_and_exits";
 
-    /// Not a test: the process the test below starts. It takes the lock, forks a child that
-    /// keeps a copy of every descriptor and sleeps, prints the child's pid and exits without
-    /// letting go (as a killed gateway does).
+    /// Not a test: the process the tests below start, standing for a gateway killed while it
+    /// spawns. It takes the lock, forks a child that keeps a copy of every descriptor for the
+    /// given time, prints the child's pid and exits without letting go.
     #[test]
-    #[ignore = "a helper process of a_forked_child_does_not_keep_a_dead_gateways_lock"]
+    #[ignore = "a helper process of the pid lock's tests"]
     fn helper_locks_forks_and_exits() {
-        let dir = std::env::var_os(HELPER_DIR).expect("run by the test that sets the state dir");
+        let dir = std::env::var_os(HELPER_DIR).expect("run by a test that sets the state dir");
+        let ms: u32 = std::env::var(HELPER_CHILD_MS).expect("and the child's life").parse().unwrap();
         let lock = PidLock::acquire(Path::new(&dir)).expect("lock a fresh state dir");
         // SAFETY: the child only closes its output (so the test's read of it ends), sleeps and
         // exits: async-signal-safe calls only, as a child of a threaded process must.
@@ -144,36 +142,51 @@ mod tests {
             unsafe {
                 libc::close(1);
                 libc::close(2);
-                libc::sleep(30);
+                libc::usleep(ms * 1000);
                 libc::_exit(0);
             }
         }
-        assert!(child > 0, "fork: {}", io::Error::last_os_error());
+        assert!(child > 0, "fork: {}", std::io::Error::last_os_error());
         println!("forked {child}");
         std::mem::forget(lock);
         std::process::exit(0);
     }
 
-    #[test]
-    fn a_forked_child_does_not_keep_a_dead_gateways_lock() {
-        let dir = tempfile::tempdir().unwrap();
+    /// Runs the helper on `dir` with a child living `child_ms`; the child's pid.
+    fn dead_gateway_with_child(dir: &Path, child_ms: u32) -> i32 {
         let out = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", HELPER, "--ignored", "--nocapture", "--test-threads=1"])
-            .env(HELPER_DIR, dir.path())
+            .env(HELPER_DIR, dir)
+            .env(HELPER_CHILD_MS, child_ms.to_string())
             .output()
             .expect("run the helper");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let child: libc::pid_t = stdout
+        String::from_utf8_lossy(&out.stdout)
             .split_once("forked ")
             .and_then(|(_, p)| p.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("the helper forked: {out:?}"));
-        // SAFETY: signal 0 only checks that the process exists.
-        let alive = unsafe { libc::kill(child, 0) } == 0;
-        let taken = PidLock::acquire(dir.path());
+            .unwrap_or_else(|| panic!("the helper forked: {out:?}"))
+    }
+
+    #[test]
+    fn a_dead_gateways_lock_held_by_its_child_for_a_moment_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let child = dead_gateway_with_child(dir.path(), 200);
+        assert!(exists(child), "the child still holds the lock when the start tries");
+        let lock = PidLock::acquire(dir.path()).expect("the lock is taken once the child lets go");
+        assert!(
+            !exists(child) || std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|s| s.contains(") Z"))
+        );
+        assert_eq!(std::fs::read_to_string(lock.pid_path()).unwrap(), format!("{}\n", std::process::id()));
+    }
+
+    #[test]
+    fn a_lock_a_dead_gateways_child_keeps_is_named_with_how_to_find_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let child = dead_gateway_with_child(dir.path(), 5_000);
+        let e = PidLock::acquire(dir.path()).unwrap_err();
         // SAFETY: the helper's child, which only sleeps.
         unsafe { libc::kill(child, libc::SIGKILL) };
-        assert!(alive, "the forked child still lives, holding the lock file open");
-        let lock = taken.expect("the lock died with its holder, though the holder's child lives");
-        assert_eq!(std::fs::read_to_string(lock.pid_path()).unwrap(), format!("{}\n", std::process::id()));
+        assert!(matches!(e, LockError::LeftHeld { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("is gone") && msg.contains("fuser -v") && msg.contains(LOCK_FILE), "{msg}");
     }
 }
