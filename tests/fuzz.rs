@@ -25,7 +25,7 @@ use openclaw::config::model::{Schedule, ScheduleSpec};
 use openclaw::config::schedule::{self, Sched, ScheduleError};
 use openclaw::config::{LoadOptions, Loaded, Paths, Source, load, validate};
 use openclaw::protocol::connect::{self, CLIENT_IDS, CLIENT_MODES, ConnectError, ConnectParams, Credentials, Role};
-use openclaw::protocol::frames::{Request, parse_request, request_from_text};
+use openclaw::protocol::frames::{Request, TextError, parse_request, request_from_text, request_text};
 use openclaw::protocol::methods::METHODS;
 use openclaw::protocol::{ErrorCode, PROTOCOL_VERSION};
 use proptest::collection::{btree_map, vec};
@@ -242,12 +242,19 @@ const FRAME_PREFIX: &str = "invalid request frame: ";
 /// reader of the text alone accepts nothing the tree's refuses, and reads it the same.
 fn check_frame_text(text: &str) -> Result<(), TestCaseError> {
     let fast = request_from_text(text);
+    let read = request_text(text);
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         prop_assert_eq!(fast, None);
+        prop_assert!(matches!(read, Err(TextError::NotJson(_))), "{:?}", read);
         return Ok(());
     };
     if let Some(r) = fast {
         prop_assert_eq!(Ok(r), parse_request(&v), "{}", text);
+    }
+    match (read, parse_request(&v)) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+        (Err(TextError::Frame(a)), Err(b)) => prop_assert_eq!(a, b),
+        (a, b) => prop_assert!(false, "read {:?}, the tree {:?}", a, b),
     }
     match parse_request(&v) {
         Ok(r) => {

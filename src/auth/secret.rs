@@ -166,8 +166,12 @@ pub struct Ahead(parking_lot::Mutex<Option<(u64, std::thread::JoinHandle<Resolve
 type Resolved = Result<Option<Secret>, SecretError>;
 
 impl Ahead {
-    /// Starts resolving the token of config `generation` (the token is generated if missing).
+    /// Starts resolving the token of config `generation` (the token is generated if missing),
+    /// when its auth mode takes one.
     pub fn start(live: std::sync::Arc<crate::config::live::Live>, paths: Paths) -> Self {
+        if !live.loaded.config.gateway.auth.mode.takes_token() {
+            return Self::default();
+        }
         let generation = live.generation;
         let thread =
             std::thread::Builder::new().name("token".into()).spawn(move || resolve_token(&live.loaded, &paths, true));

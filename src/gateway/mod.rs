@@ -88,11 +88,7 @@ impl Gateway {
         let (config, writer) = LiveConfig::new(loaded);
         let live = config.get();
         let loaded = &live.loaded;
-        let token = if loaded.config.gateway.auth.mode.takes_token() {
-            Ahead::start(live.clone(), paths.clone())
-        } else {
-            Ahead::default()
-        };
+        let token = Ahead::start(live.clone(), paths.clone());
         // The gateway only reads models.json; making an empty one is a convenience that a
         // read-only agent directory (the production guide's EROFS case) must not turn fatal.
         match crate::agents::models::seed(&paths.state_dir, "main") {

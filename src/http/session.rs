@@ -26,7 +26,7 @@ use crate::net::BoxIo;
 use crate::net::conn::Admission;
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
-use crate::protocol::frames::{self, err_response, ok_response, parse_request};
+use crate::protocol::frames::{self, TextError, err_response, ok_response};
 use crate::protocol::methods;
 use crate::protocol::{
     ErrorShape, MAX_BUFFERED_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, TICK_INTERVAL_MS, close, close_reason,
@@ -234,13 +234,10 @@ impl SessionActor {
     }
 
     fn handshake(&mut self, text: &str, ctx: &mut Context<Self>) {
-        let Ok(v) = serde_json::from_str::<Value>(text) else {
-            self.close(close::NORMAL, "invalid JSON before handshake", ctx);
-            return;
-        };
-        let req = match parse_request(&v) {
+        let req = match frames::request_text(text) {
             Ok(r) => r,
-            Err(e) => {
+            Err(TextError::NotJson(_)) => return self.close(close::NORMAL, "invalid JSON before handshake", ctx),
+            Err(TextError::Frame(e)) => {
                 let id = e.id.unwrap_or_else(|| "invalid".into());
                 return self.fail(&id, ErrorShape::invalid(e.message), close::POLICY, ctx);
             }
@@ -350,21 +347,16 @@ impl SessionActor {
     }
 
     fn request(&mut self, text: &str, ctx: &mut Context<Self>) {
-        let req = match frames::request_from_text(text) {
-            Some(r) => r,
-            None => match serde_json::from_str::<Value>(text) {
-                Err(e) => {
-                    let e = ErrorShape::invalid(format!("invalid request frame: not JSON ({e})"));
-                    return self.send(err_response("invalid", &e), ctx);
-                }
-                Ok(v) => match parse_request(&v) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let id = e.id.as_deref().unwrap_or("invalid");
-                        return self.send(err_response(id, &ErrorShape::invalid(e.message)), ctx);
-                    }
-                },
-            },
+        let req = match frames::request_text(text) {
+            Ok(r) => r,
+            Err(TextError::NotJson(e)) => {
+                let e = ErrorShape::invalid(format!("invalid request frame: not JSON ({e})"));
+                return self.send(err_response("invalid", &e), ctx);
+            }
+            Err(TextError::Frame(e)) => {
+                let id = e.id.as_deref().unwrap_or("invalid");
+                return self.send(err_response(id, &ErrorShape::invalid(e.message)), ctx);
+            }
         };
         let Phase::Ready(role, scopes) = &self.phase else { return };
         if req.method == "connect" {

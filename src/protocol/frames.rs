@@ -125,6 +125,23 @@ pub fn request_from_text(text: &str) -> Option<Request> {
     })
 }
 
+/// Why a frame's text is not a request: not JSON at all, or JSON that is not a valid request.
+#[derive(Debug)]
+pub enum TextError {
+    NotJson(serde_json::Error),
+    Frame(FrameError),
+}
+
+/// A request frame from its text: read straight from the text when it is valid
+/// ([`request_from_text`]), else from its JSON tree, which says what is wrong ([`parse_request`]).
+pub fn request_text(text: &str) -> Result<Request, TextError> {
+    if let Some(r) = request_from_text(text) {
+        return Ok(r);
+    }
+    let v: Value = serde_json::from_str(text).map_err(TextError::NotJson)?;
+    parse_request(&v).map_err(TextError::Frame)
+}
+
 /// `{"type":"res","id":..,"ok":true,"payload":..}`.
 pub fn ok_response(id: &str, payload: Value) -> String {
     ok_response_raw(id, &serde_json::to_string(&payload).expect("value serializes"))

@@ -59,25 +59,7 @@ impl PidLock {
             .mode(FILE_MODE)
             .open(&lock_path)
             .map_err(|e| StateError::new(&lock_path, e))?;
-        let deadline = Instant::now() + SETTLE;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) => {
-                    let pid = std::fs::read_to_string(&pid_path).map(|s| s.trim().to_string()).ok();
-                    let alive = pid.as_deref().and_then(|p| p.parse().ok()).is_some_and(exists);
-                    if alive || Instant::now() >= deadline {
-                        let (dir, pid) = (state_dir.to_path_buf(), pid.unwrap_or_else(|| "unknown".into()));
-                        return Err(match alive || pid == "unknown" {
-                            true => LockError::AlreadyRunning { dir, pid },
-                            false => LockError::LeftHeld { dir, pid, lock: lock_path },
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(TryLockError::Error(e)) => return Err(StateError::new(&lock_path, e).into()),
-            }
-        }
+        take_or_wait(&lock, &lock_path, &pid_path, state_dir)?;
         if let Ok(old) = std::fs::read_to_string(&pid_path) {
             tracing::warn!(path = %pid_path.display(), old_pid = old.trim(), "taking over a stale pid file (its gateway is gone)");
         }
@@ -93,6 +75,28 @@ impl PidLock {
 impl Drop for PidLock {
     fn drop(&mut self) {
         remove_if_ours(&self.pid_path);
+    }
+}
+
+/// Takes the lock; while it is held by a gateway that is gone (or not yet named in the pid
+/// file), tries again until [`SETTLE`] has passed.
+fn take_or_wait(lock: &File, lock_path: &Path, pid_path: &Path, state_dir: &Path) -> Result<(), LockError> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::Error(e)) => return Err(StateError::new(lock_path, e).into()),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let pid = std::fs::read_to_string(pid_path).ok().map(|s| s.trim().to_string());
+        let alive = pid.as_deref().and_then(|p| p.parse().ok()).is_some_and(exists);
+        let dir = state_dir.to_path_buf();
+        match pid {
+            Some(pid) if alive => return Err(LockError::AlreadyRunning { dir, pid }),
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Some(pid) => return Err(LockError::LeftHeld { dir, pid, lock: lock_path.to_path_buf() }),
+            None => return Err(LockError::AlreadyRunning { dir, pid: "unknown".into() }),
+        }
     }
 }
 
@@ -169,7 +173,7 @@ mod tests {
     #[test]
     fn a_dead_gateways_lock_held_by_its_child_for_a_moment_is_waited_for() {
         let dir = tempfile::tempdir().unwrap();
-        let child = dead_gateway_with_child(dir.path(), 200);
+        let child = dead_gateway_with_child(dir.path(), 500);
         assert!(exists(child), "the child still holds the lock when the start tries");
         let lock = PidLock::acquire(dir.path()).expect("the lock is taken once the child lets go");
         assert!(
