@@ -1,6 +1,6 @@
 //! Hostile-client figures on the release build: each attack of `tests/common/hostile.rs` run in
 //! turn against a fresh gateway, with the probe's `health` p99 quiet and under attack (target:
-//! within 3x), its slowest call, and the gateway's peak RSS against the ceiling the attack states.
+//! within 3x), its slowest call, the calls each p99 rests on, and the gateway's peak RSS against the ceiling the attack states.
 //! Writes `bench/results/hostile.json`.
 
 #[path = "../tests/common/mod.rs"]
@@ -30,13 +30,21 @@ fn main() {
     }
     let figures = FIGURES.lock().unwrap().clone();
     println!(
-        "{:<42} {:>10} {:>10} {:>7} {:>9} {:>9} {:>9}",
-        "attack", "quiet p99", "p99", "ratio", "max", "peak RSS", "ceiling"
+        "{:<42} {:>10} {:>10} {:>7} {:>9} {:>13} {:>9} {:>9}",
+        "attack", "quiet p99", "p99", "ratio", "max", "calls", "peak RSS", "ceiling"
     );
     for f in &figures {
         println!(
-            "{:<42} {:>7.2} ms {:>7.2} ms {:>6.2}x {:>6.1} ms {:>5.1} MiB {:>5.1} MiB",
-            f.attack, f.quiet_p99_ms, f.attack_p99_ms, f.ratio, f.attack_max_ms, f.peak_rss_mib, f.ceiling_mib
+            "{:<42} {:>7.2} ms {:>7.2} ms {:>6.2}x {:>6.1} ms {:>6}/{:<6} {:>5.1} MiB {:>5.1} MiB",
+            f.attack,
+            f.quiet_p99_ms,
+            f.attack_p99_ms,
+            f.ratio,
+            f.attack_max_ms,
+            f.quiet_calls,
+            f.attack_calls,
+            f.peak_rss_mib,
+            f.ceiling_mib
         );
     }
     let worst = figures.iter().map(|f| f.ratio).fold(0.0, f64::max);

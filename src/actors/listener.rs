@@ -25,7 +25,7 @@ use super::children::ChildRegistry;
 use crate::config::LoadOptions;
 use crate::config::live::LiveConfig;
 use crate::net::BoxIo;
-use crate::net::conn::{Caps, Conn, Connections};
+use crate::net::conn::{Admission, Caps, Connections};
 use crate::net::first_byte::{self, FirstByte};
 use crate::net::tls::{self, TlsStore};
 use crate::{exit, net};
@@ -232,10 +232,14 @@ fn fd_of(io: &dyn std::any::Any) -> Option<std::os::fd::RawFd> {
     }
 }
 
-/// Counts a new connection against the caps. Its admission (and a handle to cut its socket)
-/// goes into the connection's data, where the request guard and the session read it.
-fn admit(tcp: &actix_rt::net::TcpStream, set: &Arc<Connections>, config: &LiveConfig) -> Option<Conn> {
-    use std::os::fd::AsRawFd;
+/// Counts a new connection against the caps, at accept. Its admission and peer become the
+/// connection's `Conn` at its first byte (`first_byte`), in the connection's data, where the
+/// request guard and the session read it.
+fn admit(
+    tcp: &actix_rt::net::TcpStream,
+    set: &Arc<Connections>,
+    config: &LiveConfig,
+) -> Option<(Admission, SocketAddr)> {
     let peer = tcp.peer_addr().ok()?;
     let live = config.get();
     let gw = &live.loaded.config.gateway;
@@ -249,7 +253,7 @@ fn admit(tcp: &actix_rt::net::TcpStream, set: &Arc<Connections>, config: &LiveCo
             tracing::warn!(peer = %peer.ip(), limit = limit.label(), cap, refused = n, "connection refused: over the cap");
         }
     }
-    Some(Conn::new(admission, tcp.as_raw_fd()))
+    Some((admission, peer))
 }
 
 /// The certificate store for this incarnation: the current one when its files and minimum

@@ -190,8 +190,11 @@ pub struct NextHead {
 }
 
 impl Conn {
-    pub fn new(admission: Admission, fd: RawFd) -> Self {
-        let socket = Socket { fd, open: Rc::new(Cell::new(true)), addrs: addrs(fd) };
+    /// Built when the connection's first byte came (a half-open connection never gets one):
+    /// `peer` is the address it was admitted by, so only the local one is asked for here.
+    pub fn new(admission: Admission, fd: RawFd, peer: SocketAddr) -> Self {
+        let addrs = local_addr(fd).map(|local| (local, peer));
+        let socket = Socket { fd, open: Rc::new(Cell::new(true)), addrs };
         Conn { refused: admission.refused, admission: Cell::new(Some(admission)), socket, next_head: Rc::default() }
     }
 
@@ -274,10 +277,20 @@ impl Socket {
 
 /// The local and peer addresses of a socket, or None when `fd` is not a connected socket.
 fn addrs(fd: RawFd) -> Option<(SocketAddr, SocketAddr)> {
-    // SAFETY: only reads addresses; a descriptor that is not a socket yields an error.
+    Some((local_addr(fd)?, with_socket(fd, |s| s.peer_addr())?))
+}
+
+fn local_addr(fd: RawFd) -> Option<SocketAddr> {
+    with_socket(fd, |s| s.local_addr())
+}
+
+fn with_socket(
+    fd: RawFd,
+    addr: impl Fn(&socket2::SockRef) -> std::io::Result<socket2::SockAddr>,
+) -> Option<SocketAddr> {
+    // SAFETY: only reads an address; a descriptor that is not a socket yields an error.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let s = socket2::SockRef::from(&fd);
-    Some((s.local_addr().ok()?.as_socket()?, s.peer_addr().ok()?.as_socket()?))
+    addr(&socket2::SockRef::from(&fd)).ok()?.as_socket()
 }
 
 #[cfg(test)]
@@ -340,7 +353,8 @@ mod tests {
         let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (server, _) = l.accept().unwrap();
         let c = Arc::new(Connections::default());
-        let conn = Conn::new(c.admit(server.peer_addr().unwrap().ip(), caps(), false), server.as_raw_fd());
+        let peer = server.peer_addr().unwrap();
+        let conn = Conn::new(c.admit(peer.ip(), caps(), false), server.as_raw_fd(), peer);
         let handle = conn.socket();
         assert!(handle.cut());
         let mut buf = [0u8; 1];

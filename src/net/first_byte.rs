@@ -9,6 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -19,7 +20,7 @@ use actix_server::GracefulShutdownSignal;
 use actix_service::{Service, ServiceFactory};
 use futures_util::future::LocalBoxFuture;
 
-use super::conn::Conn;
+use super::conn::{Admission, Conn};
 
 thread_local! {
     /// Admissions of connections handed to the HTTP server and not yet taken by its connect
@@ -53,8 +54,9 @@ fn unpark(fd: RawFd, n: u64) {
     });
 }
 
-/// Counts a new connection against the caps: its admission, or None when its peer is unknown.
-type Admit = Rc<dyn Fn(&TcpStream) -> Option<Conn>>;
+/// Counts a new connection against the caps: its admission and peer, or None when its peer is
+/// unknown.
+type Admit = Rc<dyn Fn(&TcpStream) -> Option<(Admission, SocketAddr)>>;
 
 /// Admits each new connection with `admit`, then waits up to `within` for its first byte (or
 /// the server's shutdown) before handing it to `inner`. A connection that sends nothing in time
@@ -78,7 +80,7 @@ impl<F> FirstByte<F> {
         inner: F,
         within: Duration,
         shutdown: GracefulShutdownSignal,
-        admit: impl Fn(&TcpStream) -> Option<Conn> + 'static,
+        admit: impl Fn(&TcpStream) -> Option<(Admission, SocketAddr)> + 'static,
     ) -> Self {
         FirstByte { inner, wait: Wait { within, shutdown, admit: Rc::new(admit) } }
     }
@@ -123,7 +125,7 @@ where
     }
 
     fn call(&self, io: TcpStream) -> Self::Future {
-        let conn = (self.wait.admit)(&io);
+        let admitted = (self.wait.admit)(&io);
         let (inner, Wait { within, shutdown, .. }) = (self.inner.clone(), self.wait.clone());
         Box::pin(async move {
             let first = tokio::select! {
@@ -136,7 +138,9 @@ where
                 return Ok(());
             }
             let fd = io.as_raw_fd();
-            let parked = conn.map(|conn| park(fd, conn));
+            // Its socket's identity is taken only now: a connection that never speaks costs
+            // one system call (the peer, for the caps), not three.
+            let parked = admitted.map(|(admission, peer)| park(fd, Conn::new(admission, fd, peer)));
             // Boxed so the waiting task above stays small.
             let result = Box::pin(inner.call(io)).await;
             if let Some(n) = parked {

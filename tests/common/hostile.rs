@@ -68,7 +68,12 @@ impl MemoryWatch {
     }
 }
 
-/// A second client calling `health` every 10 ms, recording each round trip.
+/// How long the probe waits between calls. About a thousand calls a second, so that a p99 rests
+/// on hundreds of calls: at 10 ms (about 100 calls a phase) it was the phase's slowest call or the
+/// one before it, and one late wake-up of the probe's thread decided the ratio.
+const PROBE_GAP: Duration = Duration::from_millis(1);
+
+/// A second client calling `health` every `PROBE_GAP`, recording each round trip.
 struct Probe {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<Result<Vec<Duration>, String>>>,
@@ -88,7 +93,7 @@ impl Probe {
                 if res["ok"] != true {
                     return Err(format!("health failed under attack: {res}"));
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(PROBE_GAP);
             }
             Ok(rtts)
         });
@@ -106,7 +111,7 @@ impl Probe {
 }
 
 fn p99(mut v: Vec<Duration>) -> Duration {
-    assert!(v.len() >= 20, "too few probe samples ({}) to take a p99", v.len());
+    assert!(v.len() >= 100, "too few probe samples ({}) to take a p99", v.len());
     v.sort();
     v[(v.len() * 99).div_ceil(100) - 1]
 }
@@ -119,6 +124,9 @@ pub struct Figures {
     pub attack_p99_ms: f64,
     pub ratio: f64,
     pub attack_max_ms: f64,
+    /// Probe calls quiet and under attack: what each p99 rests on.
+    pub quiet_calls: usize,
+    pub attack_calls: usize,
     pub peak_rss_mib: f64,
     pub ceiling_mib: f64,
 }
@@ -142,7 +150,9 @@ const STARVED: Duration = Duration::from_millis(500);
 pub fn under_attack<T: Send>(g: &Gateway, what: &str, ceiling_mib: f64, attack: impl FnOnce() -> T + Send) -> T {
     let quiet = Probe::start(g);
     std::thread::sleep(Duration::from_millis(1000));
-    let quiet = p99(quiet.finish());
+    let quiet = quiet.finish();
+    let quiet_calls = quiet.len();
+    let quiet = p99(quiet);
     let mem = MemoryWatch::start(g.pid());
     let probe = Probe::start(g);
     let out = std::thread::scope(|s| {
@@ -155,6 +165,7 @@ pub fn under_attack<T: Send>(g: &Gateway, what: &str, ceiling_mib: f64, attack: 
     std::thread::sleep(Duration::from_millis(300));
     let rtts = probe.finish();
     let max = rtts.iter().max().copied().unwrap_or_default();
+    let attack_calls = rtts.len();
     let loud = p99(rtts);
     let peak = mem.peak_mib();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -164,11 +175,13 @@ pub fn under_attack<T: Send>(g: &Gateway, what: &str, ceiling_mib: f64, attack: 
         attack_p99_ms: ms(loud),
         ratio: ms(loud) / ms(quiet),
         attack_max_ms: ms(max),
+        quiet_calls,
+        attack_calls,
         peak_rss_mib: peak,
         ceiling_mib,
     };
     eprintln!(
-        "{what}: probe p99 quiet {:.2} ms, under attack {:.2} ms ({:.2}x), max {:.1} ms; peak RSS {peak:.1} MiB (ceiling {ceiling_mib})",
+        "{what}: probe p99 quiet {:.2} ms ({quiet_calls} calls), under attack {:.2} ms ({attack_calls} calls, {:.2}x), max {:.1} ms; peak RSS {peak:.1} MiB (ceiling {ceiling_mib})",
         f.quiet_p99_ms, f.attack_p99_ms, f.ratio, f.attack_max_ms
     );
     FIGURES.lock().unwrap_or_else(|p| p.into_inner()).push(f);
