@@ -1,7 +1,7 @@
 //! Hostile-client figures on the release build: each attack of `tests/common/hostile.rs` run in
 //! turn against a fresh gateway, with the probe's `health` p99 quiet and under attack (target:
-//! within 3x), its slowest call, the calls each p99 rests on, and the gateway's peak RSS against the ceiling the attack states.
-//! Writes `bench/results/hostile.json`.
+//! within 3x), its slowest call, the calls each p99 rests on, and the gateway's peak RSS against
+//! the ceiling the attack states. Writes `bench/results/hostile.json`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
