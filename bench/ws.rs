@@ -127,14 +127,10 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 async fn sequential(addr: SocketAddr, gateway: bool) -> serde_json::Value {
-    sequential_with(addr, gateway, HEALTH).await
+    sequential_with(addr, gateway, HEALTH, SEQ_CALLS).await
 }
 
-async fn sequential_with(addr: SocketAddr, gateway: bool, req: &'static str) -> serde_json::Value {
-    sequential_n(addr, gateway, req, SEQ_CALLS).await
-}
-
-async fn sequential_n(addr: SocketAddr, gateway: bool, req: &'static str, calls: usize) -> serde_json::Value {
+async fn sequential_with(addr: SocketAddr, gateway: bool, req: &'static str, calls: usize) -> serde_json::Value {
     let mut ws = open(addr, gateway).await;
     for _ in 0..200 {
         call_with(&mut ws, req).await; // warm-up
@@ -152,14 +148,15 @@ async fn sequential_n(addr: SocketAddr, gateway: bool, req: &'static str, calls:
 /// (the order turning each round, so drift falls on all three), and the median over the rounds
 /// of each round's ratios to the floor.
 async fn rtt_rounds(echo: SocketAddr, gateway: SocketAddr) -> serde_json::Value {
-    let kinds: [(&str, SocketAddr, bool, &'static str); 3] =
-        [("echo", echo, false, HEALTH), ("health", gateway, true, HEALTH), ("cheapest", gateway, true, CHEAPEST)];
+    // Echo (the floor), `health`, the cheapest method: the order of `p50` below.
+    let kinds: [(SocketAddr, bool, &'static str); 3] =
+        [(echo, false, HEALTH), (gateway, true, HEALTH), (gateway, true, CHEAPEST)];
     let mut p50 = [Vec::new(), Vec::new(), Vec::new()];
     for round in 0..RTT_ROUNDS {
         for k in 0..3 {
             let which = (round + k) % 3;
-            let (_, addr, gw, req) = kinds[which];
-            p50[which].push(sequential_n(addr, gw, req, RTT_CALLS).await["p50_us"].as_f64().unwrap());
+            let (addr, gw, req) = kinds[which];
+            p50[which].push(sequential_with(addr, gw, req, RTT_CALLS).await["p50_us"].as_f64().unwrap());
         }
     }
     let ratios = |i: usize| p50[i].iter().zip(&p50[0]).map(|(x, e)| x / e).collect::<Vec<f64>>();
@@ -460,7 +457,7 @@ fn main() {
     std::thread::sleep(SETTLE);
     let seq = rt.block_on(sequential(addr, true));
     let tp = rt.block_on(throughput(addr, true));
-    let cheap_seq = rt.block_on(sequential_with(addr, true, CHEAPEST));
+    let cheap_seq = rt.block_on(sequential_with(addr, true, CHEAPEST, SEQ_CALLS));
     let cheap_tp = rt.block_on(throughput_with(addr, true, false, CHEAPEST));
     let rounds = rt.block_on(rtt_rounds(echo_addr, addr));
     let _ = echo.kill();

@@ -225,6 +225,16 @@ fn a_second_gateway_on_the_same_state_dir_exits_69_naming_the_pid() {
 }
 
 #[test]
+fn a_second_gateway_says_how_to_find_the_lock_holder_when_the_pid_file_is_gone() {
+    let gw = Spawn::default().start();
+    std::fs::remove_file(gw.state_path().join("gateway.pid")).unwrap();
+    let (code, _, err) = common::run(gw.state_path(), &["gateway", "--port", "0"], &[]);
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("fuser -v") && err.contains("gateway.lock"), "the error names how to find the holder: {err}");
+    assert_eq!(http_get(gw.addr, "/healthz").unwrap().0, 200, "the first one keeps serving");
+}
+
+#[test]
 fn a_stale_pid_file_is_taken_over() {
     let spawn = Spawn::default();
     std::fs::write(spawn.state.path().join("gateway.pid"), "999999\n").unwrap();

@@ -75,7 +75,7 @@ pub fn restore(state_dir: &Path, file: &Path) -> Result<usize, (i32, String)> {
         LockError::AlreadyRunning { .. } => {
             (exit::UNAVAILABLE, format!("{e}; stop it first (`openclaw gateway stop` or SIGTERM), then restore"))
         }
-        LockError::LeftHeld { .. } => (exit::UNAVAILABLE, format!("{e}, then restore")),
+        LockError::LeftHeld { .. } | LockError::HeldUnnamed { .. } => (exit::UNAVAILABLE, format!("{e}, then restore")),
         LockError::Io(_) => (exit::CANTCREAT, e.to_string()),
     })?;
     // What restores killed earlier left half-written is of no use to anyone.

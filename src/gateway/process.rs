@@ -57,8 +57,9 @@ pub fn run(opts: GatewayOptions) -> i32 {
             tracing::error!(error = %e, "cannot take the state directory");
             eprintln!("openclaw: {e}");
             return match e {
-                LockError::AlreadyRunning { .. } | LockError::LeftHeld { .. } => exit::UNAVAILABLE,
                 LockError::Io(_) => exit::CANTCREAT,
+                // Another process holds the state dir.
+                _ => exit::UNAVAILABLE,
             };
         }
     };

@@ -43,6 +43,11 @@ pub enum LockError {
         dir.display(), lock.display(), lock.display()
     )]
     LeftHeld { dir: PathBuf, pid: String, lock: PathBuf },
+    #[error(
+        "state dir {} is locked by a process that names itself nowhere (no {PID_FILE}: a gateway whose pid file was removed?); find it with `fuser -v {}` and stop it, or use another --state-dir",
+        dir.display(), lock.display()
+    )]
+    HeldUnnamed { dir: PathBuf, lock: PathBuf },
     #[error(transparent)]
     Io(#[from] StateError),
 }
@@ -95,7 +100,7 @@ fn take_or_wait(lock: &File, lock_path: &Path, pid_path: &Path, state_dir: &Path
             Some(pid) if alive => return Err(LockError::AlreadyRunning { dir, pid }),
             _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Some(pid) => return Err(LockError::LeftHeld { dir, pid, lock: lock_path.to_path_buf() }),
-            None => return Err(LockError::AlreadyRunning { dir, pid: "unknown".into() }),
+            None => return Err(LockError::HeldUnnamed { dir, lock: lock_path.to_path_buf() }),
         }
     }
 }
