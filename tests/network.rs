@@ -84,3 +84,46 @@ fn a_port_change_keeps_open_websocket_sessions_working() {
     let mut fresh = Ws::open(new);
     assert_eq!(fresh.connect(json!({"auth": {"token": "t"}})).unwrap()["ok"], true);
 }
+
+/// The threads of process `pid`: name (`comm`) and nice value.
+fn threads(pid: i32) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(task.path().join("comm")), std::fs::read_to_string(task.path().join("stat")))
+        else {
+            continue; // ended while we looked
+        };
+        // The name in `stat` is in parentheses and may hold spaces: the fields follow the last ')'.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
+        out.push((comm.trim_end().to_string(), fields[16].parse().unwrap()));
+    }
+    out
+}
+
+#[test]
+fn new_connections_are_accepted_below_the_workers_priority_also_after_a_listener_restart() {
+    let cfg = |port: u16| format!("{{ gateway: {{ port: {port}, reload: {{ debounceMs: 50 }} }} }}");
+    let mut gw = Spawn::default().config(&cfg(free_port())).start();
+    let base = threads(gw.pid()).iter().find(|(name, _)| name == "exe" || name == "openclaw").map(|t| t.1);
+    let lowered = |gw: &common::Gateway, what: &str| {
+        wait_until(what, Duration::from_secs(10), || {
+            let all = threads(gw.pid());
+            let acceptors: Vec<i32> = all.iter().filter(|(n, _)| n == "actix-server ac").map(|t| t.1).collect();
+            let workers: Vec<i32> = all.iter().filter(|(n, _)| n.starts_with("actix-rt|system")).map(|t| t.1).collect();
+            let base = base.unwrap_or(0);
+            (!acceptors.is_empty()
+                && acceptors.iter().all(|&n| n == (base + 10).min(19))
+                && workers.iter().all(|&n| n == base))
+            .then_some(())
+        })
+    };
+    lowered(&gw, "the accept thread 10 nice levels below the workers");
+    let new_port = free_port();
+    std::fs::write(gw.config_path(), cfg(new_port)).unwrap();
+    let new: std::net::SocketAddr = format!("127.0.0.1:{new_port}").parse().unwrap();
+    wait_until("the new port to answer", Duration::from_secs(10), || http_get(new, "/healthz").ok());
+    gw.addr = new;
+    lowered(&gw, "the new listener's accept thread lowered too");
+    assert_eq!(http_get(new, "/healthz").unwrap().0, 200);
+}

@@ -207,11 +207,33 @@ fn start(
         // the server (and the sessions on it) keeps running until it is drained.
         let me = ctx.address();
         actix_rt::spawn(async move {
-            let result = server.await;
+            let mut server = std::pin::pin!(server);
+            let mut first = true;
+            let result = std::future::poll_fn(|cx| {
+                let poll = server.as_mut().poll(cx);
+                // The first poll has started the workers and the accept thread.
+                if std::mem::take(&mut first) && poll.is_pending() {
+                    lower_accept_thread();
+                }
+                poll
+            })
+            .await;
             me.do_send(ServerEnded(result.map_err(|e| e.to_string())));
         });
         ListenerActor { handle, stopping: false, _watch: watch }
     }))
+}
+
+/// Puts the new server's accept thread below the workers (`net::acceptor`); a gateway that
+/// cannot still serves, at one priority.
+fn lower_accept_thread() {
+    match net::acceptor::lower() {
+        Ok(0) => tracing::warn!("the HTTP accept thread was not found; it runs at the workers' priority"),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not lower the HTTP accept thread's priority; it runs at the workers'")
+        }
+    }
 }
 
 /// An upgraded connection with its stream type erased (the session serves plain and TLS alike).

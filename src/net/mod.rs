@@ -1,5 +1,6 @@
 //! Which addresses the listener binds, and binding them with errors that name the fix.
 
+pub mod acceptor;
 pub mod client;
 pub mod conn;
 pub mod first_byte;
