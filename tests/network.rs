@@ -85,18 +85,22 @@ fn a_port_change_keeps_open_websocket_sessions_working() {
     assert_eq!(fresh.connect(json!({"auth": {"token": "t"}})).unwrap()["ok"], true);
 }
 
+/// The nice value in a `/proc/.../stat` file, or None if the thread has ended.
+fn nice_in(stat: &std::path::Path) -> Option<i32> {
+    let stat = std::fs::read_to_string(stat).ok()?;
+    // The name is in parentheses and may hold spaces: the fields follow the last ')'.
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(16)?.parse().ok()
+}
+
 /// The threads of process `pid`: name (`comm`) and nice value.
 fn threads(pid: i32) -> Vec<(String, i32)> {
     let mut out = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
-        let (Ok(comm), Ok(stat)) =
-            (std::fs::read_to_string(task.path().join("comm")), std::fs::read_to_string(task.path().join("stat")))
-        else {
-            continue; // ended while we looked
-        };
-        // The name in `stat` is in parentheses and may hold spaces: the fields follow the last ')'.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
-        out.push((comm.trim_end().to_string(), fields[16].parse().unwrap()));
+        if let (Ok(comm), Some(nice)) =
+            (std::fs::read_to_string(task.path().join("comm")), nice_in(&task.path().join("stat")))
+        {
+            out.push((comm.trim_end().to_string(), nice));
+        }
     }
     out
 }
@@ -105,13 +109,13 @@ fn threads(pid: i32) -> Vec<(String, i32)> {
 fn new_connections_are_accepted_below_the_workers_priority_also_after_a_listener_restart() {
     let cfg = |port: u16| format!("{{ gateway: {{ port: {port}, reload: {{ debounceMs: 50 }} }} }}");
     let mut gw = Spawn::default().config(&cfg(free_port())).start();
-    let base = threads(gw.pid()).iter().find(|(name, _)| name == "exe" || name == "openclaw").map(|t| t.1);
+    // The main thread's (the test runner's, inherited): 0 unless the suite itself runs niced.
+    let base = nice_in(std::path::Path::new(&format!("/proc/{}/stat", gw.pid()))).expect("the gateway's nice value");
     let lowered = |gw: &common::Gateway, what: &str| {
         wait_until(what, Duration::from_secs(10), || {
             let all = threads(gw.pid());
             let acceptors: Vec<i32> = all.iter().filter(|(n, _)| n == "actix-server ac").map(|t| t.1).collect();
             let workers: Vec<i32> = all.iter().filter(|(n, _)| n.starts_with("actix-rt|system")).map(|t| t.1).collect();
-            let base = base.unwrap_or(0);
             (!acceptors.is_empty()
                 && acceptors.iter().all(|&n| n == (base + 10).min(19))
                 && workers.iter().all(|&n| n == base))

@@ -213,7 +213,7 @@ fn start(
                 let poll = server.as_mut().poll(cx);
                 // The first poll has started the workers and the accept thread.
                 if std::mem::take(&mut first) && poll.is_pending() {
-                    lower_accept_thread();
+                    actix_rt::spawn(lower_accept_thread());
                 }
                 poll
             })
@@ -225,15 +225,20 @@ fn start(
 }
 
 /// Puts the new server's accept thread below the workers (`net::acceptor`); a gateway that
-/// cannot still serves, at one priority.
-fn lower_accept_thread() {
-    match net::acceptor::lower() {
-        Ok(0) => tracing::warn!("the HTTP accept thread was not found; it runs at the workers' priority"),
-        Ok(_) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "could not lower the HTTP accept thread's priority; it runs at the workers'")
+/// cannot still serves, at one priority. The thread names itself once it runs, a moment after
+/// it is spawned: it is looked for again, every millisecond, for up to 100 ms.
+async fn lower_accept_thread() {
+    for _ in 0..100 {
+        match net::acceptor::lower() {
+            Ok(0) => actix_rt::time::sleep(Duration::from_millis(1)).await,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not lower the HTTP accept thread's priority; it runs at the workers'");
+                return;
+            }
         }
     }
+    tracing::warn!("the HTTP accept thread was not found; it runs at the workers' priority");
 }
 
 /// An upgraded connection with its stream type erased (the session serves plain and TLS alike).
