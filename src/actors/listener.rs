@@ -213,6 +213,7 @@ fn start(
                 let poll = server.as_mut().poll(cx);
                 // The first poll has started the workers and the accept thread.
                 if std::mem::take(&mut first) && poll.is_pending() {
+                    #[cfg(target_os = "linux")]
                     actix_rt::spawn(lower_accept_thread());
                 }
                 poll
@@ -227,6 +228,7 @@ fn start(
 /// Puts the new server's accept thread below the workers (`net::acceptor`); a gateway that
 /// cannot still serves, at one priority. The thread names itself once it runs, a moment after
 /// it is spawned: it is looked for again, every millisecond, for up to 100 ms.
+#[cfg(target_os = "linux")]
 async fn lower_accept_thread() {
     for _ in 0..100 {
         match net::acceptor::lower() {

@@ -4,6 +4,7 @@
 //! Measured with the hostile bench's half-open floods (ten alternating pairs): the probe's p99
 //! ratio, median, fell from 1.9x to 1.4x (10,000 from one address) and from 2.3x to 1.7x (all
 //! admitted). A connection waits in the kernel's backlog a little longer while the CPUs are busy.
+//! Linux only (threads are found in `/proc`); elsewhere the thread keeps the workers' priority.
 
 use std::io;
 

@@ -1,5 +1,6 @@
 //! Which addresses the listener binds, and binding them with errors that name the fix.
 
+#[cfg(target_os = "linux")]
 pub mod acceptor;
 pub mod client;
 pub mod conn;
