@@ -374,8 +374,16 @@ impl SessionActor {
         let fut = async move { rpc::call_staged(rt, caller, &req.method, req.params).await };
         ctx.spawn(actix::fut::wrap_future(fut).map(move |(res, outcome), act: &mut Self, ctx| {
             act.rt.metrics.observe(&method, t0.elapsed(), res.error().map(|e| e.code));
-            ctx.address().do_send(Answer(res.frame(&id)));
-            // Two-stage methods (`agent`): the outcome follows with the same id.
+            if matches!(method.as_str(), "agent" | "chat.send") {
+                // Written now, not through the mailbox: the run this call started pushes its
+                // first events there from its lane's thread, and the client must read the
+                // answer (`accepted`, `started`) before them.
+                act.send(res.frame(&id), ctx);
+            } else {
+                ctx.address().do_send(Answer(res.frame(&id)));
+            }
+            // Two-stage methods (`agent`): the outcome follows with the same id, through the
+            // mailbox, after the run's events that are already in it.
             if let Some(outcome) = outcome {
                 ctx.spawn(actix::fut::wrap_future(outcome).map(move |res: rpc::Reply, _: &mut Self, ctx| {
                     ctx.address().do_send(Answer(res.frame(&id)));
