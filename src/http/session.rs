@@ -374,7 +374,7 @@ impl SessionActor {
         let fut = async move { rpc::call_staged(rt, caller, &req.method, req.params).await };
         ctx.spawn(actix::fut::wrap_future(fut).map(move |(res, outcome), act: &mut Self, ctx| {
             act.rt.metrics.observe(&method, t0.elapsed(), res.error().map(|e| e.code));
-            if matches!(method.as_str(), "agent" | "chat.send") {
+            if rpc::starts_run(&method) {
                 // Written now, not through the mailbox: the run this call started pushes its
                 // first events there from its lane's thread, and the client must read the
                 // answer (`accepted`, `started`) before them.

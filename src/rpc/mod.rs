@@ -162,10 +162,16 @@ pub fn call_now(rt: &Runtime, caller: &Caller, method: &str, params: &Value) -> 
     })
 }
 
+/// Methods that start an agent run: their first answer (`accepted`, `started`) must reach the
+/// client before the run's first events.
+pub fn starts_run(method: &str) -> bool {
+    matches!(method, "agent" | "chat.send")
+}
+
 /// Like [`call`], but a two-stage method answers at once and hands back its outcome to
 /// send later with the same request id (WebSocket sessions use this).
 pub async fn call_staged(rt: Arc<Runtime>, caller: Caller, method: &str, params: Value) -> (Reply, Option<Final>) {
-    if method == "agent" || method == "chat.send" {
+    if starts_run(method) {
         if let Err(e) = authorize(&caller, method) {
             return (Reply::Err(e, None), None);
         }
