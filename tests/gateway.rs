@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use common::{Spawn, http_get, wait_until, write_by_rename};
+use common::{Spawn, Ws, http_get, post_rpc, wait_until, write_by_rename};
 
 const FAST_RELOAD: &str = "{ gateway: { reload: { debounceMs: 50 } }, logging: { level: 'info' } }";
 
@@ -94,6 +94,46 @@ fn health_follows_each_change_at_once_though_its_document_is_kept_between_calls(
     });
     assert_eq!(h["lanes"]["main"]["limit"], 3, "{h}");
     assert_eq!(h["config"]["lastReload"]["outcome"], "applied", "{h}");
+}
+
+#[test]
+fn health_is_one_document_over_the_socket_over_http_and_in_hello_ok_with_its_counters_current() {
+    // The socket's `health`, `GET /health` and `hello-ok` write the kept text with the moving
+    // counters spliced in; `POST /rpc` builds the document as a tree. All four must agree.
+    let gw = Spawn::default().start();
+    let mut ws = Ws::open(gw.addr);
+    let hello = ws.connect(serde_json::json!({"auth": {"token": gw.token()}})).expect("connect");
+    let in_hello = hello["payload"]["snapshot"]["health"].clone();
+    assert_eq!(in_hello["sessions"], serde_json::json!({"active": 1, "total": 1}), "{hello}");
+    let mut over_ws = || {
+        let r = ws.call("health", serde_json::json!({}));
+        assert_eq!(r["ok"], true, "{r}");
+        r["payload"].clone()
+    };
+    let socket = over_ws();
+    let http = gw.health();
+    let (code, tree) = post_rpc(&gw, &gw.token(), &serde_json::json!({"method": "health"}));
+    assert_eq!(code, 200, "{tree}");
+    let tree = tree["payload"].clone();
+    // The uptime and the RSS sample may move between the calls; everything else is the same.
+    let settled = |h: &serde_json::Value| {
+        let mut h = h.clone();
+        let o = h.as_object_mut().expect("an object");
+        assert!(o.remove("uptime").is_some_and(|u| u.is_u64()), "uptime in {h}");
+        assert!(o.remove("memory").is_some_and(|m| m["rss"].as_u64() > Some(0)), "memory.rss");
+        h
+    };
+    assert_eq!(settled(&socket), settled(&http));
+    assert_eq!(settled(&socket), settled(&tree));
+    assert_eq!(settled(&socket), settled(&in_hello), "hello-ok's snapshot is the same document");
+    // The counters follow each session in the very next call, the kept part unchanged.
+    let others: Vec<Ws> = (0..3).map(|_| gw.ws()).collect();
+    let now = over_ws();
+    assert_eq!(now["sessions"], serde_json::json!({"active": 4, "total": 4}), "{now}");
+    let mut before = settled(&socket);
+    before["sessions"] = now["sessions"].clone();
+    assert_eq!(settled(&now), before);
+    drop(others);
 }
 
 #[test]

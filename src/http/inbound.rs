@@ -303,11 +303,14 @@ impl<R: AsyncRead + Unpin> Stream for Reader<R> {
 /// Frames to a WebSocket peer, written to its half of the socket (server frames: unmasked).
 pub struct Writer<W> {
     io: W,
+    /// Bytes owed before the first frame (the `101` answer): written with it, in one send.
+    head: BytesMut,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
-    pub fn new(io: W) -> Self {
-        Writer { io }
+    /// A writer whose first write starts with `head` (may be empty).
+    pub fn new(io: W, head: BytesMut) -> Self {
+        Writer { io, head }
     }
 
     pub async fn text(&mut self, text: &str) -> std::io::Result<()> {
@@ -324,7 +327,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
 
     /// The close frame, then the end of the stream (FIN; TLS close_notify).
     pub async fn close(&mut self, reason: ws::CloseReason) -> std::io::Result<()> {
-        let mut buf = BytesMut::new();
+        let mut buf = self.buffer(128);
         ws::Parser::write_close(&mut buf, Some(reason), false);
         self.io.write_all(&buf).await?;
         self.io.shutdown().await
@@ -332,10 +335,17 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
 
     async fn frame(&mut self, payload: &[u8], op: ws::OpCode) -> std::io::Result<()> {
         // The frame is built in a buffer of its own, gone once written: idle holds none.
-        let mut buf = BytesMut::with_capacity(payload.len() + 10);
+        let mut buf = self.buffer(payload.len() + 10);
         ws::Parser::write_message(&mut buf, payload, op, true, false);
         self.io.write_all(&buf).await?;
         self.io.flush().await
+    }
+
+    /// A buffer for the next write, holding what is owed before it.
+    fn buffer(&mut self, frame: usize) -> BytesMut {
+        let mut buf = std::mem::take(&mut self.head);
+        buf.reserve(frame);
+        buf
     }
 }
 

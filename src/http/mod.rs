@@ -77,9 +77,7 @@ async fn readyz(state: State) -> HttpResponse {
 async fn health(req: HttpRequest, state: State) -> HttpResponse {
     let access = state.config().loaded.config.gateway.health.access;
     match rpc::endpoint_access(&req, &state, access, "health").await {
-        Ok(()) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(crate::rpc::health::document_text(&state).to_string()),
+        Ok(()) => HttpResponse::Ok().content_type("application/json").body(crate::rpc::health::document_text(&state)),
         Err(refused) => refused,
     }
 }

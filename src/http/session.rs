@@ -26,7 +26,7 @@ use crate::net::BoxIo;
 use crate::net::conn::Admission;
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
-use crate::protocol::frames::{self, TextError, err_response, ok_response};
+use crate::protocol::frames::{self, TextError, err_response, ok_response_raw};
 use crate::protocol::methods;
 use crate::protocol::{
     ErrorShape, MAX_BUFFERED_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, TICK_INTERVAL_MS, close, close_reason,
@@ -144,12 +144,14 @@ pub struct SessionActor {
 
 impl SessionActor {
     /// Starts a session on the current (HTTP worker) arbiter, on a connection the HTTP server
-    /// has handed over (`early`: bytes that came after the upgrade request). Returns the
-    /// writer, to run for as long as the connection lives.
+    /// has handed over (`early`: bytes that came after the upgrade request; `head`: bytes owed
+    /// to the peer before the first frame). Returns the writer, to run for as long as the
+    /// connection lives.
     pub fn start(
         rt: Arc<Runtime>,
         io: BoxIo,
         early: BytesMut,
+        head: BytesMut,
         info: PeerInfo,
         admission: Option<Admission>,
     ) -> impl std::future::Future<Output = ()> {
@@ -177,7 +179,7 @@ impl SessionActor {
                 handshake_deadline: None,
             }
         });
-        writer(Writer::new(wr), handles, addr, admission)
+        writer(Writer::new(wr, head), handles, addr, admission)
     }
 
     /// Queues a text frame; past the buffer limit the client is cut (1008 slow consumer).
@@ -316,34 +318,13 @@ impl SessionActor {
             },
         );
         self.registered = true;
-        let paths = &s.options.paths;
-        let policy = json!({"maxPayload": MAX_PAYLOAD, "maxBufferedBytes": MAX_BUFFERED_BYTES, "tickIntervalMs": TICK_INTERVAL_MS});
-        let mut hello = json!({
-            "type": "hello-ok",
-            "protocol": PROTOCOL_VERSION,
-            "server": {"version": env!("CARGO_PKG_VERSION"), "host": crate::sys::hostname(), "connId": &*self.conn_id},
-            "features": {"methods": methods::METHODS.iter().map(|m| m.name).collect::<Vec<_>>(), "events": methods::EVENTS},
-            "snapshot": {
-                "presence": s.sessions.presence(),
-                "health": crate::rpc::health::document(s),
-                "stateVersion": s.sessions.state_version(),
-                "uptimeMs": s.started.elapsed().as_millis() as u64,
-                "configPath": paths.config, "stateDir": paths.state_dir,
-                "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": "agent:main:main"},
-                // Upstream's Control UI reads the tick interval from here, its CLI from the top.
-                "policy": policy,
-            },
-            "policy": policy,
-        });
-        if let Some((token, issued)) = &grant.device_token {
-            hello["auth"] = json!({"deviceToken": token, "role": grant.role.as_str(), "scopes": grant.scopes, "issuedAtMs": issued});
-        }
+        let hello = hello_ok(s, &self.conn_id, &grant);
         tracing::debug!(conn = %self.conn_id, client = %params.client.id, method = ?grant.method, "session connected");
         self.phase = Phase::Ready(grant.role, grant.scopes.into());
         if let Some(deadline) = self.handshake_deadline.take() {
             ctx.cancel_future(deadline);
         }
-        self.send(ok_response(id, hello), ctx);
+        self.send(ok_response_raw(id, &hello), ctx);
     }
 
     fn request(&mut self, text: &str, ctx: &mut Context<Self>) {
@@ -391,6 +372,41 @@ impl SessionActor {
             }
         }));
     }
+}
+
+/// The `hello-ok` payload as JSON text: the catalogue and the policy as written once, the
+/// health document as kept (`health::document_text`), the rest written here. Built as one
+/// tree and serialised, it was about an eighth of a connection's CPU.
+fn hello_ok(s: &Runtime, conn_id: &str, grant: &Grant) -> String {
+    use std::fmt::Write;
+    let policy = crate::protocol::policy_json();
+    let server = json!({"version": env!("CARGO_PKG_VERSION"), "host": crate::sys::hostname(), "connId": conn_id});
+    let paths = &s.options.paths;
+    // The snapshot's small members; the health document and the policy follow them.
+    let snapshot = json!({
+        "presence": s.sessions.presence(),
+        "stateVersion": s.sessions.state_version(),
+        "uptimeMs": s.started.elapsed().as_millis() as u64,
+        "configPath": paths.config, "stateDir": paths.state_dir,
+        "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": "agent:main:main"},
+    })
+    .to_string();
+    let health = crate::rpc::health::document_text(s);
+    let mut out = String::with_capacity(health.len() + snapshot.len() + 2048);
+    let features = methods::features_json();
+    let _ = write!(
+        out,
+        r#"{{"type":"hello-ok","protocol":{PROTOCOL_VERSION},"features":{features},"policy":{policy},"server":{server}"#
+    );
+    if let Some((token, issued)) = &grant.device_token {
+        let auth =
+            json!({"deviceToken": token, "role": grant.role.as_str(), "scopes": grant.scopes, "issuedAtMs": issued});
+        let _ = write!(out, r#","auth":{auth}"#);
+    }
+    // Upstream's Control UI reads the tick interval from the snapshot's policy, its CLI from the top.
+    let small = snapshot.strip_suffix('}').unwrap_or(&snapshot);
+    let _ = write!(out, r#","snapshot":{small},"health":{health},"policy":{policy}}}}}"#);
+    out
 }
 
 impl Outbox {

@@ -23,17 +23,19 @@ use crate::rpc::Runtime;
 pub async fn serve(rt: Arc<Runtime>, req: Request, framed: Framed<BoxIo, Codec>) {
     // Only what the session needs outlives the handshake (the request, the HTTP codec and its
     // write buffer go with `accept`'s state).
-    if let Some((io, early, info, admission)) = accept(&rt, req, framed).await {
-        SessionActor::start(rt, io, early, info, admission).await;
+    if let Some((io, early, head, info, admission)) = accept(&rt, req, framed).await {
+        SessionActor::start(rt, io, early, head, info, admission).await;
     }
 }
 
-/// Screens the request and answers it: 101 with what the session is started with, or a refusal.
+/// Screens the request and answers it: a refusal, or what the session is started with, the
+/// `101` answer among it, encoded but not yet sent (the session's first frame, the challenge,
+/// goes in the same write: one send, and one wake-up of the client, fewer per connection).
 async fn accept(
     rt: &Runtime,
     req: Request,
     mut framed: Framed<BoxIo, Codec>,
-) -> Option<(BoxIo, BytesMut, PeerInfo, Option<Admission>)> {
+) -> Option<(BoxIo, BytesMut, BytesMut, PeerInfo, Option<Admission>)> {
     let conn = req.conn_data::<Conn>();
     if let Some((limit, cap)) = conn.and_then(Conn::refused) {
         answer(&mut framed, guard::over_cap(limit, cap)).await;
@@ -55,9 +57,9 @@ async fn accept(
     let info = super::peer_info(&head.headers, head.peer_addr);
     let admission = conn.and_then(Conn::take_admission);
     tracing::debug!(peer = ?head.peer_addr, path = %head.uri.path(), "websocket upgrade");
-    framed.send(Message::Item((accepted, BodySize::None))).await.ok()?;
+    framed.feed(Message::Item((accepted, BodySize::None))).await.ok()?;
     let parts = framed.into_parts();
-    Some((parts.io, parts.read_buf, info, admission))
+    Some((parts.io, parts.read_buf, parts.write_buf, info, admission))
 }
 
 /// Answers the request with `resp` and lets the connection go.

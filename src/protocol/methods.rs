@@ -81,3 +81,12 @@ pub const EVENTS: &[&str] = &[
     "chat",
     "cron",
 ];
+
+/// `hello-ok.features` as JSON text: the same for every connection, so written once.
+pub fn features_json() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let methods: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+        serde_json::json!({"methods": methods, "events": EVENTS}).to_string()
+    })
+}

@@ -17,6 +17,15 @@ pub const MAX_BUFFERED_BYTES: usize = 1536 * 1024;
 /// `tick` event interval.
 pub const TICK_INTERVAL_MS: u64 = 30_000;
 
+/// The connection policy `hello-ok` states (at its top and in its snapshot), as JSON text.
+pub fn policy_json() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        serde_json::json!({"maxPayload": MAX_PAYLOAD, "maxBufferedBytes": MAX_BUFFERED_BYTES, "tickIntervalMs": TICK_INTERVAL_MS})
+            .to_string()
+    })
+}
+
 /// WebSocket close codes used by the gateway.
 pub mod close {
     pub const NORMAL: u16 = 1000;

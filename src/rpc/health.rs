@@ -26,6 +26,51 @@ fn last_reload(s: &Runtime) -> Value {
 
 /// The deployment guide's §7.1 document plus children, reload state and listen addresses.
 pub fn document(s: &Runtime) -> Value {
+    let mut doc = settled(s);
+    Moving::take(s).insert_into(&mut doc);
+    Value::Object(doc)
+}
+
+/// The document's facts that move with every connection and every second (the session
+/// counters, the uptime, the RSS sample): kept out of the cached text and written into each
+/// copy of it, so a burst of connections does not make every `health` call and every
+/// `hello-ok` build the whole document again.
+struct Moving {
+    rss: u64,
+    active: usize,
+    total: u64,
+    uptime: u64,
+}
+
+impl Moving {
+    fn take(s: &Runtime) -> Self {
+        Moving {
+            rss: crate::sys::rss_bytes(),
+            active: s.sessions.active(),
+            total: s.sessions.total(),
+            uptime: s.started.elapsed().as_secs(),
+        }
+    }
+
+    fn insert_into(&self, doc: &mut serde_json::Map<String, Value>) {
+        doc.insert("memory".into(), json!({"rss": self.rss}));
+        doc.insert("sessions".into(), json!({"active": self.active, "total": self.total}));
+        doc.insert("uptime".into(), json!(self.uptime));
+    }
+
+    /// The same members as JSON text, each preceded by a comma (they follow the settled ones).
+    fn write_into(&self, out: &mut String) {
+        use std::fmt::Write;
+        let Moving { rss, active, total, uptime } = self;
+        let _ = write!(
+            out,
+            r#","memory":{{"rss":{rss}}},"sessions":{{"active":{active},"total":{total}}},"uptime":{uptime}"#
+        );
+    }
+}
+
+/// Everything in the document but the [`Moving`] facts.
+fn settled(s: &Runtime) -> serde_json::Map<String, Value> {
     let phase = s.phase.get();
     let children = s.children.borrow().clone();
     let all_running = children.iter().all(|c| c.state == ChildState::Running);
@@ -40,14 +85,11 @@ pub fn document(s: &Runtime) -> Value {
     let live = s.config();
     let loaded = &live.loaded;
     let reloads = s.reloads.borrow().clone();
-    json!({
+    let doc = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),
-        "uptime": s.started.elapsed().as_secs(),
         "phase": phase,
         "pid": std::process::id(),
-        "memory": { "rss": crate::sys::rss_bytes() },
-        "sessions": sessions(s),
         "listen": listen(s),
         "children": children,
         "config": {
@@ -72,7 +114,11 @@ pub fn document(s: &Runtime) -> Value {
             Some(t) => json!({"enabled": true, "fingerprint": t.fingerprint(), "cert": t.files().0}),
             None => json!({"enabled": false}),
         },
-    })
+    });
+    match doc {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
 }
 
 /// Each channel account ("discord:default"): running, connected, the last inbound message, and
@@ -103,25 +149,23 @@ pub struct Cache {
     tools: parking_lot::Mutex<Option<(u64, Option<std::time::SystemTime>, Value)>>,
     rendered: parking_lot::Mutex<Option<Rendered>>,
     /// `<state>/agents` held open: its mtime by `fstat` walks no path (a `statx` of the path
-    /// was about a tenth of the gateway's CPU in a `health` call). Opened again on each render
-    /// (at least once a second, the uptime moving), so a directory replaced is followed.
-    agents_dir: parking_lot::Mutex<Option<std::fs::File>>,
+    /// was about a tenth of the gateway's CPU in a `health` call). Opened again when it is a
+    /// second old or the document is rendered, so a directory replaced is followed.
+    agents_dir: parking_lot::Mutex<Option<(std::fs::File, std::time::Instant)>>,
 }
 
 struct Rendered {
     inputs: Inputs,
     watched: Watched,
+    /// The settled members as JSON text, without the closing brace.
     text: Arc<str>,
 }
 
-/// The document's inputs that change without a notice (counters, the clock, the TLS pair a
+/// The settled document's inputs that change without a notice (counters, the TLS pair a
 /// refresh swaps in place), taken on every call and compared with the last document's.
 #[derive(PartialEq)]
 struct Inputs {
     phase: Phase,
-    uptime: u64,
-    rss: u64,
-    sessions: (usize, u64),
     generation: u64,
     agents_mtime: Option<std::time::SystemTime>,
     lanes: crate::lanes::Figures,
@@ -133,9 +177,6 @@ impl Inputs {
     fn take(s: &Runtime) -> Self {
         Self {
             phase: s.phase.get(),
-            uptime: s.started.elapsed().as_secs(),
-            rss: crate::sys::rss_bytes(),
-            sessions: (s.sessions.active(), s.sessions.total()),
             generation: s.config().generation,
             agents_mtime: agents_mtime(s),
             lanes: s.lanes.figures(),
@@ -187,10 +228,19 @@ impl Watched {
     }
 }
 
-/// The document as JSON text: the last one while nothing it is made of has changed (building
-/// it was most of a `health` call's cost; a client polling health mostly asks again for the
-/// same facts).
-pub fn document_text(s: &Runtime) -> Arc<str> {
+/// The document as JSON text: the settled part as last rendered while nothing it is made of
+/// has changed (building it was most of a `health` call's cost; a client polling health mostly
+/// asks again for the same facts), and the moving facts written in.
+pub fn document_text(s: &Runtime) -> String {
+    let settled = settled_text(s);
+    let mut out = String::with_capacity(settled.len() + 128);
+    out.push_str(&settled);
+    Moving::take(s).write_into(&mut out);
+    out.push('}');
+    out
+}
+
+fn settled_text(s: &Runtime) -> Arc<str> {
     let inputs = Inputs::take(s);
     let mut cache = s.health_cache.rendered.lock();
     if let Some(r) = cache.as_ref()
@@ -201,7 +251,10 @@ pub fn document_text(s: &Runtime) -> Arc<str> {
     }
     let watched = Watched::seen_now(s);
     *s.health_cache.agents_dir.lock() = None;
-    let text: Arc<str> = document(s).to_string().into();
+    let mut text = Value::Object(settled(s)).to_string();
+    // The moving members and the closing brace follow (the settled part is never empty).
+    text.pop();
+    let text: Arc<str> = text.into();
     *cache = Some(Rendered { inputs, watched, text: text.clone() });
     text
 }
@@ -210,13 +263,16 @@ fn agents_mtime(s: &Runtime) -> Option<std::time::SystemTime> {
     use std::os::unix::fs::MetadataExt;
     // A new agent is a new directory under agents/, which moves the directory's mtime.
     let mut dir = s.health_cache.agents_dir.lock();
-    if let Some(meta) = dir.as_ref().and_then(|d| d.metadata().ok())
+    if let Some(meta) = dir
+        .as_ref()
+        .filter(|(_, opened)| opened.elapsed() < std::time::Duration::from_secs(1))
+        .and_then(|(d, _)| d.metadata().ok())
         && meta.nlink() > 0
     {
         return meta.modified().ok();
     }
-    *dir = std::fs::File::open(s.options.paths.state_dir.join("agents")).ok();
-    dir.as_ref()?.metadata().and_then(|m| m.modified()).ok()
+    *dir = std::fs::File::open(s.options.paths.state_dir.join("agents")).ok().map(|d| (d, std::time::Instant::now()));
+    dir.as_ref()?.0.metadata().and_then(|m| m.modified()).ok()
 }
 
 /// Each agent's effective tool set (and the programs exec refuses, and its workspace).
