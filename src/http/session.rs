@@ -26,7 +26,7 @@ use crate::net::BoxIo;
 use crate::net::conn::Admission;
 use crate::protocol::connect::Role;
 use crate::protocol::connect::{self, ConnectError, ConnectParams};
-use crate::protocol::frames::{self, TextError, err_response, ok_response_raw};
+use crate::protocol::frames::{self, TextError, err_response, ok_response_with};
 use crate::protocol::methods;
 use crate::protocol::{
     ErrorShape, MAX_BUFFERED_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, TICK_INTERVAL_MS, close, close_reason,
@@ -318,13 +318,13 @@ impl SessionActor {
             },
         );
         self.registered = true;
-        let hello = hello_ok(s, &self.conn_id, &grant);
+        let hello = ok_response_with(id, 4096, |out| hello_ok(s, &self.conn_id, &grant, out));
         tracing::debug!(conn = %self.conn_id, client = %params.client.id, method = ?grant.method, "session connected");
         self.phase = Phase::Ready(grant.role, grant.scopes.into());
         if let Some(deadline) = self.handshake_deadline.take() {
             ctx.cancel_future(deadline);
         }
-        self.send(ok_response_raw(id, &hello), ctx);
+        self.send(hello, ctx);
     }
 
     fn request(&mut self, text: &str, ctx: &mut Context<Self>) {
@@ -374,10 +374,10 @@ impl SessionActor {
     }
 }
 
-/// The `hello-ok` payload as JSON text: the catalogue and the policy as written once, the
-/// health document as kept (`health::document_text`), the rest written here. Built as one
-/// tree and serialised, it was about an eighth of a connection's CPU.
-fn hello_ok(s: &Runtime, conn_id: &str, grant: &Grant) -> String {
+/// Writes the `hello-ok` payload's JSON text to `out`: the catalogue and the policy as written
+/// once, the health document as kept (`health::write_document`), the rest written here. Built
+/// as one tree and serialised, it was about an eighth of a connection's CPU.
+fn hello_ok(s: &Runtime, conn_id: &str, grant: &Grant, out: &mut String) {
     use std::fmt::Write;
     let policy = crate::protocol::policy_json();
     let server = json!({"version": env!("CARGO_PKG_VERSION"), "host": crate::sys::hostname(), "connId": conn_id});
@@ -391,8 +391,6 @@ fn hello_ok(s: &Runtime, conn_id: &str, grant: &Grant) -> String {
         "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": "agent:main:main"},
     })
     .to_string();
-    let health = crate::rpc::health::document_text(s);
-    let mut out = String::with_capacity(health.len() + snapshot.len() + 2048);
     let features = methods::features_json();
     let _ = write!(
         out,
@@ -405,8 +403,9 @@ fn hello_ok(s: &Runtime, conn_id: &str, grant: &Grant) -> String {
     }
     // Upstream's Control UI reads the tick interval from the snapshot's policy, its CLI from the top.
     let small = snapshot.strip_suffix('}').unwrap_or(&snapshot);
-    let _ = write!(out, r#","snapshot":{small},"health":{health},"policy":{policy}}}}}"#);
-    out
+    let _ = write!(out, r#","snapshot":{small},"policy":{policy},"health":"#);
+    crate::rpc::health::write_document(s, out);
+    out.push_str("}}");
 }
 
 impl Outbox {

@@ -232,12 +232,18 @@ impl Watched {
 /// has changed (building it was most of a `health` call's cost; a client polling health mostly
 /// asks again for the same facts), and the moving facts written in.
 pub fn document_text(s: &Runtime) -> String {
-    let settled = settled_text(s);
-    let mut out = String::with_capacity(settled.len() + 128);
-    out.push_str(&settled);
-    Moving::take(s).write_into(&mut out);
-    out.push('}');
+    let mut out = String::new();
+    write_document(s, &mut out);
     out
+}
+
+/// [`document_text`], appended to `out` (a response frame being written).
+pub fn write_document(s: &Runtime, out: &mut String) {
+    let settled = settled_text(s);
+    out.reserve(settled.len() + 128);
+    out.push_str(&settled);
+    Moving::take(s).write_into(out);
+    out.push('}');
 }
 
 fn settled_text(s: &Runtime) -> Arc<str> {

@@ -27,7 +27,7 @@ use crate::actors::auth::{AuthActor, DeviceCommand};
 use crate::actors::config::{ConfigActor, ConfigEdit, WriteConfig};
 use crate::config::redact::redact;
 use crate::protocol::connect::Role;
-use crate::protocol::frames::{ok_response, ok_response_raw};
+use crate::protocol::frames::{ok_response, ok_response_with};
 use crate::protocol::methods::METHODS;
 use crate::protocol::{ErrorShape, scope};
 
@@ -115,7 +115,8 @@ pub fn respond_now(
     params: &Value,
 ) -> Option<Result<String, ErrorShape>> {
     if method == "health" {
-        return Some(authorize(caller, method).map(|()| ok_response_raw(id, &health::document_text(rt))));
+        let frame = || ok_response_with(id, 4096, |out| health::write_document(rt, out));
+        return Some(authorize(caller, method).map(|()| frame()));
     }
     call_now(rt, caller, method, params).map(|r| r.map(|payload| ok_response(id, payload)))
 }
