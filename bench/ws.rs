@@ -269,18 +269,32 @@ async fn open_many(addr: SocketAddr, n: usize) -> Vec<Ws> {
     conns
 }
 
+/// CPU time the process has used, all its threads, in microseconds (scheduler statistics).
+fn cpu_us(pid: u32) -> f64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect()).unwrap_or(Vec::new());
+    let ns: u64 = tasks
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1000.0
+}
+
 async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
     let scrape_empty = tokio::task::spawn_blocking(move || scrapes(addr, 50)).await.unwrap();
     let before = rss_kib(pid);
-    let t0 = Instant::now();
+    let (t0, cpu0) = (Instant::now(), cpu_us(pid));
     let conns = open_many(addr, IDLE_CONNS).await;
     let secs = t0.elapsed().as_secs_f64();
+    // What a connection costs the gateway: accept, upgrade, challenge, connect, hello-ok.
+    let cpu_per_open = (cpu_us(pid) - cpu0) / conns.len().max(1) as f64;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(pid);
     let scrape_loaded = tokio::task::spawn_blocking(move || scrapes(addr, 50)).await.unwrap();
     let n = conns.len();
     drop(conns);
-    json!({"connections": n, "open_per_s": n as f64 / secs, "rss_before_kib": before, "rss_after_kib": after,
+    json!({"connections": n, "open_per_s": n as f64 / secs, "cpu_us_per_open": cpu_per_open,
+           "rss_before_kib": before, "rss_after_kib": after,
            "kib_per_connection": (after.saturating_sub(before)) as f64 / n as f64,
            "metrics_scrape_idle": scrape_empty, "metrics_scrape_with_connections": scrape_loaded})
 }

@@ -76,8 +76,11 @@ const PROBE_GAP: Duration = Duration::from_millis(1);
 /// A second client calling `health` every `PROBE_GAP`, recording each round trip.
 struct Probe {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Result<Vec<Duration>, String>>>,
+    thread: Option<std::thread::JoinHandle<Result<Vec<Call>, String>>>,
 }
+
+/// One probe call: when it started, and its round trip.
+type Call = (Instant, Duration);
 
 impl Probe {
     fn start(g: &Gateway) -> Self {
@@ -89,7 +92,7 @@ impl Probe {
             while !s.load(Ordering::Relaxed) {
                 let t0 = Instant::now();
                 let res = ws.call("health", json!({}));
-                rtts.push(t0.elapsed());
+                rtts.push((t0, t0.elapsed()));
                 if res["ok"] != true {
                     return Err(format!("health failed under attack: {res}"));
                 }
@@ -100,7 +103,7 @@ impl Probe {
         Probe { stop, thread: Some(thread) }
     }
 
-    fn finish(mut self) -> Vec<Duration> {
+    fn finish(mut self) -> Vec<Call> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take().expect("probe thread").join() {
             Ok(Ok(rtts)) => rtts,
@@ -153,11 +156,12 @@ const STARVED: Duration = Duration::from_millis(500);
 pub fn under_attack<T: Send>(g: &Gateway, what: &str, ceiling_mib: f64, attack: impl FnOnce() -> T + Send) -> T {
     let quiet = Probe::start(g);
     std::thread::sleep(Duration::from_millis(1000));
-    let quiet = quiet.finish();
+    let quiet: Vec<Duration> = quiet.finish().into_iter().map(|c| c.1).collect();
     let quiet_calls = quiet.len();
     let quiet = p99(quiet);
     let mem = MemoryWatch::start(g.pid());
     let probe = Probe::start(g);
+    let start = Instant::now();
     let out = std::thread::scope(|s| {
         let attacker = s.spawn(|| {
             as_remote_attacker();
@@ -165,8 +169,11 @@ pub fn under_attack<T: Send>(g: &Gateway, what: &str, ceiling_mib: f64, attack: 
         });
         attacker.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
+    let attack_ended = start.elapsed();
     std::thread::sleep(Duration::from_millis(300));
-    let rtts = probe.finish();
+    let calls = probe.finish();
+    trace(what, start, attack_ended, &calls);
+    let rtts: Vec<Duration> = calls.into_iter().map(|c| c.1).collect();
     let max = rtts.iter().max().copied().unwrap_or_default();
     let attack_calls = rtts.len();
     let loud = p99(rtts);
@@ -195,6 +202,21 @@ pub fn under_attack<T: Send>(g: &Gateway, what: &str, ceiling_mib: f64, attack: 
     let children = health["children"].as_array().expect("children in /health");
     assert!(children.iter().all(|c| c["restarts"] == 0), "{what}: a child crashed and restarted: {health}");
     out
+}
+
+/// `OPENCLAW_BENCH_PROBE_TRACE=<dir>`: each attack's probe calls written to `<dir>/<attack>.tsv`
+/// (start in ms since the attack began, round trip in us; a `#` line gives when the attack
+/// itself ended), to see when in an attack the slow calls came.
+fn trace(what: &str, start: Instant, attack_ended: Duration, calls: &[Call]) {
+    let Some(dir) = std::env::var_os("OPENCLAW_BENCH_PROBE_TRACE") else { return };
+    let mut text = format!("# attack ended at {:.3} ms\n", attack_ended.as_secs_f64() * 1000.0);
+    for (t0, rtt) in calls {
+        let at = t0.saturating_duration_since(start).as_secs_f64() * 1000.0;
+        text.push_str(&format!("{at:.3}\t{:.1}\n", rtt.as_secs_f64() * 1e6));
+    }
+    let name: String = what.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let path = std::path::Path::new(&dir).join(format!("{name}.tsv"));
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// Puts the calling thread (and the threads it starts) at `SCHED_IDLE`: it runs when the
