@@ -269,15 +269,16 @@ async fn open_many(addr: SocketAddr, n: usize) -> Vec<Ws> {
     conns
 }
 
-/// CPU time the process has used, all its threads, in microseconds (scheduler statistics).
-fn cpu_us(pid: u32) -> f64 {
+/// CPU time the process's threads have used, in microseconds (scheduler statistics); `None`
+/// where the kernel keeps none. The gateway's threads live as long as it does.
+fn cpu_us(pid: u32) -> Option<f64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect()).unwrap_or(Vec::new());
-    let ns: u64 = tasks
+    let ns: Vec<u64> = tasks
         .iter()
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    ns as f64 / 1000.0
+        .collect();
+    (!ns.is_empty()).then(|| ns.iter().sum::<u64>() as f64 / 1000.0)
 }
 
 async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
@@ -287,7 +288,7 @@ async fn idle(addr: SocketAddr, pid: u32) -> serde_json::Value {
     let conns = open_many(addr, IDLE_CONNS).await;
     let secs = t0.elapsed().as_secs_f64();
     // What a connection costs the gateway: accept, upgrade, challenge, connect, hello-ok.
-    let cpu_per_open = (cpu_us(pid) - cpu0) / conns.len().max(1) as f64;
+    let cpu_per_open = cpu_us(pid).zip(cpu0).map(|(after, before)| (after - before) / conns.len().max(1) as f64);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(pid);
     let scrape_loaded = tokio::task::spawn_blocking(move || scrapes(addr, 50)).await.unwrap();

@@ -21,8 +21,8 @@ use crate::rpc::Runtime;
 
 /// Serves one upgrade request until its connection ends.
 pub async fn serve(rt: Arc<Runtime>, req: Request, framed: Framed<BoxIo, Codec>) {
-    // Only what the session needs outlives the handshake (the request, the HTTP codec and its
-    // write buffer go with `accept`'s state).
+    // Only what the session needs outlives the handshake (the request and the HTTP codec go
+    // with `accept`'s state; its write buffer, holding the encoded 101, goes to the first write).
     if let Some((io, early, head, info, admission)) = accept(&rt, req, framed).await {
         SessionActor::start(rt, io, early, head, info, admission).await;
     }

@@ -24,11 +24,11 @@ fn last_reload(s: &Runtime) -> Value {
     redact(&serde_json::to_value(&s.reloads.borrow().last).unwrap_or_default())
 }
 
-/// The deployment guide's §7.1 document plus children, reload state and listen addresses.
+/// The deployment guide's §7.1 document plus children, reload state and listen addresses, as a
+/// tree (`POST /rpc`; the socket and `GET /health` send the text): read back from the text, so
+/// the moving facts are written in one place.
 pub fn document(s: &Runtime) -> Value {
-    let mut doc = settled(s);
-    Moving::take(s).insert_into(&mut doc);
-    Value::Object(doc)
+    serde_json::from_str(&document_text(s)).expect("the health document is valid JSON")
 }
 
 /// The document's facts that move with every connection and every second (the session
@@ -50,12 +50,6 @@ impl Moving {
             total: s.sessions.total(),
             uptime: s.started.elapsed().as_secs(),
         }
-    }
-
-    fn insert_into(&self, doc: &mut serde_json::Map<String, Value>) {
-        doc.insert("memory".into(), json!({"rss": self.rss}));
-        doc.insert("sessions".into(), json!({"active": self.active, "total": self.total}));
-        doc.insert("uptime".into(), json!(self.uptime));
     }
 
     /// The same members as JSON text, each preceded by a comma (they follow the settled ones).
@@ -141,8 +135,8 @@ fn channels(s: &Runtime) -> serde_json::Map<String, Value> {
 
 /// What the health document keeps between calls: each agent's tool set, which depends only
 /// on the config and on which agents exist (a directory listing and a policy evaluation per
-/// agent were most of a `health` call), and the last document rendered, with what it was
-/// rendered from.
+/// agent were most of a `health` call), and the settled part of the last document rendered,
+/// with what it was rendered from.
 #[derive(Default)]
 pub struct Cache {
     /// (config generation, mtime of `<state>/agents`, the tool sets).

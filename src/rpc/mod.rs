@@ -106,7 +106,7 @@ fn authorize(caller: &Caller, method: &str) -> Result<(), ErrorShape> {
 }
 
 /// [`call_now`]'s answer as the response frame for request `id`; `health`'s payload is its
-/// document's kept JSON text (see [`health::document_text`]), not built again as a tree.
+/// document's kept JSON text (see [`health::write_document`]), not built again as a tree.
 pub fn respond_now(
     rt: &Runtime,
     caller: &Caller,

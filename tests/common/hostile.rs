@@ -211,7 +211,12 @@ fn trace(what: &str, start: Instant, attack_ended: Duration, calls: &[Call]) {
     let Some(dir) = std::env::var_os("OPENCLAW_BENCH_PROBE_TRACE") else { return };
     let mut text = format!("# attack ended at {:.3} ms\n", attack_ended.as_secs_f64() * 1000.0);
     for (t0, rtt) in calls {
-        let at = t0.saturating_duration_since(start).as_secs_f64() * 1000.0;
+        // Calls the probe began before the attacker started come out negative.
+        let at = if *t0 >= start {
+            t0.duration_since(start).as_secs_f64()
+        } else {
+            -start.duration_since(*t0).as_secs_f64()
+        } * 1000.0;
         text.push_str(&format!("{at:.3}\t{:.1}\n", rtt.as_secs_f64() * 1e6));
     }
     let name: String = what.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
