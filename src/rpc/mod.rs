@@ -115,8 +115,9 @@ pub fn respond_now(
     params: &Value,
 ) -> Option<Result<String, ErrorShape>> {
     if method == "health" {
-        let frame = || ok_response_with(id, 4096, |out| health::write_document(rt, out));
-        return Some(authorize(caller, method).map(|()| frame()));
+        return Some(
+            authorize(caller, method).map(|()| ok_response_with(id, 4096, |out| health::write_document(rt, out))),
+        );
     }
     call_now(rt, caller, method, params).map(|r| r.map(|payload| ok_response(id, payload)))
 }
